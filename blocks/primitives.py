@@ -1,0 +1,351 @@
+"""The primitive block kinds: one shape rule, one cost rule and one torch factory each.
+
+MACs count multiply-accumulates of convolutions and linear layers only (the convention of
+``torch.utils.flop_counter.FlopCounterMode``, which reports 2 x MACs); FLOPs are shown as 2 x MACs.
+"""
+from __future__ import annotations
+
+from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, fmt_shape,
+                   register)
+
+ZERO = Cost(0, 0)
+
+# ---------------------------------------------------------------- shared parameter definitions
+
+def _kernel(default=3):
+    return Param("kernel", "pair", [default, default], "Kernel size: n, or [height, width] for 1xn / nx1",
+                 min=1, max=MAX_KERNEL)
+
+
+def _stride(default=1):
+    return Param("stride", "pair", [default, default], "Step between windows: n or [h, w]", min=1, max=MAX_KERNEL)
+
+
+def _padding_pair(default=0):
+    return Param("padding", "pair", [default, default], "Zero padding on each side: n or [h, w]",
+                 min=0, max=MAX_KERNEL)
+
+
+def _channels(name="out_channels", default=64, help_="Number of output channels (filters)"):
+    return Param(name, "int", default, help_, min=1, max=MAX_CHANNELS)
+
+
+# ---------------------------------------------------------------- shape helpers
+
+def _need_chw(ins, what: str):
+    s = ins[0]
+    if len(s) != 3:
+        raise BlockError(f"{what} needs a CxHxW input, got {fmt_shape(s)}"
+                         + (" (a flat vector: remove the Flatten before it)" if len(s) == 1 else ""),
+                         "shape_mismatch")
+    return s
+
+
+def conv_out(n: int, k: int, s: int, p: int, d: int = 1) -> int:
+    return (n + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def pool_out(n: int, k: int, s: int, p: int, ceil_mode: bool, d: int = 1) -> int:
+    num = n + 2 * p - d * (k - 1) - 1
+    if ceil_mode:
+        out = -(-num // s) + 1
+        if (out - 1) * s >= n + p:  # the last window must start inside the input or left padding
+            out -= 1
+        return out
+    return num // s + 1
+
+
+def _check_window(kind: str, h: int, w: int, k, s, p, d=(1, 1)):
+    eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+    if eff[0] > h + 2 * p[0] or eff[1] > w + 2 * p[1]:
+        dil = f" (dilated to {eff[0]}x{eff[1]})" if tuple(d) != (1, 1) else ""
+        raise BlockError(f"{kind} kernel {k[0]}x{k[1]}{dil} is larger than its padded input "
+                         f"{h + 2 * p[0]}x{w + 2 * p[1]}", "kernel_too_large")
+
+
+def _conv_padding(p, k, d) -> tuple[int, int] | str:
+    if p == "valid":
+        return (0, 0)
+    if p == "same":
+        return "same"
+    return (p[0], p[1])
+
+
+def _conv_shape(p, ins):
+    c, h, w = _need_chw(ins, "Convolution")
+    k, s, d, g = p["kernel"], p["stride"], p["dilation"], p["groups"]
+    want = p.get("in_channels", 0)
+    if want and want != c:
+        raise BlockError(f"channel mismatch: expects {want} input channels, gets {c} (input {fmt_shape(ins[0])})",
+                         "channel_mismatch")
+    if c % g or p["out_channels"] % g:
+        raise BlockError(f"groups={g} must divide the input channels ({c}) and output channels "
+                         f"({p['out_channels']})", "channel_mismatch")
+    pad = _conv_padding(p["padding"], k, d)
+    if pad == "same":
+        if tuple(s) != (1, 1):
+            raise BlockError("padding 'same' needs stride 1 (torch refuses it otherwise)", "invalid")
+        return (p["out_channels"], h, w)
+    _check_window("Convolution", h, w, k, s, pad, d)
+    return (p["out_channels"], conv_out(h, k[0], s[0], pad[0], d[0]), conv_out(w, k[1], s[1], pad[1], d[1]))
+
+
+def _conv_cost(p, ins, out, bias=None):
+    cin = ins[0][0]
+    k, g = p["kernel"], p["groups"]
+    per_out = (cin // g) * k[0] * k[1]
+    has_bias = p["bias"] if bias is None else bias
+    params = p["out_channels"] * per_out + (p["out_channels"] if has_bias else 0)
+    return Cost(params, out[0] * out[1] * out[2] * per_out)
+
+
+def _conv_summary(p):
+    k, s = p["kernel"], p["stride"]
+    txt = f"{p['out_channels']}, {k[0]}x{k[1]}"
+    if tuple(s) != (1, 1):
+        txt += f"/{s[0]}" if s[0] == s[1] else f"/{s[0]}x{s[1]}"
+    return txt
+
+
+def _conv_kwargs(p):
+    pad = p["padding"]
+    return dict(kernel_size=tuple(p["kernel"]), stride=tuple(p["stride"]),
+                padding=pad if isinstance(pad, str) else tuple(pad), dilation=tuple(p["dilation"]),
+                groups=p["groups"])
+
+
+def _build_conv(p, ins):
+    from torch import nn
+    return nn.Conv2d(ins[0][0], p["out_channels"], bias=p["bias"], **_conv_kwargs(p))
+
+
+def _build_basic(p, ins):
+    from .modules import BasicConv2d
+    return BasicConv2d(ins[0][0], p["out_channels"], eps=p["eps"], batch_norm=p["batch_norm"], **_conv_kwargs(p))
+
+
+_CONV_PARAMS = (
+    _channels(),
+    _kernel(3),
+    _stride(1),
+    Param("padding", "padding", [0, 0], "Zero padding: n, [h, w], 'same' (stride 1 only) or 'valid'",
+          min=0, max=MAX_KERNEL),
+    Param("dilation", "pair", [1, 1], "Spacing between kernel taps", min=1, max=MAX_KERNEL),
+    Param("groups", "int", 1, "Grouped convolution (AlexNet's two-GPU split is groups=2)", min=1, max=MAX_CHANNELS),
+)
+
+register(BlockSpec(
+    "input", "Input", "Input & output", ports=(),
+    params=(Param("channels", "int", 3, "Image channels", min=1, max=MAX_CHANNELS),
+            Param("height", "int", 224, "Image height in pixels", min=1, max=MAX_SPATIAL),
+            Param("width", "int", 224, "Image width in pixels", min=1, max=MAX_SPATIAL)),
+    shape=lambda p, ins: (p["channels"], p["height"], p["width"]),
+    cost=lambda p, ins, out: ZERO,
+    summary=lambda p: f"{p['channels']}x{p['height']}x{p['width']}",
+    description="The image that enters the network (channels x height x width)."))
+
+register(BlockSpec(
+    "output", "Output", "Input & output",
+    params=(Param("role", "choice", "main", "The main classifier, or an auxiliary head (training only)",
+                  choices=("main", "aux")),
+            Param("loss_weight", "float", 1.0, "Weight of this output's loss (GoogLeNet's aux heads: 0.3)",
+                  min=0.0, max=100.0)),
+    shape=lambda p, ins: ins[0],
+    cost=lambda p, ins, out: ZERO,
+    summary=lambda p: p["role"] if p["role"] == "main" else f"aux x{p['loss_weight']:g}",
+    description="A network output. One main output; auxiliary outputs are used in training only."))
+
+register(BlockSpec(
+    "conv2d", "Conv2d", "Convolution",
+    params=_CONV_PARAMS + (Param("bias", "bool", True, "Add a learned bias per output channel"),
+                           Param("in_channels", "int", 0, "Expected input channels (0: take them from the input)",
+                                 min=0, max=MAX_CHANNELS)),
+    shape=_conv_shape, cost=_conv_cost, build=_build_conv, summary=_conv_summary,
+    description="2-D convolution; asymmetric kernels (1xn, nx1), stride, padding, dilation, groups."))
+
+register(BlockSpec(
+    "basic_conv", "BasicConv (conv-BN-ReLU)", "Convolution",
+    params=_CONV_PARAMS[:4] + (
+        Param("eps", "float", 0.001, "Batch-norm epsilon (torchvision's Inception models use 0.001)",
+              min=1e-12, max=1.0),
+        Param("batch_norm", "bool", True, "Batch norm after the convolution (off: conv with bias, then ReLU)"),
+    ),
+    shape=lambda p, ins: _conv_shape({**p, "dilation": [1, 1], "groups": 1}, ins),
+    cost=lambda p, ins, out: _add_bn(p, _conv_cost({**p, "groups": 1}, ins, out, bias=not p["batch_norm"]), out),
+    build=lambda p, ins: _build_basic({**p, "dilation": [1, 1], "groups": 1}, ins),
+    summary=_conv_summary,
+    description="Convolution, batch norm and ReLU in one block, as torchvision's BasicConv2d."))
+
+
+def _add_bn(p, c: Cost, out) -> Cost:
+    return Cost(c.params + (2 * out[0] if p["batch_norm"] else 0), c.macs)
+
+
+register(BlockSpec(
+    "batchnorm2d", "BatchNorm2d", "Normalisation",
+    params=(Param("eps", "float", 1e-5, "Added to the variance for stability", min=1e-12, max=1.0),
+            Param("momentum", "float", 0.1, "Running statistics momentum", min=0.0, max=1.0),
+            Param("affine", "bool", True, "Learn a scale and a shift per channel")),
+    shape=lambda p, ins: _need_chw(ins, "BatchNorm2d"),
+    cost=lambda p, ins, out: Cost(2 * out[0] if p["affine"] else 0, 0),
+    build=lambda p, ins: __import__("torch").nn.BatchNorm2d(ins[0][0], eps=p["eps"], momentum=p["momentum"],
+                                                             affine=p["affine"]),
+    description="Batch normalisation over the channels of a CxHxW tensor."))
+
+register(BlockSpec(
+    "lrn", "LocalResponseNorm", "Normalisation",
+    params=(Param("size", "int", 5, "Neighbouring channels to normalise over", min=1, max=MAX_CHANNELS),
+            Param("alpha", "float", 1e-4, "Scale", min=0.0, max=10.0),
+            Param("beta", "float", 0.75, "Exponent", min=0.0, max=10.0),
+            Param("k", "float", 2.0, "Additive constant", min=0.0, max=100.0)),
+    shape=lambda p, ins: _need_chw(ins, "LocalResponseNorm"),
+    cost=lambda p, ins, out: ZERO,
+    build=lambda p, ins: __import__("torch").nn.LocalResponseNorm(p["size"], p["alpha"], p["beta"], p["k"]),
+    summary=lambda p: f"size {p['size']}",
+    description="AlexNet's local response normalisation across channels."))
+
+
+def _activation(type_id, title, cls, desc, params=(), kwargs=lambda p: {}):
+    register(BlockSpec(
+        type_id, title, "Activation", params=params,
+        shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO,
+        build=lambda p, ins: getattr(__import__("torch").nn, cls)(**kwargs(p)), description=desc))
+
+
+_activation("relu", "ReLU", "ReLU", "max(0, x)", (Param("inplace", "bool", True, "Overwrite the input"),),
+            lambda p: {"inplace": p["inplace"]})
+_activation("sigmoid", "Sigmoid", "Sigmoid", "1 / (1 + exp(-x)) (LeNet-5's squashing function)")
+_activation("tanh", "Tanh", "Tanh", "Hyperbolic tangent")
+_activation("gelu", "GELU", "GELU", "Gaussian error linear unit")
+
+
+def _pool_shape(kind):
+    def rule(p, ins):
+        c, h, w = _need_chw(ins, kind)
+        k, s, pad = p["kernel"], p["stride"], p["padding"]
+        if pad[0] * 2 > k[0] or pad[1] * 2 > k[1]:
+            raise BlockError(f"{kind} padding {pad[0]}x{pad[1]} must be at most half the kernel {k[0]}x{k[1]}",
+                             "invalid")
+        _check_window(kind, h, w, k, s, pad)
+        return (c, pool_out(h, k[0], s[0], pad[0], p["ceil_mode"]),
+                pool_out(w, k[1], s[1], pad[1], p["ceil_mode"]))
+    return rule
+
+
+def _pool_summary(p):
+    k, s = p["kernel"], p["stride"]
+    return f"{k[0]}x{k[1]}/{s[0]}" + (" ceil" if p["ceil_mode"] else "")
+
+
+_POOL_PARAMS = (_kernel(3), _stride(2), _padding_pair(0),
+                Param("ceil_mode", "bool", False, "Round the output size up (torchvision's GoogLeNet does)"))
+
+register(BlockSpec(
+    "maxpool2d", "MaxPool2d", "Pooling", params=_POOL_PARAMS,
+    shape=_pool_shape("MaxPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary,
+    build=lambda p, ins: __import__("torch").nn.MaxPool2d(tuple(p["kernel"]), tuple(p["stride"]),
+                                                          tuple(p["padding"]), ceil_mode=p["ceil_mode"]),
+    description="Maximum over each window; 3x3/2 windows overlap (AlexNet, GoogLeNet)."))
+
+register(BlockSpec(
+    "avgpool2d", "AvgPool2d", "Pooling",
+    params=_POOL_PARAMS + (Param("count_include_pad", "bool", True, "Count padded zeros in the average"),),
+    shape=_pool_shape("AvgPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary,
+    build=lambda p, ins: __import__("torch").nn.AvgPool2d(tuple(p["kernel"]), tuple(p["stride"]),
+                                                          tuple(p["padding"]), ceil_mode=p["ceil_mode"],
+                                                          count_include_pad=p["count_include_pad"]),
+    description="Average over each window (LeNet-5's subsampling, GoogLeNet's aux heads)."))
+
+register(BlockSpec(
+    "adaptive_avgpool2d", "Global / adaptive avg pool", "Pooling",
+    params=(Param("output_size", "pair", [1, 1], "Output grid (1x1: global average pooling)", min=1,
+                  max=MAX_SPATIAL),),
+    shape=lambda p, ins: (_need_chw(ins, "Adaptive average pool")[0],) + tuple(p["output_size"]),
+    cost=lambda p, ins, out: ZERO,
+    summary=lambda p: "global" if p["output_size"] == [1, 1] else f"to {p['output_size'][0]}x{p['output_size'][1]}",
+    build=lambda p, ins: __import__("torch").nn.AdaptiveAvgPool2d(tuple(p["output_size"])),
+    legacy_ids=("global_avgpool",),
+    description="Average to a fixed grid; 1x1 is NIN's and GoogLeNet's global average pooling."))
+
+register(BlockSpec(
+    "dropout", "Dropout", "Regularisation",
+    params=(Param("p", "float", 0.5, "Probability of zeroing an activation in training", min=0.0, max=1.0),),
+    shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO, summary=lambda p: f"p={p['p']:g}",
+    build=lambda p, ins: __import__("torch").nn.Dropout(p["p"]),
+    description="Randomly zeroes activations while training (GoogLeNet: 40%, its aux heads: 70%)."))
+
+
+def _flatten_shape(p, ins):
+    n = 1
+    for d in ins[0]:
+        n *= d
+    return (n,)
+
+
+register(BlockSpec(
+    "flatten", "Flatten", "Reshape",
+    shape=_flatten_shape, cost=lambda p, ins, out: ZERO,
+    build=lambda p, ins: __import__("torch").nn.Flatten(1),
+    description="CxHxW -> a vector of C*H*W features, before a Linear layer."))
+
+
+def _linear_shape(p, ins):
+    s = ins[0]
+    if len(s) != 1:
+        raise BlockError(f"Linear needs a flat input, got {fmt_shape(s)}: add a Flatten before it",
+                         "shape_mismatch")
+    if p["in_features"] and p["in_features"] != s[0]:
+        raise BlockError(f"feature mismatch: expects {p['in_features']} input features, gets {s[0]}",
+                         "channel_mismatch")
+    return (p["out_features"],)
+
+
+register(BlockSpec(
+    "linear", "Linear", "Dense",
+    params=(Param("out_features", "int", 1000, "Output features (classes for the last layer)", min=1,
+                  max=1 << 20),
+            Param("bias", "bool", True, "Add a learned bias"),
+            Param("in_features", "int", 0, "Expected input features (0: take them from the input)", min=0,
+                  max=1 << 24)),
+    shape=_linear_shape,
+    cost=lambda p, ins, out: Cost(ins[0][0] * out[0] + (out[0] if p["bias"] else 0), ins[0][0] * out[0]),
+    build=lambda p, ins: __import__("torch").nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
+    summary=lambda p: str(p["out_features"]),
+    description="Fully connected layer."))
+
+
+def _describe_inputs(ins, names):
+    return ", ".join(f"{fmt_shape(s)} (from {n})" for s, n in zip(ins, names))
+
+
+def _concat_shape(p, ins, names=None):
+    names = names or [f"input {i}" for i in range(len(ins))]
+    ranks = {len(s) for s in ins}
+    if len(ranks) != 1:
+        raise BlockError(f"Concat inputs have different ranks: {_describe_inputs(ins, names)}", "shape_mismatch")
+    if len(ins[0]) == 3:
+        hw = {(s[1], s[2]) for s in ins}
+        if len(hw) != 1:
+            raise BlockError(f"Concat inputs differ in spatial size: {_describe_inputs(ins, names)}; "
+                             "every branch must keep the same HxW", "spatial_mismatch")
+        return (sum(s[0] for s in ins), ins[0][1], ins[0][2])
+    return (sum(s[0] for s in ins),) + tuple(ins[0][1:])
+
+
+def _add_shape(p, ins, names=None):
+    names = names or [f"input {i}" for i in range(len(ins))]
+    if len(set(ins)) != 1:
+        raise BlockError(f"Add inputs differ: {_describe_inputs(ins, names)}; a shortcut needs a projection "
+                         "(1x1 conv with stride) to match", "shape_mismatch")
+    return ins[0]
+
+
+register(BlockSpec(
+    "concat", "Concat", "Merge", ports=(), variadic=True, min_inputs=1,
+    shape=_concat_shape, cost=lambda p, ins, out: ZERO,
+    description="Joins branches along the channel axis, in port order (Inception's filter concatenation)."))
+
+register(BlockSpec(
+    "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2,
+    shape=_add_shape, cost=lambda p, ins, out: ZERO,
+    description="Element-wise sum (ResNet's shortcut); all inputs must have the same shape."))

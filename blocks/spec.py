@@ -1,0 +1,266 @@
+"""Block kinds: parameter schemas, ports and the pure rules every kind provides.
+
+A block kind is described once, by a :class:`BlockSpec` in the registry, keyed by a stable snake_case type id.
+The rules are pure functions over integers (shapes are tuples without the batch dimension), so analysis never
+needs torch; only ``build`` touches torch, and it imports it lazily.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+Shape = tuple  # (C, H, W) or (F,): no batch dimension
+
+
+class BlockError(Exception):
+    """A rule found that a block cannot work with its inputs or parameters. The message is for people."""
+
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.code = code
+
+
+class ParamError(ValueError):
+    """A parameter value is impossible; the message names the parameter and the allowed values."""
+
+
+# Upper bounds that keep absurd designs from allocating anything (a kernel of 10^9, a million channels).
+MAX_CHANNELS = 65536
+MAX_SPATIAL = 16384
+MAX_KERNEL = 1024
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "int", "float", "bool", "choice", "pair", "padding", "str", "ints"
+    default: Any
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple = ()
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+    def validate(self, value: Any) -> Any:
+        """Return the normalised value or raise ParamError naming this parameter."""
+        k = self.kind
+        try:
+            if k == "int":
+                v = _as_int(value)
+                self._check_range(v)
+                return v
+            if k == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                    raise ValueError
+                v = float(value)
+                if not math.isfinite(v):
+                    raise ValueError
+                self._check_range(v)
+                return v
+            if k == "bool":
+                if isinstance(value, bool):
+                    return value
+                if value in (0, 1):
+                    return bool(value)
+                if isinstance(value, str) and value.lower() in ("true", "false"):
+                    return value.lower() == "true"
+                raise ValueError
+            if k == "choice":
+                if value not in self.choices:
+                    raise ParamError(f"{self.name}: {value!r} is not one of {', '.join(map(str, self.choices))}")
+                return value
+            if k == "str":
+                if not isinstance(value, str) or len(value) > 200:
+                    raise ValueError
+                return value
+            if k == "pair":
+                return self._pair(value)
+            if k == "padding":
+                if isinstance(value, str):
+                    if value in ("same", "valid"):
+                        return value
+                    raise ParamError(f"{self.name}: {value!r} is not 'same', 'valid' or a number")
+                return self._pair(value)
+            if k == "ints":
+                if isinstance(value, int) and not isinstance(value, bool):
+                    value = [value]
+                if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
+                    raise ValueError
+                out = [_as_int(x) for x in value]
+                for x in out:
+                    self._check_range(x)
+                return out
+        except ParamError:
+            raise
+        except (ValueError, TypeError, OverflowError):
+            pass
+        raise ParamError(f"{self.name}: {value!r} is not a valid {self._describe()}")
+
+    def _pair(self, value) -> list[int]:
+        if isinstance(value, (int, str)) and not isinstance(value, bool):
+            v = _as_int(value)
+            value = [v, v]
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError
+        out = [_as_int(value[0]), _as_int(value[1])]
+        for x in out:
+            self._check_range(x)
+        return out
+
+    def _check_range(self, v) -> None:
+        if self.min is not None and v < self.min:
+            raise ParamError(f"{self.name}: {v} is below the minimum {_fmt(self.min)}")
+        if self.max is not None and v > self.max:
+            raise ParamError(f"{self.name}: {v} is above the maximum {_fmt(self.max)}")
+
+    def _describe(self) -> str:
+        rng = ""
+        if self.min is not None or self.max is not None:
+            rng = f" in [{_fmt(self.min) if self.min is not None else '-inf'}, " \
+                  f"{_fmt(self.max) if self.max is not None else 'inf'}]"
+        return {
+            "int": "integer", "float": "number", "bool": "boolean", "str": "text",
+            "pair": "integer or pair of integers", "padding": "padding ('same', 'valid', n or [h, w])",
+            "ints": "list of integers",
+        }.get(self.kind, self.kind) + rng
+
+
+def _fmt(x) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _as_int(value) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 20:
+        return int(value)
+    raise ValueError
+
+
+@dataclass(frozen=True)
+class Cost:
+    params: int
+    macs: int
+
+
+@dataclass
+class BlockSpec:
+    """One block kind.
+
+    ``shape(p, ins) -> out`` raises :class:`BlockError`; ``cost(p, ins, out) -> Cost``;
+    ``build(p, ins) -> nn.Module`` (torch imported lazily). ``ports`` are the named inputs; a variadic kind
+    (concat, add) takes any number of inputs in port order. Composite kinds have ``expand`` instead of
+    ``shape``/``cost``/``build``: it returns a :class:`blocks.composite.Subgraph` of primitive blocks.
+    """
+
+    type_id: str
+    title: str
+    category: str
+    params: tuple[Param, ...] = ()
+    ports: tuple[str, ...] = ("x",)
+    variadic: bool = False
+    min_inputs: int = 1
+    shape: Callable | None = None
+    cost: Callable | None = None
+    build: Callable | None = None
+    expand: Callable | None = None
+    description: str = ""
+    summary: Callable | None = None  # p -> short text for the canvas ("64 3x3/2")
+    legacy_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def is_composite(self) -> bool:
+        return self.expand is not None
+
+    @property
+    def is_source(self) -> bool:
+        return not self.ports and not self.variadic
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict:
+        return {p.name: _copy(p.default) for p in self.params}
+
+    def validate_params(self, values: dict | None, base: dict | None = None) -> dict:
+        """Merge ``values`` over ``base`` (or the defaults) and validate every one; unknown names are refused."""
+        if values is not None and not isinstance(values, dict):
+            raise ParamError(f"parameters of {self.type_id} must be a mapping, not {type(values).__name__}")
+        out = dict(base) if base is not None else self.defaults()
+        known = {p.name: p for p in self.params}
+        for name, value in (values or {}).items():
+            if name not in known:
+                raise ParamError(f"{self.type_id} has no parameter {name!r}"
+                                 f" (it has: {', '.join(known) or 'none'})")
+            out[name] = known[name].validate(value)
+        return out
+
+    def input_ports(self, n_connected: int = 0) -> list[str]:
+        if self.variadic:
+            return [f"in{i}" for i in range(max(n_connected + 1, self.min_inputs))]
+        return list(self.ports)
+
+
+def _copy(v):
+    return list(v) if isinstance(v, list) else v
+
+
+class Registry:
+    def __init__(self):
+        self._specs: dict[str, BlockSpec] = {}
+        self._legacy: dict[str, str] = {}
+
+    def register(self, spec: BlockSpec) -> BlockSpec:
+        if spec.type_id in self._specs or spec.type_id in self._legacy:
+            raise ValueError(f"block type {spec.type_id!r} is already registered")
+        self._specs[spec.type_id] = spec
+        for old in spec.legacy_ids:
+            self._legacy[old] = spec.type_id
+        return spec
+
+    def get(self, type_id: str) -> BlockSpec | None:
+        spec = self._specs.get(type_id)
+        if spec is None and type_id in self._legacy:
+            spec = self._specs[self._legacy[type_id]]
+        return spec
+
+    def __getitem__(self, type_id: str) -> BlockSpec:
+        spec = self.get(type_id)
+        if spec is None:
+            raise KeyError(f"unknown block type {type_id!r}")
+        return spec
+
+    def __contains__(self, type_id: str) -> bool:
+        return self.get(type_id) is not None
+
+    def __iter__(self):
+        return iter(self._specs.values())
+
+    def categories(self) -> dict[str, list[BlockSpec]]:
+        out: dict[str, list[BlockSpec]] = {}
+        for s in self._specs.values():
+            out.setdefault(s.category, []).append(s)
+        return out
+
+
+REGISTRY = Registry()
+
+
+def register(spec: BlockSpec) -> BlockSpec:
+    return REGISTRY.register(spec)
+
+
+def fmt_shape(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "?"

@@ -1,0 +1,329 @@
+"""Live analysis: per block output shape, parameters, MACs, activations and errors, as data. No torch.
+
+Results are cached per block on (type, parameters, input shapes), and the topological order and reachability
+on the graph's ``structure_rev``, so after an edit only the blocks whose inputs or parameters changed are
+recomputed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from blocks import REGISTRY, BlockError, fmt_shape
+from blocks.composite import IN, Subgraph
+from blocks.spec import ParamError
+
+from .graph import Graph, freeze, port_order
+
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass
+class Issue:
+    block: str | None
+    code: str
+    message: str
+    severity: str = "error"
+
+    def to_dict(self) -> dict:
+        return {"block": self.block, "code": self.code, "message": self.message, "severity": self.severity}
+
+    def __str__(self) -> str:
+        where = f"{self.block}: " if self.block else ""
+        return f"{self.severity}: {where}{self.message}"
+
+
+@dataclass
+class Result:
+    """What one (possibly composite) block does to its inputs."""
+    out_shape: tuple | None
+    params: int = 0
+    macs: int = 0
+    activations: int = 0  # values produced, including those inside a composite
+    errors: tuple = ()    # ((code, message), ...)
+
+
+@dataclass
+class BlockReport:
+    id: str
+    type: str
+    in_shapes: list
+    out_shape: tuple | None
+    params: int
+    macs: int
+    activations: int
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    training: bool = False
+    inference: bool = False
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.type, "output_shape": list(self.out_shape) if self.out_shape else None,
+                "params": self.params, "macs": self.macs, "flops": 2 * self.macs, "activations": self.activations,
+                "errors": [e.message for e in self.errors], "warnings": [w.message for w in self.warnings],
+                "in_inference": self.inference}
+
+
+@dataclass
+class Totals:
+    params: int = 0
+    macs: int = 0
+    activations: int = 0
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.activations * BYTES_PER_VALUE
+
+    @property
+    def param_bytes(self) -> int:
+        return self.params * BYTES_PER_VALUE
+
+    def to_dict(self) -> dict:
+        return {"params": self.params, "macs": self.macs, "flops": self.flops, "activations": self.activations,
+                "activation_bytes": self.activation_bytes, "param_bytes": self.param_bytes}
+
+
+@dataclass
+class Analysis:
+    blocks: dict          # id -> BlockReport, in topological order
+    training: Totals
+    inference: Totals
+    issues: list          # every Issue, block ones first
+    outputs: list         # output block ids: main first, then aux in graph order
+
+    @property
+    def errors(self) -> list:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict:
+        return {"inference": self.inference.to_dict(), "training": self.training.to_dict(),
+                "blocks": [b.to_dict() for b in self.blocks.values()],
+                "issues": [i.to_dict() for i in self.issues], "ok": self.ok}
+
+
+# ---------------------------------------------------------------------------- per-kind evaluation
+
+_EXPANSIONS: dict = {}
+_CACHE: dict = {}
+_CACHE_LIMIT = 200_000
+
+
+def expand_composite(type_id: str, params: dict, in_shape) -> Subgraph:
+    """The composite's inside, parameters validated (cached: expansions are pure)."""
+    key = (type_id, freeze(params), in_shape)
+    sub = _EXPANSIONS.get(key)
+    if sub is None:
+        spec = REGISTRY[type_id]
+        raw = spec.expand(params, in_shape)
+        sub = Subgraph([(loc, t, REGISTRY[t].validate_params(p)) for loc, t, p in raw.nodes], list(raw.edges),
+                       raw.output)
+        if len(_EXPANSIONS) > 10_000:
+            _EXPANSIONS.clear()
+        _EXPANSIONS[key] = sub
+    return sub
+
+
+def evaluate(type_id: str, params: dict, in_shapes: tuple, names=None, pkey=None) -> Result:
+    """Shape, cost and errors of one block given its input shapes. Pure; memoised."""
+    key = (type_id, pkey if pkey is not None else freeze(params), in_shapes)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    res = _evaluate(type_id, params, in_shapes, names)
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[key] = res
+    return res
+
+
+def _evaluate(type_id, params, in_shapes, names) -> Result:
+    spec = REGISTRY.get(type_id)
+    if spec is None:
+        return Result(None, errors=(("unknown_type", f"unknown block type {type_id!r}"),))
+    try:
+        if spec.is_composite:
+            return _evaluate_composite(type_id, params, in_shapes)
+        out = spec.shape(params, in_shapes, names) if spec.variadic else spec.shape(params, in_shapes)
+        for d in out:
+            if d < 1:
+                raise BlockError(f"output would be {fmt_shape(out)}: the input "
+                                 f"{fmt_shape(in_shapes[0]) if in_shapes else ''} is too small for it",
+                                 "kernel_too_large")
+        cost = spec.cost(params, in_shapes, out)
+        n = 1
+        for d in out:
+            n *= d
+        return Result(tuple(out), cost.params, cost.macs, n if spec.type_id not in ("input", "output") else 0)
+    except BlockError as e:
+        return Result(None, errors=((e.code, str(e)),))
+    except ParamError as e:
+        return Result(None, errors=(("bad_param", str(e)),))
+    except (ZeroDivisionError, IndexError, KeyError, TypeError, ValueError) as e:  # a rule met inputs it can't use
+        return Result(None, errors=(("invalid", f"{spec.title} cannot use inputs "
+                                     f"{', '.join(fmt_shape(s) for s in in_shapes)}: {e}"),))
+
+
+def _evaluate_composite(type_id, params, in_shapes) -> Result:
+    if len(in_shapes) != 1:
+        raise BlockError("a composite block takes exactly one input", "unconnected_input")
+    try:
+        sub = expand_composite(type_id, params, in_shapes[0])
+    except ParamError as e:
+        raise BlockError(f"inside: {e}", "bad_param") from None
+    shapes = {IN: in_shapes[0]}
+    total_p = total_m = total_a = 0
+    for local, t, p in sub.nodes:
+        srcs = sub.inputs_of(local)
+        ins = tuple(shapes[s] for s in srcs)
+        r = evaluate(t, p, ins, names=srcs)
+        if r.errors:
+            code, msg = r.errors[0]
+            raise BlockError(f"inside, at {local}: {msg}", code)
+        shapes[local] = r.out_shape
+        total_p, total_m, total_a = total_p + r.params, total_m + r.macs, total_a + r.activations
+    return Result(shapes[sub.output], total_p, total_m, total_a)
+
+
+# ---------------------------------------------------------------------------- the whole graph
+
+@dataclass
+class _Structure:
+    order: list
+    inputs: dict        # id -> [source ids] in port order
+    ports: dict         # id -> [port names] in order
+    cyclic: dict        # id -> message
+    training: set
+    inference: set
+    outputs: list
+    graph_issues: list
+
+
+class Analyzer:
+    """Keeps the caches for one graph; :meth:`run` gives a fresh :class:`Analysis` after any edit."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self._structure: _Structure | None = None
+        self._structure_key = None
+
+    def run(self) -> Analysis:
+        g = self.graph
+        st = self._get_structure()
+        shapes: dict = {}
+        reports: dict = {}
+        issues: list = []
+        for bid in st.order:
+            blk = g.g.nodes[bid]["block"]
+            srcs = st.inputs[bid]
+            errors, warnings = [], []
+            in_shapes = [shapes.get(s) for s in srcs]
+            out = None
+            res = None
+            if bid in st.cyclic:
+                errors.append(Issue(bid, "cycle", st.cyclic[bid]))
+            else:
+                spec = blk.spec
+                missing = self._missing_inputs(blk, spec, st.ports[bid])
+                if missing:
+                    errors.append(Issue(bid, "unconnected_input", missing))
+                elif all(s is not None for s in in_shapes):
+                    res = evaluate(blk.type, blk.params, tuple(in_shapes), names=srcs, pkey=blk.key[1])
+                    out = res.out_shape
+                    for code, msg in res.errors:
+                        errors.append(Issue(bid, code, msg))
+            if bid not in st.training and blk.type != "input":
+                warnings.append(Issue(bid, "unused", "does not reach an Output block, so it is not compiled",
+                                      "warning"))
+            shapes[bid] = out
+            rep = BlockReport(bid, blk.type, in_shapes, out, res.params if res else 0, res.macs if res else 0,
+                              res.activations if res else 0, errors, warnings, bid in st.training,
+                              bid in st.inference)
+            reports[bid] = rep
+            issues.extend(errors)
+            issues.extend(warnings)
+        issues.extend(st.graph_issues)
+        train, infer = Totals(), Totals()
+        for rep in reports.values():
+            for tot, inside in ((train, rep.training), (infer, rep.inference)):
+                if inside:
+                    tot.params += rep.params
+                    tot.macs += rep.macs
+                    tot.activations += rep.activations
+        return Analysis(reports, train, infer, issues, st.outputs)
+
+    @staticmethod
+    def _missing_inputs(blk, spec, ports) -> str | None:
+        if spec is None:
+            return None
+        if spec.variadic:
+            if len(ports) < spec.min_inputs:
+                return f"{spec.title} needs at least {spec.min_inputs} connected inputs, has {len(ports)}"
+            return None
+        missing = [p for p in spec.ports if p not in ports]
+        if missing:
+            return f"input {', '.join(repr(m) for m in missing)} is not connected"
+        return None
+
+    def _get_structure(self) -> _Structure:
+        g = self.graph
+        if self._structure is not None and self._structure_key == g.structure_rev:
+            st = self._structure
+            # output roles may change without a structural edit
+            if [g.g.nodes[o]["block"].params.get("role") for o in st.outputs] == st._roles:  # type: ignore
+                return st
+        nxg = g.g
+        cyclic: dict = {}
+        for comp in nx.strongly_connected_components(nxg):
+            if len(comp) > 1 or any(nxg.has_edge(n, n) for n in comp):
+                names = " -> ".join(sorted(comp))
+                for n in comp:
+                    cyclic[n] = f"is part of a cycle ({names}); a network must flow one way"
+        if cyclic:
+            cond = nx.condensation(nxg)
+            order = [n for c in nx.topological_sort(cond) for n in sorted(cond.nodes[c]["members"])]
+        else:
+            order = list(nx.topological_sort(nxg))
+        inputs, ports = {}, {}
+        for bid in order:
+            edges = sorted(((k, u) for u, _, k in nxg.in_edges(bid, keys=True)), key=lambda e: port_order(e[0]))
+            inputs[bid] = [u for _, u in edges]
+            ports[bid] = [k for k, _ in edges]
+        outs = [b for b in order if nxg.nodes[b]["block"].type == "output"]
+        mains = [b for b in outs if nxg.nodes[b]["block"].params.get("role") == "main"]
+        aux = [b for b in outs if b not in mains]
+        graph_issues = []
+        if not outs:
+            graph_issues.append(Issue(None, "no_output", "the network has no Output block"))
+        elif not mains:
+            graph_issues.append(Issue(None, "no_output", "no Output block has the role 'main'"))
+        for extra in mains[1:]:
+            graph_issues.append(Issue(extra, "several_main", f"a second main output (the first is {mains[0]!r}); "
+                                      "make this one 'aux'"))
+        if not any(nxg.nodes[b]["block"].type == "input" for b in order):
+            graph_issues.append(Issue(None, "no_input", "the network has no Input block"))
+        training = _ancestors(nxg, outs)
+        inference = _ancestors(nxg, mains[:1])
+        st = _Structure(order, inputs, ports, cyclic, training, inference, mains[:1] + aux, graph_issues)
+        st._roles = [nxg.nodes[o]["block"].params.get("role") for o in st.outputs]  # type: ignore
+        self._structure, self._structure_key = st, g.structure_rev
+        return st
+
+
+def _ancestors(nxg, targets) -> set:
+    out = set(targets)
+    for t in targets:
+        out |= nx.ancestors(nxg, t)
+    return out
+
+
+def analyze(graph: Graph) -> Analysis:
+    return Analyzer(graph).run()

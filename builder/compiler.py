@@ -1,0 +1,202 @@
+"""Graph -> ``torch.nn.Module``.
+
+Composite blocks are flattened into their primitive blocks (ids ``inception3a.branch2.0``), every primitive
+becomes a submodule at the path of its id (so state_dict keys are the ids), and ``forward`` is generated
+straight-line Python, the way ``torch.fx`` generates code: no per-block interpretation at run time. The
+auxiliary heads sit in an ``if self.training:`` section, so eval mode never computes them. The result works
+with ``torch.compile``, ``torch.jit.trace`` and ``torch.export``.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+
+from blocks import REGISTRY
+from blocks.composite import IN
+
+from .analysis import Analysis, Analyzer, expand_composite
+from .errors import CompileError
+from .graph import Graph
+
+
+@dataclass
+class FlatBlock:
+    id: str
+    type: str
+    params: dict
+    inputs: list        # source ids, in port order
+    in_shapes: list
+    out_shape: tuple
+    training_only: bool  # only needed for auxiliary outputs
+    group: str | None = None  # the top-level composite it came from
+
+
+def flatten(graph: Graph, analysis: Analysis | None = None) -> tuple[list[FlatBlock], list[str], list[float]]:
+    """The primitive blocks the compiled network runs, in order; the output ids (main first) and loss weights."""
+    a = analysis or Analyzer(graph).run()
+    bad = [i for i in a.errors if i.block is None or a.blocks[i.block].training]
+    if bad:
+        raise CompileError("the graph has errors:\n" + "\n".join(f"  {i}" for i in bad))
+    flat: list[FlatBlock] = []
+    alias: dict = {}  # composite id -> id of the primitive that gives its output
+    for bid, rep in a.blocks.items():
+        if not rep.training:
+            continue
+        blk = graph.block(bid)
+        srcs = [alias.get(s, s) for _, s in graph.inputs(bid)]
+        train_only = not rep.inference
+        if blk.spec.is_composite:
+            alias[bid] = _flatten_composite(flat, bid, blk.type, blk.params, srcs, rep.in_shapes, train_only, bid)
+        else:
+            flat.append(FlatBlock(bid, blk.type, blk.params, srcs, list(rep.in_shapes), rep.out_shape, train_only,
+                                  blk.group["id"] if blk.group else None))
+    outputs = [alias.get(o, o) for o in a.outputs]
+    weights = [graph.block(o).params["loss_weight"] for o in a.outputs]
+    return flat, outputs, weights
+
+
+def _flatten_composite(flat, prefix, type_id, params, srcs, in_shapes, train_only, group) -> str:
+    sub = expand_composite(type_id, params, in_shapes[0])
+    shapes = {IN: in_shapes[0]}
+    ids = {IN: srcs[0]}
+    from .analysis import evaluate
+    for local, t, p in sub.nodes:
+        lsrcs = sub.inputs_of(local)
+        ins = [shapes[s] for s in lsrcs]
+        gid = f"{prefix}.{local}"
+        if REGISTRY[t].is_composite:
+            ids[local] = _flatten_composite(flat, gid, t, p, [ids[s] for s in lsrcs], ins, train_only, group)
+        else:
+            flat.append(FlatBlock(gid, t, p, [ids[s] for s in lsrcs], ins, None, train_only, group))
+            ids[local] = gid
+        shapes[local] = evaluate(t, p, tuple(ins)).out_shape
+        if not REGISTRY[t].is_composite:
+            flat[-1].out_shape = shapes[local]
+    return ids[sub.output]
+
+
+def var_name(block_id: str, taken: set) -> str:
+    base = re.sub(r"\W", "_", block_id)
+    if base[0].isdigit() or keyword.iskeyword(base):
+        base = "v_" + base
+    name, n = base, 2
+    while name in taken or name in ("self", "torch", "x"):
+        name, n = f"{base}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def module_ref(path: str) -> str:
+    ref = "self"
+    for part in path.split("."):
+        ref = f"{ref}.{part}" if part.isidentifier() else f"getattr({ref}, {part!r})"
+    return ref
+
+
+def set_submodule(root, path: str, module) -> None:
+    import torch.nn as nn
+    parts = path.split(".")
+    parent = root
+    for part in parts[:-1]:
+        child = parent._modules.get(part)
+        if child is None:
+            child = nn.Module()
+            parent.add_module(part, child)
+        parent = child
+    parent.add_module(parts[-1], module)
+
+
+def _safe_inplace(flat: list[FlatBlock]) -> dict:
+    """An in-place ReLU may only overwrite a tensor nobody else reads."""
+    readers: dict = {}
+    for fb in flat:
+        for s in fb.inputs:
+            readers[s] = readers.get(s, 0) + 1
+    kinds = {fb.id: fb.type for fb in flat}
+    fixed = {}
+    for fb in flat:
+        if fb.type == "relu" and fb.params.get("inplace"):
+            src = fb.inputs[0]
+            if readers.get(src, 0) > 1 or kinds.get(src) in ("input", "output"):
+                fixed[fb.id] = {**fb.params, "inplace": False}
+    return fixed
+
+
+def generate_forward(flat: list[FlatBlock], outputs: list[str]) -> str:
+    """Python source of ``forward``: main path first, then the training-only section, then the return."""
+    names: dict = {}
+    taken: set = set()
+    inputs = [fb for fb in flat if fb.type == "input"]
+    for fb in inputs:
+        names[fb.id] = var_name(fb.id, taken)
+    lines = [f"def forward(self, {', '.join(names[fb.id] for fb in inputs)}):"]
+    main = [fb for fb in flat if fb.type != "input" and not fb.training_only]
+    aux = [fb for fb in flat if fb.type != "input" and fb.training_only]
+
+    def emit(fb: FlatBlock, indent: str):
+        args = [names[s] for s in fb.inputs]
+        if fb.type == "output":
+            names[fb.id] = args[0]
+            return
+        v = names[fb.id] = var_name(fb.id, taken)
+        if fb.type == "concat":
+            expr = f"torch.cat([{', '.join(args)}], 1)"
+        elif fb.type == "add":
+            expr = " + ".join(args)
+        else:
+            expr = f"{module_ref(fb.id)}({', '.join(args)})"
+        lines.append(f"{indent}{v} = {expr}  # {'x'.join(map(str, fb.out_shape or ()))}")
+
+    for fb in main:
+        emit(fb, "    ")
+    main_out = names[outputs[0]] if outputs else "None"
+    if len(outputs) > 1:
+        lines.append("    if self.training:")
+        for fb in aux:
+            emit(fb, "        ")
+        lines.append(f"        return ({', '.join(names[o] for o in outputs)})")
+    lines.append(f"    return {main_out}")
+    return "\n".join(lines) + "\n"
+
+
+def compile_graph(graph: Graph, analysis: Analysis | None = None):
+    """Compile to a ``CompiledNetwork``: train mode returns (main, aux...) when there are aux outputs, eval
+    mode returns the main output only."""
+    import torch
+
+    flat, outputs, weights = flatten(graph, analysis)
+    src = generate_forward(flat, outputs)
+    namespace = {"torch": torch}
+    exec(compile(src, f"<block-builder {graph.name!r}>", "exec"), namespace)  # our own generated code
+
+    cls = type("CompiledNetwork", (network_base(),), {"forward": namespace["forward"]})
+    model = cls()
+    model.code = src
+    model.output_ids = outputs
+    model.loss_weights = weights
+    model.input_shapes = [fb.out_shape for fb in flat if fb.type == "input"]
+    fixed = _safe_inplace(flat)
+    for fb in flat:
+        spec = REGISTRY[fb.type]
+        if spec.build is None:
+            continue
+        module = spec.build(fixed.get(fb.id, fb.params), fb.in_shapes)
+        set_submodule(model, fb.id, module)
+    return model
+
+
+_BASE = None
+
+
+def network_base():
+    """The base class of compiled networks (made on first use: importing this module must not import torch)."""
+    global _BASE
+    if _BASE is None:
+        from torch import nn
+
+        class CompiledNetwork(nn.Module):
+            """A network compiled from a Block Builder graph; ``.code`` holds its generated forward."""
+
+        _BASE = CompiledNetwork
+    return _BASE
