@@ -226,9 +226,11 @@ def _pool_shape(kind):
         if pad[0] * 2 > k[0] or pad[1] * 2 > k[1]:
             raise BlockError(f"{kind} padding {pad[0]}x{pad[1]} must be at most half the kernel {k[0]}x{k[1]}",
                              "invalid")
-        _check_window(kind, h, w, k, s, pad)
-        return (c, pool_out(h, k[0], s[0], pad[0], p["ceil_mode"]),
-                pool_out(w, k[1], s[1], pad[1], p["ceil_mode"]))
+        oh, ow = pool_out(h, k[0], s[0], pad[0], p["ceil_mode"]), pool_out(w, k[1], s[1], pad[1], p["ceil_mode"])
+        if oh < 1 or ow < 1:
+            raise BlockError(f"{kind} kernel {k[0]}x{k[1]} is larger than its padded input "
+                             f"{h + 2 * pad[0]}x{w + 2 * pad[1]}", "kernel_too_large")
+        return (c, oh, ow)
     return rule
 
 

@@ -73,17 +73,11 @@ def check_id(block_id) -> str:
 
 
 def make_id(name: str, taken, fallback: str = "block") -> str:
-    """A valid, unused id made from free text: unicode folded to ASCII, other characters to '_'."""
+    """A valid, unused single-name id made from free text: unicode folded to ASCII, other characters to '_'."""
     text = unicodedata.normalize("NFKD", str(name or "")).encode("ascii", "ignore").decode()
-    parts = []
-    for raw in text.split("."):
-        part = re.sub(r"[^A-Za-z0-9_]", "_", raw.strip()).strip("_")
-        if not part:
-            continue
-        if keyword.iskeyword(part):
-            part += "_"
-        parts.append(part)
-    base = ".".join(parts)[:MAX_ID_LEN - 8] or fallback
+    base = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", text)).strip("_")[:MAX_ID_LEN - 8] or fallback
+    if keyword.iskeyword(base):
+        base += "_"
     if base[0].isdigit():
         base = f"{fallback}_{base}"
     cand, n = base, 2
@@ -160,8 +154,8 @@ class Graph:
         b = self.block(block_id)
         spec = b.spec
         used = {k for _, _, k in self.g.in_edges(block_id, keys=True)}
-        if spec is None:
-            return None
+        if spec is None:  # a block of an unknown kind (kept so its error can be shown): one input 'x'
+            return None if "x" in used else "x"
         if spec.variadic:
             idx = [int(p[2:]) for p in used if p.startswith("in") and p[2:].isdigit()]
             return f"in{max(idx) + 1 if idx else 0}"

@@ -1,0 +1,169 @@
+"""Tables of a graph's analysis: per block, per layer (inside composites), and the GoogLeNet paper's Table 1."""
+from __future__ import annotations
+
+import csv
+import io
+
+from blocks import REGISTRY, fmt_shape
+
+from .analysis import Analysis, evaluate, expand_composite
+from .graph import Graph
+
+
+def human(n: float, unit: str = "") -> str:
+    """6624904 -> '6.62M'; the exact figure belongs in a tooltip or the JSON."""
+    n = float(n)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= div:
+            v = n / div
+            digits = 2 if abs(v) < 10 else (1 if abs(v) < 100 else 0)
+            return f"{v:.{digits}f}{suffix}{unit}"
+    return f"{int(n)}{unit}"
+
+
+def human_bytes(n: float) -> str:
+    for div, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= div:
+            return f"{n / div:.3g} {suffix}"
+    return f"{int(n)} B"
+
+
+def block_rows(graph: Graph, analysis: Analysis, per_layer: bool = False) -> list[dict]:
+    rows = []
+    for bid, rep in analysis.blocks.items():
+        blk = graph.block(bid)
+        spec = blk.spec
+        rows.append({"id": bid, "kind": blk.type, "output_shape": rep.out_shape, "params": rep.params,
+                     "macs": rep.macs, "errors": [e.message for e in rep.errors], "depth": 0,
+                     "inference": rep.inference})
+        if per_layer and spec is not None and spec.is_composite and rep.out_shape and len(rep.in_shapes) == 1:
+            rows.extend(_inner_rows(bid, blk.type, blk.params, rep.in_shapes[0], 1, rep.inference))
+    return rows
+
+
+def _inner_rows(prefix, type_id, params, in_shape, depth, inference) -> list[dict]:
+    sub = expand_composite(type_id, params, in_shape)
+    shapes = {"@in": in_shape}
+    rows = []
+    for local, t, p in sub.nodes:
+        ins = tuple(shapes[s] for s in sub.inputs_of(local))
+        r = evaluate(t, p, ins)
+        shapes[local] = r.out_shape
+        rows.append({"id": f"{prefix}.{local}", "kind": t, "output_shape": r.out_shape, "params": r.params,
+                     "macs": r.macs, "errors": [m for _, m in r.errors], "depth": depth, "inference": inference})
+        if REGISTRY[t].is_composite:
+            rows.extend(_inner_rows(f"{prefix}.{local}", t, p, ins[0], depth + 1, inference))
+    return rows
+
+
+# ------------------------------------------------------------------------- the paper's Table 1 layout
+
+PAPER_COLUMNS = ["type", "patch size/stride", "output size", "depth", "#1x1", "#3x3 reduce", "#3x3",
+                 "#5x5 reduce", "#5x5", "pool proj", "params", "ops"]
+
+_TYPE_NAMES = {"conv2d": "convolution", "basic_conv": "convolution", "maxpool2d": "max pool",
+               "avgpool2d": "avg pool", "adaptive_avgpool2d": "avg pool", "linear": "linear", "lrn": "LocalRespNorm",
+               "dropout": "dropout", "inception_v1": "inception", "inception_naive": "inception (naive)",
+               "inception_a": "inception A", "inception_b": "reduction B", "inception_c": "inception C",
+               "inception_d": "reduction D", "inception_e": "inception E", "grid_reduction": "grid reduction",
+               "aux_googlenet": "aux classifier", "aux_inception_v3": "aux classifier",
+               "resnet_basic": "residual", "resnet_bottleneck": "bottleneck", "mlpconv": "mlpconv"}
+_SKIP = {"input", "output", "relu", "sigmoid", "tanh", "gelu", "flatten", "batchnorm2d", "concat", "add"}
+
+
+def _conv_depth(type_id, params, in_shape) -> int:
+    spec = REGISTRY[type_id]
+    if not spec.is_composite:
+        return 1 if type_id in ("conv2d", "basic_conv", "linear") else 0
+    sub = expand_composite(type_id, params, in_shape)
+    depth = {"@in": 0}
+    shapes = {"@in": in_shape}
+    for local, t, p in sub.nodes:
+        srcs = sub.inputs_of(local)
+        ins = tuple(shapes[s] for s in srcs)
+        shapes[local] = evaluate(t, p, ins).out_shape
+        depth[local] = max(depth[s] for s in srcs) + _conv_depth(t, p, ins[0] if ins else None)
+    return depth[sub.output]
+
+
+def paper_rows(graph: Graph, analysis: Analysis, inference_only: bool = True) -> list[dict]:
+    """One row per block in the layout of GoogLeNet's Table 1 (activations, flatten, BN and merges folded)."""
+    rows = []
+    for bid, rep in analysis.blocks.items():
+        blk = graph.block(bid)
+        if blk.type in _SKIP or (inference_only and not rep.inference) or not rep.out_shape:
+            continue
+        p = blk.params
+        name = _TYPE_NAMES.get(blk.type, blk.spec.title if blk.spec else blk.type)
+        if blk.type.startswith("inception") or blk.type in ("aux_googlenet", "aux_inception_v3"):
+            name = f"{name} ({_short(bid)})"
+        if blk.type == "dropout":
+            name = f"dropout ({p['p'] * 100:.0f}%)"
+        patch = ""
+        if "kernel" in p and isinstance(p["kernel"], list) and blk.type in (
+                "conv2d", "basic_conv", "maxpool2d", "avgpool2d"):
+            k, s = p["kernel"], p.get("stride", [1, 1])
+            patch = f"{k[0]}x{k[1]}/{s[0]}"
+        elif blk.type == "adaptive_avgpool2d" and rep.in_shapes and rep.in_shapes[0]:
+            ish = rep.in_shapes[0]
+            patch = f"{ish[1] // p['output_size'][0]}x{ish[2] // p['output_size'][1]}/1"
+        out = rep.out_shape
+        size = f"{out[1]}x{out[2]}x{out[0]}" if len(out) == 3 else f"1x1x{out[0]}"
+        row = {"id": bid, "type": name, "patch size/stride": patch, "output size": size,
+               "depth": _conv_depth(blk.type, p, rep.in_shapes[0] if rep.in_shapes else None),
+               "params": rep.params, "ops": rep.macs}
+        if blk.type == "inception_v1":
+            row.update({"#1x1": p["ch1x1"], "#3x3 reduce": p["ch3x3red"], "#3x3": p["ch3x3"],
+                        "#5x5 reduce": p["ch5x5red"], "#5x5": p["ch5x5"], "pool proj": p["pool_proj"]})
+        elif blk.type == "inception_naive":
+            row.update({"#1x1": p["ch1x1"], "#3x3": p["ch3x3"], "#5x5": p["ch5x5"]})
+        rows.append(row)
+    return rows
+
+
+def _short(bid: str) -> str:
+    return bid.replace("inception", "") if bid.startswith("inception") else bid
+
+
+def render(rows: list[dict], columns: list[str], fmt: str = "text", humanize=("params", "ops", "macs"),
+           paper_units: bool = False) -> str:
+    """Text (aligned), CSV or Markdown. ``paper_units``: params in K = 1024 and ops in M = 10^6, as Table 1."""
+    def cell(row, c):
+        v = row.get(c, "")
+        if paper_units and c == "params" and isinstance(v, int):
+            return f"{v / 1024:.0f}K" if v else ""
+        if paper_units and c == "ops" and isinstance(v, int):
+            return f"{v / 1e6:.0f}M" if v else ""
+        if v is None or v == "":
+            return ""
+        if c in ("output_shape",):
+            return fmt_shape(v) if v else "-"
+        if isinstance(v, list):
+            return "; ".join(map(str, v))
+        if fmt == "text" and c in humanize and isinstance(v, int):
+            return human(v) if v else ""
+        return str(v)
+
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([cell(r, c) for c in columns])
+        return buf.getvalue()
+    table = [[cell(r, c) for c in columns] for r in rows]
+    if fmt == "markdown":
+        esc = [[t.replace("|", "\\|") for t in line] for line in table]
+        out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+        out += ["| " + " | ".join(line) + " |" for line in esc]
+        return "\n".join(out) + "\n"
+    widths = [max([len(c)] + [len(line[i]) for line in table]) for i, c in enumerate(columns)]
+    head = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    lines = [head, "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(t.rjust(w) if _numeric(t) else t.ljust(w) for t, w in zip(line, widths)) for line in table]
+    return "\n".join(lines) + "\n"
+
+
+def _numeric(t: str) -> bool:
+    return bool(t) and (t.replace(".", "").replace(",", "").isdigit() or (t[:-1].replace(".", "").isdigit()
+                                                                         and t[-1] in "KMGT"))

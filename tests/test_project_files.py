@@ -1,0 +1,137 @@
+import json
+import os
+
+import pytest
+
+import templates
+from builder import project
+from builder.analysis import analyze
+from builder.errors import ProjectError
+
+
+@pytest.mark.parametrize("name", list(templates.TEMPLATES))
+def test_save_load_save_is_byte_identical(tmp_path, name):
+    g = templates.build(name)
+    p1, p2 = tmp_path / "a.json", tmp_path / "b.json"
+    project.save(g, p1)
+    g2 = project.load(p1)
+    project.save(g2, p2)
+    assert p1.read_bytes() == p2.read_bytes()
+    assert g2.signature() == g.signature()
+    a, b = analyze(g), analyze(g2)
+    assert (a.training.params, a.training.macs) == (b.training.params, b.training.macs)
+
+
+def test_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    path = tmp_path / "net.json"
+    project.save(templates.build("lenet5"), path)
+    before = path.read_bytes()
+
+    real_fdopen = os.fdopen
+
+    class Boom:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])  # half of it reaches the disk ...
+            raise OSError(28, "No space left on device")  # ... then the disk is full
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Boom(real_fdopen(fd, mode)))
+    with pytest.raises(ProjectError, match="No space left on device.*unchanged"):
+        project.save(templates.build("googlenet"), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["net.json"]  # no temporary file left behind
+    assert project.load(path).name == "LeNet-5"
+
+
+def test_interrupted_rename_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "net.json"
+    project.save(templates.build("lenet5"), path)
+    before = path.read_bytes()
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O error")))
+    with pytest.raises(ProjectError):
+        project.save(templates.build("vgg11"), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def _write(tmp_path, text, name="bad.json"):
+    p = tmp_path / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+def test_truncated_file(tmp_path):
+    good = project.dumps(templates.build("googlenet"))
+    p = _write(tmp_path, good[: len(good) // 2])
+    with pytest.raises(ProjectError) as e:
+        project.load(p)
+    assert str(p) in str(e.value) and "truncated" in str(e.value)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("", "empty"),
+    ("{", "not valid JSON"),
+    ("[1, 2]", "top level is a JSON list"),
+    ('{"format": "something-else"}', "not a project file"),
+    ('{"format": "block-builder-project", "version": 99, "blocks": [], "edges": []}', "newer Block Builder"),
+    ('{"format": "block-builder-project", "version": "2", "blocks": [], "edges": []}', "positive integer"),
+    ('{"format": "block-builder-project", "version": 2, "blocks": {}, "edges": []}', "'blocks' must be a list"),
+    ('{"format": "block-builder-project", "version": 2, "blocks": [{"id": "a", "type": "warp_drive"}], '
+     '"edges": []}', "unknown block type 'warp_drive'"),
+    ('{"format": "block-builder-project", "version": 2, "blocks": [{"id": "a", "type": "conv2d", '
+     '"params": {"kernel": 1000000000}}], "edges": []}', "kernel"),
+    ('{"format": "block-builder-project", "version": 2, "blocks": [{"id": "a", "type": "relu", "pos": [NaN, 1]}],'
+     ' "edges": []}', "NaN"),
+    ('{"format": "block-builder-project", "version": 2, "blocks": [{"id": "os.system(1)", "type": "relu"}], '
+     '"edges": []}', "block id"),
+    ('{"format": "block-builder-project", "version": 2, "blocks": [{"id": "a", "type": "relu"}], '
+     '"edges": [{"src": "a", "dst": "zzz", "port": "x"}]}', "dst 'zzz' is not a block"),
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+    (b"\xff\xfe{}", "not UTF-8"),
+])
+def test_bad_files_give_one_clear_error(tmp_path, text, needle):
+    p = _write(tmp_path, text)
+    with pytest.raises(ProjectError) as e:
+        project.load(p)
+    assert needle in str(e.value)
+    assert str(e.value).startswith(str(p))
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ProjectError, match="no such file"):
+        project.load(tmp_path / "nope.json")
+    with pytest.raises(ProjectError, match="folder"):
+        project.load(tmp_path)
+
+
+def test_version_1_files_are_migrated(tmp_path):
+    old = {"format": "block-builder-project", "version": 1, "name": "old",
+           "nodes": [{"id": "i", "type": "input", "params": {"channels": 1, "height": 8, "width": 8}, "x": 1, "y": 2},
+                     {"id": "c", "type": "conv2d", "params": {"out_channels": 4, "kernel": 3}, "x": 3, "y": 4},
+                     {"id": "o", "type": "output"}],
+           "links": [["i", "c", "x"], ["c", "o", "x"]]}
+    g = project.load(_write(tmp_path, json.dumps(old)))
+    assert g.block("c").pos == (3.0, 4.0)
+    a = analyze(g)
+    assert a.ok and a.blocks["o"].out_shape == (4, 6, 6)
+    assert json.loads(project.dumps(g))["version"] == project.VERSION
+
+
+def test_loaded_cycle_is_kept_and_reported(tmp_path):
+    doc = {"format": "block-builder-project", "version": 2, "name": "c", "meta": {},
+           "blocks": [{"id": "i", "type": "input"}, {"id": "a", "type": "add"}, {"id": "r", "type": "relu"},
+                      {"id": "o", "type": "output"}],
+           "edges": [{"src": "i", "dst": "a", "port": "in0"}, {"src": "r", "dst": "a", "port": "in1"},
+                     {"src": "a", "dst": "r", "port": "x"}, {"src": "r", "dst": "o", "port": "x"}]}
+    g = project.load(_write(tmp_path, json.dumps(doc)))
+    assert {e.block for e in analyze(g).errors if e.code == "cycle"} == {"a", "r"}
