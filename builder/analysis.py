@@ -19,7 +19,7 @@ from .graph import Graph, freeze, port_order
 BYTES_PER_VALUE = 4  # float32
 
 
-@dataclass
+@dataclass(slots=True)
 class Issue:
     block: str | None
     code: str
@@ -34,7 +34,7 @@ class Issue:
         return f"{self.severity}: {where}{self.message}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """What one (possibly composite) block does to its inputs."""
     out_shape: tuple | None
@@ -44,7 +44,7 @@ class Result:
     errors: tuple = ()    # ((code, message), ...)
 
 
-@dataclass
+@dataclass(slots=True)
 class BlockReport:
     id: str
     type: str
@@ -201,6 +201,7 @@ class _Structure:
     inputs: dict        # id -> [source ids] in port order
     ports: dict         # id -> [port names] in order
     cyclic: dict        # id -> message
+    missing: dict       # id -> "input 'x' is not connected"
     training: set
     inference: set
     outputs: list
@@ -221,35 +222,34 @@ class Analyzer:
         shapes: dict = {}
         reports: dict = {}
         issues: list = []
+        nodes = g.g._node
+        training, inference, cyclic, missing = st.training, st.inference, st.cyclic, st.missing
         for bid in st.order:
-            blk = g.g.nodes[bid]["block"]
+            blk = nodes[bid]["block"]
             srcs = st.inputs[bid]
-            errors, warnings = [], []
+            errors = []
             in_shapes = [shapes.get(s) for s in srcs]
-            out = None
-            res = None
-            if bid in st.cyclic:
-                errors.append(Issue(bid, "cycle", st.cyclic[bid]))
-            else:
-                spec = blk.spec
-                missing = self._missing_inputs(blk, spec, st.ports[bid])
-                if missing:
-                    errors.append(Issue(bid, "unconnected_input", missing))
-                elif all(s is not None for s in in_shapes):
-                    res = evaluate(blk.type, blk.params, tuple(in_shapes), names=srcs, pkey=blk.key[1])
-                    out = res.out_shape
-                    for code, msg in res.errors:
-                        errors.append(Issue(bid, code, msg))
-            if bid not in st.training and blk.type != "input":
-                warnings.append(Issue(bid, "unused", "does not reach an Output block, so it is not compiled",
-                                      "warning"))
+            out = res = None
+            if bid in cyclic:
+                errors.append(Issue(bid, "cycle", cyclic[bid]))
+            elif bid in missing:
+                errors.append(Issue(bid, "unconnected_input", missing[bid]))
+            elif None not in in_shapes:
+                res = evaluate(blk.type, blk.params, tuple(in_shapes), srcs, blk.key[1])
+                out = res.out_shape
+                for code, msg in res.errors:
+                    errors.append(Issue(bid, code, msg))
+            in_training = bid in training
+            warnings = [] if in_training or blk.type == "input" else [
+                Issue(bid, "unused", "does not reach an Output block, so it is not compiled", "warning")]
             shapes[bid] = out
-            rep = BlockReport(bid, blk.type, in_shapes, out, res.params if res else 0, res.macs if res else 0,
-                              res.activations if res else 0, errors, warnings, bid in st.training,
-                              bid in st.inference)
-            reports[bid] = rep
-            issues.extend(errors)
-            issues.extend(warnings)
+            reports[bid] = BlockReport(bid, blk.type, in_shapes, out, res.params if res else 0,
+                                       res.macs if res else 0, res.activations if res else 0, errors, warnings,
+                                       in_training, bid in inference)
+            if errors:
+                issues.extend(errors)
+            if warnings:
+                issues.extend(warnings)
         issues.extend(st.graph_issues)
         train, infer = Totals(), Totals()
         for rep in reports.values():
@@ -261,7 +261,7 @@ class Analyzer:
         return Analysis(reports, train, infer, issues, st.outputs)
 
     @staticmethod
-    def _missing_inputs(blk, spec, ports) -> str | None:
+    def _missing_inputs(spec, ports) -> str | None:
         if spec is None:
             return None
         if spec.variadic:
@@ -281,24 +281,46 @@ class Analyzer:
             if [g.g.nodes[o]["block"].params.get("role") for o in st.outputs] == st._roles:  # type: ignore
                 return st
         nxg = g.g
+        pred, succ = nxg._pred, nxg._succ  # plain dicts: this runs on every structural edit
+        order = _kahn(pred, succ)
         cyclic: dict = {}
-        for comp in nx.strongly_connected_components(nxg):
-            if len(comp) > 1 or any(nxg.has_edge(n, n) for n in comp):
-                names = " -> ".join(sorted(comp))
-                for n in comp:
-                    cyclic[n] = f"is part of a cycle ({names}); a network must flow one way"
-        if cyclic:
+        if len(order) < len(pred):
+            for comp in nx.strongly_connected_components(nxg):
+                if len(comp) > 1 or any(nxg.has_edge(n, n) for n in comp):
+                    names = " -> ".join(sorted(comp))
+                    for n in comp:
+                        cyclic[n] = f"is part of a cycle ({names}); a network must flow one way"
             cond = nx.condensation(nxg)
             order = [n for c in nx.topological_sort(cond) for n in sorted(cond.nodes[c]["members"])]
-        else:
-            order = list(nx.topological_sort(nxg))
-        inputs, ports = {}, {}
+        node = nxg._node
+        inputs, ports, kinds, missing = {}, {}, {}, {}
+        outs, mains = [], []
         for bid in order:
-            edges = sorted(((k, u) for u, _, k in nxg.in_edges(bid, keys=True)), key=lambda e: port_order(e[0]))
-            inputs[bid] = [u for _, u in edges]
-            ports[bid] = [k for k, _ in edges]
-        outs = [b for b in order if nxg.nodes[b]["block"].type == "output"]
-        mains = [b for b in outs if nxg.nodes[b]["block"].params.get("role") == "main"]
+            p = pred[bid]
+            if len(p) == 1:
+                (u, keys), = p.items()
+                if len(keys) == 1:
+                    src, prt = [u], list(keys)
+                else:
+                    prt = sorted(keys, key=port_order)
+                    src = [u] * len(prt)
+            elif p:
+                edges = sorted(((k, u) for u, keys in p.items() for k in keys), key=lambda e: port_order(e[0]))
+                src, prt = [u for _, u in edges], [k for k, _ in edges]
+            else:
+                src, prt = [], []
+            inputs[bid], ports[bid] = src, prt
+            blk = node[bid]["block"]
+            kinds[bid] = kind = blk.type
+            spec = REGISTRY.get(kind)
+            if spec is not None and (spec.variadic or len(prt) != len(spec.ports)):
+                msg = self._missing_inputs(spec, prt)
+                if msg:
+                    missing[bid] = msg
+            if kind == "output":
+                outs.append(bid)
+                if blk.params.get("role") == "main":
+                    mains.append(bid)
         aux = [b for b in outs if b not in mains]
         graph_issues = []
         if not outs:
@@ -308,21 +330,44 @@ class Analyzer:
         for extra in mains[1:]:
             graph_issues.append(Issue(extra, "several_main", f"a second main output (the first is {mains[0]!r}); "
                                       "make this one 'aux'"))
-        if not any(nxg.nodes[b]["block"].type == "input" for b in order):
+        if "input" not in kinds.values():
             graph_issues.append(Issue(None, "no_input", "the network has no Input block"))
         training = _ancestors(nxg, outs)
         inference = _ancestors(nxg, mains[:1])
-        st = _Structure(order, inputs, ports, cyclic, training, inference, mains[:1] + aux, graph_issues)
+        st = _Structure(order, inputs, ports, cyclic, missing, training, inference, mains[:1] + aux, graph_issues)
         st._roles = [nxg.nodes[o]["block"].params.get("role") for o in st.outputs]  # type: ignore
         self._structure, self._structure_key = st, g.structure_rev
         return st
 
 
 def _ancestors(nxg, targets) -> set:
-    out = set(targets)
-    for t in targets:
-        out |= nx.ancestors(nxg, t)
-    return out
+    pred = nxg._pred
+    seen = set(targets)
+    stack = list(targets)
+    while stack:
+        for p in pred[stack.pop()]:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return seen
+
+
+def _kahn(pred, succ) -> list:
+    """Topological order, stable in insertion order; shorter than the graph when there is a cycle."""
+    indeg = {n: len(p) for n, p in pred.items()}
+    ready = [n for n, d in indeg.items() if d == 0]
+    ready.reverse()
+    order = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        nxt = []
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                nxt.append(m)
+        ready.extend(reversed(nxt))
+    return order
 
 
 def analyze(graph: Graph) -> Analysis:
