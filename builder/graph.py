@@ -114,6 +114,7 @@ class Graph:
         self.edge_added = Signal()       # (src, dst, port)
         self.edge_removed = Signal()     # (src, dst, port)
         self.changed = Signal()          # () after any change
+        self.journal: list | None = None  # when a list, every edit appends (redo, undo) closures to it
 
     # ------------------------------------------------------------------ queries
     def __contains__(self, block_id) -> bool:
@@ -174,6 +175,28 @@ class Graph:
         return list(spec.ports)
 
     # ------------------------------------------------------------------ edits
+    def _log(self, do, undo) -> None:
+        if self.journal is not None:
+            self.journal.append((do, undo))
+
+    def record(self, fn):
+        """Run ``fn(graph)`` and return the list of (redo, undo) steps it made: undo runs the undos in reverse,
+        redo runs the redos in order. Compound edits (expand, paste, refactors) become one undo step."""
+        outer, self.journal = self.journal, []
+        try:
+            fn(self)
+            steps = self.journal
+        except BaseException:
+            steps, self.journal = self.journal, None
+            for _, undo in reversed(steps):  # leave the graph as it was
+                undo()
+            self.journal = outer
+            raise
+        self.journal = outer
+        if outer is not None:
+            outer.extend(steps)
+        return steps
+
     def add_block(self, type_id: str, params: dict | None = None, block_id: str | None = None,
                   label: str = "", pos=(0.0, 0.0), group: dict | None = None, strict: bool = True) -> str:
         spec = REGISTRY.get(type_id)
@@ -200,6 +223,8 @@ class Graph:
                     _pos(pos), dict(group) if group else None)
         self.g.add_node(block_id, block=blk)
         self.structure_rev += 1
+        snap = _copy_block(blk)
+        self._log(lambda: self._insert(_copy_block(snap)), lambda: self.remove_block(block_id))
         self.block_added.emit(block_id)
         self.changed.emit()
         return block_id
@@ -211,13 +236,23 @@ class Graph:
                   "in": [(u, k) for u, _, k in self.g.in_edges(block_id, keys=True)],
                   "out": [(v, k) for _, v, k in self.g.out_edges(block_id, keys=True)]}
         for u, v, k in list(self.g.in_edges(block_id, keys=True)) + list(self.g.out_edges(block_id, keys=True)):
-            self.g.remove_edge(u, v, key=k)
-            self.edge_removed.emit(u, v, k)
+            self.disconnect(u, v, k)
         self.g.remove_node(block_id)
         self.structure_rev += 1
+        snap = _copy_block(blk)
+        self._log(lambda: self.remove_block(block_id), lambda: self._insert(_copy_block(snap)))
         self.block_removed.emit(block_id)
         self.changed.emit()
         return record
+
+    def _insert(self, blk: Block) -> None:
+        """Put back a block exactly as it was (its parameters are already valid)."""
+        self.g.add_node(blk.id, block=blk)
+        self.structure_rev += 1
+        snap = _copy_block(blk)
+        self._log(lambda: self._insert(_copy_block(snap)), lambda: self.remove_block(blk.id))
+        self.block_added.emit(blk.id)
+        self.changed.emit()
 
     def restore_block(self, record: dict) -> None:
         b = record["block"]
@@ -250,6 +285,7 @@ class Graph:
             raise CycleError(f"connecting {src!r} to {dst!r} would make a cycle")
         self.g.add_edge(src, dst, key=port)
         self.structure_rev += 1
+        self._log(lambda: self.connect(src, dst, port, check_cycle=False), lambda: self.disconnect(src, dst, port))
         self.edge_added.emit(src, dst, port)
         self.changed.emit()
         return port
@@ -259,6 +295,7 @@ class Graph:
             raise PortError(f"there is no wire from {src!r} to input {port!r} of {dst!r}")
         self.g.remove_edge(src, dst, key=port)
         self.structure_rev += 1
+        self._log(lambda: self.disconnect(src, dst, port), lambda: self.connect(src, dst, port, check_cycle=False))
         self.edge_removed.emit(src, dst, port)
         self.changed.emit()
 
@@ -272,15 +309,23 @@ class Graph:
         except ParamError as e:
             raise GraphEditError(f"{block_id}: {e}") from None
         old = {k: blk.params.get(k) for k in updates}
-        blk.params = new
+        self._replace_params(block_id, new)
+        return old
+
+    def _replace_params(self, block_id: str, params: dict) -> None:
+        blk = self.block(block_id)
+        before, blk.params = blk.params, dict(params)
         blk.rekey()
+        after = blk.params
+        self._log(lambda: self._replace_params(block_id, after), lambda: self._replace_params(block_id, before))
         self.block_changed.emit(block_id)
         self.changed.emit()
-        return old
 
     def set_label(self, block_id: str, label: str) -> str:
         blk = self.block(block_id)
         old, blk.label = blk.label, str(label)
+        new = blk.label
+        self._log(lambda: self.set_label(block_id, new), lambda: self.set_label(block_id, old))
         self.block_changed.emit(block_id)
         self.changed.emit()
         return old
@@ -288,6 +333,8 @@ class Graph:
     def move(self, block_id: str, pos) -> tuple:
         blk = self.block(block_id)
         old, blk.pos = blk.pos, _pos(pos)
+        new = blk.pos
+        self._log(lambda: self.move(block_id, new), lambda: self.move(block_id, old))
         self.block_moved.emit(block_id)
         self.changed.emit()
         return old
