@@ -1,0 +1,536 @@
+"""The canvas: blocks with named ports, wires labelled with tensor shapes, error badges.
+
+The scene observes the graph (its plain-Python events) and pushes edits through the document's undo stack;
+a drag only moves items, and its release pushes one "Move" step.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView, QStyle
+
+from blocks import REGISTRY, fmt_shape
+from builder.report import human
+
+from . import theme
+
+MIME_KIND = "application/x-block-builder-kind"
+HEADER = 24.0
+
+
+class BlockItem(QGraphicsItem):
+    def __init__(self, scene: "CanvasScene", block_id: str):
+        super().__init__()
+        self.canvas = scene
+        self.block_id = block_id
+        self.ports: list[str] = []
+        self.report = None
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.refresh_model()
+
+    # ------------------------------------------------------------------ model -> item
+    @property
+    def block(self):
+        return self.canvas.graph.block(self.block_id)
+
+    def refresh_model(self):
+        b = self.block
+        spec = b.spec
+        self.kind_title = spec.title if spec else f"unknown: {b.type}"
+        self.summary = spec.summary(b.params) if spec and spec.summary else ""
+        self.colour = theme.colour(spec.category if spec else "")
+        self.has_output = b.type != "output"
+        self.ports = self.canvas.graph.ports_of(self.block_id)
+        self.title = b.label or b.id
+        self._update_tooltip()
+        self.prepareGeometryChange()
+        self.update()
+
+    def set_report(self, rep):
+        self.report = rep
+        self._update_tooltip()
+        self.update()
+
+    def _update_tooltip(self):
+        b = self.block
+        lines = [f"<b>{_esc(b.label or b.id)}</b> &nbsp;<i>{_esc(self.kind_title)}</i>", f"id: {_esc(b.id)}"]
+        rep = self.report
+        if rep is not None:
+            if rep.out_shape:
+                lines.append(f"output: {fmt_shape(rep.out_shape)}")
+            lines.append(f"params: {rep.params:,} &nbsp; MACs: {rep.macs:,} &nbsp; FLOPs: {2 * rep.macs:,}")
+            for e in rep.errors:
+                lines.append(f"<span style='color:#E53935'>error: {_esc(e.message)}</span>")
+            for w in rep.warnings:
+                lines.append(f"<span style='color:#B26A00'>warning: {_esc(w.message)}</span>")
+        self.setToolTip("<br>".join(lines))
+
+    # ------------------------------------------------------------------ geometry
+    def boundingRect(self) -> QRectF:
+        r = theme.PORT_R + 3
+        return QRectF(-r, -r - 2, theme.BLOCK_W + 2 * r, theme.BLOCK_H + 2 * r + 4)
+
+    def shape(self) -> QPainterPath:
+        p = QPainterPath()
+        p.addRoundedRect(QRectF(0, 0, theme.BLOCK_W, theme.BLOCK_H), 8, 8)
+        return p
+
+    def in_port_local(self, port: str) -> QPointF:
+        n = max(len(self.ports), 1)
+        i = self.ports.index(port) if port in self.ports else 0
+        return QPointF(theme.BLOCK_W * (i + 1) / (n + 1), 0.0)
+
+    def in_port_pos(self, port: str) -> QPointF:
+        return self.mapToScene(self.in_port_local(port))
+
+    def out_port_pos(self) -> QPointF:
+        return self.mapToScene(QPointF(theme.BLOCK_W / 2, theme.BLOCK_H))
+
+    def port_at(self, scene_pos: QPointF, slack: float = 10.0):
+        """('in', port) or ('out', None) when scene_pos is on a port."""
+        local = self.mapFromScene(scene_pos)
+        if self.has_output and QLineF(local, QPointF(theme.BLOCK_W / 2, theme.BLOCK_H)).length() <= slack:
+            return ("out", None)
+        for p in self.ports:
+            if QLineF(local, self.in_port_local(p)).length() <= slack:
+                return ("in", p)
+        return None
+
+    # ------------------------------------------------------------------ painting
+    def paint(self, painter: QPainter, option, widget=None):
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        rect = QRectF(0, 0, theme.BLOCK_W, theme.BLOCK_H)
+        rep = self.report
+        has_error = bool(rep and rep.errors)
+        selected = bool(option.state & QStyle.State_Selected)
+        border = theme.ERROR if has_error else (QColor("#FFB300") if selected else self.colour.darker(130))
+        painter.setPen(QPen(border, 3.0 if (has_error or selected) else 1.2))
+        painter.setBrush(QBrush(QColor("#FFFFFF")))
+        painter.drawRoundedRect(rect, 8, 8)
+        header = QPainterPath()
+        header.addRoundedRect(QRectF(0, 0, theme.BLOCK_W, HEADER), 8, 8)
+        header.addRect(QRectF(0, HEADER / 2, theme.BLOCK_W, HEADER / 2))
+        painter.fillPath(header, self.colour)
+        if lod < 0.35:  # zoomed far out: colour blocks only
+            return
+        painter.setPen(QColor("#FFFFFF"))
+        f = QFont(painter.font())
+        f.setPointSizeF(9.0)
+        f.setBold(True)
+        painter.setFont(f)
+        painter.drawText(QRectF(8, 0, theme.BLOCK_W - 16, HEADER), Qt.AlignVCenter | Qt.AlignLeft,
+                         _elide(self.title, 28))
+        f.setBold(False)
+        f.setPointSizeF(8.0)
+        painter.setFont(f)
+        painter.setPen(QColor("#37474F"))
+        painter.drawText(QRectF(8, HEADER + 2, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter,
+                         _elide(f"{self.kind_title}  {self.summary}".strip(), 36))
+        if rep is not None:
+            shape = fmt_shape(rep.out_shape) if rep.out_shape else "no shape"
+            f.setBold(True)
+            painter.setFont(f)
+            painter.setPen(theme.ERROR if has_error else QColor("#263238"))
+            painter.drawText(QRectF(8, HEADER + 18, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter,
+                             ("! " + _elide(rep.errors[0].message, 34)) if has_error else f"out {shape}")
+            f.setBold(False)
+            painter.setFont(f)
+            painter.setPen(QColor("#607D8B"))
+            cost = f"{human(rep.params)} params · {human(rep.macs)} MACs" if rep.params or rep.macs else "no params"
+            painter.drawText(QRectF(8, HEADER + 36, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter, cost)
+        painter.setPen(QPen(QColor("#455A64"), 1.2))
+        painter.setBrush(QColor("#ECEFF1"))
+        for p in self.ports:
+            painter.drawEllipse(self.in_port_local(p), theme.PORT_R, theme.PORT_R)
+        if self.has_output:
+            painter.setBrush(self.colour)
+            painter.drawEllipse(QPointF(theme.BLOCK_W / 2, theme.BLOCK_H), theme.PORT_R, theme.PORT_R)
+        if has_error:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(theme.ERROR)
+            c = QPointF(theme.BLOCK_W - 4, 2)
+            painter.drawEllipse(c, 9, 9)
+            painter.setPen(QColor("#FFFFFF"))
+            f.setBold(True)
+            painter.setFont(f)
+            painter.drawText(QRectF(c.x() - 9, c.y() - 9, 18, 18), Qt.AlignCenter, "!")
+        elif rep is not None and rep.warnings:
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(theme.WARNING)
+            painter.drawEllipse(QPointF(theme.BLOCK_W - 4, 2), 6, 6)
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged and self.canvas is not None:
+            self.canvas.block_item_moved(self)
+        return super().itemChange(change, value)
+
+    def mouseDoubleClickEvent(self, event):
+        self.canvas.block_double_clicked.emit(self.block_id)
+        super().mouseDoubleClickEvent(event)
+
+
+class WireItem(QGraphicsPathItem):
+    def __init__(self, scene: "CanvasScene", src: str, dst: str, port: str):
+        super().__init__()
+        self.canvas, self.src, self.dst, self.port = scene, src, dst, port
+        self.label = ""
+        self.setZValue(0)
+        self.setFlag(QGraphicsItem.ItemIsSelectable)
+        self.setPen(QPen(QColor("#78909C"), 2.0))
+        self.update_path()
+
+    @property
+    def key(self):
+        return (self.src, self.dst, self.port)
+
+    def update_path(self):
+        s, d = self.canvas.blocks.get(self.src), self.canvas.blocks.get(self.dst)
+        if s is None or d is None:
+            return
+        a, b = s.out_port_pos(), d.in_port_pos(self.port)
+        dy = max(abs(b.y() - a.y()) * 0.5, 40.0)
+        path = QPainterPath(a)
+        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
+        self.setPath(path)
+
+    def set_label(self, text: str):
+        if text != self.label:
+            self.label = text
+            self.update()
+
+    def shape(self):
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def boundingRect(self):
+        return super().boundingRect().adjusted(-40, -10, 40, 10)
+
+    def paint(self, painter, option, widget=None):
+        selected = bool(option.state & QStyle.State_Selected)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setPen(QPen(QColor("#FFB300") if selected else QColor("#78909C"), 3.0 if selected else 2.0))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path())
+        if self.label and option.levelOfDetailFromTransform(painter.worldTransform()) >= 0.5:
+            mid = self.path().pointAtPercent(0.5)
+            f = QFont(painter.font())
+            f.setPointSizeF(7.5)
+            painter.setFont(f)
+            w = 7.0 * len(self.label) + 8
+            r = QRectF(mid.x() - w / 2, mid.y() - 8, w, 16)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor(255, 255, 255, 230))
+            painter.drawRoundedRect(r, 4, 4)
+            painter.setPen(QColor("#455A64"))
+            painter.drawText(r, Qt.AlignCenter, self.label)
+
+
+class CanvasScene(QGraphicsScene):
+    block_double_clicked = Signal(str)
+    status_message = Signal(str)
+
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.graph = None
+        self.blocks: dict[str, BlockItem] = {}
+        self.wires: dict[tuple, WireItem] = {}
+        self._drag_wire = None     # (temp path item, source id)
+        self._press_positions = None
+        self.setBackgroundBrush(QColor("#F5F7FA"))
+        doc.graph_replaced.connect(self.attach)
+        doc.analysed.connect(self.apply_analysis)
+        self.attach(doc.graph)
+
+    # ------------------------------------------------------------------ model events
+    def attach(self, graph):
+        if self.graph is not None:
+            for name, fn in self._subscriptions():
+                getattr(self.graph, name).disconnect(fn)
+        self.clear()
+        self.blocks.clear()
+        self.wires.clear()
+        self.graph = graph
+        for name, fn in self._subscriptions():
+            getattr(graph, name).connect(fn)
+        for b in graph.blocks():
+            self._add_block(b.id)
+        for u, v, k in graph.edges():
+            self._add_wire(u, v, k)
+        if self.doc.analysis is not None and self.doc.graph is graph:
+            self.apply_analysis(self.doc.analysis)
+
+    def _subscriptions(self):
+        return [("block_added", self._add_block), ("block_removed", self._remove_block),
+                ("block_changed", self._block_changed), ("block_moved", self._block_moved),
+                ("edge_added", self._add_wire), ("edge_removed", self._remove_wire)]
+
+    def _add_block(self, bid):
+        item = BlockItem(self, bid)
+        item.setPos(QPointF(*self.graph.block(bid).pos))
+        self.addItem(item)
+        self.blocks[bid] = item
+
+    def _remove_block(self, bid):
+        item = self.blocks.pop(bid, None)
+        if item is not None:
+            self.removeItem(item)
+
+    def _block_changed(self, bid):
+        item = self.blocks.get(bid)
+        if item is not None:
+            item.refresh_model()
+
+    def _block_moved(self, bid):
+        item = self.blocks.get(bid)
+        if item is not None:
+            pos = QPointF(*self.graph.block(bid).pos)
+            if item.pos() != pos:
+                item.setPos(pos)
+
+    def _add_wire(self, u, v, k):
+        for bid in (v,):
+            if bid in self.blocks:
+                self.blocks[bid].refresh_model()  # variadic blocks grow a port
+        w = WireItem(self, u, v, k)
+        self.addItem(w)
+        self.wires[(u, v, k)] = w
+        for key, other in self.wires.items():
+            if key[1] == v:
+                other.update_path()
+
+    def _remove_wire(self, u, v, k):
+        w = self.wires.pop((u, v, k), None)
+        if w is not None:
+            self.removeItem(w)
+        if v in self.blocks:
+            self.blocks[v].refresh_model()
+            for key, other in self.wires.items():
+                if key[1] == v:
+                    other.update_path()
+
+    def apply_analysis(self, analysis):
+        for bid, item in self.blocks.items():
+            rep = analysis.blocks.get(bid)
+            if rep is not item.report:
+                item.set_report(rep)
+        for (u, _, _), w in self.wires.items():
+            rep = analysis.blocks.get(u)
+            w.set_label(fmt_shape(rep.out_shape) if rep and rep.out_shape else "?")
+
+    def block_item_moved(self, item: BlockItem):
+        bid = item.block_id
+        for key, w in self.wires.items():
+            if key[0] == bid or key[1] == bid:
+                w.update_path()
+
+    # ------------------------------------------------------------------ helpers
+    def block_at(self, pos: QPointF) -> BlockItem | None:
+        for it in self.items(pos):
+            if isinstance(it, BlockItem):
+                return it
+        return None
+
+    def port_at(self, pos: QPointF):
+        for it in self.items(QRectF(pos.x() - 12, pos.y() - 12, 24, 24)):
+            if isinstance(it, BlockItem):
+                hit = it.port_at(pos)
+                if hit:
+                    return it, hit
+        return None, None
+
+    def selected_block_ids(self) -> list[str]:
+        return [it.block_id for it in self.selectedItems() if isinstance(it, BlockItem)]
+
+    def selected_wires(self) -> list[tuple]:
+        return [it.key for it in self.selectedItems() if isinstance(it, WireItem)]
+
+    # ------------------------------------------------------------------ wiring by drag, one-step moves
+    def mousePressEvent(self, event):
+        if event.button() == Qt.LeftButton:
+            item, hit = self.port_at(event.scenePos())
+            if item is not None:
+                kind, port = hit
+                if kind == "out":
+                    self._begin_wire(item.block_id, None, event.scenePos())
+                    event.accept()
+                    return
+                src = self.graph.source_of(item.block_id, port)
+                if src is not None:  # pick up an existing wire by its end, to move or drop it
+                    self._begin_wire(src, (item.block_id, port), event.scenePos())
+                    event.accept()
+                    return
+        super().mousePressEvent(event)
+        self._press_positions = {bid: it.pos() for bid, it in self.blocks.items() if it.isSelected()}
+
+    def _begin_wire(self, src, detached, pos):
+        temp = QGraphicsPathItem()
+        temp.setPen(QPen(QColor("#1E88E5"), 2.0, Qt.DashLine))
+        temp.setZValue(5)
+        self.addItem(temp)
+        self._drag_wire = (temp, src, detached)
+        self._update_temp(pos)
+
+    def _update_temp(self, pos):
+        temp, src, _ = self._drag_wire
+        a = self.blocks[src].out_port_pos()
+        path = QPainterPath(a)
+        dy = max(abs(pos.y() - a.y()) * 0.5, 30.0)
+        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(pos.x(), pos.y() - dy), pos)
+        temp.setPath(path)
+
+    def mouseMoveEvent(self, event):
+        if self._drag_wire is not None:
+            self._update_temp(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._drag_wire is not None:
+            temp, src, detached = self._drag_wire
+            self._drag_wire = None
+            self.removeItem(temp)
+            item, hit = self.port_at(event.scenePos())
+            target = (item.block_id, hit[1]) if item is not None and hit and hit[0] == "in" else None
+            self.request_wire(src, target, detached)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        self._finish_move()
+
+    def request_wire(self, src, target, detached=None):
+        """Connect ``src`` to ``target`` (block, port), replacing what the port had; ``detached`` is a wire
+        picked up by its end (dropped on nothing, it is removed). One undo step."""
+        if target == detached:
+            return
+        if target is None and detached is None:
+            return
+
+        def edit(g):
+            if detached is not None:
+                g.disconnect(src, *detached)
+            if target is not None:
+                old = g.source_of(*target)
+                if old is not None:
+                    g.disconnect(old, *target)
+                g.connect(src, *target)
+        text = f"Connect {src} to {target[0]}" if target else f"Disconnect {src} from {detached[0]}"
+        self.doc.push(text, edit)
+
+    def _finish_move(self):
+        before = self._press_positions
+        self._press_positions = None
+        if not before:
+            return
+        moved = {bid: (it.pos().x(), it.pos().y()) for bid, it in self.blocks.items()
+                 if bid in before and it.pos() != before[bid]}
+        if not moved:
+            return
+
+        def edit(g):
+            for bid, pos in moved.items():
+                g.move(bid, pos)
+        self.doc.push(f"Move {len(moved)} block{'s' if len(moved) > 1 else ''}", edit)
+
+
+class CanvasView(QGraphicsView):
+    zoom_changed = Signal(float)
+    block_dropped = Signal(str, QPointF)  # type id, scene position
+
+    def __init__(self, scene: CanvasScene, parent=None):
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setViewportUpdateMode(QGraphicsView.SmartViewportUpdate)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setAcceptDrops(True)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self._panning = None
+
+    # zoom and pan
+    def zoom(self, factor: float):
+        current = self.transform().m11()
+        factor = max(0.05 / current, min(factor, 4.0 / current))
+        self.scale(factor, factor)
+        self.zoom_changed.emit(self.transform().m11())
+
+    def wheelEvent(self, event):
+        if event.modifiers() & Qt.ControlModifier or not event.angleDelta().x():
+            delta = event.angleDelta().y()
+            if delta:
+                self.zoom(1.15 if delta > 0 else 1 / 1.15)
+                event.accept()
+                return
+        super().wheelEvent(event)
+
+    def fit(self):
+        rect = self.scene().itemsBoundingRect().adjusted(-40, -40, 40, 40)
+        if rect.isValid():
+            self.fitInView(rect, Qt.KeepAspectRatio)
+            if self.transform().m11() > 1.0:
+                self.resetTransform()
+                self.centerOn(rect.center())
+            self.zoom_changed.emit(self.transform().m11())
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MiddleButton:
+            self._panning = event.position()
+            self.setCursor(Qt.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event):
+        if self._panning is not None:
+            d = event.position() - self._panning
+            self._panning = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(d.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(d.y()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._panning is not None and event.button() == Qt.MiddleButton:
+            self._panning = None
+            self.unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # drops from the palette
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasFormat(MIME_KIND):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event):
+        if event.mimeData().hasFormat(MIME_KIND):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event):
+        if event.mimeData().hasFormat(MIME_KIND):
+            type_id = bytes(event.mimeData().data(MIME_KIND)).decode()
+            if type_id in REGISTRY:
+                pos = self.mapToScene(event.position().toPoint())
+                self.block_dropped.emit(type_id, pos - QPointF(theme.BLOCK_W / 2, theme.BLOCK_H / 2))
+            event.acceptProposedAction()
+        else:
+            super().dropEvent(event)
+
+
+def _elide(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

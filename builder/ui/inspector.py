@@ -1,0 +1,256 @@
+"""The inspector: a form generated from the selected block's parameter schema, applied at once (undoable)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+
+from blocks import fmt_shape
+from builder.report import human
+
+INT_LIMIT = 2_000_000_000
+
+
+class PairEdit(QWidget):
+    """Two integers (height, width) for kernel, stride, padding."""
+    changed = Signal()
+
+    def __init__(self, lo, hi, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.h, self.w = QSpinBox(), QSpinBox()
+        for sb in (self.h, self.w):
+            sb.setRange(int(lo), int(min(hi, INT_LIMIT)))
+            sb.setKeyboardTracking(False)
+            sb.valueChanged.connect(self.changed)
+            lay.addWidget(sb)
+        self.h.setToolTip("height")
+        self.w.setToolTip("width")
+
+    def value(self):
+        return [self.h.value(), self.w.value()]
+
+    def set_value(self, v):
+        self.h.setValue(int(v[0]))
+        self.w.setValue(int(v[1]))
+
+
+class PaddingEdit(QWidget):
+    changed = Signal()
+
+    def __init__(self, hi, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.mode = QComboBox()
+        self.mode.addItems(["explicit", "same", "valid"])
+        self.pair = PairEdit(0, hi)
+        lay.addWidget(self.mode)
+        lay.addWidget(self.pair)
+        self.mode.currentIndexChanged.connect(self._mode)
+        self.pair.changed.connect(self.changed)
+
+    def _mode(self):
+        self.pair.setEnabled(self.mode.currentText() == "explicit")
+        self.changed.emit()
+
+    def value(self):
+        m = self.mode.currentText()
+        return self.pair.value() if m == "explicit" else m
+
+    def set_value(self, v):
+        if isinstance(v, str):
+            self.mode.setCurrentText(v)
+        else:
+            self.mode.setCurrentText("explicit")
+            self.pair.set_value(v)
+        self.pair.setEnabled(not isinstance(v, str))
+
+
+class Inspector(QScrollArea):
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.block_id: str | None = None
+        self.editors: dict = {}
+        self.setWidgetResizable(True)
+        self.body = QWidget()
+        self.setWidget(self.body)
+        self.outer = QVBoxLayout(self.body)
+        self.title = QLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.RichText)
+        self.form = QFormLayout()
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.figures = QLabel()
+        self.figures.setWordWrap(True)
+        self.figures.setTextFormat(Qt.RichText)
+        self.figures.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #C62828")
+        self.expand_button = QPushButton("Expand into its blocks")
+        self.expand_button.hide()
+        self.outer.addWidget(self.title)
+        self.outer.addLayout(self.form)
+        self.outer.addWidget(self.message)
+        self.outer.addWidget(self.figures)
+        self.outer.addWidget(self.expand_button)
+        self.outer.addStretch(1)
+        doc.analysed.connect(self._analysed)
+        doc.edit_failed.connect(self._failed)
+        self.show_block(None)
+
+    # ------------------------------------------------------------------ building the form
+    def show_block(self, block_id: str | None):
+        self.block_id = block_id
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors = {}
+        self.message.clear()
+        g = self.doc.graph
+        if block_id is None or block_id not in g:
+            self.title.setText("<b>Nothing selected</b><br><span style='color:#607D8B'>Select a block to edit its "
+                               "parameters; the totals of the whole network are in the status bar.</span>")
+            self.figures.clear()
+            self.expand_button.hide()
+            return
+        b = g.block(block_id)
+        spec = b.spec
+        self.title.setText(f"<b style='font-size:13pt'>{_esc(b.label or b.id)}</b><br>"
+                           f"<span style='color:#607D8B'>{_esc(spec.title if spec else b.type)}</span>"
+                           + (f"<br><span style='color:#78909C;font-size:8pt'>{_esc(spec.description)}</span>"
+                              if spec else ""))
+        ident = QLineEdit(b.id)
+        ident.setToolTip("The block's id: its module name in the compiled network and in state_dict keys")
+        ident.editingFinished.connect(lambda: self._rename(ident.text().strip()))
+        self.form.addRow("id", ident)
+        self.editors["__id__"] = ident
+        label = QLineEdit(b.label)
+        label.setPlaceholderText("display name (free text)")
+        label.editingFinished.connect(lambda: self._relabel(label.text()))
+        self.form.addRow("name", label)
+        self.editors["__label__"] = label
+        if spec is not None:
+            for p in spec.params:
+                w = self._editor(p)
+                w.setToolTip(p.help)
+                self.form.addRow(p.title, w)
+                self.editors[p.name] = (p, w)
+            self._load_values()
+        self.expand_button.setVisible(bool(spec and spec.is_composite))
+        self._analysed(self.doc.analysis)
+
+    def _editor(self, p):
+        lo = p.min if p.min is not None else -INT_LIMIT
+        hi = p.max if p.max is not None else INT_LIMIT
+        if p.kind == "int":
+            w = QSpinBox()
+            w.setRange(int(lo), int(min(hi, INT_LIMIT)))
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, n=p.name: self._apply(n, v))
+        elif p.kind == "float":
+            w = QDoubleSpinBox()
+            w.setDecimals(6 if (p.max or 1) <= 1 else 3)
+            w.setRange(float(lo), float(hi))
+            w.setSingleStep(0.05 if (p.max or 10) <= 1 else 0.1)
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda v, n=p.name: self._apply(n, v))
+        elif p.kind == "bool":
+            w = QCheckBox()
+            w.toggled.connect(lambda v, n=p.name: self._apply(n, v))
+        elif p.kind == "choice":
+            w = QComboBox()
+            w.addItems([str(c) for c in p.choices])
+            w.currentTextChanged.connect(lambda v, n=p.name: self._apply(n, v))
+        elif p.kind == "pair":
+            w = PairEdit(lo, hi)
+            w.changed.connect(lambda n=p.name, w=w: self._apply(n, w.value()))
+        elif p.kind == "padding":
+            w = PaddingEdit(hi)
+            w.changed.connect(lambda n=p.name, w=w: self._apply(n, w.value()))
+        else:
+            w = QLineEdit()
+            w.editingFinished.connect(lambda n=p.name, w=w: self._apply(n, w.text()))
+        return w
+
+    def _load_values(self):
+        b = self.doc.graph.block(self.block_id)
+        for name, entry in self.editors.items():
+            if name.startswith("__"):
+                entry.blockSignals(True)
+                entry.setText(b.id if name == "__id__" else b.label)
+                entry.blockSignals(False)
+                continue
+            p, w = entry
+            v = b.params.get(name)
+            for child in [w] + w.findChildren(QWidget):
+                child.blockSignals(True)
+            if p.kind in ("int", "float"):
+                w.setValue(v)
+            elif p.kind == "bool":
+                w.setChecked(bool(v))
+            elif p.kind == "choice":
+                w.setCurrentText(str(v))
+            elif p.kind in ("pair", "padding"):
+                w.set_value(v)
+            else:
+                w.setText(str(v))
+            for child in [w] + w.findChildren(QWidget):
+                child.blockSignals(False)
+
+    # ------------------------------------------------------------------ edits
+    def _apply(self, name, value):
+        bid = self.block_id
+        if bid is None or bid not in self.doc.graph:
+            return
+        if self.doc.graph.block(bid).params.get(name) == value:
+            return
+        self.message.clear()
+        self.doc.push(f"Set {name} of {bid}", lambda g: g.set_params(bid, {name: value}), merge_key=(bid, name))
+
+    def _rename(self, new_id):
+        bid = self.block_id
+        if bid is None or new_id == bid:
+            return
+        if self.doc.push(f"Rename {bid} to {new_id}", lambda g: g.rename(bid, new_id)):
+            self.block_id = new_id
+        else:
+            self.editors["__id__"].setText(bid)
+
+    def _relabel(self, text):
+        bid = self.block_id
+        if bid is not None and self.doc.graph.block(bid).label != text:
+            self.doc.push(f"Name {bid}", lambda g: g.set_label(bid, text))
+
+    def _failed(self, msg):
+        self.message.setText(msg)
+        if self.block_id and self.block_id in self.doc.graph:
+            self._load_values()
+
+    def _analysed(self, analysis):
+        if analysis is None or self.block_id is None or self.block_id not in self.doc.graph:
+            if self.block_id is not None and self.block_id not in self.doc.graph:
+                self.show_block(None)
+            return
+        self._load_values()
+        rep = analysis.blocks.get(self.block_id)
+        if rep is None:
+            return
+        ins = ", ".join(fmt_shape(s) if s else "?" for s in rep.in_shapes) or "none"
+        rows = [f"<b>input</b> {ins}", f"<b>output</b> {fmt_shape(rep.out_shape) if rep.out_shape else '—'}",
+                f"<b>params</b> {rep.params:,} ({human(rep.params)})",
+                f"<b>MACs</b> {rep.macs:,} ({human(rep.macs)}) &nbsp; <b>FLOPs</b> {human(2 * rep.macs)}",
+                f"<b>activations</b> {rep.activations:,} values"]
+        if not rep.inference and rep.training:
+            rows.append("<i>training only (auxiliary head): dropped at inference</i>")
+        for e in rep.errors:
+            rows.append(f"<span style='color:#C62828'><b>error</b> {_esc(e.message)}</span>")
+        for w in rep.warnings:
+            rows.append(f"<span style='color:#B26A00'><b>warning</b> {_esc(w.message)}</span>")
+        self.figures.setText("<br>".join(rows))
+
+
+def _esc(t: str) -> str:
+    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,440 @@
+"""The main window: palette | canvas | inspector, bottom docks, live totals in the status bar."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
+
+from blocks import REGISTRY, fmt_shape
+from builder import project
+from builder.errors import ProjectError
+from builder.graph import make_id
+from builder.layout import auto_layout
+from builder.report import human, human_bytes
+
+from . import theme
+from .canvas import CanvasScene, CanvasView
+from .dialogs import TemplateGallery, ask_path
+from .document import Document
+from .inspector import Inspector
+from .palette import Palette
+from .tables import LayerTable
+
+CLIP_MIME = "application/x-block-builder-blocks"
+EXPORT_FORMATS = [
+    ("py", "PyTorch code (.py)", "Python (*.py)"),
+    ("train", "Training script (train.py + model)", "Python (*.py)"),
+    ("onnx", "ONNX (.onnx)", "ONNX (*.onnx)"),
+    ("torchscript", "TorchScript (.pt)", "TorchScript (*.pt)"),
+    ("dot", "Graphviz DOT (.dot)", "DOT (*.dot *.gv)"),
+    ("svg", "Diagram (.svg)", "SVG (*.svg)"),
+    ("png", "Diagram (.png)", "PNG (*.png)"),
+]
+
+
+def settings() -> QSettings:
+    base = os.environ.get("BLOCK_BUILDER_CONFIG_DIR")
+    if base:
+        return QSettings(str(Path(base) / "block-builder.ini"), QSettings.IniFormat)
+    return QSettings("BlockBuilder", "Block Builder")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.resize(1440, 900)
+        self.doc = Document(parent=self)
+        self.scene = CanvasScene(self.doc, self)
+        self.view = CanvasView(self.scene)
+        self.setCentralWidget(self.view)
+        self.palette = Palette()
+        self.inspector = Inspector(self.doc)
+        self.layers = LayerTable(self.doc)
+        self._dock("Blocks", self.palette, Qt.LeftDockWidgetArea, 270)
+        self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea, 330)
+        self.layers_dock = self._dock("Layers", self.layers, Qt.BottomDockWidgetArea, 220)
+        self.bottom_docks = [self.layers_dock]
+        self.totals = QLabel()
+        self.totals.setTextFormat(Qt.RichText)
+        self.problems = QLabel()
+        self.zoom_label = QLabel("100%")
+        self.statusBar().addPermanentWidget(self.problems)
+        self.statusBar().addPermanentWidget(self.totals, 1)
+        self.statusBar().addPermanentWidget(self.zoom_label)
+        self._actions()
+        self.doc.analysed.connect(self._analysed)
+        self.doc.undo_stack.cleanChanged.connect(self._update_title)
+        self.doc.path_changed.connect(self._update_title)
+        self.doc.graph_replaced.connect(lambda _: self._update_title())
+        self.doc.edit_failed.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.block_double_clicked.connect(self._double_clicked)
+        self.view.block_dropped.connect(self.add_block)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.palette.add_requested.connect(lambda k: self.add_block(k, None))
+        self.inspector.expand_button.clicked.connect(self.expand_selected)
+        self._update_title()
+
+    def _dock(self, title, widget, area, size):
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        if area in (Qt.LeftDockWidgetArea, Qt.RightDockWidgetArea):
+            self.resizeDocks([dock], [size], Qt.Horizontal)
+        else:
+            self.resizeDocks([dock], [size], Qt.Vertical)
+        return dock
+
+    def add_bottom_dock(self, title, widget):
+        dock = self._dock(title, widget, Qt.BottomDockWidgetArea, 220)
+        self.tabifyDockWidget(self.bottom_docks[0], dock)
+        self.bottom_docks.append(dock)
+        self.bottom_docks[0].raise_()
+        return dock
+
+    # ------------------------------------------------------------------ actions and menus
+    def _act(self, menu, text, slot, shortcut=None, tip=""):
+        a = QAction(text, self)
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        a.setStatusTip(tip)
+        a.triggered.connect(slot)
+        menu.addAction(a)
+        self.addAction(a)
+        return a
+
+    def _actions(self):
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.act_new = self._act(f, "&New", self.new_file, QKeySequence.New)
+        self._act(f, "New from &template…", self.open_gallery, "Ctrl+Shift+N")
+        self._act(f, "&Open…", self.open_file_dialog, QKeySequence.Open)
+        self.recent_menu = f.addMenu("Open &recent")
+        self.act_save = self._act(f, "&Save", self.save, QKeySequence.Save)
+        self._act(f, "Save &as…", self.save_as, QKeySequence.SaveAs)
+        f.addSeparator()
+        self.export_menu = f.addMenu("&Export")
+        self.export_actions = {}
+        for fmt, label, _ in EXPORT_FORMATS:
+            self.export_actions[fmt] = self._act(self.export_menu, label, lambda _=False, k=fmt: self.export(k))
+        f.addSeparator()
+        self._act(f, "&Quit", self.close, QKeySequence.Quit)
+        e = mb.addMenu("&Edit")
+        self.act_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
+        self.act_undo.setShortcut(QKeySequence.Undo)
+        self.act_redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
+        self.act_redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Y")])
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
+        self.addAction(self.act_undo)
+        self.addAction(self.act_redo)
+        e.addSeparator()
+        self._act(e, "Cu&t", self.cut, QKeySequence.Cut)
+        self._act(e, "&Copy", self.copy, QKeySequence.Copy)
+        self._act(e, "&Paste", self.paste, QKeySequence.Paste)
+        self._act(e, "&Duplicate", self.duplicate, "Ctrl+D")
+        self.act_delete = self._act(e, "&Delete", self.delete_selected, QKeySequence.Delete)
+        self.act_delete.setShortcuts([QKeySequence.Delete, QKeySequence("Backspace")])
+        self._act(e, "Select &all", self.select_all, QKeySequence.SelectAll)
+        b = mb.addMenu("&Block")
+        self._act(b, "&Expand composite", self.expand_selected, "Ctrl+E")
+        self._act(b, "&Collapse back into its composite", self.collapse_selected, "Ctrl+Shift+E")
+        v = mb.addMenu("&View")
+        self._act(v, "Zoom &in", lambda: self.view.zoom(1.25), QKeySequence.ZoomIn)
+        self._act(v, "Zoom &out", lambda: self.view.zoom(0.8), QKeySequence.ZoomOut)
+        self._act(v, "&Fit to view", self.view.fit, "Ctrl+0")
+        self._act(v, "Auto &layout", self.auto_layout, "Ctrl+L")
+        v.addSeparator()
+        self.view_menu = v
+        self._refresh_recent()
+
+    # ------------------------------------------------------------------ files
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document."""
+        if not self.doc.dirty:
+            return True
+        box = QMessageBox(QMessageBox.Warning, "Unsaved changes",
+                          f"{self.doc.title} has changes that are not saved.", parent=self)
+        box.setInformativeText("Save them before going on?")
+        box.setStandardButtons(QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel)
+        box.setDefaultButton(QMessageBox.Save)
+        answer = box.exec()
+        if answer == QMessageBox.Save:
+            return self.save()
+        return answer == QMessageBox.Discard
+
+    def new_file(self):
+        if self.maybe_save():
+            from builder.graph import Graph
+            g = Graph("untitled")
+            g.add_block("input", {}, "input", pos=(0, 0))
+            g.add_block("output", {}, "output", pos=(0, 440))
+            self.doc.set_graph(g)
+            self.view.fit()
+
+    def load_graph(self, graph, path=None, layout: bool = True):
+        if layout and path is None:
+            for bid, pos in auto_layout(graph).items():
+                graph.block(bid).pos = pos
+        self.doc.set_graph(graph, path)
+        self.view.resetTransform()
+        self.view.zoom(0.85)
+        first = self.scene.itemsBoundingRect()
+        self.view.centerOn(QPointF(first.center().x(), first.top() + self.view.viewport().height() * 0.55))
+        self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
+
+    def open_template(self, name: str, **options):
+        import templates
+        if self.maybe_save():
+            self.load_graph(templates.build(name, **options))
+
+    def open_gallery(self):
+        if not self.maybe_save():
+            return
+        dlg = TemplateGallery(self)
+        if dlg.exec() and dlg.graph is not None:
+            self.load_graph(dlg.graph)
+
+    def open_file_dialog(self):
+        if not self.maybe_save():
+            return
+        path = ask_path(self, "Open project", "Block Builder projects (*.json);;All files (*)", save=False)
+        if path:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        try:
+            graph = project.load(path)
+        except ProjectError as e:
+            QMessageBox.critical(self, "Cannot open the file", str(e))
+            return False
+        self.load_graph(graph, path, layout=False)
+        self._remember(path)
+        return True
+
+    def save(self) -> bool:
+        if self.doc.path is None:
+            return self.save_as()
+        return self._save_to(self.doc.path)
+
+    def save_as(self) -> bool:
+        suggested = str(self.doc.path or Path.cwd() / f"{make_id(self.doc.graph.name, set())}.json")
+        path = ask_path(self, "Save project", "Block Builder projects (*.json)", save=True, suggested=suggested)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += ".json"
+        return self._save_to(Path(path))
+
+    def _save_to(self, path) -> bool:
+        try:
+            project.save(self.doc.graph, path)
+        except ProjectError as e:
+            QMessageBox.critical(self, "Cannot save", str(e))
+            return False
+        self.doc.path = Path(path)
+        self.doc.undo_stack.setClean()
+        self._remember(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 4000)
+        return True
+
+    def _remember(self, path):
+        s = settings()
+        recent = [p for p in (s.value("recent", []) or []) if p != str(path)]
+        s.setValue("recent", [str(path)] + recent[:9])
+        self._refresh_recent()
+
+    def _refresh_recent(self):
+        self.recent_menu.clear()
+        recent = settings().value("recent", []) or []
+        if isinstance(recent, str):
+            recent = [recent]
+        for p in recent:
+            a = self.recent_menu.addAction(p)
+            a.triggered.connect(lambda _=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(recent))
+
+    def export(self, fmt: str, path: str | None = None):
+        from exports import ExportError, export_graph
+        label, filt = next((lab, flt) for k, lab, flt in EXPORT_FORMATS if k == fmt)
+        if path is None:
+            ext = {"py": ".py", "train": ".py", "onnx": ".onnx", "torchscript": ".pt", "dot": ".dot",
+                   "svg": ".svg", "png": ".png"}[fmt]
+            stem = make_id(self.doc.graph.name, set()).lower()
+            name = "train.py" if fmt == "train" else stem + ext
+            base = self.doc.path.parent if self.doc.path else Path.cwd()
+            path = ask_path(self, f"Export {label}", filt, save=True, suggested=str(base / name))
+            if not path:
+                return None
+        try:
+            written = export_graph(self.doc.graph, fmt, path)
+        except ExportError as e:
+            QMessageBox.critical(self, "Export failed", str(e))
+            return None
+        self.statusBar().showMessage(f"Exported {', '.join(map(str, written))}", 6000)
+        return written
+
+    def closeEvent(self, event):
+        if self.maybe_save():
+            event.accept()
+        else:
+            event.ignore()
+
+    # ------------------------------------------------------------------ editing
+    def add_block(self, type_id: str, pos: QPointF | None = None):
+        """Drop or add a block; from the keyboard it goes below the selected block and is wired to it."""
+        sel = self.scene.selected_block_ids()
+        src = sel[0] if len(sel) == 1 and pos is None else None
+        if pos is None:
+            if src is not None:
+                sp = self.doc.graph.block(src).pos
+                pos = QPointF(sp[0], sp[1] + theme.BLOCK_H + 40)
+            else:
+                c = self.view.mapToScene(self.view.viewport().rect().center())
+                pos = c - QPointF(theme.BLOCK_W / 2, theme.BLOCK_H / 2)
+        new_id = [None]
+        spec = REGISTRY[type_id]
+
+        def edit(g):
+            new_id[0] = g.add_block(type_id, None, None, pos=(pos.x(), pos.y()))
+            if src is not None and g.block(src).type != "output" and (spec.ports or spec.variadic):
+                g.connect(src, new_id[0])
+        if self.doc.push(f"Add {spec.title}", edit):
+            self.scene.clearSelection()
+            item = self.scene.blocks.get(new_id[0])
+            if item is not None:
+                item.setSelected(True)
+                self.view.ensureVisible(item)
+        return new_id[0]
+
+    def delete_selected(self):
+        ids = self.scene.selected_block_ids()
+        wires = [w for w in self.scene.selected_wires() if w[0] not in ids and w[1] not in ids]
+        if not ids and not wires:
+            return
+
+        def edit(g):
+            for w in wires:
+                g.disconnect(*w)
+            for bid in ids:
+                g.remove_block(bid)
+        n = len(ids) + len(wires)
+        self.doc.push(f"Delete {n} item{'s' if n > 1 else ''}", edit)
+
+    def select_all(self):
+        for it in self.scene.blocks.values():
+            it.setSelected(True)
+
+    def _clip_payload(self):
+        ids = set(self.scene.selected_block_ids())
+        if not ids:
+            return None
+        g = self.doc.graph
+        blocks = [{"id": b.id, "type": b.type, "params": b.params, "label": b.label, "pos": list(b.pos)}
+                  for b in g.blocks() if b.id in ids]
+        edges = [[u, v, k] for u, v, k in g.edges() if u in ids and v in ids]
+        return {"blocks": blocks, "edges": edges}
+
+    def copy(self):
+        payload = self._clip_payload()
+        if payload:
+            data = QMimeData()
+            text = json.dumps(payload)
+            data.setData(CLIP_MIME, text.encode())
+            data.setText(text)
+            QGuiApplication.clipboard().setMimeData(data)
+
+    def cut(self):
+        self.copy()
+        self.delete_selected()
+
+    def paste(self, payload=None):
+        if payload is None:
+            data = QGuiApplication.clipboard().mimeData()
+            if data is None or not data.hasFormat(CLIP_MIME):
+                return
+            try:
+                payload = json.loads(bytes(data.data(CLIP_MIME)).decode())
+            except ValueError:
+                return
+        mapping = {}
+
+        def edit(g):
+            taken = set(g.ids())
+            for b in payload["blocks"]:
+                nid = make_id(b["id"].replace(".", "_"), taken, fallback=b["type"])
+                taken.add(nid)
+                mapping[b["id"]] = g.add_block(b["type"], b["params"], nid, b.get("label", ""),
+                                               (b["pos"][0] + 40, b["pos"][1] + 40))
+            for u, v, k in payload["edges"]:
+                g.connect(mapping[u], mapping[v], k)
+        if self.doc.push(f"Paste {len(payload['blocks'])} blocks", edit):
+            self.scene.clearSelection()
+            for nid in mapping.values():
+                self.scene.blocks[nid].setSelected(True)
+
+    def duplicate(self):
+        payload = self._clip_payload()
+        if payload:
+            self.paste(payload)
+
+    def expand_selected(self):
+        for bid in self.scene.selected_block_ids() or ([self.inspector.block_id] if self.inspector.block_id else []):
+            b = self.doc.graph.block(bid)
+            if b.spec and b.spec.is_composite:
+                self.doc.push(f"Expand {bid}", lambda g, bid=bid: g.expand(bid))
+                return
+
+    def collapse_selected(self):
+        for bid in self.scene.selected_block_ids():
+            grp = self.doc.graph.block(bid).group
+            if grp:
+                self.doc.push(f"Collapse {grp['id']}", lambda g, gid=grp["id"]: g.collapse(gid))
+                return
+        self.statusBar().showMessage("Select a block that came from expanding a composite block", 5000)
+
+    def auto_layout(self):
+        pos = auto_layout(self.doc.graph)
+
+        def edit(g):
+            for bid, p in pos.items():
+                if tuple(g.block(bid).pos) != p:
+                    g.move(bid, p)
+        self.doc.push("Auto layout", edit)
+        self.view.fit()
+
+    def _double_clicked(self, bid):
+        b = self.doc.graph.block(bid)
+        if b.spec and b.spec.is_composite:
+            self.doc.push(f"Expand {bid}", lambda g: g.expand(bid))
+
+    # ------------------------------------------------------------------ live figures
+    def _selection_changed(self):
+        ids = self.scene.selected_block_ids()
+        self.inspector.show_block(ids[0] if len(ids) == 1 else None)
+
+    def _analysed(self, a):
+        inp = [r for r in a.blocks.values() if r.type == "input"]
+        shape = fmt_shape(inp[0].out_shape) if inp and inp[0].out_shape else "?"
+        i, t = a.inference, a.training
+        self.totals.setText(
+            f"<b>Inference</b> {human(i.params)} params · {human(i.macs)} MACs · {human(i.flops)} FLOPs · "
+            f"{human_bytes(i.activation_bytes)} activations &nbsp;&nbsp; <b>Training</b> {human(t.params)} params · "
+            f"{human(t.macs)} MACs &nbsp;&nbsp; <b>Input</b> {shape}")
+        self.totals.setToolTip(f"inference: {i.params:,} params, {i.macs:,} MACs\n"
+                               f"training: {t.params:,} params, {t.macs:,} MACs")
+        errors = a.errors
+        self.problems.setText(f"<span style='color:#C62828'><b>{len(errors)} error{'s' * (len(errors) != 1)}"
+                              f"</b></span>" if errors else "<span style='color:#2E7D32'>✓ no errors</span>")
+        self.problems.setToolTip("\n".join(str(e) for e in errors[:30]))
+
+    def _update_title(self, *_):
+        self.setWindowTitle(f"{self.doc.title}{'*' if self.doc.dirty else ''} — Block Builder")

@@ -1,0 +1,89 @@
+"""The per-layer table dock: sortable, with the GoogLeNet paper's Table 1 view."""
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+
+from blocks import fmt_shape
+from builder.report import PAPER_COLUMNS, block_rows, human, paper_rows
+
+SORT_ROLE = Qt.UserRole + 2
+MODES = ["Blocks", "Layers (inside composites)", "Paper table (GoogLeNet Table 1)"]
+
+
+class LayerTable(QWidget):
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.model = QStandardItemModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(22)
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.view.horizontalHeader().setStretchLastSection(True)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show"))
+        top.addWidget(self.mode)
+        top.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(top)
+        lay.addWidget(self.view)
+        self.mode.currentIndexChanged.connect(lambda _: self.refresh(self.doc.analysis))
+        doc.analysed.connect(self.refresh)
+        self.refresh(doc.analysis)
+
+    def refresh(self, analysis):
+        if analysis is None or not self.isVisible() and self.model.rowCount():
+            self._stale = True
+            return
+        g = self.doc.graph
+        mode = self.mode.currentIndex()
+        if mode == 2:
+            cols = PAPER_COLUMNS
+            rows = paper_rows(g, analysis)
+        else:
+            cols = ["id", "kind", "output", "params", "MACs", "FLOPs", "errors"]
+            rows = block_rows(g, analysis, per_layer=mode == 1)
+        self.model.clear()
+        self.model.setHorizontalHeaderLabels(cols)
+        for r in rows:
+            items = []
+            for c in cols:
+                if mode == 2:
+                    v = r.get(c, "")
+                    shown = (f"{v / 1024:.0f}K" if c == "params" else f"{v / 1e6:.0f}M") if c in ("params", "ops") \
+                        and isinstance(v, int) and v else ("" if v in (None, 0) and c in ("params", "ops") else str(v))
+                    sort = v if isinstance(v, (int, float)) else str(v)
+                else:
+                    v = {"id": "  " * r["depth"] + r["id"], "kind": r["kind"],
+                         "output": fmt_shape(r["output_shape"]) if r["output_shape"] else "—",
+                         "params": r["params"], "MACs": r["macs"], "FLOPs": 2 * r["macs"],
+                         "errors": "; ".join(r["errors"])}[c]
+                    shown = human(v) if isinstance(v, int) else v
+                    sort = v if isinstance(v, int) else str(v)
+                it = QStandardItem(shown)
+                it.setEditable(False)
+                it.setData(sort, SORT_ROLE)
+                if isinstance(v, int):
+                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                    it.setToolTip(f"{v:,}")
+                if r.get("errors"):
+                    it.setForeground(QColor("#C62828"))
+                items.append(it)
+            self.model.appendRow(items)
+        self._stale = False
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if getattr(self, "_stale", False):
+            self.refresh(self.doc.analysis)

@@ -1,0 +1,31 @@
+"""Colours and sizes of the canvas (one place, so light and dark themes stay consistent)."""
+from PySide6.QtGui import QColor
+
+CATEGORY_COLOURS = {
+    "Input & output": "#546E7A",
+    "Convolution": "#1E88E5",
+    "Pooling": "#43A047",
+    "Normalisation": "#8E24AA",
+    "Activation": "#F4511E",
+    "Regularisation": "#757575",
+    "Reshape": "#6D4C41",
+    "Dense": "#3949AB",
+    "Merge": "#00897B",
+    "Inception modules": "#D81B60",
+    "Inception branches": "#EC407A",
+    "Grid reductions": "#5E35B1",
+    "Heads": "#00838F",
+    "Residual & NIN": "#7CB342",
+}
+PALETTE_ORDER = ["Inception modules", "Inception branches", "Grid reductions", "Heads", "Residual & NIN",
+                 "Convolution", "Pooling", "Normalisation", "Activation", "Regularisation", "Dense", "Reshape",
+                 "Merge", "Input & output"]
+ERROR = QColor("#E53935")
+WARNING = QColor("#FFB300")
+BLOCK_W = 210.0
+BLOCK_H = 82.0
+PORT_R = 6.0
+
+
+def colour(category: str) -> QColor:
+    return QColor(CATEGORY_COLOURS.get(category, "#78909C"))

@@ -1,0 +1,39 @@
+"""ONNX, TorchScript and torch.export programs of the compiled network (eval mode, the main output)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from builder.compiler import compile_graph
+from builder.project import atomic_write
+
+
+def _example(model):
+    import torch
+    return tuple(torch.randn(1, *s) for s in model.input_shapes)
+
+
+def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None) -> list[Path]:
+    import torch
+    from .api import ExportError
+    model = compile_graph(graph).eval()
+    if weights is not None:
+        model.load_state_dict(weights, strict=True)
+    example = _example(model)
+    buf = io.BytesIO()
+    try:
+        with torch.no_grad():
+            if fmt == "onnx":
+                torch.onnx.export(model, example, buf, opset_version=opset, input_names=["input"],
+                                  output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                                  dynamo=False)
+            elif fmt == "torchscript":
+                torch.jit.save(torch.jit.trace(model, example), buf)
+            else:
+                torch.export.save(torch.export.export(model, example), buf)
+    except ExportError:
+        raise
+    except Exception as e:  # noqa: BLE001  torch's exporters raise many kinds; the user needs the message
+        raise ExportError(f"{fmt} export failed: {type(e).__name__}: {str(e)[:500]}") from None
+    atomic_write(path, buf.getvalue())
+    return [path]

@@ -1,0 +1,493 @@
+"""Graph -> one standalone, readable PyTorch source file (needs only torch).
+
+It reads like torchvision's model files: one class per composite block kind, defined once and reused by every
+instance, channel counts as constructor arguments, ``nn.Sequential`` where blocks form a chain, output shapes as
+comments in ``forward``, a top-level model class with ``num_classes`` (and ``aux_logits`` when there are
+auxiliary heads) and ``build_model(**kwargs)``. Identifiers come from block ids, which the graph model keeps
+valid; names and labels reach the file only through ``repr()``.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+
+from blocks import REGISTRY
+from builder.analysis import Analysis, analyze, expand_composite, evaluate
+from builder.compiler import _safe_inplace, flatten
+from builder.errors import CompileError
+from builder.graph import Graph, freeze
+
+from .emit import BASIC_CONV_SOURCE, OUT_PARAM, ctor
+
+PASS_THROUGH = {"relu", "sigmoid", "tanh", "gelu", "batchnorm2d", "lrn", "dropout", "maxpool2d", "avgpool2d",
+                "adaptive_avgpool2d", "output"}
+
+
+CLASS_NAMES = {"inception_v1": "Inception", "inception_naive": "InceptionNaive", "inception_a": "InceptionA",
+               "inception_b": "InceptionB", "inception_c": "InceptionC", "inception_d": "InceptionD",
+               "inception_e": "InceptionE", "aux_googlenet": "InceptionAux", "aux_inception_v3": "InceptionAuxV3",
+               "resnet_basic": "BasicBlock", "resnet_bottleneck": "Bottleneck", "mlpconv": "MlpConv",
+               "classifier_head": "ClassifierHead", "grid_reduction": "GridReduction"}
+
+
+def camel(type_id: str) -> str:
+    if type_id in CLASS_NAMES:
+        return CLASS_NAMES[type_id]
+    return "".join(w[:1].upper() + w[1:] for w in re.split(r"[_\W]+", type_id) if w) or "Block"
+
+
+def class_name_for(name: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9_]", " ", name)
+    words = [w for w in text.split() if w]
+    out = "".join(w if w[:1].isupper() else w[:1].upper() + w[1:] for w in words) or "Network"
+    if out[0].isdigit() or keyword.iskeyword(out):
+        out = "Net" + out
+    return out
+
+
+class Names:
+    """Unique, valid, non-keyword local variable names."""
+
+    def __init__(self, reserved=()):
+        self.taken = {"self", "torch", "nn", "F", "Tensor", "x"} | set(reserved)
+
+    def __call__(self, base: str) -> str:
+        base = re.sub(r"\W", "_", base).strip("_") or "v"
+        if base[0].isdigit() or keyword.iskeyword(base):
+            base = "v_" + base
+        name, n = base, 2
+        while name in self.taken:
+            name, n = f"{base}_{n}", n + 1
+        self.taken.add(name)
+        return name
+
+
+# ------------------------------------------------------------------------------ modules and containers
+
+class Node:
+    """One block inside a module being written: a local id (maybe dotted), a constructor, its sources."""
+
+    def __init__(self, local, type_id, ctor_src, sources, shape, training_only=False):
+        self.local, self.type, self.ctor, self.sources = local, type_id, ctor_src, sources
+        self.shape, self.training_only = shape, training_only
+
+
+def _chains(nodes: list[Node]) -> dict:
+    """Dotted groups whose numbered children form a chain become one nn.Sequential: prefix -> [nodes]."""
+    groups: dict = {}
+    for n in nodes:
+        if "." in n.local and n.type not in ("concat", "add", "output", "input"):
+            prefix, rest = n.local.rsplit(".", 1)
+            groups.setdefault(prefix, []).append(n)
+    readers: dict = {}
+    for n in nodes:
+        for s in n.sources:
+            readers[s] = readers.get(s, 0) + 1
+    out = {}
+    ids = {n.local for n in nodes}
+    for prefix, members in groups.items():
+        rests = [m.local.rsplit(".", 1)[1] for m in members]
+        if rests != [str(i) for i in range(len(members))]:
+            continue
+        if any(i.startswith(prefix + ".") and i not in {m.local for m in members} for i in ids):
+            continue
+        ok = all(len(m.sources) == 1 for m in members)
+        ok = ok and all(members[i].sources[0] == members[i - 1].local for i in range(1, len(members)))
+        ok = ok and all(readers.get(m.local, 0) == 1 for m in members[:-1])
+        ok = ok and len({m.training_only for m in members}) == 1
+        if ok:
+            out[prefix] = members
+    return out
+
+
+def _module_ref(path: str, seq_prefixes) -> str:
+    ref = "self"
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if part.isidentifier() and not keyword.iskeyword(part):
+            ref += f".{part}"
+        else:
+            ref += f"[{part!r}]" if not part.isdigit() else f"[{part}]"
+    return ref
+
+
+def _assignments(nodes: list[Node], chains: dict, indent: str, guard=None) -> list[str]:
+    """``self.x = ...`` lines: Sequentials for chains, ModuleDicts for other dotted groups."""
+    in_chain = {m.local for ms in chains.values() for m in ms}
+    lines = []
+    tree: dict = {}
+    order: list = []
+    for n in nodes:
+        if n.ctor is None or n.local in in_chain:
+            continue
+        parts = n.local.split(".")
+        node = tree
+        for part in parts[:-1]:
+            if part not in node:
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = n
+        if parts[0] not in order:
+            order.append(parts[0])
+    for prefix, members in chains.items():
+        parts = prefix.split(".")
+        node = tree
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = members
+        if parts[0] not in order:
+            order.append(parts[0])
+
+    def render(value, depth):
+        pad = indent + "    " * depth
+        if isinstance(value, Node):
+            return value.ctor
+        if isinstance(value, list):
+            inner = ",\n".join(f"{pad}    {m.ctor}" for m in value)
+            return f"nn.Sequential(\n{inner},\n{pad})"
+        inner = ",\n".join(f"{pad}    {k!r}: {render(v, depth + 1)}" for k, v in value.items())
+        return f"nn.ModuleDict({{\n{inner},\n{pad}}})"
+
+    for top in order:
+        value = tree[top]
+        lines.append(f"{indent}self.{top} = {render(value, 0)}")
+    return lines
+
+
+def _forward_lines(nodes: list[Node], chains: dict, names: Names, inputs: dict, indent: str,
+                   comments: bool) -> tuple[list[str], dict]:
+    """Statements of forward in order; returns them and the variable of every local id."""
+    var = dict(inputs)
+    first_of = {ms[0].local: (p, ms) for p, ms in chains.items()}
+    skip = {m.local for ms in chains.values() for m in ms[1:]}
+    lines = []
+    for n in nodes:
+        if n.local in skip or n.type == "input":
+            continue
+        if n.local in first_of:
+            prefix, members = first_of[n.local]
+            v = names(prefix.replace(".", "_"))
+            expr = f"{_module_ref(prefix, ())}({var[n.sources[0]]})"
+            for m in members:
+                var[m.local] = v
+            shape = members[-1].shape
+        else:
+            args = [var[s] for s in n.sources]
+            if n.type == "output":
+                var[n.local] = args[0]
+                continue
+            v = names(n.local.replace(".", "_"))
+            if n.type == "concat":
+                expr = f"torch.cat([{', '.join(args)}], 1)"
+            elif n.type == "add":
+                expr = " + ".join(args)
+            else:
+                expr = f"{_module_ref(n.local, ())}({', '.join(args)})"
+            var[n.local] = v
+            shape = n.shape
+        comment = f"  # {' x '.join(map(str, shape))}" if comments and shape else ""
+        lines.append(f"{indent}{v} = {expr}{comment}")
+    return lines, var
+
+
+# ------------------------------------------------------------------------------ composite classes
+
+class CompositeClass:
+    def __init__(self, type_id, name):
+        self.type, self.name = type_id, name
+        self.instances = []  # (bid, params, in_shape, inner: list of dicts)
+        self.slots = {}      # inner local -> arg name or None (literal)
+        self.args: list[str] = []
+
+
+def _inner(type_id, params, in_shape, prefix, fixed):
+    sub = expand_composite(type_id, params, in_shape)
+    shapes = {"@in": in_shape}
+    rows = []
+    for local, t, p in sub.nodes:
+        if REGISTRY[t].is_composite:
+            raise CompileError(f"{prefix}: composite blocks inside composite blocks cannot be exported yet")
+        srcs = sub.inputs_of(local)
+        ins = tuple(shapes[s] for s in srcs)
+        shapes[local] = evaluate(t, p, ins).out_shape
+        p = fixed.get(f"{prefix}.{local}", p)
+        rows.append({"local": local, "type": t, "params": p, "sources": srcs, "in_shape": ins[0] if ins else None,
+                     "shape": shapes[local]})
+    return rows, sub.output
+
+
+def _structure_key(rows, output):
+    key = []
+    for r in rows:
+        slot = OUT_PARAM.get(r["type"])
+        params = {k: v for k, v in r["params"].items() if k != slot}
+        extra = None
+        if r["type"] == "flatten":
+            extra = r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()
+        key.append((r["local"], r["type"], freeze(params), tuple(r["sources"]), extra))
+    return (tuple(key), output)
+
+
+def _plan_classes(graph, analysis, fixed):
+    """Group composite instances into classes: same kind and same structure -> one class."""
+    classes: dict = {}
+    by_block = {}
+    names_used: dict = {}
+    for bid, rep in analysis.blocks.items():
+        b = graph.block(bid)
+        if not rep.training or not b.spec.is_composite:
+            continue
+        rows, output = _inner(b.type, b.params, rep.in_shapes[0], bid, fixed)
+        key = (b.type, _structure_key(rows, output))
+        cls = classes.get(key)
+        if cls is None:
+            base = camel(b.type)
+            n = names_used.get(base, 0) + 1
+            names_used[base] = n
+            cls = classes[key] = CompositeClass(b.type, base if n == 1 else f"{base}{n}")
+            cls.rows, cls.output = rows, output
+        cls.instances.append((bid, b.params, rep.in_shapes[0], rows))
+        by_block[bid] = cls
+    for cls in classes.values():
+        _assign_slots(cls)
+    # a class whose slots cannot be shared by all its instances splits, one class per instance
+    final = {}
+    for cls in list(classes.values()):
+        if cls.slots is not None:
+            final[cls.name] = cls
+            continue
+        for i, inst in enumerate(cls.instances):
+            c = CompositeClass(cls.type, f"{cls.name}_{i + 1}")
+            c.rows, c.output, c.instances = inst[3], cls.output, [inst]
+            _assign_slots(c)
+            final[c.name] = c
+            by_block[inst[0]] = c
+    return final, by_block
+
+
+def _instance_values(type_id, params, in_shape):
+    spec = REGISTRY[type_id]
+    vals = {"in_channels": in_shape[0]}
+    for p in spec.params:
+        if p.kind == "int":
+            vals[p.name] = params[p.name]
+    return vals
+
+
+def _assign_slots(cls):
+    spec = REGISTRY[cls.type]
+    prefer = [p.name for p in spec.params if p.kind == "int"] + ["in_channels"]
+    slots = {}
+    used = []
+    for idx, r in enumerate(cls.rows):
+        slot = OUT_PARAM.get(r["type"])
+        if slot is None:
+            continue
+        values = [inst[3][idx]["params"][slot] for inst in cls.instances]
+        ivals = [_instance_values(cls.type, inst[1], inst[2]) for inst in cls.instances]
+        cands = [a for a in prefer if all(iv.get(a) == v for iv, v in zip(ivals, values))]
+        if cands:
+            slots[r["local"]] = cands[0]
+            if cands[0] not in used:
+                used.append(cands[0])
+        elif len(set(values)) == 1:
+            slots[r["local"]] = None
+        else:
+            cls.slots = None
+            return
+    cls.slots = slots
+    cls.args = ["in_channels"] + [a for a in prefer if a in used and a != "in_channels"]
+
+
+def _channel_syms(rows, slots, in_sym):
+    """For each inner node, the expression of its output channels (symbols where slots allow)."""
+    sym = {"@in": in_sym}
+    for r in rows:
+        t = r["type"]
+        src = [sym[s] for s in r["sources"]]
+        if t in OUT_PARAM:
+            s = slots.get(r["local"])
+            sym[r["local"]] = s if s else str(r["params"][OUT_PARAM[t]])
+        elif t == "concat":
+            sym[r["local"]] = "(" + " + ".join(src) + ")" if len(src) > 1 else src[0]
+        elif t == "flatten":
+            hw = 1
+            for d in (r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()):
+                hw *= d
+            sym[r["local"]] = src[0] if hw == 1 else f"{src[0]} * {hw}"
+        else:
+            sym[r["local"]] = src[0]
+    return sym
+
+
+def _class_source(cls) -> str:
+    sym = _channel_syms(cls.rows, cls.slots, "in_channels")
+    nodes = []
+    for r in cls.rows:
+        t = r["type"]
+        src_ch = sym[r["sources"][0]] if r["sources"] else None
+        c = None
+        if t not in ("concat", "add", "output"):
+            c = ctor(t, r["params"], src_ch, cls.slots.get(r["local"]) if t in OUT_PARAM else None)
+        nodes.append(Node(r["local"], t, c, r["sources"], r["shape"]))
+    chains = _chains(nodes)
+    spec = REGISTRY[cls.type]
+    args = ", ".join(f"{a}: int" for a in cls.args)
+    if len(args) > 70:
+        args = "\n" + "".join(f"        {a}: int,\n" for a in cls.args) + "    "
+    doc = spec.description.replace("\\", "/").replace('"""', "'")
+    lines = [f"class {cls.name}(nn.Module):", f'    """{spec.title}: {doc}"""', "",
+             f"    def __init__(self, {args}) -> None:", "        super().__init__()"]
+    lines += _assignments(nodes, chains, "        ")
+    lines += ["", "    def forward(self, x: Tensor) -> Tensor:"]
+    body, var = _forward_lines(nodes, chains, Names(), {"@in": "x"}, "        ", comments=False)
+    # the last statement produces the output: return it directly
+    out_var = var[cls.output]
+    if body and body[-1].strip().startswith(f"{out_var} = "):
+        body[-1] = body[-1].replace(f"{out_var} = ", "return ", 1)
+    else:
+        body.append(f"        return {out_var}")
+    lines += body
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ the whole file
+
+def _class_heads(graph, analysis) -> dict:
+    """Blocks whose output width is the class count of an output: their parameter becomes ``num_classes``."""
+    heads = {}
+    for out_id in analysis.outputs:
+        shape = analysis.blocks[out_id].out_shape
+        if not shape or len(shape) != 1:
+            continue
+        cur = out_id
+        while True:
+            b = graph.block(cur)
+            if b.type not in PASS_THROUGH and b.type != "flatten":
+                break
+            ins = graph.inputs(cur)
+            if not ins:
+                break
+            cur = ins[0][1]
+        b = graph.block(cur)
+        for pname in ("out_features", "num_classes", "last_channels", "out_channels"):
+            if b.params.get(pname) == shape[0]:
+                heads[cur] = pname
+                break
+    return heads
+
+
+def generate(graph: Graph, analysis: Analysis | None = None) -> str:
+    a = analysis or analyze(graph)
+    flat, outputs, _ = flatten(graph, a)  # raises CompileError with the graph's errors
+    fixed = {fb.id: p for fb in flat for p in [_safe_inplace(flat).get(fb.id)] if p}
+    classes, by_block = _plan_classes(graph, a, fixed)
+    heads = _class_heads(graph, a)
+    main = a.outputs[0]
+    main_shape = a.blocks[main].out_shape
+    num_classes = main_shape[0] if main_shape and len(main_shape) == 1 else None
+    has_aux = len(a.outputs) > 1
+    model = class_name_for(graph.name)
+    if model in {c.name for c in classes.values()} or model in ("BasicConv2d",):
+        model += "Model"
+
+    nodes = []
+    inputs = {}
+    names = Names({c.name for c in classes.values()} | {model, "build_model"})
+    for bid, rep in a.blocks.items():
+        if not rep.training:
+            continue
+        b = graph.block(bid)
+        srcs = [s for _, s in graph.inputs(bid)]
+        if b.type == "input":
+            inputs[bid] = names(bid)
+            continue
+        in_ch = rep.in_shapes[0][0] if rep.in_shapes and rep.in_shapes[0] else None
+        c = None
+        if b.spec.is_composite:
+            cls = by_block[bid]
+            vals = _instance_values(b.type, b.params, rep.in_shapes[0])
+            kws = []
+            for arg in cls.args[1:]:
+                v = "num_classes" if heads.get(bid) == arg and num_classes is not None else repr(vals[arg])
+                kws.append(f"{arg}={v}")
+            c = f"{cls.name}({', '.join([repr(in_ch)] + kws)})"
+        elif b.type not in ("concat", "add", "output"):
+            out_sym = "num_classes" if heads.get(bid) == OUT_PARAM.get(b.type) and num_classes is not None else None
+            c = ctor(b.type, fixed.get(bid, b.params), in_ch, out_sym)
+        nodes.append(Node(bid, b.type, c, srcs, rep.out_shape, training_only=not rep.inference))
+    main_nodes = [n for n in nodes if not n.training_only]
+    aux_nodes = [n for n in nodes if n.training_only]
+    chains = _chains(nodes)
+    main_chains = {p: ms for p, ms in chains.items() if not ms[0].training_only}
+    aux_chains = {p: ms for p, ms in chains.items() if ms[0].training_only}
+
+    init_args = []
+    if num_classes is not None:
+        init_args.append(f"num_classes: int = {num_classes}")
+    if has_aux:
+        init_args.append("aux_logits: bool = True")
+    lines = [f"class {model}(nn.Module):",
+             f'    """Generated by Block Builder from {_doc_safe(graph.name)!s}."""', "",
+             f"    def __init__(self{''.join(', ' + x for x in init_args)}) -> None:", "        super().__init__()"]
+    if has_aux:
+        lines.append("        self.aux_logits = aux_logits")
+    lines += _assignments(main_nodes, main_chains, "        ")
+    if has_aux:
+        lines.append("        if aux_logits:")
+        lines += _assignments(aux_nodes, aux_chains, "            ")
+    in_names = list(inputs.values())
+    lines += ["", f"    def forward(self, {', '.join(f'{n}: Tensor' for n in in_names)}):"]
+    body, var = _forward_lines(main_nodes, main_chains, names, inputs, "        ", comments=True)
+    lines += body
+    if has_aux:
+        lines.append("        if self.training and self.aux_logits:")
+        aux_body, var2 = _forward_lines(aux_nodes, aux_chains, names, var, "            ", comments=True)
+        lines += aux_body
+        lines.append(f"            return {', '.join(var2[o] for o in a.outputs)}")
+    lines.append(f"        return {var[main]}")
+
+    in_shapes = [a.blocks[i].out_shape for i in inputs]
+    defaults = {}
+    if num_classes is not None:
+        defaults["num_classes"] = num_classes
+    if has_aux:
+        defaults["aux_logits"] = True
+    header = [
+        '"""' + f"{model}: PyTorch code exported by Block Builder." + "",
+        "",
+        "It needs only torch. build_model() returns the network with the project's settings; in training mode",
+        "it returns the main output and the auxiliary outputs, in eval mode the main output only.",
+        '"""',
+        "import torch",
+        "import torch.nn.functional as F",
+        "from torch import Tensor, nn",
+        "",
+        f"PROJECT_NAME = {graph.name!r}",
+        f"INPUT_SHAPE = {tuple(in_shapes[0]) if len(in_shapes) == 1 else tuple(map(tuple, in_shapes))!r}",
+        f"LOSS_WEIGHTS = {[graph.block(o).params['loss_weight'] for o in a.outputs]!r}",
+    ]
+    parts = ["\n".join(header) + "\n"]
+    if any(fb.type == "basic_conv" for fb in flat):
+        parts.append(BASIC_CONV_SOURCE.strip("\n") + "\n")
+    for cls in classes.values():
+        parts.append(_class_source(cls))
+    parts.append("\n".join(lines) + "\n")
+    parts.append(f"def build_model(**kwargs) -> {model}:\n"
+                 f'    """The network with the project\'s settings; keyword arguments override them."""\n'
+                 f"    settings = {defaults!r}\n"
+                 f"    settings.update(kwargs)\n"
+                 f"    return {model}(**settings)\n")
+    parts.append('if __name__ == "__main__":\n'
+                 "    model = build_model().eval()\n"
+                 "    with torch.no_grad():\n"
+                 "        out = model(torch.randn(1, *INPUT_SHAPE))\n"
+                 "    print(type(model).__name__, tuple(out.shape), sum(p.numel() for p in model.parameters()), "
+                 '"parameters")\n')
+    return "\n\n".join(parts)
+
+
+def _doc_safe(name: str) -> str:
+    """A project name inside the class docstring: only letters, digits, spaces and a few marks survive."""
+    text = re.sub(r"[^A-Za-z0-9 _\-+()]", "_", name)[:80]
+    return text or "a project"
