@@ -112,6 +112,7 @@ class BlockItem(QGraphicsItem):
         painter.setBrush(QBrush(QColor("#FFFFFF")))
         painter.drawRoundedRect(rect, 8, 8)
         header = QPainterPath()
+        header.setFillRule(Qt.WindingFill)
         header.addRoundedRect(QRectF(0, 0, theme.BLOCK_W, HEADER), 8, 8)
         header.addRect(QRectF(0, HEADER / 2, theme.BLOCK_W, HEADER / 2))
         painter.fillPath(header, self.colour)
@@ -123,20 +124,22 @@ class BlockItem(QGraphicsItem):
         f.setBold(True)
         painter.setFont(f)
         painter.drawText(QRectF(8, 0, theme.BLOCK_W - 16, HEADER), Qt.AlignVCenter | Qt.AlignLeft,
-                         _elide(self.title, 28))
+                         _fit(painter, self.title, theme.BLOCK_W - 16))
         f.setBold(False)
         f.setPointSizeF(8.0)
         painter.setFont(f)
         painter.setPen(QColor("#37474F"))
         painter.drawText(QRectF(8, HEADER + 2, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter,
-                         _elide(f"{self.kind_title}  {self.summary}".strip(), 36))
+                         _fit(painter, f"{self.summary}  ·  {self.kind_title}" if self.summary else self.kind_title,
+                              theme.BLOCK_W - 16))
         if rep is not None:
             shape = fmt_shape(rep.out_shape) if rep.out_shape else "no shape"
             f.setBold(True)
             painter.setFont(f)
             painter.setPen(theme.ERROR if has_error else QColor("#263238"))
-            painter.drawText(QRectF(8, HEADER + 18, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter,
-                             ("! " + _elide(rep.errors[0].message, 34)) if has_error else f"out {shape}")
+            painter.drawText(QRectF(8, HEADER + 18, theme.BLOCK_W - 22, 16), Qt.AlignLeft | Qt.AlignVCenter,
+                             _fit(painter, rep.errors[0].message if has_error else f"→ {shape}",
+                                  theme.BLOCK_W - 22))
             f.setBold(False)
             painter.setFont(f)
             painter.setPen(QColor("#607D8B"))
@@ -528,8 +531,8 @@ class CanvasView(QGraphicsView):
             super().dropEvent(event)
 
 
-def _elide(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+def _fit(painter: QPainter, text: str, width: float) -> str:
+    return painter.fontMetrics().elidedText(text, Qt.ElideRight, int(width))
 
 
 def _esc(text: str) -> str:

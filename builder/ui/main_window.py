@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QTimer
+from PySide6.QtCore import QPointF, QSettings, Qt
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         if shortcut:
             a.setShortcut(QKeySequence(shortcut))
         a.setStatusTip(tip)
-        a.triggered.connect(slot)
+        a.triggered.connect(lambda *_: slot())  # never pass QAction's 'checked' flag on
         menu.addAction(a)
         self.addAction(a)
         return a
@@ -121,14 +121,18 @@ class MainWindow(QMainWindow):
         self.export_menu = f.addMenu("&Export")
         self.export_actions = {}
         for fmt, label, _ in EXPORT_FORMATS:
-            self.export_actions[fmt] = self._act(self.export_menu, label, lambda _=False, k=fmt: self.export(k))
+            self.export_actions[fmt] = self._act(self.export_menu, label, lambda k=fmt: self.export(k))
         f.addSeparator()
         self._act(f, "&Quit", self.close, QKeySequence.Quit)
         e = mb.addMenu("&Edit")
         self.act_undo = self.doc.undo_stack.createUndoAction(self, "&Undo")
         self.act_undo.setShortcut(QKeySequence.Undo)
         self.act_redo = self.doc.undo_stack.createRedoAction(self, "&Redo")
-        self.act_redo.setShortcuts([QKeySequence.Redo, QKeySequence("Ctrl+Y")])
+        redo_keys = QKeySequence.keyBindings(QKeySequence.Redo)
+        for extra in ("Ctrl+Shift+Z", "Ctrl+Y"):
+            if QKeySequence(extra) not in redo_keys:
+                redo_keys.append(QKeySequence(extra))
+        self.act_redo.setShortcuts(redo_keys)
         e.addAction(self.act_undo)
         e.addAction(self.act_redo)
         self.addAction(self.act_undo)
@@ -183,7 +187,7 @@ class MainWindow(QMainWindow):
                 graph.block(bid).pos = pos
         self.doc.set_graph(graph, path)
         self.view.resetTransform()
-        self.view.zoom(0.85)
+        self.view.zoom(0.8)
         first = self.scene.itemsBoundingRect()
         self.view.centerOn(QPointF(first.center().x(), first.top() + self.view.viewport().height() * 0.55))
         self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
@@ -346,11 +350,8 @@ class MainWindow(QMainWindow):
     def copy(self):
         payload = self._clip_payload()
         if payload:
-            data = QMimeData()
-            text = json.dumps(payload)
-            data.setData(CLIP_MIME, text.encode())
-            data.setText(text)
-            QGuiApplication.clipboard().setMimeData(data)
+            # plain text keeps the clipboard simple and lets people paste blocks between windows
+            QGuiApplication.clipboard().setText(json.dumps({CLIP_MIME: payload}))
 
     def cut(self):
         self.copy()
@@ -358,12 +359,11 @@ class MainWindow(QMainWindow):
 
     def paste(self, payload=None):
         if payload is None:
-            data = QGuiApplication.clipboard().mimeData()
-            if data is None or not data.hasFormat(CLIP_MIME):
-                return
             try:
-                payload = json.loads(bytes(data.data(CLIP_MIME)).decode())
-            except ValueError:
+                payload = json.loads(QGuiApplication.clipboard().text())[CLIP_MIME]
+                assert isinstance(payload["blocks"], list) and isinstance(payload["edges"], list)
+            except (ValueError, KeyError, TypeError, AssertionError):
+                self.statusBar().showMessage("The clipboard holds no blocks to paste", 4000)
                 return
         mapping = {}
 

@@ -1,0 +1,292 @@
+"""The desktop app driven through its real widgets with pytest-qt."""
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer
+from PySide6.QtGui import QDropEvent, QDragEnterEvent, QDragMoveEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtTest import QTest
+
+from builder.ui.canvas import MIME_KIND
+from builder.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    w = MainWindow()
+    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())  # no prompt on teardown
+    w.new_file()
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+
+
+def vp_point(win, scene_pt: QPointF) -> QPoint:
+    return win.view.mapFromScene(scene_pt)
+
+
+def drop_from_palette(qtbot, win, type_id, scene_pt):
+    """What a drag from the palette delivers: the palette's own mime data, dropped on the canvas viewport."""
+    item = win.palette.items[type_id]
+    mime = win.palette.tree.mimeData([item])
+    assert mime.hasFormat(MIME_KIND)
+    target = win.view.viewport()
+    pos = QPointF(vp_point(win, scene_pt))
+    for ev in (QDragEnterEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
+               QDragMoveEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
+               QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)):
+        QApplication.sendEvent(target, ev)
+    qtbot.wait(10)
+
+
+def settle(qtbot):
+    qtbot.wait(20)
+
+
+def test_drag_block_from_palette_onto_canvas(qtbot, win):
+    before = set(win.doc.graph.ids())
+    drop_from_palette(qtbot, win, "inception_v1", QPointF(300, 200))
+    new = set(win.doc.graph.ids()) - before
+    assert len(new) == 1
+    b = win.doc.graph.block(new.pop())
+    assert b.type == "inception_v1"
+    assert abs(b.pos[0] + 105 - 300) < 3 and abs(b.pos[1] + 41 - 200) < 3  # centred where it was dropped
+    assert b.id in win.scene.blocks
+    assert win.doc.undo_stack.count() == 1
+
+
+def _mouse_drag(qtbot, win, a: QPointF, b: QPointF, steps=6):
+    vp = win.view.viewport()
+    pa, pb = vp_point(win, a), vp_point(win, b)
+    QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, pa)
+    for i in range(1, steps + 1):
+        p = pa + (pb - pa) * (i / steps)
+        QTest.mouseMove(vp, p)
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, pb)
+    settle(qtbot)
+
+
+def test_connect_two_ports_with_a_mouse_drag(qtbot, win):
+    g = win.doc.graph
+    g_edges = set(g.edges())
+    win.doc.push("rm", lambda gr: gr.disconnect(*list(gr.edges())[0]) if gr.edges() else None)
+    drop_from_palette(qtbot, win, "conv2d", QPointF(400, 150))
+    conv = [b for b in g.ids() if b.startswith("conv2d")][0]
+    settle(qtbot)
+    src = win.scene.blocks["input"].out_port_pos()
+    dst = win.scene.blocks[conv].in_port_pos("x")
+    win.view.centerOn((src + dst) / 2)
+    settle(qtbot)
+    _mouse_drag(qtbot, win, src, dst)
+    assert ("input", conv, "x") in g.edges()
+    assert ("input", conv, "x") in win.scene.wires
+    win.doc.refresh()
+    assert win.scene.wires[("input", conv, "x")].label == "3x224x224"
+    assert g_edges is not None
+
+
+def test_inspector_edit_updates_shapes_and_totals(qtbot, win):
+    g = win.doc.graph
+    win.open_template("lenet5")
+    settle(qtbot)
+    item = win.scene.blocks["c1"]
+    win.view.centerOn(item)
+    settle(qtbot)
+    QTest.mouseClick(win.view.viewport(), Qt.LeftButton, Qt.NoModifier, vp_point(win, item.sceneBoundingRect().center()))
+    settle(qtbot)
+    assert win.inspector.block_id == "c1"
+    spin = win.inspector.editors["out_channels"][1]
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "8")
+    QTest.keyClick(spin, Qt.Key_Return)
+    settle(qtbot)
+    g = win.doc.graph
+    assert g.block("c1").params["out_channels"] == 8
+    a = win.doc.analysis
+    assert a.blocks["c1"].out_shape == (8, 28, 28)
+    assert a.blocks["c3"].params == 16 * 8 * 25 + 16
+    assert win.scene.wires[("c1", "c1_act", "x")].label == "8x28x28"
+    assert f"{a.inference.params:,} params" in win.totals.toolTip()
+    assert a.inference.params == 61706 + 2 * 25 + 2 + 2 * 16 * 25
+
+
+def test_undo_and_redo_restore_the_graph_exactly(qtbot, win):
+    win.open_template("googlenet")
+    g = win.doc.graph
+    start = g.signature()
+    win.scene.blocks["inception3a"].setSelected(True)
+    win.inspector.editors["ch1x1"][1].setValue(70)
+    win.expand_selected()
+    win.scene.clearSelection()
+    win.scene.blocks["aux1"].setSelected(True)
+    QTest.keyClick(win.view, Qt.Key_Delete)
+    drop_from_palette(qtbot, win, "relu", QPointF(-400, 0))
+    after = g.signature()
+    n = win.doc.undo_stack.count()
+    assert n == 4
+    for _ in range(n):
+        QTest.keySequence(win, "Ctrl+Z")
+    assert g.signature() == start
+    for _ in range(n):
+        QTest.keySequence(win, "Ctrl+Shift+Z")
+    assert g.signature() == after
+    win.doc.refresh()
+    errors = win.doc.analysis.errors
+    # the dropped ReLU is not wired yet, and aux1's Output lost its input with aux1
+    assert sorted((e.block.split("_")[0], e.code) for e in errors) == [("aux1", "unconnected_input"),
+                                                                       ("relu", "unconnected_input")]
+
+
+def test_a_mouse_drag_moves_blocks_in_one_undo_step(qtbot, win):
+    item = win.scene.blocks["output"]
+    win.view.centerOn(item)
+    settle(qtbot)
+    start = item.sceneBoundingRect().center() + QPointF(0, 10)
+    _mouse_drag(qtbot, win, start, start + QPointF(120, 60), steps=10)
+    assert win.doc.graph.block("output").pos == pytest.approx((120.0, 500.0), abs=2)
+    assert win.doc.undo_stack.count() == 1
+    QTest.keySequence(win, "Ctrl+Z")
+    assert win.doc.graph.block("output").pos == (0.0, 440.0)
+    assert win.scene.blocks["output"].pos() == QPointF(0, 440)
+
+
+def test_delete_blocks_and_wires(qtbot, win):
+    win.open_template("lenet5")
+    g = win.doc.graph
+    win.scene.blocks["s2"].setSelected(True)
+    QTest.keyClick(win.view, Qt.Key_Delete)
+    assert "s2" not in g and "s2" not in win.scene.blocks
+    assert not [e for e in g.edges() if "s2" in e[:2]]
+    win.doc.refresh()
+    assert any(e.code == "unconnected_input" and e.block == "c3" for e in win.doc.analysis.errors)
+    assert "1 error" in win.problems.text()
+    QTest.keySequence(win, "Ctrl+Z")
+    assert "s2" in g and ("c1_act", "s2", "x") in g.edges()
+
+
+def test_googlenet_template_totals_equal_the_cli(qtbot, win, tmp_path):
+    win.open_template("googlenet")
+    settle(qtbot)
+    f = tmp_path / "g.json"
+    subprocess.run([sys.executable, "-m", "builder", "new", "googlenet", "-o", str(f)], check=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "builder", "info", str(f), "--json"], capture_output=True,
+                         text=True, timeout=120)
+    doc = json.loads(out.stdout)
+    tip = win.totals.toolTip()
+    assert f"inference: {doc['inference']['params']:,} params, {doc['inference']['macs']:,} MACs" in tip
+    assert f"training: {doc['training']['params']:,} params, {doc['training']['macs']:,} MACs" in tip
+    assert "6.62M params" in win.totals.text() and "1.50G MACs" in win.totals.text()
+
+
+def answer_file_dialog(qtbot, path):
+    def answer():
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, QFileDialog):
+            QTimer.singleShot(50, answer)
+            return
+        from PySide6.QtWidgets import QLineEdit
+        edit = dlg.findChild(QLineEdit, "fileNameEdit")  # type the path and press Enter, as a user does
+        edit.clear()
+        QTest.keyClicks(edit, str(path))
+        QTest.keyClick(edit, Qt.Key_Return)
+    QTimer.singleShot(50, answer)
+
+
+def test_export_code_from_the_menu(qtbot, win, tmp_path):
+    win.open_template("googlenet")
+    target = tmp_path / "net.py"
+    answer_file_dialog(qtbot, target)
+    win.export_actions["py"].trigger()
+    assert target.exists()
+    spec = importlib.util.spec_from_file_location("exported_net", target)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    import torch
+    model = mod.build_model().eval()
+    assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+    assert sum(p.numel() for p in model.parameters()) == 13_004_888
+
+
+def test_save_open_and_unsaved_changes_prompt(qtbot, win, tmp_path):
+    win.open_template("lenet5")
+    path = tmp_path / "lenet.json"
+    answer_file_dialog(qtbot, path)
+    assert win.save_as()
+    assert path.exists() and not win.doc.dirty and "lenet.json" in win.windowTitle()
+    win.doc.push("edit", lambda g: g.set_params("c1", {"out_channels": 9}))
+    assert win.doc.dirty and "*" in win.windowTitle()
+
+    def cancel():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(30, cancel)
+            return
+        box.button(QMessageBox.Cancel).click()
+    QTimer.singleShot(30, cancel)
+    win.act_new.trigger()
+    assert win.doc.graph.block("c1").params["out_channels"] == 9  # nothing was lost
+    assert win.open_path(path, ask=False)
+    assert win.doc.graph.block("c1").params["out_channels"] == 6
+    assert str(path) in win.recent_menu.actions()[0].text()
+
+
+def test_bad_file_shows_a_message_not_a_traceback(qtbot, win, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ not json")
+    seen = []
+
+    def read():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(30, read)
+            return
+        seen.append(box.text())
+        box.accept()
+    QTimer.singleShot(30, read)
+    assert not win.open_path(bad, ask=False)
+    assert seen and str(bad) in seen[0] and "not valid JSON" in seen[0] and "Traceback" not in seen[0]
+
+
+def test_copy_paste_and_duplicate(qtbot, win):
+    win.open_template("lenet5")
+    g = win.doc.graph
+    for bid in ("c1", "c1_act"):
+        win.scene.blocks[bid].setSelected(True)
+    n = len(g)
+    QTest.keySequence(win, "Ctrl+D")
+    assert len(g) == n + 2
+    new = set(win.scene.selected_block_ids())
+    assert len(new) == 2 and all(b not in ("c1", "c1_act") for b in new)
+    src, dst = sorted(new, key=lambda b: g.block(b).type)
+    assert (dst, src, "x") in g.edges() or (src, dst, "x") in g.edges()
+    QTest.keySequence(win, "Ctrl+C")
+    QTest.keySequence(win, "Ctrl+V")
+    assert len(g) == n + 4
+
+
+def test_palette_search_and_keyboard_add(qtbot, win):
+    win.palette.search.setText("1x1 reduce")
+    visible = [k for k, it in win.palette.items.items() if not it.isHidden()]
+    assert {"branch_reduce_3x3", "branch_reduce_5x5"} <= set(visible)
+    assert "maxpool2d" not in visible and "inception_v1" not in visible
+    win.scene.blocks["input"].setSelected(True)
+    win.palette.tree.setCurrentItem(win.palette.items["branch_reduce_3x3"])
+    win.palette.tree.setFocus()
+    QTest.keyClick(win.palette.tree, Qt.Key_Return)
+    g = win.doc.graph
+    new = [b for b in g.ids() if g.block(b).type == "branch_reduce_3x3"]
+    assert len(new) == 1 and ("input", new[0], "x") in g.edges()  # added below the selection, wired to it
+
+
+def test_hundred_consecutive_renders(qtbot, win):
+    win.open_template("inception_v3")
+    for i in range(100):
+        win.view.viewport().repaint()
+        if i % 10 == 0:
+            win.view.zoom(0.9 if i % 20 else 1.1)
+    assert win.isVisible()
