@@ -371,9 +371,15 @@ class Graph:
         group = {"id": block_id, "type": blk.type, "params": dict(blk.params), "label": blk.label}
         new_ids = []
         x0, y0 = blk.pos
-        for i, (local, type_id, params) in enumerate(sub.nodes):
+        places = _sub_layout(sub)
+        extra = max(p[1] for p in places.values()) if places else 0.0
+        for other in self.blocks():  # make room: everything below the composite moves down
+            if other.pos[1] > y0 + 1.0 and extra:
+                self.move(other.id, (other.pos[0], other.pos[1] + extra))
+        for local, type_id, params in sub.nodes:
             nid = f"{block_id}.{local}"
-            self.add_block(type_id, params, nid, pos=(x0, y0 + 90.0 * i), group=group)
+            dx, dy = places[local]
+            self.add_block(type_id, params, nid, pos=(x0 + dx, y0 + dy), group=group)
             new_ids.append(nid)
         src = ins[0][1] if ins else None
         for s, d, port in sub.edges:
@@ -445,6 +451,22 @@ class Graph:
         """Everything that defines the network (for equality checks in tests and undo)."""
         return (tuple(sorted((b.id, b.key, b.label, tuple(b.pos), freeze(b.group)) for b in self.blocks())),
                 tuple(sorted(self.edges())))
+
+
+def _sub_layout(sub, row: float = 110.0, col: float = 240.0) -> dict:
+    """Offsets of a composite's inner blocks: one row per depth, branches side by side."""
+    layer: dict = {}
+    for local, _, _ in sub.nodes:
+        srcs = [s for s, d, _ in sub.edges if d == local and s != "@in"]
+        layer[local] = 1 + max((layer[s] for s in srcs), default=-1)
+    rows: dict = {}
+    for local, _, _ in sub.nodes:
+        rows.setdefault(layer[local], []).append(local)
+    out = {}
+    for lv, items in rows.items():
+        for i, local in enumerate(items):
+            out[local] = ((i - (len(items) - 1) / 2) * col, lv * row)
+    return out
 
 
 def _pos(pos) -> tuple:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView, QStyle
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene,
+                               QGraphicsSimpleTextItem, QGraphicsView, QStyle)
 
 from blocks import REGISTRY, fmt_shape
 from builder.report import human
@@ -106,6 +107,12 @@ class BlockItem(QGraphicsItem):
         rect = QRectF(0, 0, theme.BLOCK_W, theme.BLOCK_H)
         rep = self.report
         has_error = bool(rep and rep.errors)
+        if lod < 0.35:  # zoomed far out (an overview of hundreds of blocks): flat colour, red when in error
+            painter.fillRect(rect, theme.ERROR if has_error else self.colour)
+            if option.state & QStyle.State_Selected:
+                painter.setPen(QPen(QColor("#FFB300"), 3.0 / max(lod, 0.01)))
+                painter.drawRect(rect)
+            return
         selected = bool(option.state & QStyle.State_Selected)
         border = theme.ERROR if has_error else (QColor("#FFB300") if selected else self.colour.darker(130))
         painter.setPen(QPen(border, 3.0 if (has_error or selected) else 1.2))
@@ -116,8 +123,6 @@ class BlockItem(QGraphicsItem):
         header.addRoundedRect(QRectF(0, 0, theme.BLOCK_W, HEADER), 8, 8)
         header.addRect(QRectF(0, HEADER / 2, theme.BLOCK_W, HEADER / 2))
         painter.fillPath(header, self.colour)
-        if lod < 0.35:  # zoomed far out: colour blocks only
-            return
         painter.setPen(QColor("#FFFFFF"))
         f = QFont(painter.font())
         f.setPointSizeF(9.0)
@@ -177,13 +182,28 @@ class BlockItem(QGraphicsItem):
 
 
 class WireItem(QGraphicsPathItem):
+    """A wire, painted by Qt itself (no Python paint: a thousand of them must redraw within a frame), with a
+    shape label at its middle that hides when zoomed far out."""
+
+    PEN = QPen(QColor("#78909C"), 2.0)
+    PEN_SELECTED = QPen(QColor("#FFB300"), 3.0)
+
     def __init__(self, scene: "CanvasScene", src: str, dst: str, port: str):
         super().__init__()
         self.canvas, self.src, self.dst, self.port = scene, src, dst, port
         self.label = ""
         self.setZValue(0)
         self.setFlag(QGraphicsItem.ItemIsSelectable)
-        self.setPen(QPen(QColor("#78909C"), 2.0))
+        self.setPen(self.PEN)
+        self.tag = QGraphicsRectItem(self)
+        self.tag.setBrush(QColor(255, 255, 255, 230))
+        self.tag.setPen(Qt.NoPen)
+        self.text = QGraphicsSimpleTextItem(self.tag)
+        self.text.setBrush(QColor("#455A64"))
+        f = QFont()
+        f.setPointSizeF(7.5)
+        self.text.setFont(f)
+        self.tag.setVisible(scene.show_labels)
         self.update_path()
 
     @property
@@ -199,38 +219,33 @@ class WireItem(QGraphicsPathItem):
         path = QPainterPath(a)
         path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
         self.setPath(path)
+        self._place_label()
 
     def set_label(self, text: str):
         if text != self.label:
             self.label = text
-            self.update()
+            self.text.setText(text)
+            self._place_label()
+
+    def _place_label(self):
+        if not self.label:
+            self.tag.setRect(QRectF())
+            return
+        r = self.text.boundingRect()
+        mid = self.path().pointAtPercent(0.5)
+        self.tag.setRect(QRectF(mid.x() - r.width() / 2 - 4, mid.y() - r.height() / 2 - 1,
+                                r.width() + 8, r.height() + 2))
+        self.text.setPos(mid.x() - r.width() / 2, mid.y() - r.height() / 2)
 
     def shape(self):
         stroker = QPainterPathStroker()
         stroker.setWidth(10)
         return stroker.createStroke(self.path())
 
-    def boundingRect(self):
-        return super().boundingRect().adjusted(-40, -10, 40, 10)
-
-    def paint(self, painter, option, widget=None):
-        selected = bool(option.state & QStyle.State_Selected)
-        painter.setRenderHint(QPainter.Antialiasing)
-        painter.setPen(QPen(QColor("#FFB300") if selected else QColor("#78909C"), 3.0 if selected else 2.0))
-        painter.setBrush(Qt.NoBrush)
-        painter.drawPath(self.path())
-        if self.label and option.levelOfDetailFromTransform(painter.worldTransform()) >= 0.5:
-            mid = self.path().pointAtPercent(0.5)
-            f = QFont(painter.font())
-            f.setPointSizeF(7.5)
-            painter.setFont(f)
-            w = 7.0 * len(self.label) + 8
-            r = QRectF(mid.x() - w / 2, mid.y() - 8, w, 16)
-            painter.setPen(Qt.NoPen)
-            painter.setBrush(QColor(255, 255, 255, 230))
-            painter.drawRoundedRect(r, 4, 4)
-            painter.setPen(QColor("#455A64"))
-            painter.drawText(r, Qt.AlignCenter, self.label)
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemSelectedHasChanged:
+            self.setPen(self.PEN_SELECTED if value else self.PEN)
+        return super().itemChange(change, value)
 
 
 class CanvasScene(QGraphicsScene):
@@ -245,6 +260,7 @@ class CanvasScene(QGraphicsScene):
         self.wires: dict[tuple, WireItem] = {}
         self._drag_wire = None     # (temp path item, source id)
         self._press_positions = None
+        self.show_labels = True
         self.setBackgroundBrush(QColor("#F5F7FA"))
         doc.graph_replaced.connect(self.attach)
         doc.analysed.connect(self.apply_analysis)
@@ -325,6 +341,14 @@ class CanvasScene(QGraphicsScene):
         for (u, _, _), w in self.wires.items():
             rep = analysis.blocks.get(u)
             w.set_label(fmt_shape(rep.out_shape) if rep and rep.out_shape else "?")
+
+    def set_detail(self, zoom: float):
+        """Wire labels only where they can be read."""
+        show = zoom >= 0.45
+        if show != self.show_labels:
+            self.show_labels = show
+            for w in self.wires.values():
+                w.tag.setVisible(show)
 
     def block_item_moved(self, item: BlockItem):
         bid = item.block_id
@@ -461,7 +485,12 @@ class CanvasView(QGraphicsView):
         current = self.transform().m11()
         factor = max(0.05 / current, min(factor, 4.0 / current))
         self.scale(factor, factor)
-        self.zoom_changed.emit(self.transform().m11())
+        self._zoomed()
+
+    def _zoomed(self):
+        z = self.transform().m11()
+        self.scene().set_detail(z)
+        self.zoom_changed.emit(z)
 
     def wheelEvent(self, event):
         if event.modifiers() & Qt.ControlModifier or not event.angleDelta().x():
@@ -479,7 +508,7 @@ class CanvasView(QGraphicsView):
             if self.transform().m11() > 1.0:
                 self.resetTransform()
                 self.centerOn(rect.center())
-            self.zoom_changed.emit(self.transform().m11())
+            self._zoomed()
 
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:
