@@ -8,9 +8,9 @@ from builder.compiler import compile_graph
 from builder.project import atomic_write
 
 
-def _example(model):
+def _example(model, batch=1):
     import torch
-    return tuple(torch.randn(1, *s) for s in model.input_shapes)
+    return tuple(torch.randn(batch, *s) for s in model.input_shapes)
 
 
 def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None) -> list[Path]:
@@ -30,7 +30,10 @@ def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None) -> 
             elif fmt == "torchscript":
                 torch.jit.save(torch.jit.trace(model, example), buf)
             else:
-                torch.export.save(torch.export.export(model, example), buf)
+                batch = torch.export.Dim("batch", min=1, max=65536)
+                example = _example(model, batch=2)
+                shapes = tuple({0: batch} for _ in example)
+                torch.export.save(torch.export.export(model, example, dynamic_shapes=shapes), buf)
     except ExportError:
         raise
     except Exception as e:  # noqa: BLE001  torch's exporters raise many kinds; the user needs the message

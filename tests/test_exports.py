@@ -1,0 +1,193 @@
+"""Exported PyTorch code, ONNX, TorchScript and diagrams against the compiled module."""
+import importlib.util
+import re
+import shutil
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+
+import templates
+from builder.compiler import compile_graph
+from builder.graph import Graph, make_id
+from exports import ExportError, export_graph
+from exports.pytorch import generate
+from strategies import graphs
+
+
+def load_module(path, name="exported"):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def check_equivalent(g, tmp_path, name="m"):
+    path = tmp_path / f"{name}.py"
+    export_graph(g, "py", path)
+    mod = load_module(path, name)
+    model = mod.build_model().eval()
+    net = compile_graph(g).eval()
+    assert list(model.state_dict()) == list(net.state_dict()) or \
+        sorted(model.state_dict()) == sorted(net.state_dict())
+    model.load_state_dict(net.state_dict(), strict=True)
+    x = torch.randn(2, *mod.INPUT_SHAPE)
+    with torch.no_grad():
+        assert (model(x) - net(x)).abs().max().item() <= 1e-6
+    model.train()
+    net.train()
+    torch.manual_seed(1)
+    a = model(x)
+    torch.manual_seed(1)
+    b = net(x)
+    if isinstance(b, tuple):
+        assert isinstance(a, tuple) and len(a) == len(b)
+    return mod, path.read_text()
+
+
+@pytest.mark.parametrize("name", list(templates.TEMPLATES))
+def test_every_template_exports_equivalent_code(tmp_path, name):
+    g = templates.build(name, num_classes=10)
+    mod, src = check_equivalent(g, tmp_path, name)
+    compile(src, "x.py", "exec")
+    assert "torch" in src and "import block" not in src.lower().replace("block builder", "")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(graphs())
+def test_random_graphs_export_equivalent_code(tmp_path, g):
+    check_equivalent(g, tmp_path, "rnd")
+
+
+def test_googlenet_defines_its_inception_module_once(tmp_path):
+    src = generate(templates.build("googlenet"))
+    assert src.count("class Inception(nn.Module)") == 1
+    assert len(re.findall(r"= Inception\(", src)) == 9
+    assert src.count("class InceptionAux(nn.Module)") == 1 and len(re.findall(r"= InceptionAux\(", src)) == 2
+    assert len(src.splitlines()) < 200  # not a flat list of hundreds of layers
+    assert "# 832 x 7 x 7" in src  # shape comments in forward
+    assert "def build_model(**kwargs)" in src and "num_classes: int = 1000" in src
+    mod = load_module(_write(tmp_path, src))
+    m = mod.build_model(num_classes=7, aux_logits=False)
+    assert not hasattr(m, "aux1") and m.eval()(torch.randn(1, 3, 224, 224)).shape == (1, 7)
+    m = mod.build_model(num_classes=7).train()
+    out = m(torch.randn(2, 3, 224, 224))
+    assert [o.shape for o in out] == [(2, 7)] * 3
+
+
+def test_inception_v3_and_resnet_read_like_torchvision():
+    src = generate(templates.build("inception_v3"))
+    for cls in ("InceptionA", "InceptionB", "InceptionC", "InceptionD", "InceptionE", "InceptionAuxV3"):
+        assert src.count(f"class {cls}(nn.Module)") == 1
+    assert len(re.findall(r"= InceptionC\(", src)) == 4
+    src = generate(templates.build("resnet50"))
+    assert "self.layer1 = nn.Sequential(" in src and src.count("class Bottleneck(nn.Module)") == 1
+
+
+def _write(tmp_path, src, name="g.py"):
+    p = tmp_path / name
+    p.write_text(src)
+    return p
+
+
+HOSTILE = ["x'); __import__('os').system('touch PWNED'); ('", 'a"b', "line\nbreak\n__import__('os')", "class",
+           "def", "ünïcødé ✓ 名前", "", "", "self", "torch", "nn", "__import__('os').system('touch PWNED')",
+           "\\", "'''", '"""', "# comment", "None"]
+
+
+def test_hostile_names_give_code_that_runs_only_the_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    payload = tmp_path / "PWNED"
+    g = Graph(name="__import__('os').system('touch PWNED')\n\"\"\"'''")
+    taken = set()
+    prev = g.add_block("input", {"channels": 3, "height": 16, "width": 16}, make_id(HOSTILE[0], taken, "input"),
+                       label=HOSTILE[0])
+    for i, name in enumerate(HOSTILE[1:]):
+        bid = make_id(name, set(g.ids()), fallback="block")
+        kind = ["conv2d", "relu", "batchnorm2d"][i % 3]
+        g.add_block(kind, {"out_channels": 4, "kernel": 3, "padding": 1} if kind == "conv2d" else {}, bid, label=name)
+        g.connect(prev, bid)
+        prev = bid
+    g.add_block("flatten", {}, make_id("flatten'); import os", set(g.ids())), label="flatten'); import os")
+    fl = g.ids()[-1]
+    g.connect(prev, fl)
+    g.add_block("linear", {"out_features": 3}, make_id("fc\nos.system('x')", set(g.ids())), label="fc")
+    g.connect(fl, g.ids()[-1])
+    g.add_block("output", {}, "out", label="print('hi')")
+    g.connect(g.ids()[-2], "out")
+    mod, src = check_equivalent(g, tmp_path, "hostile")
+    exec(compile(src, "hostile.py", "exec"), {"__name__": "not_main"})
+    assert not payload.exists()
+    assert "touch PWNED" not in src.replace(repr(g.name), "")  # the name appears only inside repr()
+    for line in src.splitlines():
+        assert "\n" not in line
+
+
+def test_onnx_matches_torch_under_onnxruntime(tmp_path):
+    import numpy as np
+    import onnxruntime as ort
+    g = templates.build("googlenet", num_classes=10)
+    net = compile_graph(g).eval()
+    weights = net.state_dict()
+    path = tmp_path / "g.onnx"
+    export_graph(g, "onnx", path, weights=weights)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    import onnx
+    assert onnx.load(str(path)).opset_import[0].version >= 17
+    x = torch.randn(2, 3, 224, 224)
+    (y,) = sess.run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        ref = net(x).numpy()
+    assert np.abs(y - ref).max() <= 1e-4
+
+
+def test_torchscript_reloads_and_matches(tmp_path):
+    g = templates.build("inception_v3", num_classes=10, aux=True)
+    net = compile_graph(g).eval()
+    path = tmp_path / "v3.pt"
+    export_graph(g, "torchscript", path, weights=net.state_dict())
+    loaded = torch.jit.load(str(path))
+    x = torch.randn(1, 3, 299, 299)
+    with torch.no_grad():
+        assert (loaded(x) - net(x)).abs().max().item() <= 1e-5
+
+
+def test_torch_export_program_reloads(tmp_path):
+    g = templates.build("lenet5")
+    net = compile_graph(g).eval()
+    path = tmp_path / "l.pt2"
+    export_graph(g, "export", path, weights=net.state_dict())
+    ep = torch.export.load(str(path))
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ep.module()(x), net(x))
+
+
+def test_diagrams(tmp_path, monkeypatch):
+    g = templates.build("googlenet")
+    g.expand("inception3a")
+    g.set_label("conv1", 'evil" -> x [label="pwn"]; }\ndigraph {')
+    export_graph(g, "dot", tmp_path / "g.dot")
+    dot = (tmp_path / "g.dot").read_text()
+    assert "subgraph cluster_0" in dot and "inception3a" in dot and "64x112x112" in dot and "9.54K params" in dot
+    assert [line for line in dot.splitlines() if line.startswith("digraph")] == ["digraph network {"]
+    assert '\\"pwn\\"' in dot and "\\ndigraph {" in dot  # the label's quotes and newline stay escaped
+    if shutil.which("dot"):
+        export_graph(g, "svg", tmp_path / "g.svg")  # dot parses the file: the hostile label broke nothing
+        assert (tmp_path / "g.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+        export_graph(g, "png", tmp_path / "g.png")
+        assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ExportError, match="graphviz's 'dot' program"):
+        export_graph(g, "svg", tmp_path / "x.svg")
+    assert not (tmp_path / "x.svg").exists()
+    export_graph(g, "dot", tmp_path / "again.dot")  # DOT text needs no binary
+
+
+def test_exporting_a_broken_graph_says_why(tmp_path):
+    g = templates.build("lenet5")
+    g.set_params("c3", {"kernel": 20})
+    with pytest.raises(ExportError, match="c3"):
+        export_graph(g, "py", tmp_path / "x.py")
+    assert not (tmp_path / "x.py").exists()
