@@ -2,3 +2,60 @@
 from __future__ import annotations
 
 from .cli import extra_command
+
+from .train import cli as _train_cli  # noqa: F401,E402
+
+
+@extra_command
+def _check_parser(sub):
+    p = sub.add_parser("check", help="the design advisor: Inception-v3 principles, refactors and their savings")
+    p.add_argument("file", help="a project file (or a template name)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--apply", choices=("factorize", "all-factorize"), help="apply every 5x5 / nxn factorization")
+    p.add_argument("-o", "--output", help="write the refactored project here")
+    p.set_defaults(func=_cmd_check)
+
+
+def _cmd_check(args) -> int:
+    import json
+
+    from . import advisor, project
+    from .cli import _load
+    from .report import human
+    graph = _load(args.file)
+    findings = advisor.check(graph)
+    refs = advisor.refactors(findings)
+    previews = [advisor.preview(graph, r) for r in refs]
+    result = {"findings": [f.to_dict() for f in findings],
+              "refactors": [{"title": p.refactor.title, "code": p.refactor.code, "block": p.refactor.block,
+                             "applicable": p.ok, "macs_before": p.before_macs, "macs_after": p.after_macs,
+                             "params_before": p.before_params, "params_after": p.after_params,
+                             "macs_saving": p.macs_saving, "message": p.message} for p in previews]}
+    if args.apply:
+        done, before, after = advisor.apply_all(graph)
+        result["applied"] = [r.title for r in done]
+        result["total"] = {"macs_before": before.inference.macs, "macs_after": after.inference.macs,
+                           "params_before": before.training.params, "params_after": after.training.params,
+                           "compiles": after.ok}
+        if args.output:
+            project.save(graph, args.output)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    if not findings:
+        print("no findings: the design follows the principles the advisor checks")
+    for f in findings:
+        where = f"{f.block}: " if f.block else ""
+        print(f"[principle {f.principle}] {f.title}\n    {where}{f.message}")
+    if previews:
+        print("\nrefactors:")
+        for p in previews:
+            print(f"  - {p.describe()}")
+    if args.apply:
+        t = result["total"]
+        print(f"\napplied {len(result['applied'])} refactors: MACs {human(t['macs_before'])} -> "
+              f"{human(t['macs_after'])} ({(1 - t['macs_after'] / t['macs_before']) * 100:.1f}% less), params "
+              f"{human(t['params_before'])} -> {human(t['params_after'])}; "
+              f"{'the graph compiles' if t['compiles'] else 'the graph has errors'}"
+              + (f"; written to {args.output}" if args.output else ""))
+    return 0

@@ -1,0 +1,454 @@
+"""The design advisor: the Inception-v3 paper's design principles as live checks and one-click refactors.
+
+Checks read the analysis (no torch). A refactor is a function that edits the graph; ``preview`` applies it to a
+copy and reports the change in parameters and MACs before anything happens to the real graph. Edits go through
+the graph's journal, so the app undoes a refactor in one step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from blocks import REGISTRY, fmt_shape
+
+from .analysis import Analysis, Analyzer, expand_composite, evaluate
+from .errors import GraphEditError
+from .graph import Graph, make_id
+from .report import human
+
+PRINCIPLES = {
+    1: "Avoid representational bottlenecks, especially early: the representation should shrink gently.",
+    2: "Higher-dimensional representations are easier to process locally.",
+    3: "Spatial aggregation can be done over lower-dimensional embeddings: reduce channels with 1x1 first.",
+    4: "Balance the width and the depth of the network.",
+}
+CONVS = ("conv2d", "basic_conv")
+
+
+@dataclass
+class Refactor:
+    code: str            # factorize_5x5, factorize_nxn, factorize_3x3, insert_reduction, efficient_reduction, to_inception_a
+    block: str           # the block it rewrites (a top-level id)
+    inner: str | None = None  # for a conv inside a composite: its local id (the composite is expanded first)
+    title: str = ""
+    options: dict = field(default_factory=dict)
+
+    def key(self) -> tuple:
+        return (self.code, self.block, self.inner)
+
+
+@dataclass
+class Finding:
+    block: str | None
+    code: str
+    principle: int
+    title: str
+    message: str
+    refactors: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"block": self.block, "code": self.code, "principle": self.principle, "title": self.title,
+                "message": self.message, "refactors": [r.title for r in self.refactors]}
+
+
+@dataclass
+class Preview:
+    refactor: Refactor
+    before_params: int
+    after_params: int
+    before_macs: int
+    after_macs: int
+    ok: bool
+    message: str = ""
+
+    @property
+    def macs_saving(self) -> float:
+        return 1 - self.after_macs / self.before_macs if self.before_macs else 0.0
+
+    def describe(self) -> str:
+        if not self.ok:
+            return f"{self.refactor.title}: cannot apply ({self.message})"
+        return (f"{self.refactor.title}: MACs {human(self.before_macs)} -> {human(self.after_macs)} "
+                f"({-self.macs_saving * 100:+.1f}%), params {human(self.before_params)} -> "
+                f"{human(self.after_params)}")
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
+    a = analysis or Analyzer(graph).run()
+    out: list[Finding] = []
+    order = [bid for bid, r in a.blocks.items() if r.out_shape]
+    depth_of = {bid: i / max(len(order) - 1, 1) for i, bid in enumerate(order)}
+    for bid, rep in a.blocks.items():
+        b = graph.block(bid)
+        if not rep.out_shape or not rep.in_shapes or rep.in_shapes[0] is None or b.spec is None:
+            continue
+        ins, outs = rep.in_shapes[0], rep.out_shape
+        _bottleneck(out, graph, a, bid, b, ins, outs, depth_of.get(bid, 0))
+        if b.type in CONVS:
+            src = graph.inputs(bid)
+            prev = graph.block(src[0][1]) if src else None
+            prev_1x1 = prev is not None and prev.type in CONVS and prev.params["kernel"] == [1, 1]
+            _conv_checks(out, bid, None, b.type, b.params, ins, outs, a, prev_1x1)
+        elif b.spec.is_composite and len(ins) == 3:
+            sub = expand_composite(b.type, b.params, ins)
+            shapes = {"@in": ins}
+            for local, t, p in sub.nodes:
+                si = tuple(shapes[s] for s in sub.inputs_of(local))
+                shapes[local] = evaluate(t, p, si).out_shape
+                if t in CONVS and shapes[local]:
+                    _conv_checks(out, bid, local, t, p, si[0], shapes[local], a)
+            if b.type == "inception_v1":
+                out.append(Finding(bid, "inception_v1", 3, "Inception v1 module can become Inception-v3 A",
+                                   f"{bid}: its 5x5 branch can be two 3x3 and its pool branch an average pool, "
+                                   "keeping every output shape (figure 5 of the Inception-v3 paper).",
+                                   [Refactor("to_inception_a", bid, title=f"Turn {bid} into an Inception-v3 A "
+                                                                          "module")]))
+    _grid_plan(out, graph, a)
+    _balance(out, graph, a)
+    return out
+
+
+def _bottleneck(out, graph, a, bid, b, ins, outs, depth):
+    if len(ins) != 3 or len(outs) != 3:
+        return
+    before, after = ins[0] * ins[1] * ins[2], outs[0] * outs[1] * outs[2]
+    spatial = outs[1] < ins[1] or outs[2] < ins[2]
+    if spatial and after * 4 < before:
+        early = " early in the network, where it hurts most" if depth < 0.35 else ""
+        out.append(Finding(bid, "bottleneck", 1, "Representational bottleneck",
+                           f"{bid} shrinks the representation {before / after:.1f}x in one step "
+                           f"({fmt_shape(ins)} = {before:,} values -> {fmt_shape(outs)} = {after:,}){early}. "
+                           "Shrink it gently: fewer channels lost per step, or more filters at the lower "
+                           "resolution."))
+    # pool-then-conv and conv-then-pool grid reductions
+    if b.type in ("maxpool2d", "avgpool2d") and b.params["stride"][0] >= 2:
+        for dst, _ in graph.consumers(bid):
+            d = graph.block(dst)
+            rep = a.blocks.get(dst)
+            if d.type in CONVS and rep and rep.out_shape and rep.out_shape[0] > outs[0] \
+                    and len(graph.consumers(bid)) == 1:
+                out.append(Finding(bid, "pool_then_conv", 1, "Pool-then-conv grid reduction",
+                                   f"{bid} halves the grid of {ins[0]} channels before {dst} widens it to "
+                                   f"{rep.out_shape[0]}: the pooled {fmt_shape(outs)} is a bottleneck. The "
+                                   "efficient reduction runs a stride-2 conv and a stride-2 pool side by side.",
+                                   [Refactor("efficient_reduction", bid, options={"pair": (bid, dst)},
+                                             title=f"Replace {bid} + {dst} by the efficient parallel "
+                                                   "reduction")]))
+    if b.type in CONVS and b.params["stride"] == [1, 1] and outs[0] > ins[0]:
+        cons = graph.consumers(bid)
+        if len(cons) == 1:
+            dst = cons[0][0]
+            d = graph.block(dst)
+            rep = a.blocks.get(dst)
+            if d.type in ("maxpool2d", "avgpool2d") and d.params["stride"][0] >= 2 and rep and rep.out_shape:
+                out.append(Finding(bid, "conv_then_pool", 1, "Conv-then-pool grid reduction",
+                                   f"{bid} widens {fmt_shape(ins)} to {outs[0]} channels at full resolution, "
+                                   f"then {dst} pools: {human(a.blocks[bid].macs)} MACs spent before the grid "
+                                   "shrinks. A stride-2 conv beside a stride-2 pool gives the same output for "
+                                   "about a quarter of the cost.",
+                                   [Refactor("efficient_reduction", bid, options={"pair": (bid, dst)},
+                                             title=f"Replace {bid} + {dst} by the efficient parallel "
+                                                   "reduction")]))
+
+
+def _conv_checks(out, bid, inner, type_id, p, ins, outs, a, prev_is_1x1=False):
+    k = p["kernel"]
+    where = f"{bid}.{inner}" if inner else bid
+    plain = p["stride"] == [1, 1] and p.get("groups", 1) == 1 and p.get("dilation", [1, 1]) == [1, 1] \
+        and not isinstance(p["padding"], str)
+    if k[0] == k[1] and k[0] >= 5 and plain:
+        n = k[0]
+        refs = [Refactor("factorize_nxn", bid, inner, f"Factorize {where}: {n}x{n} -> 1x{n} then {n}x1")]
+        if n == 5:
+            refs.insert(0, Refactor("factorize_5x5", bid, inner, f"Factorize {where}: 5x5 -> two 3x3"))
+        out.append(Finding(bid, "factorize", 3, f"{n}x{n} convolution can be factorized",
+                           f"{where} is a {n}x{n} convolution ({fmt_shape(ins)} -> {fmt_shape(outs)}). "
+                           + ("Two 3x3 convolutions cover the same field for 18/25 of the cost (28% less); "
+                              if n == 5 else "")
+                           + f"1x{n} then {n}x1 costs 2/{n} of it ({(1 - 2 / n) * 100:.0f}% less).", refs))
+    elif k == [3, 3] and plain and ins[1] >= 12:
+        out.append(Finding(bid, "factorize_3x3", 3, "3x3 convolution can be made asymmetric",
+                           f"{where}: 3x1 then 1x3 costs 6/9 of a 3x3 (33% less); 2x2 + 2x2 would only save 11%. "
+                           "The paper finds this works best on medium grids (12 to 20).",
+                           [Refactor("factorize_3x3", bid, inner, f"Factorize {where}: 3x3 -> 3x1 then 1x3")]))
+    if (k[0] == 1) != (k[1] == 1) and max(k) > 1 and not 12 <= ins[1] <= 20:
+        out.append(Finding(bid, "asymmetric_grid", 3, "Asymmetric convolution off the 12-20 grid",
+                           f"{where} is {k[0]}x{k[1]} on a {ins[1]}x{ins[2]} grid; the paper found 1xn / nx1 "
+                           "factorization works well on grids of 12 to 20, not on early, large grids.", []))
+    if k[0] * k[1] >= 9 and ins[0] >= 128 and inner is None and not prev_is_1x1:
+        cost = a.blocks[bid].macs
+        red = max(ins[0] // 4, 16)
+        out.append(Finding(bid, "no_reduction", 3, "Expensive convolution without a 1x1 reduction",
+                           f"{where} applies {k[0]}x{k[1]} filters to all {ins[0]} input channels "
+                           f"({human(cost)} MACs). A 1x1 convolution down to fewer channels first (e.g. {red}) "
+                           "makes it far cheaper.",
+                           [Refactor("insert_reduction", bid, None, f"Insert a 1x1 reduction before {where}",
+                                     {"channels": red})]))
+
+
+def _grid_plan(out, graph, a):
+    """Strides that drop rows and columns (e.g. (H - k) not divisible by the stride) make the plan uneven."""
+    seq = []
+    for bid, rep in a.blocks.items():
+        b = graph.block(bid)
+        if b.type == "input" and rep.out_shape:
+            seq.append(str(rep.out_shape[1]))
+        if not rep.out_shape or not rep.in_shapes or not rep.in_shapes[0] or len(rep.in_shapes[0]) != 3:
+            continue
+        if len(rep.out_shape) == 3 and rep.out_shape[1] < rep.in_shapes[0][1] and rep.inference:
+            seq.append(str(rep.out_shape[1]))
+        p = b.params
+        if "stride" in p and isinstance(p["stride"], list) and p["stride"][0] > 1 and not isinstance(
+                p.get("padding"), str) and isinstance(p.get("kernel"), list):
+            h = rep.in_shapes[0][1]
+            rem = (h + 2 * p["padding"][0] - p["kernel"][0]) % p["stride"][0]
+            if rem and not p.get("ceil_mode"):
+                out.append(Finding(bid, "grid_uneven", 1, "Grid size does not divide through the stride",
+                                   f"{bid}: ({h} + 2x{p['padding'][0]} - {p['kernel'][0]}) is not a multiple of "
+                                   f"stride {p['stride'][0]}, so the last {rem} row(s) and column(s) are never "
+                                   f"seen. Adjust the input size or the padding (the Inception-v3 plan is "
+                                   "299 -> 149 -> 147 -> 73 -> 71 -> 35 -> 17 -> 8).", []))
+    if seq:
+        dedup = [s for i, s in enumerate(seq) if i == 0 or s != seq[i - 1]]
+        out.append(Finding(None, "grid_plan", 1, "Grid sizes", " -> ".join(dedup), []))
+
+
+def _balance(out, graph, a):
+    """Depth (convolutions) and width (channels) per grid size: flag a stage that grows one without the other."""
+    stages: dict = {}
+    for bid, rep in a.blocks.items():
+        if not rep.inference or not rep.out_shape or len(rep.out_shape) != 3:
+            continue
+        b = graph.block(bid)
+        convs = 0
+        if b.type in CONVS:
+            convs = 1
+        elif b.spec is not None and b.spec.is_composite:
+            convs = 2
+        st = stages.setdefault(rep.out_shape[1], {"depth": 0, "width": 0})
+        st["depth"] += convs
+        st["width"] = max(st["width"], rep.out_shape[0])
+    keys = [k for k in sorted(stages, reverse=True) if stages[k]["depth"]]
+    for prev, cur in zip(keys, keys[1:]):
+        p, c = stages[prev], stages[cur]
+        if c["width"] >= 4 * p["width"] and c["depth"] <= 1:
+            out.append(Finding(None, "balance", 4, "Width and depth out of balance",
+                               f"the {cur}x{cur} stage is {c['width'] / p['width']:.0f}x wider than the "
+                               f"{prev}x{prev} stage but has only {c['depth']} convolution(s): grow width and "
+                               "depth together.", []))
+        if c["depth"] >= 4 * max(p["depth"], 1) and c["width"] <= p["width"] and c["depth"] >= 8:
+            out.append(Finding(None, "balance", 4, "Width and depth out of balance",
+                               f"the {cur}x{cur} stage stacks {c['depth']} convolutions at the width of the "
+                               f"previous stage ({c['width']}): deeper without wider.", []))
+
+
+# ------------------------------------------------------------------------------------------------ refactors
+
+def apply(graph: Graph, ref: Refactor) -> list[str]:
+    """Apply a refactor to ``graph`` (in place); returns the ids it created."""
+    bid = ref.block
+    if ref.inner is not None:
+        graph.expand(bid)
+        bid = f"{bid}.{ref.inner}"
+    fn = {"factorize_5x5": _factorize_5x5, "factorize_nxn": lambda g, b, o: _factorize_asym(g, b, "row_first"),
+          "factorize_3x3": lambda g, b, o: _factorize_asym(g, b, "col_first"),
+          "insert_reduction": _insert_reduction, "efficient_reduction": _efficient_reduction,
+          "to_inception_a": _to_inception_a}.get(ref.code)
+    if fn is None:
+        raise GraphEditError(f"unknown refactor {ref.code!r}")
+    return fn(graph, bid, ref.options)
+
+
+def preview(graph: Graph, ref: Refactor) -> Preview:
+    """What the refactor would change, computed on a copy; the graph itself is untouched."""
+    a0 = Analyzer(graph).run()
+    trial = graph.copy()
+    try:
+        apply(trial, ref)
+    except GraphEditError as e:
+        return Preview(ref, a0.training.params, a0.training.params, a0.inference.macs, a0.inference.macs, False,
+                       str(e))
+    a1 = Analyzer(trial).run()
+    ok = a1.ok and _same_outputs(a0, a1)
+    msg = "" if ok else ("it would break the graph: " + "; ".join(str(e) for e in a1.errors[:2]) if not a1.ok
+                         else "an output shape would change")
+    return Preview(ref, a0.training.params, a1.training.params, a0.inference.macs, a1.inference.macs, ok, msg)
+
+
+def _same_outputs(a0, a1) -> bool:
+    return [a0.blocks[o].out_shape for o in a0.outputs] == [a1.blocks[o].out_shape for o in a1.outputs]
+
+
+def _conv_like(graph, bid):
+    b = graph.block(bid)
+    if b.type not in CONVS:
+        raise GraphEditError(f"{bid} is not a convolution")
+    return b
+
+
+def _replace_chain(graph, bid, specs) -> list[str]:
+    """Replace block ``bid`` by a chain of new blocks [(suffix, type, params)], keeping its wiring."""
+    b = graph.block(bid)
+    ins = graph.inputs(bid)
+    outs = graph.consumers(bid)
+    x, y = b.pos
+    graph.remove_block(bid)
+    taken = set(graph.ids())
+    new = []
+    prev = ins[0][1] if ins else None
+    for i, (suffix, type_id, params) in enumerate(specs):
+        # the first block keeps the id (and so its place in the state_dict); the others get new ones
+        nid = make_id(f"{bid}_{suffix}".replace(".", "_"), taken) if i else bid
+        taken.add(nid)
+        graph.add_block(type_id, params, nid, pos=(x + 30.0 * i, y + 95.0 * i), group=b.group)
+        if prev is not None:
+            graph.connect(prev, nid)
+        prev = nid
+        new.append(nid)
+    for v, port in outs:
+        graph.connect(prev, v, port)
+    return new
+
+
+def _conv_params(b, **changes):
+    keep = {k: v for k, v in b.params.items() if k not in ("in_channels",)}
+    keep.update(changes)
+    return keep
+
+
+def _factorize_5x5(graph, bid, options):
+    b = _conv_like(graph, bid)
+    p = b.params
+    if p["kernel"] != [5, 5] or p["stride"] != [1, 1]:
+        raise GraphEditError(f"{bid} is not a stride-1 5x5 convolution")
+    ph, pw = p["padding"]
+    first = _conv_params(b, kernel=[3, 3], padding=[min(ph, 1), min(pw, 1)])
+    second = _conv_params(b, kernel=[3, 3], padding=[ph - min(ph, 1), pw - min(pw, 1)])
+    return _replace_chain(graph, bid, [("a", b.type, first), ("b", b.type, second)])
+
+
+def _factorize_asym(graph, bid, order):
+    b = _conv_like(graph, bid)
+    p = b.params
+    kh, kw = p["kernel"]
+    if kh != kw or kh < 2 or p["stride"] != [1, 1] or isinstance(p["padding"], str):
+        raise GraphEditError(f"{bid} is not a stride-1 square convolution")
+    n = kh
+    ph, pw = p["padding"]
+    row = _conv_params(b, kernel=[1, n], padding=[0, pw])
+    col = _conv_params(b, kernel=[n, 1], padding=[ph, 0])
+    chain = [("1x%d" % n, b.type, row), ("%dx1" % n, b.type, col)]
+    if order == "col_first":
+        chain = [("%dx1" % n, b.type, col), ("1x%d" % n, b.type, row)]
+    return _replace_chain(graph, bid, chain)
+
+
+def _insert_reduction(graph, bid, options):
+    b = _conv_like(graph, bid)
+    ins = graph.inputs(bid)
+    if not ins:
+        raise GraphEditError(f"{bid} has no input to reduce")
+    channels = int(options.get("channels", 16))
+    src = ins[0][1]
+    taken = set(graph.ids())
+    rid = make_id(f"{bid}_reduce".replace(".", "_"), taken)
+    params = {"out_channels": channels, "kernel": 1}
+    if b.type == "basic_conv":
+        params.update(eps=b.params["eps"], batch_norm=b.params["batch_norm"])
+    graph.disconnect(src, bid, ins[0][0])
+    graph.add_block(b.type, params, rid, pos=(b.pos[0] - 30, b.pos[1] - 60), group=b.group)
+    graph.connect(src, rid)
+    made = [rid]
+    if b.type == "conv2d":
+        act = make_id(f"{rid}_relu", set(graph.ids()))
+        graph.add_block("relu", {}, act, pos=(b.pos[0] - 15, b.pos[1] - 30), group=b.group)
+        graph.connect(rid, act)
+        rid = act
+        made.append(act)
+    graph.connect(rid, bid, ins[0][0])
+    if b.params.get("in_channels"):
+        graph.set_params(bid, {"in_channels": 0})
+    return made
+
+
+def _efficient_reduction(graph, bid, options):
+    first, second = options["pair"]
+    a = Analyzer(graph).run()
+    in_shape = a.blocks[first].in_shapes[0]
+    out_shape = a.blocks[second].out_shape
+    extra = out_shape[0] - in_shape[0]
+    if extra < 1:
+        raise GraphEditError("the pair does not widen the representation; nothing to replace")
+    padding = None
+    for pad in (0, 1):
+        if (in_shape[1] + 2 * pad - 3) // 2 + 1 == out_shape[1] and (in_shape[2] + 2 * pad - 3) // 2 + 1 == \
+                out_shape[2]:
+            padding = pad
+            break
+    if padding is None:
+        raise GraphEditError(f"no stride-2 3x3 reduction maps {fmt_shape(in_shape)} to {fmt_shape(out_shape)}")
+    ins = graph.inputs(first)
+    outs = graph.consumers(second)
+    kinds = [graph.block(first).type, graph.block(second).type]
+    pool = "avg" if "avgpool2d" in kinds else "max"
+    bn = any(graph.block(x).params.get("batch_norm", False) for x in (first, second))
+    x, y = graph.block(first).pos
+    graph.remove_block(first)
+    graph.remove_block(second)
+    rid = make_id(f"{first}_reduction".replace(".", "_"), set(graph.ids()))
+    graph.add_block("grid_reduction", {"reduce": max(min(in_shape[0], extra), 1), "out_channels": extra,
+                                       "pool": pool, "padding": padding, "batch_norm": bn}, rid, pos=(x, y))
+    if ins:
+        graph.connect(ins[0][1], rid)
+    for v, port in outs:
+        graph.connect(rid, v, port)
+    return [rid]
+
+
+def _to_inception_a(graph, bid, options):
+    b = graph.block(bid)
+    if b.type != "inception_v1":
+        raise GraphEditError(f"{bid} is not an Inception v1 module")
+    p = b.params
+    new = {"ch1x1": p["ch1x1"], "ch5x5red": p["ch3x3red"], "ch5x5": p["ch3x3"], "branch2_kernel": 3,
+           "dblred": p["ch5x5red"], "dbl": p["ch5x5"], "pool_features": p["pool_proj"],
+           "batch_norm": p["batch_norm"]}
+    ins, outs, pos, label = graph.inputs(bid), graph.consumers(bid), b.pos, b.label
+    graph.remove_block(bid)
+    graph.add_block("inception_a", new, bid, label, pos)
+    if ins:
+        graph.connect(ins[0][1], bid)
+    for v, port in outs:
+        graph.connect(bid, v, port)
+    return [bid]
+
+
+def refactors(findings) -> list[Refactor]:
+    seen, out = set(), []
+    for f in findings:
+        for r in f.refactors:
+            if r.key() not in seen:
+                seen.add(r.key())
+                out.append(r)
+    return out
+
+
+def apply_all(graph: Graph, codes=("factorize_5x5", "factorize_nxn")) -> tuple[list[Refactor], Analysis, Analysis]:
+    """Apply every applicable refactor of the given kinds, one at a time, re-checking after each (a composite
+    that was expanded for one refactor offers its other convolutions as top-level blocks afterwards)."""
+    before = Analyzer(graph).run()
+    done: list[Refactor] = []
+    for _ in range(500):
+        todo = [r for r in refactors(check(graph)) if r.code in codes]
+        # one refactor per convolution: prefer the first listed (5x5 -> two 3x3 before 1xn / nx1)
+        picked = None
+        for r in todo:
+            if preview(graph, r).ok:
+                picked = r
+                break
+        if picked is None:
+            break
+        apply(graph, picked)
+        done.append(picked)
+    return done, before, Analyzer(graph).run()

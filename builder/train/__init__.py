@@ -1,0 +1,1 @@
+"""Training: the engine (torch only, shared with exported train.py files) and the CLI glue."""

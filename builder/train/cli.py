@@ -1,0 +1,103 @@
+"""``block-builder train``: compile the project and run the engine, printing JSON lines with --json."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..cli import CliError, extra_command
+
+
+def default_dataset() -> str:
+    from .engine import FASHION_DIRS
+    for d in FASHION_DIRS:
+        if (Path(os.path.expanduser(d)) / "train-images-idx3-ubyte.gz").exists():
+            return "fashion-mnist"
+    return "synthetic"
+
+
+@extra_command
+def add_parser(sub):
+    p = sub.add_parser("train", help="train the network (CPU, CUDA with AMP, MPS; torchrun/DDP for several GPUs)")
+    p.add_argument("file", help="a project file (or a template name)")
+    p.add_argument("--dataset", help="synthetic, fashion-mnist, mnist, cifar10, or an image folder "
+                                     "(default: fashion-mnist when installed, else synthetic)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--recipe", help="default: the template's paper recipe")
+    p.add_argument("--out", default="runs/latest", help="folder for checkpoints (safetensors + JSON)")
+    p.add_argument("--json", action="store_true", help="one JSON event per line; the last holds the final metrics")
+    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--aux-weight", type=float, help="weight of each auxiliary loss (default: the outputs' own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-amp", action="store_true")
+    p.add_argument("--channels-last", action="store_true", help="also on the CPU (on by default with CUDA)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
+    p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR-10")
+    p.add_argument("--synthetic-size", type=int, default=512)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--gpus", type=int, default=1, help="several: run under torchrun with DistributedDataParallel")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from ..cli import _load
+    from ..compiler import compile_graph
+    from .engine import RECIPES, Config, TrainingError, train
+
+    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        argv = [a for a in sys.argv[1:]]
+        i = argv.index("--gpus")
+        del argv[i:i + 2]
+        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={args.gpus}", "-m", "builder"] + argv
+        return subprocess.call(cmd)
+    graph = _load(args.file)
+    recipe = args.recipe or graph.meta.get("recipe") or "sgd"
+    if recipe not in RECIPES:
+        raise CliError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    cfg = Config(dataset=args.dataset or default_dataset(), epochs=args.epochs, batch_size=args.batch_size,
+                 recipe=recipe, device=args.device, out=args.out, seed=args.seed, max_steps=args.max_steps,
+                 workers=args.workers, amp=not args.no_amp, channels_last=True if args.channels_last else None,
+                 compile=args.compile, resume=args.resume, aux_weight=args.aux_weight,
+                 label_smoothing=args.label_smoothing, lr=args.lr, weight_decay=args.weight_decay,
+                 download=args.download, synthetic_size=args.synthetic_size, log_every=args.log_every)
+    import torch
+    torch.manual_seed(args.seed)
+    model = compile_graph(graph)
+
+    def emit(event):
+        if args.json:
+            print(json.dumps(event), flush=True)
+        elif event["event"] == "step":
+            print(f"epoch {event['epoch']} step {event['step']}/{event['total_steps']} loss {event['loss']:.4f} "
+                  f"acc {event['accuracy']:.3f} lr {event['lr']:.3g} {event['images_per_s']:.0f} img/s "
+                  f"eta {event['eta_s']:.0f}s", flush=True)
+        elif event["event"] == "epoch":
+            print(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}, val loss {event['val_loss']:.4f}, "
+                  f"val accuracy {event['val_accuracy']:.4f} ({event['epoch_s']:.1f}s)", flush=True)
+        elif event["event"] == "start":
+            print(f"training on {event['device']} ({event['dataset']}, {event['train_size']} images, "
+                  f"recipe {event['recipe']}, {event['params']:,} params)", flush=True)
+        elif event["event"] == "done":
+            print(f"done: val accuracy {event['val_accuracy']:.4f} in {event['seconds']:.1f}s; weights in "
+                  f"{event['checkpoint']}", flush=True)
+    try:
+        train(model, cfg, emit)
+    except TrainingError as e:
+        if args.json:
+            print(json.dumps({"event": "error", "message": str(e)}), flush=True)
+        else:
+            print(f"error: {e}", file=sys.stderr)
+        return 3
+    return 0

@@ -1,0 +1,608 @@
+"""Block Builder's training engine: one loop for the CLI, the app's Train panel and exported train.py files.
+
+It depends only on torch (torchvision for image folders and CIFAR-10, safetensors for checkpoints when
+installed), so an exported project can copy this file unchanged. Progress goes out as events (dicts); the CLI
+prints them as JSON lines. Runs on CUDA (AMP, channels_last, cudnn.benchmark, optional torch.compile), Apple MPS
+or the CPU, and under torchrun with DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import signal
+import struct
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# ----------------------------------------------------------------------------------------------- recipes
+
+RECIPES = {
+    # GoogLeNet paper: SGD, momentum 0.9, the learning rate cut by 4% every 8 epochs, aux losses weighted 0.3
+    "googlenet_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=2e-4, schedule="step",
+                          step_epochs=8, gamma=0.96, label_smoothing=0.0),
+    # Inception-v3 paper: RMSProp decay 0.9, epsilon 1.0, lr 0.045 decayed by 0.94 every 2 epochs, clipping 2.0,
+    # label smoothing 0.1
+    "inception_rmsprop": dict(optimizer="rmsprop", lr=0.045, alpha=0.9, eps=1.0, momentum=0.9, weight_decay=4e-5,
+                              schedule="step", step_epochs=2, gamma=0.94, grad_clip=2.0, label_smoothing=0.1),
+    "lenet_sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine"),
+    "alexnet_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="step",
+                        step_epochs=30, gamma=0.1),
+    "vgg_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="step", step_epochs=30,
+                    gamma=0.1),
+    "nin_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", step_epochs=30,
+                    gamma=0.1),
+    "resnet_sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", step_epochs=30,
+                       gamma=0.1, warmup_epochs=0.0),
+    "adam": dict(optimizer="adam", lr=1e-3, schedule="cosine"),
+    "adamw": dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, schedule="cosine", warmup_epochs=1.0),
+    "sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, schedule="cosine"),
+}
+
+
+@dataclass
+class Config:
+    dataset: str = "synthetic"
+    epochs: int = 1
+    batch_size: int = 64
+    recipe: str = "sgd"
+    device: str = "auto"
+    out: str = "runs/latest"
+    seed: int = 0
+    val_split: float = 0.1
+    max_steps: int = 0             # stop after this many steps (0: no limit)
+    workers: int = 2
+    amp: bool = True               # CUDA only
+    channels_last: bool | None = None   # None: on for CUDA
+    compile: bool = False
+    resume: bool = False
+    aux_weight: float | None = None     # None: each output's own loss weight
+    label_smoothing: float | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    download: bool = False
+    synthetic_size: int = 512
+    num_classes: int = 0           # for synthetic data (0: the model's output width)
+    log_every: int = 10
+    overrides: dict = field(default_factory=dict)
+
+    def recipe_settings(self) -> dict:
+        if self.recipe not in RECIPES:
+            raise TrainingError(f"unknown recipe {self.recipe!r}; recipes: {', '.join(RECIPES)}")
+        r = dict(optimizer="sgd", lr=0.01, momentum=0.0, weight_decay=0.0, schedule="constant", step_epochs=1,
+                 gamma=1.0, warmup_epochs=0.0, grad_clip=0.0, label_smoothing=0.0, alpha=0.99, eps=1e-8)
+        r.update(RECIPES[self.recipe])
+        for key, value in (("lr", self.lr), ("weight_decay", self.weight_decay),
+                           ("label_smoothing", self.label_smoothing)):
+            if value is not None:
+                r[key] = value
+        r.update(self.overrides)
+        return r
+
+
+class TrainingError(Exception):
+    """A problem the user can act on (a missing dataset, a NaN loss, out of memory); the message says what."""
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+FASHION_DIRS = ["/usr/share/datasets/fashion-mnist", "/usr/share/fashion-mnist", "~/.cache/block-builder/fashion-mnist"]
+MNIST_DIRS = ["/usr/share/datasets/mnist", "/usr/share/mnist", "~/.cache/block-builder/mnist"]
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (MNIST's format), gzipped or not, as a uint8 tensor; a clear error if it is not one."""
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise TrainingError(f"cannot read {path}: {e}") from None
+    if len(data) < 8 or data[:2] != b"\x00\x00" or data[2] != 8:
+        raise TrainingError(f"{path} is not an IDX file of unsigned bytes (corrupt or wrong file)")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    body = data[4 + 4 * ndim:]
+    if len(body) != math.prod(dims):
+        raise TrainingError(f"{path} is truncated: expected {math.prod(dims):,} values, found {len(body):,}")
+    return torch.frombuffer(bytearray(body), dtype=torch.uint8).reshape(dims)
+
+
+def _find_idx(dirs, name):
+    for d in dirs:
+        base = Path(os.path.expanduser(d))
+        if (base / (IDX_FILES["train"][0] + ".gz")).exists() or (base / IDX_FILES["train"][0]).exists():
+            return base
+    raise TrainingError(f"the {name} files were not found (looked in {', '.join(dirs)}); on Debian: "
+                        f"apt install dataset-{name}, or pass an image folder")
+
+
+def _load_idx_split(base: Path, split: str):
+    out = []
+    for stem in IDX_FILES[split]:
+        p = base / (stem + ".gz")
+        out.append(read_idx(p if p.exists() else base / stem))
+    x, y = out
+    if len(x) != len(y):
+        raise TrainingError(f"{base}: {len(x)} images but {len(y)} labels")
+    return x.unsqueeze(1), y.long()
+
+
+class TensorData:
+    """A dataset held in memory as uint8 images (N, C, H, W) and labels; batches are made on the device."""
+
+    def __init__(self, x, y, num_classes, mean, std, name):
+        self.x, self.y, self.num_classes, self.mean, self.std, self.name = x, y, num_classes, mean, std, name
+
+    def __len__(self):
+        return len(self.y)
+
+
+def load_dataset(cfg: Config, in_shape, num_classes: int):
+    """(train, val) datasets. Fashion-MNIST and MNIST validate on their official test set."""
+    name = cfg.dataset.lower().replace("_", "-")
+    if name == "synthetic":
+        g = torch.Generator().manual_seed(cfg.seed + 12345)
+        k = cfg.num_classes or num_classes
+        n = cfg.synthetic_size
+        x = torch.randint(0, 256, (n + max(n // 8, 8),) + tuple(in_shape), generator=g, dtype=torch.uint8)
+        y = torch.randint(0, k, (len(x),), generator=g)
+        split = n
+        return (TensorData(x[:split], y[:split], k, 0.5, 0.29, "synthetic"),
+                TensorData(x[split:], y[split:], k, 0.5, 0.29, "synthetic"))
+    if name in ("fashion-mnist", "fashionmnist", "mnist"):
+        fashion = name != "mnist"
+        base = _find_idx(FASHION_DIRS if fashion else MNIST_DIRS, "fashion-mnist" if fashion else "mnist")
+        mean, std = (0.2860, 0.3530) if fashion else (0.1307, 0.3081)
+        tr = TensorData(*_load_idx_split(base, "train"), 10, mean, std, name)
+        te = TensorData(*_load_idx_split(base, "test"), 10, mean, std, name)
+        return tr, te
+    if name in ("cifar10", "cifar-10"):
+        try:
+            from torchvision.datasets import CIFAR10
+        except ImportError:
+            raise TrainingError("CIFAR-10 needs torchvision") from None
+        root = os.path.expanduser("~/.cache/block-builder/data")
+        try:
+            tr, te = (CIFAR10(root, train=t, download=cfg.download) for t in (True, False))
+        except RuntimeError as e:
+            raise TrainingError(f"CIFAR-10 is not in {root} ({e}); pass --download where the network allows") \
+                from None
+        to = lambda d: (torch.from_numpy(d.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(d.targets))
+        return (TensorData(*to(tr), 10, 0.4734, 0.2516, "cifar10"), TensorData(*to(te), 10, 0.4734, 0.2516, "cifar10"))
+    path = Path(os.path.expanduser(cfg.dataset))
+    if path.is_dir():
+        return _image_folder(path, cfg, in_shape)
+    raise TrainingError(f"dataset {cfg.dataset!r} is neither a known name (synthetic, fashion-mnist, mnist, "
+                        "cifar10) nor an image folder")
+
+
+def _image_folder(path, cfg, in_shape):
+    try:
+        from torchvision import datasets, transforms
+    except ImportError:
+        raise TrainingError("image folders need torchvision") from None
+    c, h, w = in_shape
+    tf = [transforms.Resize((h, w)), transforms.Grayscale(c) if c in (1, 3) else transforms.Lambda(lambda x: x),
+          transforms.PILToTensor()]
+    try:
+        ds = datasets.ImageFolder(str(path), transform=transforms.Compose(tf))
+    except (FileNotFoundError, RuntimeError) as e:
+        raise TrainingError(f"{path}: not an image folder (one sub-folder per class): {e}") from None
+    n_val = int(len(ds) * cfg.val_split)
+    g = torch.Generator().manual_seed(cfg.seed)
+    perm = torch.randperm(len(ds), generator=g).tolist()
+    return FolderData(ds, perm[n_val:]), FolderData(ds, perm[:n_val])
+
+
+class FolderData:
+    mean, std = 0.45, 0.226
+
+    def __init__(self, ds, indices):
+        self.ds, self.indices, self.num_classes, self.name = ds, indices, len(ds.classes), "folder"
+
+    def __len__(self):
+        return len(self.indices)
+
+
+def batches(data, batch_size, epoch, seed, rank=0, world=1, shuffle=True, skip=0, workers=0, pin=False):
+    """Batches of (uint8 images, labels) in an order fixed by (seed, epoch): a run resumed at a step sees the
+    same data, and under DDP rank r gets items r, r + world, ... of every global batch."""
+    n = len(data)
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+    else:
+        order = torch.arange(n)
+    steps = n // batch_size if shuffle else math.ceil(n / batch_size)
+    index_batches = [order[i * batch_size:(i + 1) * batch_size][rank::world] for i in range(skip, steps)]
+    if isinstance(data, TensorData):
+        for idx in index_batches:
+            yield data.x[idx], data.y[idx]
+        return
+    loader = torch.utils.data.DataLoader(data.ds, batch_sampler=[[data.indices[i] for i in b.tolist()]
+                                                                 for b in index_batches],
+                                         num_workers=workers, pin_memory=pin, persistent_workers=False)
+    try:
+        yield from loader
+    except OSError as e:
+        raise TrainingError(f"reading the image folder failed: {e}") from None
+
+
+def prepare(x, data, in_shape, device, channels_last):
+    """uint8 images -> normalised float tensors of the model's input size and channels, on the device."""
+    c, h, w = in_shape
+    x = x.to(device, non_blocking=True).float().div_(255.0)
+    x = (x - data.mean) / data.std
+    if x.shape[1] != c:
+        x = x.mean(1, keepdim=True).expand(-1, c, -1, -1) if c in (1, 3) else x[:, :1].expand(-1, c, -1, -1)
+    if tuple(x.shape[2:]) != (h, w):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+# ----------------------------------------------------------------------------------------------- loss
+
+
+def smoothed_targets(y, k, eps):
+    """q'(k) = (1 - eps) * onehot(k) + eps / K."""
+    return (1 - eps) * F.one_hot(y, k).float() + eps / k
+
+
+def total_loss(outputs, y, weights, label_smoothing=0.0):
+    """Main loss + sum of weight_i x aux loss_i; returns (total, main loss, [aux losses])."""
+    if not isinstance(outputs, (tuple, list)):
+        outputs = (outputs,)
+    losses = [F.cross_entropy(o.float(), y, label_smoothing=label_smoothing) for o in outputs]
+    total = losses[0]
+    for w, l in zip(weights[1:], losses[1:]):
+        total = total + w * l
+    return total, losses[0], losses[1:]
+
+
+# ----------------------------------------------------------------------------------------------- devices
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda was asked for, but torch sees no CUDA GPU")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise TrainingError("--device mps was asked for, but this machine has no Apple GPU")
+    if name == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return torch.device(name)
+
+
+def make_optimizer(model, r):
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": r["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = r["optimizer"]
+    if opt == "sgd":
+        return torch.optim.SGD(groups, lr=r["lr"], momentum=r["momentum"], nesterov=r.get("nesterov", False))
+    if opt == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=r["lr"], alpha=r["alpha"], eps=r["eps"], momentum=r["momentum"])
+    if opt == "adam":
+        return torch.optim.Adam(groups, lr=r["lr"])
+    if opt == "adamw":
+        return torch.optim.AdamW(groups, lr=r["lr"])
+    raise TrainingError(f"unknown optimizer {opt!r}")
+
+
+def lr_factor(r, step, steps_per_epoch, total_steps):
+    """Warm-up, then step (x gamma every step_epochs), cosine or constant."""
+    epoch = step / max(steps_per_epoch, 1)
+    if r["warmup_epochs"] and epoch < r["warmup_epochs"]:
+        return (epoch + 1 / max(steps_per_epoch, 1)) / r["warmup_epochs"]
+    if r["schedule"] == "step":
+        return r["gamma"] ** int(epoch // r["step_epochs"])
+    if r["schedule"] == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(step / max(total_steps, 1), 1.0)))
+    return 1.0
+
+
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+
+def _save_tensors(tensors: dict, path: Path):
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        from safetensors.torch import save_file
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    except ImportError:
+        torch.save({k: v.detach().cpu() for k, v in tensors.items()}, str(tmp))
+    os.replace(tmp, path)
+
+
+def _load_tensors(path: Path) -> dict:
+    try:
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    except ImportError:
+        return torch.load(str(path), weights_only=True)
+
+
+def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
+    """Weights in safetensors, optimizer tensors beside them, the rest as JSON; each file replaced atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    _save_tensors(model.state_dict(), out / f"{tag}.safetensors")
+    opt_state = optimizer.state_dict()
+    tensors, plain = {}, {}
+    for pid, st in opt_state["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                plain[f"{pid}.{k}"] = v
+    tensors["__rng_cpu__"] = torch.get_rng_state()
+    _save_tensors(tensors, out / f"{tag}.optim.safetensors")
+    doc = dict(state, optimizer_groups=opt_state["param_groups"], optimizer_plain=plain)
+    tmp = out / f"{tag}.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, out / f"{tag}.json")
+
+
+def load_checkpoint(out: Path, tag: str, model, optimizer) -> dict:
+    meta = out / f"{tag}.json"
+    try:
+        doc = json.loads(meta.read_text())
+        model.load_state_dict(_load_tensors(out / f"{tag}.safetensors"), strict=True)
+        tensors = _load_tensors(out / f"{tag}.optim.safetensors")
+    except FileNotFoundError as e:
+        raise TrainingError(f"no checkpoint to resume from in {out} ({e.filename} is missing)") from None
+    except (ValueError, RuntimeError, OSError) as e:
+        raise TrainingError(f"the checkpoint in {out} cannot be loaded: {e}") from None
+    torch.set_rng_state(tensors.pop("__rng_cpu__"))
+    state: dict = {}
+    for key, v in list(tensors.items()) + list(doc.pop("optimizer_plain").items()):
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    optimizer.load_state_dict({"state": state, "param_groups": doc.pop("optimizer_groups")})
+    return doc
+
+
+# ----------------------------------------------------------------------------------------------- the loop
+
+_STOP = {"flag": False}
+
+
+def _request_stop(*_):
+    _STOP["flag"] = True
+
+
+def evaluate(model, data, cfg, in_shape, device, channels_last, autocast, weights, world, rank):
+    model.eval()
+    correct = total = 0
+    loss_sum = 0.0
+    with torch.no_grad():
+        for x, y in batches(data, max(cfg.batch_size, 256), 0, cfg.seed, rank, world, shuffle=False,
+                            workers=cfg.workers, pin=device.type == "cuda"):
+            x = prepare(x, data, in_shape, device, channels_last)
+            y = y.to(device)
+            with autocast():
+                out = model(x)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            loss_sum += F.cross_entropy(out.float(), y, reduction="sum").item()
+            correct += (out.argmax(1) == y).sum().item()
+            total += len(y)
+    if world > 1:
+        import torch.distributed as dist
+        t = torch.tensor([loss_sum, correct, total], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        loss_sum, correct, total = t.tolist()
+    model.train()
+    return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+def train(model: nn.Module, cfg: Config, emit, loss_weights=None, in_shape=None) -> dict:
+    """Train ``model``; ``emit(event_dict)`` receives progress. Returns the final metrics."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = pick_device(cfg.device)
+    if world > 1:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    say = emit if rank == 0 else (lambda e: None)
+    r = cfg.recipe_settings()
+    torch.manual_seed(cfg.seed)
+    in_shape = tuple(in_shape or getattr(model, "input_shapes", [None])[0] or ())
+    if len(in_shape) != 3:
+        raise TrainingError("the model needs one CxHxW input to train on images")
+    weights = list(loss_weights or getattr(model, "loss_weights", None) or [1.0])
+    if cfg.aux_weight is not None:
+        weights = [weights[0]] + [cfg.aux_weight] * (len(weights) - 1)
+    num_classes = _output_width(model, in_shape)
+    train_data, val_data = load_dataset(cfg, in_shape, num_classes)
+    if train_data.num_classes > num_classes:
+        raise TrainingError(f"the dataset has {train_data.num_classes} classes but the network's output has "
+                            f"{num_classes}: set the last layer's width to {train_data.num_classes}")
+    per_rank = cfg.batch_size // world
+    if per_rank < 1 or cfg.batch_size % world:
+        raise TrainingError(f"--batch-size {cfg.batch_size} must be a multiple of the {world} processes")
+    if len(train_data) < cfg.batch_size:
+        raise TrainingError(f"the dataset has {len(train_data)} training images, fewer than one batch of "
+                            f"{cfg.batch_size}")
+    cuda = device.type == "cuda"
+    channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    amp_dtype = None
+    if cfg.amp and cuda:
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+    def autocast():
+        return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
+
+    optimizer = make_optimizer(model, r)
+    out = Path(cfg.out)
+    state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0, "history": []}
+    if cfg.resume:
+        state.update(load_checkpoint(out, "last", model, optimizer))
+        model.to(device)
+        say({"event": "resumed", "epoch": state["epoch"], "step": state["step"]})
+    train_model = model
+    if world > 1:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    steps_per_epoch = len(train_data) // cfg.batch_size
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    say({"event": "start", "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
+         "channels_last": channels_last, "world_size": world, "dataset": train_data.name,
+         "train_size": len(train_data), "val_size": len(val_data), "batch_size": cfg.batch_size,
+         "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
+         "recipe": cfg.recipe, "settings": r, "loss_weights": weights,
+         "params": sum(p.numel() for p in model.parameters())})
+    _STOP["flag"] = False
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous[sig] = signal.signal(sig, _request_stop)
+        except ValueError:  # not the main thread
+            pass
+    train_model.train()
+    t_start = time.perf_counter()
+    seen = 0
+    stopped = False
+    metrics = {}
+    try:
+        epoch = state["epoch"]
+        while epoch < cfg.epochs and not stopped:
+            t_epoch = time.perf_counter()
+            run_loss = run_correct = run_n = 0.0
+            for x, y in batches(train_data, cfg.batch_size, epoch, cfg.seed, rank, world, skip=state["batch"],
+                                workers=cfg.workers, pin=cuda):
+                step = state["step"]
+                if cfg.max_steps and step >= cfg.max_steps:
+                    stopped = True
+                    break
+                f = lr_factor(r, step, steps_per_epoch, total_steps)
+                for g, lr0 in zip(optimizer.param_groups, base_lrs):
+                    g["lr"] = lr0 * f
+                x = prepare(x, train_data, in_shape, device, channels_last)
+                y = y.to(device, non_blocking=True)
+                with autocast():
+                    outputs = train_model(x)
+                loss, main_loss, aux = total_loss(outputs, y, weights, r["label_smoothing"])
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"the loss became {loss.item()} at step {step} (epoch {epoch + 1}); lower "
+                                        f"the learning rate (now {optimizer.param_groups[0]['lr']:.3g}), add batch "
+                                        "norm, or clip gradients")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if r["grad_clip"]:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), r["grad_clip"])
+                scaler.step(optimizer)
+                scaler.update()
+                main = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+                correct = (main.argmax(1) == y).sum()
+                packed = torch.stack([loss.detach().float(), main_loss.detach().float()]
+                                     + [a.detach().float() for a in aux])
+                if world > 1:  # report the global batch: the mean over ranks of equal shards
+                    import torch.distributed as dist
+                    packed = torch.cat([packed, correct.float().reshape(1)])
+                    dist.all_reduce(packed)
+                    correct = packed[-1]
+                    packed = packed[:-1] / world
+                loss_value = packed[0]
+                main_loss, aux = packed[1], list(packed[2:])
+                state["step"] += 1
+                state["batch"] += 1
+                seen += cfg.batch_size
+                lv = loss_value.item()
+                run_loss += lv * cfg.batch_size
+                run_correct += correct.item()
+                run_n += cfg.batch_size
+                if state["step"] % cfg.log_every == 0 or state["step"] == 1 or state["batch"] == steps_per_epoch:
+                    elapsed = time.perf_counter() - t_start
+                    ips = seen / max(elapsed, 1e-9)
+                    left = (total_steps - state["step"]) * cfg.batch_size / max(ips, 1e-9)
+                    say({"event": "step", "epoch": epoch + 1, "step": state["step"], "total_steps": total_steps,
+                         "loss": lv, "main_loss": main_loss.item(), "aux_losses": [a.item() for a in aux],
+                         "accuracy": run_correct / max(run_n, 1), "lr": optimizer.param_groups[0]["lr"],
+                         "images_per_s": ips, "eta_s": left})
+                if _STOP["flag"]:
+                    stopped = True
+                    break
+            if stopped and state["batch"] < steps_per_epoch:
+                break
+            val_loss, val_acc = evaluate(model, val_data, cfg, in_shape, device, channels_last, autocast, weights,
+                                         world, rank)
+            epoch += 1
+            metrics = {"epoch": epoch, "step": state["step"], "train_loss": run_loss / max(run_n, 1),
+                       "train_accuracy": run_correct / max(run_n, 1), "val_loss": val_loss,
+                       "val_accuracy": val_acc, "epoch_s": time.perf_counter() - t_epoch}
+            state.update(epoch=epoch, batch=0)
+            state["history"].append(metrics)
+            say({"event": "epoch", **metrics})
+            if rank == 0:
+                save_checkpoint(out, "last", model, optimizer, state)
+                if val_acc > state["best_val_accuracy"]:
+                    state["best_val_accuracy"] = val_acc
+                    save_checkpoint(out, "best", model, optimizer, state)
+        if stopped and rank == 0:
+            save_checkpoint(out, "last", model, optimizer, state)
+    except torch.cuda.OutOfMemoryError:
+        raise TrainingError(f"CUDA ran out of memory with batch size {cfg.batch_size}; try --batch-size "
+                            f"{max(cfg.batch_size // 2, 1)}") from None
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+    if not metrics:
+        val_loss, val_acc = evaluate(model, val_data, cfg, in_shape, device, channels_last, autocast, weights,
+                                     world, rank)
+        metrics = {"epoch": state["epoch"], "step": state["step"], "val_loss": val_loss, "val_accuracy": val_acc}
+    final = {"event": "done", "stopped": stopped, **metrics, "best_val_accuracy": max(state["best_val_accuracy"],
+                                                                                       metrics["val_accuracy"]),
+             "seconds": time.perf_counter() - t_start, "images_per_s": seen / max(time.perf_counter() - t_start,
+                                                                                  1e-9),
+             "checkpoint": str(out / "last.safetensors"), "device": str(device)}
+    say(final)
+    return final
+
+
+def _output_width(model, in_shape) -> int:
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.zeros(1, *in_shape))
+    model.train(was)
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    if out.ndim != 2:
+        raise TrainingError(f"the network's main output has shape {tuple(out.shape[1:])}; a classifier needs a "
+                            "flat vector of class scores (add Flatten and Linear)")
+    return out.shape[1]
+
+
+def config_from_dict(d: dict) -> Config:
+    known = {f for f in Config.__dataclass_fields__}
+    return Config(**{k: v for k, v in d.items() if k in known})
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,82 @@
+"""A standalone train.py beside the model file: the app's own training engine, with the project's recipe."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from builder.project import atomic_write
+
+MAIN = '''
+
+# ------------------------------------------------------------------ this project's settings (exported)
+MODEL_FILE = {model_file!r}
+DEFAULTS = {defaults!r}
+
+
+def main(argv=None):
+    import argparse
+    import importlib.util
+    import sys
+
+    ap = argparse.ArgumentParser(description="Train the exported network (python train.py, or torchrun "
+                                             "--nproc-per-node=N train.py for DistributedDataParallel).")
+    ap.add_argument("--dataset", default=DEFAULTS["dataset"])
+    ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    ap.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    ap.add_argument("--recipe", default=DEFAULTS["recipe"], choices=sorted(RECIPES))
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--out", default="runs/latest")
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--lr", type=float)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--weights", help="start from these weights (.safetensors)")
+    ap.add_argument("--log-every", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    spec = importlib.util.spec_from_file_location("exported_model", Path(__file__).with_name(MODEL_FILE))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(args.seed)
+    model = mod.build_model()
+    if args.weights:
+        model.load_state_dict(_load_tensors(Path(args.weights)), strict=True)
+    model.input_shapes = [mod.INPUT_SHAPE]
+    model.loss_weights = mod.LOSS_WEIGHTS
+    cfg = Config(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe,
+                 device=args.device, out=args.out, seed=args.seed, max_steps=args.max_steps, lr=args.lr,
+                 resume=args.resume, log_every=args.log_every)
+
+    def emit(event):
+        print(json.dumps(event) if args.json else " ".join(f"{{k}}={{v}}" for k, v in event.items()
+                                                          if not isinstance(v, (dict, list))), flush=True)
+    try:
+        train(model, cfg, emit)
+    except TrainingError as e:
+        print(json.dumps({{"event": "error", "message": str(e)}}) if args.json else f"error: {{e}}", flush=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def write_training_script(graph, path: Path, weights=None, epochs: int = 10, batch_size: int = 64,
+                          dataset: str = "synthetic") -> list[Path]:
+    """Write ``path`` (train.py) and the model file beside it (model.py)."""
+    from builder.train import engine
+
+    from .pytorch import generate
+    model_path = path.with_name("model.py") if path.name != "model.py" else path.with_name("network.py")
+    engine_src = Path(engine.__file__).read_text()
+    defaults = {"recipe": graph.meta.get("recipe") or "sgd", "epochs": epochs, "batch_size": batch_size,
+                "dataset": dataset}
+    atomic_write(model_path, generate(graph))
+    atomic_write(path, engine_src + MAIN.format(model_file=model_path.name, defaults=defaults))
+    written = [path, model_path]
+    if weights is not None:
+        from builder.train.engine import _save_tensors
+        w = path.with_name("model.safetensors")
+        _save_tensors(weights, w)
+        written.append(w)
+    return written
