@@ -68,8 +68,9 @@ class Preview:
         if not self.ok:
             return f"{self.refactor.title}: cannot apply ({self.message})"
         return (f"{self.refactor.title}: MACs {human(self.before_macs)} -> {human(self.after_macs)} "
-                f"({-self.macs_saving * 100:+.1f}%), params {human(self.before_params)} -> "
-                f"{human(self.after_params)}")
+                f"({self.after_macs - self.before_macs:+,} MACs, {-self.macs_saving * 100:+.1f}%), params "
+                f"{human(self.before_params)} -> {human(self.after_params)} "
+                f"({self.after_params - self.before_params:+,})")
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -317,13 +318,22 @@ def _conv_params(b, **changes):
     return keep
 
 
+def _middle_channels(graph, bid, b) -> int:
+    """Width between the two factors: min(C_in, C_out), so the pair never costs more than 2/n (or 18/25) of
+    the original, and exactly that when the input and output widths are equal."""
+    rep = Analyzer(graph).run().blocks[bid]
+    cin = rep.in_shapes[0][0] if rep.in_shapes and rep.in_shapes[0] else b.params["out_channels"]
+    return min(cin, b.params["out_channels"])
+
+
 def _factorize_5x5(graph, bid, options):
     b = _conv_like(graph, bid)
     p = b.params
     if p["kernel"] != [5, 5] or p["stride"] != [1, 1]:
         raise GraphEditError(f"{bid} is not a stride-1 5x5 convolution")
     ph, pw = p["padding"]
-    first = _conv_params(b, kernel=[3, 3], padding=[min(ph, 1), min(pw, 1)])
+    mid = _middle_channels(graph, bid, b)
+    first = _conv_params(b, kernel=[3, 3], padding=[min(ph, 1), min(pw, 1)], out_channels=mid)
     second = _conv_params(b, kernel=[3, 3], padding=[ph - min(ph, 1), pw - min(pw, 1)])
     return _replace_chain(graph, bid, [("a", b.type, first), ("b", b.type, second)])
 
@@ -336,11 +346,13 @@ def _factorize_asym(graph, bid, order):
         raise GraphEditError(f"{bid} is not a stride-1 square convolution")
     n = kh
     ph, pw = p["padding"]
+    mid = _middle_channels(graph, bid, b)
     row = _conv_params(b, kernel=[1, n], padding=[0, pw])
     col = _conv_params(b, kernel=[n, 1], padding=[ph, 0])
-    chain = [("1x%d" % n, b.type, row), ("%dx1" % n, b.type, col)]
-    if order == "col_first":
-        chain = [("%dx1" % n, b.type, col), ("1x%d" % n, b.type, row)]
+    if order == "col_first":  # 3x3 -> 3x1 then 1x3
+        chain = [("%dx1" % n, b.type, {**col, "out_channels": mid}), ("1x%d" % n, b.type, row)]
+    else:  # nxn -> 1xn then nx1
+        chain = [("1x%d" % n, b.type, {**row, "out_channels": mid}), ("%dx1" % n, b.type, col)]
     return _replace_chain(graph, bid, chain)
 
 

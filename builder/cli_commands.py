@@ -54,7 +54,8 @@ def _cmd_check(args) -> int:
     if args.apply:
         t = result["total"]
         print(f"\napplied {len(result['applied'])} refactors: MACs {human(t['macs_before'])} -> "
-              f"{human(t['macs_after'])} ({(1 - t['macs_after'] / t['macs_before']) * 100:.1f}% less), params "
+              f"{human(t['macs_after'])} (saves {t['macs_before'] - t['macs_after']:,} MACs, "
+              f"{(1 - t['macs_after'] / t['macs_before']) * 100:.1f}%), params "
               f"{human(t['params_before'])} -> {human(t['params_after'])}; "
               f"{'the graph compiles' if t['compiles'] else 'the graph has errors'}"
               + (f"; written to {args.output}" if args.output else ""))

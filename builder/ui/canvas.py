@@ -26,6 +26,7 @@ class BlockItem(QGraphicsItem):
         self.block_id = block_id
         self.ports: list[str] = []
         self.report = None
+        self.advice: list = []
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -68,7 +69,15 @@ class BlockItem(QGraphicsItem):
                 lines.append(f"<span style='color:#E53935'>error: {_esc(e.message)}</span>")
             for w in rep.warnings:
                 lines.append(f"<span style='color:#B26A00'>warning: {_esc(w.message)}</span>")
+        for f in self.advice:
+            lines.append(f"<span style='color:#1565C0'>advice ({_esc(f.title)}): {_esc(f.message)}</span>")
         self.setToolTip("<br>".join(lines))
+
+    def set_advice(self, findings):
+        if [f.message for f in findings] != [f.message for f in self.advice]:
+            self.advice = findings
+            self._update_tooltip()
+            self.update()
 
     # ------------------------------------------------------------------ geometry
     def boundingRect(self) -> QRectF:
@@ -170,6 +179,15 @@ class BlockItem(QGraphicsItem):
             painter.setPen(Qt.NoPen)
             painter.setBrush(theme.WARNING)
             painter.drawEllipse(QPointF(theme.BLOCK_W - 4, 2), 6, 6)
+        if self.advice:  # the design advisor has something to say about this block
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(QColor("#1565C0"))
+            c = QPointF(theme.BLOCK_W - (26 if has_error else 4), 2)
+            painter.drawEllipse(c, 8, 8)
+            painter.setPen(QColor("#FFFFFF"))
+            f.setBold(True)
+            painter.setFont(f)
+            painter.drawText(QRectF(c.x() - 8, c.y() - 8, 16, 16), Qt.AlignCenter, "i")
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionHasChanged and self.canvas is not None:
@@ -341,6 +359,14 @@ class CanvasScene(QGraphicsScene):
         for (u, _, _), w in self.wires.items():
             rep = analysis.blocks.get(u)
             w.set_label(fmt_shape(rep.out_shape) if rep and rep.out_shape else "?")
+
+    def apply_advice(self, findings):
+        per_block: dict = {}
+        for f in findings:
+            if f.block:
+                per_block.setdefault(f.block, []).append(f)
+        for bid, item in self.blocks.items():
+            item.set_advice(per_block.get(bid, []))
 
     def set_detail(self, zoom: float):
         """Wire labels only where they can be read."""

@@ -58,6 +58,16 @@ class MainWindow(QMainWindow):
         self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea, 330)
         self.layers_dock = self._dock("Layers", self.layers, Qt.BottomDockWidgetArea, 220)
         self.bottom_docks = [self.layers_dock]
+        from .advisor_panel import AdvisorPanel
+        from .train_panel import TrainPanel
+        self.advisor = AdvisorPanel(self.doc)
+        self.advisor_dock = self.add_bottom_dock("Advisor", self.advisor)
+        self.trainer = TrainPanel(self.doc)
+        self.train_dock = self.add_bottom_dock("Training", self.trainer)
+        self.advisor.block_selected.connect(self.select_block)
+        self.advisor.findings_changed.connect(self.scene.apply_advice)
+        self.layers_dock.raise_()
+        self.resizeDocks([self.layers_dock], [230], Qt.Vertical)
         self.totals = QLabel()
         self.totals.setTextFormat(Qt.RichText)
         self.problems = QLabel()
@@ -288,6 +298,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         if self.maybe_save():
+            self.trainer.shutdown()
             event.accept()
         else:
             event.ignore()
@@ -410,6 +421,13 @@ class MainWindow(QMainWindow):
                     g.move(bid, p)
         self.doc.push("Auto layout", edit)
         self.view.fit()
+
+    def select_block(self, bid):
+        item = self.scene.blocks.get(bid)
+        if item is not None:
+            self.scene.clearSelection()
+            item.setSelected(True)
+            self.view.ensureVisible(item, 60, 60)
 
     def _double_clicked(self, bid):
         b = self.doc.graph.block(bid)

@@ -1,0 +1,115 @@
+"""The Advisor panel: the design principles as findings on blocks, and refactors with their cost shown first."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSpinBox, QSplitter, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from builder import advisor
+
+ROLE = Qt.UserRole + 3
+
+
+class AdvisorPanel(QWidget):
+    block_selected = Signal(str)
+    findings_changed = Signal(list)
+
+    def __init__(self, doc, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.findings: list = []
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Finding", "Block"])
+        self.tree.setColumnWidth(0, 520)
+        self.tree.setWordWrap(True)
+        self.detail = QLabel()
+        self.detail.setWordWrap(True)
+        self.detail.setTextFormat(Qt.RichText)
+        self.detail.setAlignment(Qt.AlignTop | Qt.AlignLeft)
+        self.channels = QSpinBox()
+        self.channels.setRange(1, 65536)
+        self.channels.setValue(16)
+        self.channels.setToolTip("Channels of an inserted 1x1 reduction")
+        self.apply_button = QPushButton("Apply refactor")
+        self.apply_button.setEnabled(False)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.addWidget(self.detail, 1)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("1x1 reduction channels"))
+        row.addWidget(self.channels)
+        row.addStretch(1)
+        rl.addLayout(row)
+        rl.addWidget(self.apply_button)
+        split = QSplitter()
+        split.addWidget(self.tree)
+        split.addWidget(right)
+        split.setSizes([700, 400])
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addWidget(split)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(120)
+        self._timer.timeout.connect(self.refresh)
+        doc.analysed.connect(lambda _: self._timer.start())
+        self.tree.currentItemChanged.connect(self._current)
+        self.channels.valueChanged.connect(lambda _: self._current(self.tree.currentItem()))
+        self.apply_button.clicked.connect(self.apply_current)
+        self.current_preview = None
+
+    def refresh(self):
+        self.findings = advisor.check(self.doc.graph, self.doc.analysis)
+        self.tree.clear()
+        for f in self.findings:
+            top = QTreeWidgetItem([f"[{f.principle}] {f.title}", f.block or ""])
+            top.setToolTip(0, f"{f.message}\n\nPrinciple {f.principle}: {advisor.PRINCIPLES[f.principle]}")
+            top.setData(0, ROLE, ("finding", f))
+            for r in f.refactors:
+                it = QTreeWidgetItem([f"↳ {r.title}", r.block])
+                it.setData(0, ROLE, ("refactor", r))
+                top.addChild(it)
+            self.tree.addTopLevelItem(top)
+        self.detail.setText("<span style='color:#607D8B'>Select a finding to read the principle behind it, or a "
+                            "refactor to see what it saves before applying it.</span>")
+        self.apply_button.setEnabled(False)
+        self.findings_changed.emit(self.findings)
+
+    def _current(self, item, _prev=None):
+        self.current_preview = None
+        self.apply_button.setEnabled(False)
+        if item is None:
+            return
+        kind, obj = item.data(0, ROLE)
+        if kind == "finding":
+            if obj.block:
+                self.block_selected.emit(obj.block)
+            self.detail.setText(f"<b>{_esc(obj.title)}</b><br>{_esc(obj.message)}<br><br><i>Principle "
+                                f"{obj.principle}: {_esc(advisor.PRINCIPLES[obj.principle])}</i>")
+            return
+        ref = obj
+        if ref.code == "insert_reduction":
+            ref.options["channels"] = self.channels.value()
+        p = advisor.preview(self.doc.graph, ref)
+        self.current_preview = p
+        if p.ok:
+            self.detail.setText(
+                f"<b>{_esc(ref.title)}</b><br><br>MACs: {p.before_macs:,} → {p.after_macs:,} "
+                f"(<b>{p.after_macs - p.before_macs:+,}</b>, {-p.macs_saving * 100:+.1f}%)<br>"
+                f"params: {p.before_params:,} → {p.after_params:,} (<b>{p.after_params - p.before_params:+,}</b>)"
+                "<br><br>Output shapes stay the same. Apply it as one undoable step.")
+            self.apply_button.setEnabled(True)
+        else:
+            self.detail.setText(f"<b>{_esc(ref.title)}</b><br><span style='color:#C62828'>{_esc(p.message)}"
+                                "</span>")
+
+    def apply_current(self):
+        p = self.current_preview
+        if p is None or not p.ok:
+            return False
+        ref = p.refactor
+        return self.doc.push(ref.title, lambda g: advisor.apply(g, ref))
+
+
+def _esc(t: str) -> str:
+    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
