@@ -87,11 +87,19 @@ def make_id(name: str, taken, fallback: str = "block") -> str:
 
 
 def _conflicts(block_id: str, taken) -> bool:
+    """True when one id would be the module path of the other's parent (``a`` and ``a.b``)."""
+    if isinstance(taken, Graph):
+        return block_id in taken._parents or any(p in taken.g for p in _prefixes(block_id))
     prefix = block_id + "."
     for other in taken:
         if other.startswith(prefix) or block_id.startswith(other + "."):
             return True
     return False
+
+
+def _prefixes(block_id: str):
+    parts = block_id.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def port_order(port: str):
@@ -115,10 +123,22 @@ class Graph:
         self.edge_removed = Signal()     # (src, dst, port)
         self.changed = Signal()          # () after any change
         self.journal: list | None = None  # when a list, every edit appends (redo, undo) closures to it
+        self._parents: dict = {}  # dotted-path prefix -> how many ids sit under it
 
     # ------------------------------------------------------------------ queries
     def __contains__(self, block_id) -> bool:
         return block_id in self.g
+
+    def __iter__(self):
+        return iter(self.g)
+
+    def _index(self, block_id: str, delta: int) -> None:
+        for p in _prefixes(block_id):
+            n = self._parents.get(p, 0) + delta
+            if n:
+                self._parents[p] = n
+            else:
+                self._parents.pop(p, None)
 
     def __len__(self) -> int:
         return self.g.number_of_nodes()
@@ -211,17 +231,18 @@ class Graph:
         else:
             params = dict(params or {})
         if block_id is None:
-            block_id = make_id(label or type_id, self.g, fallback=type_id)
+            block_id = make_id(label or type_id, self, fallback=type_id)
         else:
             check_id(block_id)
             if block_id in self.g:
                 raise DuplicateIdError(f"a block with id {block_id!r} already exists")
-            if _conflicts(block_id, self.g):
+            if _conflicts(block_id, self):
                 raise InvalidIdError(f"block id {block_id!r} clashes with an existing id: one would be the "
                                      "module path of the other's parent")
         blk = Block(block_id, type_id, params, label if isinstance(label, str) else str(label),
                     _pos(pos), dict(group) if group else None)
         self.g.add_node(block_id, block=blk)
+        self._index(block_id, 1)
         self.structure_rev += 1
         snap = _copy_block(blk)
         self._log(lambda: self._insert(_copy_block(snap)), lambda: self.remove_block(block_id))
@@ -238,6 +259,7 @@ class Graph:
         for u, v, k in list(self.g.in_edges(block_id, keys=True)) + list(self.g.out_edges(block_id, keys=True)):
             self.disconnect(u, v, k)
         self.g.remove_node(block_id)
+        self._index(block_id, -1)
         self.structure_rev += 1
         snap = _copy_block(blk)
         self._log(lambda: self.remove_block(block_id), lambda: self._insert(_copy_block(snap)))
@@ -248,6 +270,7 @@ class Graph:
     def _insert(self, blk: Block) -> None:
         """Put back a block exactly as it was (its parameters are already valid)."""
         self.g.add_node(blk.id, block=blk)
+        self._index(blk.id, 1)
         self.structure_rev += 1
         snap = _copy_block(blk)
         self._log(lambda: self._insert(_copy_block(snap)), lambda: self.remove_block(blk.id))

@@ -20,4 +20,5 @@ def main(file: str | None = None, template: str | None = None, argv=None) -> int
     else:
         win.new_file()
     win.show()
+    win.offer_recovery()
     return app.exec()

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
@@ -88,6 +89,55 @@ class MainWindow(QMainWindow):
         self.palette.add_requested.connect(lambda k: self.add_block(k, None))
         self.inspector.expand_button.clicked.connect(self.expand_selected)
         self._update_title()
+        from .recovery import Recovery, autosave_seconds
+        self.recovery = Recovery()
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start(int(autosave_seconds() * 1000))
+
+    # ------------------------------------------------------------------ autosave and recovery
+    def autosave(self):
+        """Write unsaved work to the recovery file (never over the user's own file)."""
+        if self.doc.dirty:
+            try:
+                self.recovery.write(self.doc.graph, self.doc.path)
+            except ProjectError as e:
+                self.statusBar().showMessage(f"Autosave failed: {e}", 8000)
+        else:
+            self.recovery.discard()
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest recovery file; True when work was recovered."""
+        from . import recovery
+        found = recovery.pending(exclude=self.recovery.path)
+        if not found:
+            return False
+        path, info = found[0]
+        when = info.get("saved_at")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if when else "an earlier session"
+        box = QMessageBox(QMessageBox.Question, "Recover unsaved work",
+                          f"Block Builder did not close cleanly. Recover the unsaved work autosaved at {stamp}?",
+                          parent=self)
+        box.setInformativeText(f"Original file: {info.get('original_path') or 'never saved'}")
+        box.setStandardButtons(QMessageBox.Yes | QMessageBox.No)
+        box.setDefaultButton(QMessageBox.Yes)
+        if box.exec() != QMessageBox.Yes:
+            for p, _ in found:
+                p.unlink(missing_ok=True)
+            return False
+        try:
+            graph, original = recovery.load(path)
+        except ProjectError as e:
+            QMessageBox.critical(self, "Cannot recover", str(e))
+            return False
+        self.load_graph(graph, original, layout=False)
+        self.doc.undo_stack.resetClean()  # recovered work is unsaved work: the title shows it, closing asks
+        self._update_title()
+        for p, _ in found:
+            p.unlink(missing_ok=True)
+        self.recovery.write(self.doc.graph, self.doc.path)
+        self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
+        return True
 
     def _dock(self, title, widget, area, size):
         dock = QDockWidget(title, self)
@@ -255,6 +305,7 @@ class MainWindow(QMainWindow):
             return False
         self.doc.path = Path(path)
         self.doc.undo_stack.setClean()
+        self.recovery.discard()
         self._remember(path)
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 4000)
@@ -299,6 +350,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event):
         if self.maybe_save():
             self.trainer.shutdown()
+            self.autosave_timer.stop()
+            self.recovery.discard()
             event.accept()
         else:
             event.ignore()
