@@ -60,3 +60,46 @@ def _cmd_check(args) -> int:
               f"{'the graph compiles' if t['compiles'] else 'the graph has errors'}"
               + (f"; written to {args.output}" if args.output else ""))
     return 0
+
+
+@extra_command
+def _export_parser(sub):
+    p = sub.add_parser("export", help="PyTorch code, ONNX, TorchScript, torch.export, DOT/SVG/PNG, train.py")
+    p.add_argument("file", help="a project file (or a template name)")
+    p.add_argument("--format", required=True, choices=("py", "onnx", "torchscript", "export", "dot", "svg", "png",
+                                                       "train"))
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--weights", help="trained weights (.safetensors, e.g. runs/latest/best.safetensors) to ship "
+                                     "with the export")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args) -> int:
+    from exports import ExportError, export_graph
+
+    from .cli import CliError, _load
+    graph = _load(args.file)
+    options = {}
+    if args.format == "onnx":
+        if args.opset < 17:
+            raise CliError("--opset must be 17 or newer")
+        options["opset"] = args.opset
+    if args.weights:
+        if args.format not in ("py", "onnx", "torchscript", "export", "train"):
+            raise CliError(f"--weights does not apply to {args.format}")
+        from builder.train.engine import TrainingError, _load_tensors
+        from pathlib import Path
+        try:
+            options["weights"] = _load_tensors(Path(args.weights))
+        except (OSError, ValueError, RuntimeError, TrainingError) as e:
+            raise CliError(f"cannot read weights {args.weights}: {e}") from None
+    try:
+        written = export_graph(graph, args.format, args.output, **options)
+    except ExportError as e:
+        raise CliError(str(e)) from None
+    except RuntimeError as e:  # weights that do not fit the graph
+        raise CliError(f"the weights do not fit this network: {str(e).splitlines()[0]}") from None
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -22,7 +22,15 @@ def export_graph(graph, fmt: str, path, **options) -> list[Path]:
         if fmt == "py":
             from .pytorch import generate
             atomic_write(path, generate(graph))
-            return [path]
+            written = [path]
+            if options.get("weights") is not None:  # ship trained weights beside the code
+                from builder.compiler import compile_graph
+                from builder.train.engine import _save_tensors
+                compile_graph(graph).load_state_dict(options["weights"], strict=True)
+                w = path.with_suffix(".safetensors")
+                _save_tensors(options["weights"], w)
+                written.append(w)
+            return written
         if fmt in ("onnx", "torchscript", "export"):
             from .binary import write_binary
             return write_binary(graph, fmt, path, **options)

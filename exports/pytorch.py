@@ -478,11 +478,16 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
     for cls in classes.values():
         parts.append(_class_source(cls))
     parts.append("\n".join(lines) + "\n")
-    parts.append(f"def build_model(**kwargs) -> {model}:\n"
-                 f'    """The network with the project\'s settings; keyword arguments override them."""\n'
+    parts.append(f"def build_model(weights: str | None = None, **kwargs) -> {model}:\n"
+                 f'    """The network with the project\'s settings; keyword arguments override them. ``weights``: a\n'
+                 f'    .safetensors file of trained weights (e.g. the one exported beside this file)."""\n'
                  f"    settings = {defaults!r}\n"
                  f"    settings.update(kwargs)\n"
-                 f"    return {model}(**settings)\n")
+                 f"    model = {model}(**settings)\n"
+                 f"    if weights is not None:\n"
+                 f"        from safetensors.torch import load_file\n"
+                 f"        model.load_state_dict(load_file(weights), strict=True)\n"
+                 f"    return model\n")
     parts.append('if __name__ == "__main__":\n'
                  "    model = build_model().eval()\n"
                  "    with torch.no_grad():\n"

@@ -67,7 +67,7 @@ def test_googlenet_defines_its_inception_module_once(tmp_path):
     assert src.count("class InceptionAux(nn.Module)") == 1 and len(re.findall(r"= InceptionAux\(", src)) == 2
     assert len(src.splitlines()) < 200  # not a flat list of hundreds of layers
     assert "# 832 x 7 x 7" in src  # shape comments in forward
-    assert "def build_model(**kwargs)" in src and "num_classes: int = 1000" in src
+    assert "def build_model(weights: str | None = None, **kwargs)" in src and "num_classes: int = 1000" in src
     mod = load_module(_write(tmp_path, src))
     m = mod.build_model(num_classes=7, aux_logits=False)
     assert not hasattr(m, "aux1") and m.eval()(torch.randn(1, 3, 224, 224)).shape == (1, 7)
@@ -191,3 +191,31 @@ def test_exporting_a_broken_graph_says_why(tmp_path):
     with pytest.raises(ExportError, match="c3"):
         export_graph(g, "py", tmp_path / "x.py")
     assert not (tmp_path / "x.py").exists()
+
+
+def test_cli_export_ships_trained_weights(tmp_path):
+    import subprocess
+    import sys
+    from safetensors.torch import save_file
+    g = templates.build("lenet5")
+    net = compile_graph(g).eval()
+    w = tmp_path / "trained.safetensors"
+    save_file(net.state_dict(), str(w))
+    out = tmp_path / "lenet.py"
+    r = subprocess.run([sys.executable, "-m", "builder", "export", "lenet5", "--format", "py", "-o", str(out),
+                        "--weights", str(w)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    mod = load_module(out, "shipped")
+    model = mod.build_model(weights=str(out.with_suffix(".safetensors"))).eval()
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x))
+    for fmt, name in (("onnx", "l.onnx"), ("dot", "l.dot"), ("train", "train.py")):
+        r = subprocess.run([sys.executable, "-m", "builder", "export", "lenet5", "--format", fmt, "-o",
+                            str(tmp_path / name)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / name).exists()
+    r = subprocess.run([sys.executable, "-m", "builder", "export", "lenet5", "--format", "py", "-o",
+                        str(tmp_path / "x.py"), "--weights", str(tmp_path / "missing.safetensors")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "cannot read weights" in r.stderr and "Traceback" not in r.stderr

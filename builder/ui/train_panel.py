@@ -48,6 +48,9 @@ class TrainPanel(QWidget):
             self.recipe.addItem(r, r)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.gpus = QSpinBox()
+        self.gpus.setRange(1, 64)
+        self.gpus.setToolTip("More than one: the run goes under torchrun with DistributedDataParallel")
         self.max_steps = QSpinBox()
         self.max_steps.setRange(0, 10_000_000)
         self.max_steps.setSpecialValueText("no limit")
@@ -66,6 +69,7 @@ class TrainPanel(QWidget):
         form.addRow("batch size", self.batch)
         form.addRow("recipe", self.recipe)
         form.addRow("device", self.device)
+        form.addRow("GPUs", self.gpus)
         form.addRow("max steps", self.max_steps)
         form.addRow("checkpoints", self.out)
         buttons = QHBoxLayout()
@@ -122,6 +126,8 @@ class TrainPanel(QWidget):
                 "--log-every", "1"]
         if self.recipe.currentData():
             args += ["--recipe", self.recipe.currentData()]
+        if self.gpus.value() > 1:
+            args += ["--gpus", str(self.gpus.value())]
         if self.max_steps.value():
             args += ["--max-steps", str(self.max_steps.value())]
         self._reset_series()
