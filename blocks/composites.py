@@ -395,3 +395,21 @@ composite("mlpconv", "NIN mlpconv", CAT_RESIDUAL,
                  min=0, max=MAX_CHANNELS)],
           _mlpconv, "Network in Network: a convolution followed by 1x1 convolutions, each with ReLU.",
           lambda p: f"{p['out_channels']}, {p['kernel']}x{p['kernel']}/{p['stride']}")
+
+
+# ---------------------------------------------------------------- user-defined groups
+
+def _group(p, s):
+    g = Subgraph()
+    g.nodes = [(n[0], n[1], dict(n[2])) for n in p["graph"]["nodes"]]
+    g.edges = [tuple(e) for e in p["graph"]["edges"]]
+    g.output = p["graph"]["output"]
+    return g
+
+
+composite("group", "Group (your own composite)", "Groups",
+          [Param("name", "str", "Group", "The group's name (its class name in exported code)"),
+           Param("graph", "subgraph", {"nodes": [["0", "relu", {}]], "edges": [["@in", "0", "x"]], "output": "0"},
+                 "The blocks inside (made by collapsing a selection)")],
+          _group, "A selection of blocks collapsed into one: expand it to edit its inside.",
+          lambda p: f"{p['name']}: {len(p['graph']['nodes'])} blocks")

@@ -86,6 +86,8 @@ class Param:
                         return value
                     raise ParamError(f"{self.name}: {value!r} is not 'same', 'valid' or a number")
                 return self._pair(value)
+            if k == "subgraph":
+                return validate_subgraph(value, self.name)
             if k == "ints":
                 if isinstance(value, int) and not isinstance(value, bool):
                     value = [value]
@@ -264,3 +266,42 @@ def register(spec: BlockSpec) -> BlockSpec:
 
 def fmt_shape(shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "?"
+
+
+MAX_GROUP_BLOCKS = 5000
+
+
+def validate_subgraph(value, name: str = "graph") -> dict:
+    """A user-defined composite's inside: {"nodes": [[id, type, params]], "edges": [[src, dst, port]], "output"}.
+    Every inner block is validated like a block on the canvas; "@in" is the group's input."""
+    import re
+    if not isinstance(value, dict):
+        raise ParamError(f"{name}: must be an object with nodes, edges and output")
+    nodes, edges, output = value.get("nodes"), value.get("edges"), value.get("output")
+    if not isinstance(nodes, list) or not isinstance(edges, list) or not isinstance(output, str):
+        raise ParamError(f"{name}: needs 'nodes' and 'edges' lists and an 'output' id")
+    if not nodes or len(nodes) > MAX_GROUP_BLOCKS or len(edges) > 4 * MAX_GROUP_BLOCKS:
+        raise ParamError(f"{name}: a group holds 1 to {MAX_GROUP_BLOCKS} blocks")
+    part = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
+    out_nodes, ids = [], set()
+    for i, n in enumerate(nodes):
+        if not (isinstance(n, (list, tuple)) and len(n) == 3 and isinstance(n[0], str) and isinstance(n[1], str)):
+            raise ParamError(f"{name}: nodes[{i}] must be [id, type, params]")
+        local, type_id, params = n
+        if not local or len(local) > 200 or not all(part.match(x) for x in local.split(".")) or local in ids:
+            raise ParamError(f"{name}: nodes[{i}] has an invalid or repeated id {local!r}")
+        spec = REGISTRY.get(type_id)
+        if spec is None or type_id in ("input", "output") or spec.is_composite:
+            raise ParamError(f"{name}: nodes[{i}] ({local}) has type {type_id!r}, which a group cannot hold")
+        ids.add(local)
+        out_nodes.append([local, spec.type_id, spec.validate_params(params if isinstance(params, dict) else None)])
+    out_edges = []
+    for i, e in enumerate(edges):
+        if not (isinstance(e, (list, tuple)) and len(e) == 3 and all(isinstance(x, str) for x in e)):
+            raise ParamError(f"{name}: edges[{i}] must be [source, destination, port]")
+        if (e[0] != "@in" and e[0] not in ids) or e[1] not in ids:
+            raise ParamError(f"{name}: edges[{i}] joins unknown blocks {e[0]!r} -> {e[1]!r}")
+        out_edges.append(list(e))
+    if output not in ids:
+        raise ParamError(f"{name}: output {output!r} is not one of its blocks")
+    return {"nodes": out_nodes, "edges": out_edges, "output": output}

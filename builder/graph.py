@@ -451,6 +451,49 @@ class Graph:
             self.connect(group_id, v, k, check_cycle=False)
         return group_id
 
+    def group(self, ids, name: str = "Group", block_id: str | None = None) -> str:
+        """Collapse a selection into a new composite block (a "group"): one input from outside, one output."""
+        ids = [i for i in self.ids() if i in set(ids)]  # graph order
+        chosen = set(ids)
+        if not ids:
+            raise GraphEditError("select the blocks to group")
+        for bid in ids:
+            b = self.block(bid)
+            if b.type in ("input", "output"):
+                raise GraphEditError(f"{bid} is an {b.type.capitalize()} block: a group cannot hold it")
+        for bid in list(ids):  # a group holds primitive blocks: open composites inside the selection first
+            b = self.block(bid)
+            if b.spec is not None and b.spec.is_composite:
+                ids.remove(bid)
+                ids.extend(self.expand(bid))
+        chosen = set(ids)
+        ids = list(nx.topological_sort(self.g.subgraph(ids)))  # inner blocks in the order they run
+        entry = {(u, v, k) for v in ids for u, _, k in self.g.in_edges(v, keys=True) if u not in chosen}
+        sources = {u for u, _, _ in entry}
+        if len(sources) != 1:
+            raise GraphEditError("a group takes exactly one input from outside; this selection has "
+                                 f"{len(sources)} ({', '.join(sorted(sources)) or 'none'})")
+        exits = {(u, v, k) for u in ids for _, v, k in self.g.out_edges(u, keys=True) if v not in chosen}
+        leaving = {u for u, _, _ in exits}
+        sinks = [u for u in ids if not any(v in chosen for _, v in self.g.out_edges(u))]
+        if len(leaving) > 1 or (not leaving and len(sinks) != 1):
+            raise GraphEditError("a group gives one output; more than one block of this selection feeds blocks "
+                                 "outside it")
+        out_id = next(iter(leaving)) if leaving else sinks[0]
+        src = next(iter(sources))
+        sub = {"nodes": [[bid, self.block(bid).type, dict(self.block(bid).params)] for bid in ids],
+               "edges": [["@in" if u == src else u, v, k] for v in ids for u, _, k in self.g.in_edges(v, keys=True)],
+               "output": out_id}
+        top = min((self.block(b).pos for b in ids), key=lambda p: (p[1], p[0]))
+        new_id = block_id or make_id(name, self, fallback="group")
+        for bid in ids:
+            self.remove_block(bid)
+        self.add_block("group", {"name": name, "graph": sub}, new_id, pos=top)
+        self.connect(src, new_id, "x", check_cycle=False)
+        for _, v, k in exits:
+            self.connect(new_id, v, k, check_cycle=False)
+        return new_id
+
     def _input_shape(self, block_id):
         ins = self.inputs(block_id)
         return self._shape_of(ins[0][1]) if ins else None

@@ -246,7 +246,9 @@ def _plan_classes(graph, analysis, fixed):
         key = (b.type, _structure_key(rows, output))
         cls = classes.get(key)
         if cls is None:
-            base = camel(b.type)
+            base = class_name_for(b.params["name"]) if b.type == "group" else camel(b.type)
+            if base in ("BasicConv2d", "Tensor", "F", "nn", "torch"):
+                base += "Block"
             n = names_used.get(base, 0) + 1
             names_used[base] = n
             cls = classes[key] = CompositeClass(b.type, base if n == 1 else f"{base}{n}")
@@ -340,7 +342,7 @@ def _class_source(cls) -> str:
     args = ", ".join(f"{a}: int" for a in cls.args)
     if len(args) > 70:
         args = "\n" + "".join(f"        {a}: int,\n" for a in cls.args) + "    "
-    doc = spec.description.replace("\\", "/").replace('"""', "'")
+    doc = spec.description.replace("\\", "/").replace('"""', "'")  # our own text, never the user's
     lines = [f"class {cls.name}(nn.Module):", f'    """{spec.title}: {doc}"""', "",
              f"    def __init__(self, {args}) -> None:", "        super().__init__()"]
     lines += _assignments(nodes, chains, "        ")

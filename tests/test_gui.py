@@ -290,3 +290,31 @@ def test_hundred_consecutive_renders(qtbot, win):
         if i % 10 == 0:
             win.view.zoom(0.9 if i % 20 else 1.1)
     assert win.isVisible()
+
+
+def test_rubber_band_select_then_group_into_a_new_composite(qtbot, win):
+    win.open_template("lenet5")
+    g = win.doc.graph
+    ids = ["c3", "c3_act", "s4"]
+    rect = win.scene.blocks[ids[0]].sceneBoundingRect()
+    for b in ids[1:]:
+        rect = rect.united(win.scene.blocks[b].sceneBoundingRect())
+    win.view.centerOn(rect.center())
+    settle(qtbot)
+    vp = win.view.viewport()
+    a = vp_point(win, rect.topLeft() + QPointF(-60, -8))
+    b = vp_point(win, rect.bottomRight() + QPointF(60, 8))
+    QTest.mousePress(vp, Qt.LeftButton, Qt.NoModifier, a)
+    for i in range(1, 9):
+        QTest.mouseMove(vp, a + (b - a) * (i / 8))
+    QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, b)
+    assert sorted(win.scene.selected_block_ids()) == sorted(ids)
+    before = g.signature()
+    macs = win.doc.analysis.inference.macs
+    QTest.keySequence(win, "Ctrl+G")
+    settle(qtbot)
+    groups = [x for x in g.ids() if g.block(x).type == "group"]
+    assert len(groups) == 1 and all(i not in g for i in ids)
+    assert win.doc.analysis.ok and win.doc.analysis.inference.macs == macs
+    QTest.keySequence(win, "Ctrl+Z")
+    assert g.signature() == before

@@ -57,8 +57,13 @@ def cmd_train(args) -> int:
         argv = [a for a in sys.argv[1:]]
         i = argv.index("--gpus")
         del argv[i:i + 2]
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={args.gpus}", "-m", "builder"] + argv
-        return subprocess.call(cmd)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.gpus}", "-m",
+               "builder"] + argv
+        child = subprocess.Popen(cmd)
+        import signal
+        for sig in (signal.SIGTERM, signal.SIGINT):  # Stop in the app reaches torchrun, which stops its workers
+            signal.signal(sig, lambda s, _f: child.send_signal(s))
+        return child.wait()
     graph = _load(args.file)
     recipe = args.recipe or graph.meta.get("recipe") or "sgd"
     if recipe not in RECIPES:

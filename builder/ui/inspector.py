@@ -170,6 +170,9 @@ class Inspector(QScrollArea):
         elif p.kind == "padding":
             w = PaddingEdit(hi)
             w.changed.connect(lambda n=p.name, w=w: self._apply(n, w.value()))
+        elif p.kind == "subgraph":
+            w = QLabel()
+            w.setWordWrap(True)
         else:
             w = QLineEdit()
             w.editingFinished.connect(lambda n=p.name, w=w: self._apply(n, w.text()))
@@ -195,6 +198,8 @@ class Inspector(QScrollArea):
                 w.setCurrentText(str(v))
             elif p.kind in ("pair", "padding"):
                 w.set_value(v)
+            elif p.kind == "subgraph":
+                w.setText(f"{len(v['nodes'])} blocks inside; expand the group to edit them")
             else:
                 w.setText(str(v))
             for child in [w] + w.findChildren(QWidget):

@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
         b = mb.addMenu("&Block")
         self._act(b, "&Expand composite", self.expand_selected, "Ctrl+E")
         self._act(b, "&Collapse back into its composite", self.collapse_selected, "Ctrl+Shift+E")
+        self._act(b, "&Group selection into a new composite block", self.group_selected, "Ctrl+G")
         v = mb.addMenu("&View")
         self._act(v, "Zoom &in", lambda: self.view.zoom(1.25), QKeySequence.ZoomIn)
         self._act(v, "Zoom &out", lambda: self.view.zoom(0.8), QKeySequence.ZoomOut)
@@ -464,6 +465,15 @@ class MainWindow(QMainWindow):
                 self.doc.push(f"Collapse {grp['id']}", lambda g, gid=grp["id"]: g.collapse(gid))
                 return
         self.statusBar().showMessage("Select a block that came from expanding a composite block", 5000)
+
+    def group_selected(self):
+        ids = self.scene.selected_block_ids()
+        made = [None]
+
+        def edit(g):
+            made[0] = g.group(ids, "Group")
+        if self.doc.push(f"Group {len(ids)} blocks", edit):
+            self.select_block(made[0])
 
     def auto_layout(self):
         pos = auto_layout(self.doc.graph)

@@ -16,8 +16,9 @@ CATEGORY_COLOURS = {
     "Grid reductions": "#5E35B1",
     "Heads": "#00838F",
     "Residual & NIN": "#7CB342",
+    "Groups": "#6A1B9A",
 }
-PALETTE_ORDER = ["Inception modules", "Inception branches", "Grid reductions", "Heads", "Residual & NIN",
+PALETTE_ORDER = ["Inception modules", "Inception branches", "Grid reductions", "Heads", "Residual & NIN", "Groups",
                  "Convolution", "Pooling", "Normalisation", "Activation", "Regularisation", "Dense", "Reshape",
                  "Merge", "Input & output"]
 ERROR = QColor("#E53935")

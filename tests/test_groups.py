@@ -1,0 +1,76 @@
+"""Collapsing a selection into a new composite block (a group): analysis, compile, export, expand, undo."""
+import importlib.util
+
+import pytest
+import torch
+
+import templates
+from builder import project
+from builder.analysis import analyze
+from builder.compiler import compile_graph
+from builder.errors import GraphEditError
+from exports.pytorch import generate
+
+
+def test_group_a_selection_keeps_every_figure_and_round_trips(tmp_path):
+    g = templates.build("lenet5")
+    a0 = analyze(g)
+    gid = g.group(["c3", "c3_act", "s4"], "Feature stage")
+    assert gid == "Feature_stage" and g.block(gid).type == "group"
+    assert [s for _, s in g.inputs(gid)] == ["s2"] and [v for v, _ in g.consumers(gid)] == ["c5"]
+    a1 = analyze(g)
+    assert a1.ok and (a1.inference.params, a1.inference.macs) == (a0.inference.params, a0.inference.macs)
+    assert a1.blocks[gid].out_shape == (16, 5, 5)
+    net = compile_graph(g).eval()
+    assert "Feature_stage.c3.weight" in net.state_dict()
+    src = generate(g)
+    assert "class FeatureStage(nn.Module)" in src
+    path = tmp_path / "m.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("grp", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.build_model().eval()
+    model.load_state_dict(net.state_dict(), strict=True)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x))
+    f = tmp_path / "g.json"
+    project.save(g, f)
+    assert project.load(f).signature() == g.signature()
+    g.expand(gid)
+    assert analyze(g).inference.macs == a0.inference.macs
+    g.collapse(gid)
+    assert g.block(gid).type == "group"
+
+
+def test_group_refuses_selections_with_several_inputs_or_outputs():
+    g = templates.build("googlenet")
+    with pytest.raises(GraphEditError, match="one input"):
+        g.group(["conv1", "conv3"])
+    with pytest.raises(GraphEditError, match="Output"):
+        g.group(["fc", "output"])
+    with pytest.raises(GraphEditError, match="one output"):
+        g.group(["inception4a", "aux1", "inception4b"])
+
+
+def test_grouping_is_one_undoable_step():
+    g = templates.build("googlenet")
+    start = g.signature()
+    steps = g.record(lambda gr: gr.group(["inception3a", "inception3b", "maxpool3"], "Stage 3"))
+    assert analyze(g).ok
+    for _, undo in reversed(steps):
+        undo()
+    assert g.signature() == start
+
+
+def test_hostile_group_files_are_refused(tmp_path):
+    import json
+    doc = json.loads(project.dumps(templates.build("lenet5")))
+    doc["blocks"].append({"id": "evil", "type": "group", "params": {"name": "x", "graph": {
+        "nodes": [["a", "input", {}]], "edges": [], "output": "a"}}})
+    f = tmp_path / "evil.json"
+    f.write_text(json.dumps(doc))
+    from builder.errors import ProjectError
+    with pytest.raises(ProjectError, match="cannot hold"):
+        project.load(f)
