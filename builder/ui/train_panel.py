@@ -96,6 +96,9 @@ class TrainPanel(QWidget):
         lay.addLayout(left, 1)
         lay.addWidget(self.loss_plot, 2)
         lay.addWidget(self.acc_plot, 2)
+        self._kill_timer = QTimer(self)  # a child: it dies with the panel, never fires on a deleted process
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._kill_if_running)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self._reset_series()
@@ -154,10 +157,14 @@ class TrainPanel(QWidget):
             return
         self.status.setText("Stopping…")
         self.proc.terminate()
-        proc = self.proc
-        QTimer.singleShot(KILL_AFTER_MS, lambda: proc.state() != QProcess.NotRunning and proc.kill())
+        self._kill_timer.start(KILL_AFTER_MS)
+
+    def _kill_if_running(self):
+        if self.running:
+            self.proc.kill()
 
     def shutdown(self):
+        self._kill_timer.stop()
         if self.running:
             self.proc.kill()
             self.proc.waitForFinished(3000)
@@ -203,6 +210,7 @@ class TrainPanel(QWidget):
         self.event_received.emit(e)
 
     def _finished(self, code, _status=None):
+        self._kill_timer.stop()
         self._read()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
