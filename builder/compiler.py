@@ -87,6 +87,15 @@ def var_name(block_id: str, taken: set) -> str:
     return name
 
 
+def call_expression(type_id: str, args: list, ref: str) -> str:
+    """The right-hand side of one forward statement: merges are tensor ops, every other block a module call."""
+    if type_id == "concat":
+        return f"torch.cat([{', '.join(args)}], 1)"
+    if type_id == "add":
+        return " + ".join(args)
+    return f"{ref}({', '.join(args)})"
+
+
 def module_ref(path: str) -> str:
     ref = "self"
     for part in path.split("."):
@@ -140,12 +149,7 @@ def generate_forward(flat: list[FlatBlock], outputs: list[str]) -> str:
             names[fb.id] = args[0]
             return
         v = names[fb.id] = var_name(fb.id, taken)
-        if fb.type == "concat":
-            expr = f"torch.cat([{', '.join(args)}], 1)"
-        elif fb.type == "add":
-            expr = " + ".join(args)
-        else:
-            expr = f"{module_ref(fb.id)}({', '.join(args)})"
+        expr = call_expression(fb.type, args, module_ref(fb.id))
         lines.append(f"{indent}{v} = {expr}  # {'x'.join(map(str, fb.out_shape or ()))}")
 
     for fb in main:

@@ -13,7 +13,7 @@ import re
 
 from blocks import REGISTRY
 from builder.analysis import Analysis, analyze, expand_composite, evaluate
-from builder.compiler import _safe_inplace, flatten
+from builder.compiler import _safe_inplace, call_expression, flatten
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
 
@@ -100,7 +100,7 @@ def _chains(nodes: list[Node]) -> dict:
     return out
 
 
-def _module_ref(path: str, seq_prefixes=()) -> str:
+def _module_ref(path: str) -> str:
     parts = path.split(".")
     first = parts[0]
     ref = f"self.{first}" if _ident(first) else f"getattr(self, {first!r})"
@@ -172,7 +172,7 @@ def _forward_lines(nodes: list[Node], chains: dict, names: Names, inputs: dict, 
         if n.local in first_of:
             prefix, members = first_of[n.local]
             v = names(prefix.replace(".", "_"))
-            expr = f"{_module_ref(prefix, ())}({var[n.sources[0]]})"
+            expr = f"{_module_ref(prefix)}({var[n.sources[0]]})"
             for m in members:
                 var[m.local] = v
             shape = members[-1].shape
@@ -182,12 +182,7 @@ def _forward_lines(nodes: list[Node], chains: dict, names: Names, inputs: dict, 
                 var[n.local] = args[0]
                 continue
             v = names(n.local.replace(".", "_"))
-            if n.type == "concat":
-                expr = f"torch.cat([{', '.join(args)}], 1)"
-            elif n.type == "add":
-                expr = " + ".join(args)
-            else:
-                expr = f"{_module_ref(n.local, ())}({', '.join(args)})"
+            expr = call_expression(n.type, args, _module_ref(n.local))
             var[n.local] = v
             shape = n.shape
         comment = f"  # {' x '.join(map(str, shape))}" if comments and shape else ""

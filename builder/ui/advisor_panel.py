@@ -6,6 +6,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSpinBox, QSpli
                                QVBoxLayout, QWidget)
 
 from builder import advisor
+from .text import esc as _esc
 
 ROLE = Qt.UserRole + 3
 
@@ -109,7 +110,3 @@ class AdvisorPanel(QWidget):
             return False
         ref = p.refactor
         return self.doc.push(ref.title, lambda g: advisor.apply(g, ref))
-
-
-def _esc(t: str) -> str:
-    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -14,6 +14,7 @@ from blocks import REGISTRY, fmt_shape
 from builder.report import human
 
 from . import theme
+from .text import esc as _esc
 
 MIME_KIND = "application/x-block-builder-kind"
 HEADER = 24.0
@@ -588,7 +589,3 @@ class CanvasView(QGraphicsView):
 
 def _fit(painter: QPainter, text: str, width: float) -> str:
     return painter.fontMetrics().elidedText(text, Qt.ElideRight, int(width))
-
-
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

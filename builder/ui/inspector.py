@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from blocks import fmt_shape
 from builder.report import human
+from .text import esc as _esc
 
 INT_LIMIT = 2_000_000_000
 
@@ -255,7 +256,3 @@ class Inspector(QScrollArea):
         for w in rep.warnings:
             rows.append(f"<span style='color:#B26A00'><b>warning</b> {_esc(w.message)}</span>")
         self.figures.setText("<br>".join(rows))
-
-
-def _esc(t: str) -> str:
-    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

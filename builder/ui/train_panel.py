@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLin
                                QSpinBox, QVBoxLayout, QWidget)
 
 from builder import project
+from .text import esc as _esc
 
 ROOT = Path(__file__).resolve().parents[2]
 KILL_AFTER_MS = 5000
@@ -224,7 +225,3 @@ class TrainPanel(QWidget):
 def _eta(s: float) -> str:
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
-
-
-def _esc(t: str) -> str:
-    return t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
