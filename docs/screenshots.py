@@ -35,6 +35,7 @@ def shot(template, expand, select, name, table_mode=0):
         if model.index(row, 0).data().startswith("inception ("):
             win.layers.view.scrollTo(model.index(row, 0), win.layers.view.ScrollHint.PositionAtTop)
             break
+    win.advisor.refresh()  # the advisor's badges, without waiting for its timer
     for _ in range(5):
         app.processEvents()
     win.grab().save(str(HERE / name))

@@ -348,6 +348,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exported {', '.join(map(str, written))}", 6000)
         return written
 
+    def showEvent(self, event):
+        super().showEvent(event)
+        if not getattr(self, "_sized", False):  # the canvas gets most of the window on first show
+            self._sized = True
+            self.resizeDocks([self.layers_dock], [max(200, self.height() // 4)], Qt.Vertical)
+            self.resizeDocks([self.inspector.parentWidget()], [330], Qt.Horizontal)
+
     def closeEvent(self, event):
         if self.maybe_save():
             self.trainer.shutdown()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from builder import project
 from .text import esc as _esc
@@ -93,8 +93,16 @@ class TrainPanel(QWidget):
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1E88E5", width=2))
         self.train_acc_curve = self.acc_plot.plot(pen=pg.mkPen("#43A047", width=2), symbol="o", name="train")
         self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen("#D81B60", width=2), symbol="o", name="validation")
+        controls = QWidget()
+        controls.setLayout(left)
+        scroll = QScrollArea()  # the dock may be short: the form scrolls instead of forcing its height
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(controls)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.setMinimumHeight(120)
         lay = QHBoxLayout(self)
-        lay.addLayout(left, 1)
+        lay.addWidget(scroll, 1)
         lay.addWidget(self.loss_plot, 2)
         lay.addWidget(self.acc_plot, 2)
         self._kill_timer = QTimer(self)  # a child: it dies with the panel, never fires on a deleted process
