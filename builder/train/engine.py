@@ -415,10 +415,23 @@ def train(model: nn.Module, cfg: Config, emit, loss_weights=None, in_shape=None)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = pick_device(cfg.device)
+    own_group = False
     if world > 1:
         import torch.distributed as dist
-        if not dist.is_initialized():
+        own_group = not dist.is_initialized()
+        if own_group:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        result = _train(model, cfg, emit, loss_weights, in_shape, world, rank, device)
+        if own_group:
+            dist.barrier()  # every rank is done before the group goes
+        return result
+    finally:
+        if own_group and dist.is_initialized():  # gloo aborts a process that exits with its threads alive
+            dist.destroy_process_group()
+
+
+def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
     say = emit if rank == 0 else (lambda e: None)
     r = cfg.recipe_settings()
     torch.manual_seed(cfg.seed)
