@@ -30,3 +30,9 @@ def flops_macs(module, *inputs) -> int:
     total = fc.get_total_flops()
     assert total % 2 == 0
     return total // 2
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Let Python drop stray Qt wrappers while the QApplication still exists, not during interpreter exit."""
+    import gc
+    gc.collect()

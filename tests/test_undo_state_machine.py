@@ -93,6 +93,8 @@ class UndoMachine(RuleBasedStateMachine):
             while self.doc.undo_stack.canUndo():
                 self.doc.undo_stack.undo()
             assert self.doc.graph.signature() == self.start_sig
+            import shiboken6
+            shiboken6.delete(self.doc)  # no Qt object may outlive the test's QApplication
 
 
 UndoMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
