@@ -94,6 +94,8 @@ class UndoMachine(RuleBasedStateMachine):
                 self.doc.undo_stack.undo()
             assert self.doc.graph.signature() == self.start_sig
             import shiboken6
+            from PySide6.QtCore import QCoreApplication
+            QCoreApplication.processEvents()  # run the analysis it scheduled, then let it go
             shiboken6.delete(self.doc)  # no Qt object may outlive the test's QApplication
 
 
