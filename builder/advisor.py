@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from blocks import REGISTRY, fmt_shape
+from blocks import fmt_shape
 
 from .analysis import Analysis, Analyzer, expand_composite, evaluate
 from .errors import GraphEditError

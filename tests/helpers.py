@@ -20,7 +20,7 @@ def single(type_id, params=None, in_shape=(4, 15, 15), n_inputs=1):
             g.connect(b, p)
             b = p
         ins.append(b)
-    blk = g.add_block(type_id, params or {}, "blk")
+    g.add_block(type_id, params or {}, "blk")
     for s in ins:
         g.connect(s, "blk")
     g.add_block("output", {}, "out")

@@ -2,7 +2,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from builder.cli import main
 from builder import project

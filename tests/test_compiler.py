@@ -4,8 +4,6 @@ import sys
 import pytest
 import torch
 
-import templates
-from builder.analysis import analyze
 from builder.compiler import compile_graph
 from builder.errors import CompileError
 from builder.graph import Graph

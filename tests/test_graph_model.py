@@ -82,7 +82,6 @@ def test_expand_then_collapse_changes_no_figure(kind):
     a1 = analyze(g)
     assert (a1.inference.params, a1.inference.macs, a1.inference.activations, a1.blocks["o"].out_shape) == \
         (a0.inference.params, a0.inference.macs, a0.inference.activations, a0.blocks["o"].out_shape)
-    import torch
     from builder.compiler import compile_graph
     k0 = set(compile_graph(g).state_dict())
     g.collapse("m")

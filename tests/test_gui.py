@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QDropEvent, QDragEnterEvent, QDragMoveEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from PySide6.QtTest import QTest

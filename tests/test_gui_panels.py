@@ -1,6 +1,5 @@
 """The Advisor and Training panels, driven through their widgets."""
 import os
-import time
 
 import pytest
 from PySide6.QtCore import QElapsedTimer, QProcess, Qt, QTimer

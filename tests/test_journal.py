@@ -2,7 +2,6 @@
 from hypothesis import given, settings, strategies as st
 
 import templates
-from builder.graph import Graph
 
 
 def replay_undo(g, steps):
