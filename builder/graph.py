@@ -389,6 +389,9 @@ class Graph:
             raise GraphEditError(f"{block_id!r} is not a composite block")
         ins = self.inputs(block_id)
         in_shape = self._input_shape(block_id)
+        if in_shape is None:
+            raise GraphEditError(f"connect {block_id!r} to a working input before expanding it: its inside "
+                                 "depends on the input's shape")
         sub = expand_composite(blk.type, blk.params, in_shape)
         rec = self.remove_block(block_id)
         group = {"id": block_id, "type": blk.type, "params": dict(blk.params), "label": blk.label}

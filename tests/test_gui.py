@@ -318,3 +318,36 @@ def test_rubber_band_select_then_group_into_a_new_composite(qtbot, win):
     assert win.doc.analysis.ok and win.doc.analysis.inference.macs == macs
     QTest.keySequence(win, "Ctrl+Z")
     assert g.signature() == before
+
+
+def test_expanding_an_unwired_composite_explains_why(qtbot, win):
+    drop_from_palette(qtbot, win, "inception_a", QPointF(500, 500))
+    bid = [b for b in win.doc.graph.ids() if win.doc.graph.block(b).type == "inception_a"][0]
+    messages = []
+    win.doc.edit_failed.connect(messages.append)
+    win.select_block(bid)
+    QTest.keySequence(win, "Ctrl+E")
+    assert bid in win.doc.graph and messages and "connect" in messages[0] and "Error" not in messages[0]
+
+
+def test_unexpected_errors_show_a_short_message_and_log_details(qtbot, win, tmp_path, monkeypatch):
+    from builder.ui.app import install_error_dialog
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    install_error_dialog()
+    seen = []
+
+    def read():
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(30, read)
+            return
+        seen.append(box.text())
+        box.accept()
+    QTimer.singleShot(30, read)
+    try:
+        raise ValueError("boom in a slot")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    assert seen and seen[0].startswith("ValueError: boom in a slot") and "Traceback" not in seen[0]
+    log = tmp_path / "config" / "errors.log"
+    assert "Traceback" in log.read_text() and "boom in a slot" in log.read_text()

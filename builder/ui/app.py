@@ -10,6 +10,7 @@ def main(file: str | None = None, template: str | None = None, argv=None) -> int
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    install_error_dialog()
     app.setApplicationName("Block Builder")
     app.setOrganizationName("BlockBuilder")
     win = MainWindow()
@@ -22,3 +23,26 @@ def main(file: str | None = None, template: str | None = None, argv=None) -> int
     win.show()
     win.offer_recovery()
     return app.exec()
+
+
+def install_error_dialog():
+    """An unexpected error shows a short message (details go to a log file), never a traceback."""
+    import traceback
+
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from .recovery import config_dir
+
+    def hook(kind, value, tb):
+        log = config_dir() / "errors.log"
+        try:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a") as f:
+                f.write("".join(traceback.format_exception(kind, value, tb)) + "\n")
+        except OSError:
+            log = None
+        parent = QApplication.activeWindow()
+        QMessageBox.warning(parent, "Something went wrong",
+                            f"{kind.__name__}: {str(value)[:300]}\n\nYour work is safe (autosave keeps it)."
+                            + (f" Details are in {log}." if log else ""))
+    sys.excepthook = hook
