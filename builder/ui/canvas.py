@@ -54,9 +54,13 @@ class BlockItem(QGraphicsItem):
         self.update()
 
     def set_report(self, rep):
+        key = None if rep is None else (rep.out_shape, rep.params, rep.macs,
+                                        tuple(e.message for e in rep.errors), tuple(w.message for w in rep.warnings))
         self.report = rep
-        self._update_tooltip()
-        self.update()
+        if key != getattr(self, "_report_key", ()):  # repaint only blocks whose figures changed
+            self._report_key = key
+            self._update_tooltip()
+            self.update()
 
     def _update_tooltip(self):
         b = self.block
@@ -354,9 +358,7 @@ class CanvasScene(QGraphicsScene):
 
     def apply_analysis(self, analysis):
         for bid, item in self.blocks.items():
-            rep = analysis.blocks.get(bid)
-            if rep is not item.report:
-                item.set_report(rep)
+            item.set_report(analysis.blocks.get(bid))
         for (u, _, _), w in self.wires.items():
             rep = analysis.blocks.get(u)
             w.set_label(fmt_shape(rep.out_shape) if rep and rep.out_shape else "?")

@@ -1,7 +1,7 @@
 """The per-layer table dock: sortable, with the GoogLeNet paper's Table 1 view."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
@@ -40,7 +40,11 @@ class LayerTable(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view)
         self.mode.currentIndexChanged.connect(lambda _: self.refresh(self.doc.analysis))
-        doc.analysed.connect(self.refresh)
+        self._timer = QTimer(self)  # a burst of edits rebuilds the table once, after the canvas is current
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(150)
+        self._timer.timeout.connect(lambda: self.refresh(self.doc.analysis))
+        doc.analysed.connect(lambda _: self._timer.start())
         self.refresh(doc.analysis)
 
     def refresh(self, analysis):
