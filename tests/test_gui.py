@@ -351,3 +351,24 @@ def test_unexpected_errors_show_a_short_message_and_log_details(qtbot, win, tmp_
     assert seen and seen[0].startswith("ValueError: boom in a slot") and "Traceback" not in seen[0]
     log = tmp_path / "config" / "errors.log"
     assert "Traceback" in log.read_text() and "boom in a slot" in log.read_text()
+
+
+def test_template_gallery_from_the_keyboard(qtbot, win):
+    from builder.ui.dialogs import TemplateGallery
+
+    def answer():
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, TemplateGallery):
+            QTimer.singleShot(30, answer)
+            return
+        dlg.select("inception_v3")
+        dlg.classes.setValue(10)
+        dlg.aux.setChecked(False)
+        QTest.keyClick(dlg.list, Qt.Key_Return)
+    QTimer.singleShot(30, answer)
+    QTest.keySequence(win, "Ctrl+Shift+N")
+    g = win.doc.graph
+    assert g.meta["template"] == "inception_v3" and "AuxLogits" not in g
+    assert g.block("fc").params["out_features"] == 10
+    win.doc.refresh()
+    assert win.doc.analysis.ok and win.doc.analysis.blocks["fc"].out_shape == (10,)
