@@ -61,7 +61,7 @@ def run(rounds: int = 7, batch: int = 8):
         for _ in range(2):
             fwd(ours), fwd(ref), step(ours, opt_ours), step(ref, opt_ref)
         f_ours, f_ref = _pair_times(lambda: fwd(ours), lambda: fwd(ref), rounds)
-        s_ours, s_ref = _pair_times(lambda: step(ours, opt_ours), lambda: step(ref, opt_ref), max(rounds // 2, 3))
+        s_ours, s_ref = _pair_times(lambda: step(ours, opt_ours), lambda: step(ref, opt_ref), rounds)
         figures.update({
             f"{name}_eval_forward_ms_ours": f_ours * 1e3, f"{name}_eval_forward_ms_torchvision": f_ref * 1e3,
             f"{name}_eval_ratio": f_ref / f_ours,

@@ -133,32 +133,46 @@ def _safe_inplace(flat: list[FlatBlock]) -> dict:
 
 
 def generate_forward(flat: list[FlatBlock], outputs: list[str]) -> str:
-    """Python source of ``forward``: main path first, then the training-only section, then the return."""
+    """Python source of ``forward``: main path first, then the training-only section, then the return.
+
+    Like fx's generated code, every intermediate is deleted right after its last use, so memory is freed as the
+    network runs (as in a hand-written forward that reassigns ``x``)."""
     names: dict = {}
     taken: set = set()
     inputs = [fb for fb in flat if fb.type == "input"]
     for fb in inputs:
         names[fb.id] = var_name(fb.id, taken)
+    stmts = []  # (training-only section?, argument variables, source line)
+    for section, blocks in ((False, [fb for fb in flat if fb.type != "input" and not fb.training_only]),
+                            (True, [fb for fb in flat if fb.type != "input" and fb.training_only])):
+        for fb in blocks:
+            args = [names[s] for s in fb.inputs]
+            if fb.type == "output":
+                names[fb.id] = args[0]
+                continue
+            v = names[fb.id] = var_name(fb.id, taken)
+            expr = call_expression(fb.type, args, module_ref(fb.id))
+            stmts.append((section, args, f"{v} = {expr}  # {'x'.join(map(str, fb.out_shape or ()))}"))
+    keep = {names[o] for o in outputs}
+    last_use = {}
+    for i, (_, args, _) in enumerate(stmts):
+        for a in args:
+            last_use[a] = i
     lines = [f"def forward(self, {', '.join(names[fb.id] for fb in inputs)}):"]
-    main = [fb for fb in flat if fb.type != "input" and not fb.training_only]
-    aux = [fb for fb in flat if fb.type != "input" and fb.training_only]
-
-    def emit(fb: FlatBlock, indent: str):
-        args = [names[s] for s in fb.inputs]
-        if fb.type == "output":
-            names[fb.id] = args[0]
-            return
-        v = names[fb.id] = var_name(fb.id, taken)
-        expr = call_expression(fb.type, args, module_ref(fb.id))
-        lines.append(f"{indent}{v} = {expr}  # {'x'.join(map(str, fb.out_shape or ()))}")
-
-    for fb in main:
-        emit(fb, "    ")
+    in_aux = False
+    for i, (section, args, text) in enumerate(stmts):
+        if section and not in_aux:
+            lines.append("    if self.training:")
+            in_aux = True
+        indent = "        " if section else "    "
+        lines.append(indent + text)
+        dead = [a for a in dict.fromkeys(args) if last_use.get(a) == i and a not in keep]
+        if dead:
+            lines.append(f"{indent}del {', '.join(dead)}")
     main_out = names[outputs[0]] if outputs else "None"
     if len(outputs) > 1:
-        lines.append("    if self.training:")
-        for fb in aux:
-            emit(fb, "        ")
+        if not in_aux:
+            lines.append("    if self.training:")
         lines.append(f"        return ({', '.join(names[o] for o in outputs)})")
     lines.append(f"    return {main_out}")
     return "\n".join(lines) + "\n"
