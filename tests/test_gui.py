@@ -372,3 +372,10 @@ def test_template_gallery_from_the_keyboard(qtbot, win):
     assert g.block("fc").params["out_features"] == 10
     win.doc.refresh()
     assert win.doc.analysis.ok and win.doc.analysis.blocks["fc"].out_shape == (10,)
+
+
+def test_help_lists_the_shortcuts(qtbot, win):
+    text = win.shortcuts_text()
+    for action in ("Undo", "Save", "Expand composite", "Group selection into a new composite block", "Auto layout"):
+        assert action in text
+    assert "Ctrl+G" in text and "Ctrl+E" in text

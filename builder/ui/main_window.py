@@ -216,7 +216,35 @@ class MainWindow(QMainWindow):
         self._act(v, "Auto &layout", self.auto_layout, "Ctrl+L")
         v.addSeparator()
         self.view_menu = v
+        h = mb.addMenu("&Help")
+        self._act(h, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self._act(h, "The Inception-v3 &design principles", self.show_principles)
+        self._act(h, "&About Block Builder", self.show_about)
         self._refresh_recent()
+
+    # ------------------------------------------------------------------ help
+    def shortcuts_text(self) -> str:
+        rows = []
+        for a in self.actions():
+            keys = ", ".join(k.toString(QKeySequence.NativeText) for k in a.shortcuts() if not k.isEmpty())
+            if keys and a.text():
+                rows.append(f"<tr><td>{a.text().replace('&', '')}</td><td><b>{keys}</b></td></tr>")
+        return ("<table cellspacing=4>" + "".join(sorted(set(rows))) + "</table><p>Canvas: drag from a block's "
+                "output port (bottom) to an input port (top) to wire; drag a wire's end away to drop it; Ctrl+wheel "
+                "zooms, middle-drag pans; double-click a composite block to expand it.</p>")
+
+    def show_shortcuts(self):
+        QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
+
+    def show_principles(self):
+        from builder.advisor import PRINCIPLES
+        QMessageBox.information(self, "Design principles", "<ol>" + "".join(
+            f"<li>{t}</li>" for t in PRINCIPLES.values()) + "</ol><p>The Advisor panel checks a design against "
+            "them and offers refactors, showing their cost before they are applied.</p>")
+
+    def show_about(self):
+        QMessageBox.about(self, "About Block Builder", "<b>Block Builder</b><br>Design convolutional networks as "
+                          "block diagrams and get real, trainable PyTorch out of them.")
 
     # ------------------------------------------------------------------ files
     def maybe_save(self) -> bool:
