@@ -26,3 +26,18 @@ def single(type_id, params=None, in_shape=(4, 15, 15), n_inputs=1):
     g.add_block("output", {}, "out")
     g.connect("blk", "out")
     return g
+
+
+def when_modal(kind, action, delay_ms: int = 30):
+    """Once a modal dialog of class ``kind`` is open, call ``action(dialog)``: how tests answer dialogs that
+    block in exec()."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    def poll():
+        dlg = QApplication.activeModalWidget()
+        if not isinstance(dlg, kind):
+            QTimer.singleShot(delay_ms, poll)
+            return
+        action(dlg)
+    QTimer.singleShot(delay_ms, poll)

@@ -5,13 +5,14 @@ import subprocess
 import sys
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QDragEnterEvent, QDragMoveEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from PySide6.QtTest import QTest
 
 from builder.ui.canvas import MIME_KIND
 from builder.ui.main_window import MainWindow
+from helpers import when_modal
 
 
 @pytest.fixture
@@ -184,17 +185,13 @@ def test_googlenet_template_totals_equal_the_cli(qtbot, win, tmp_path):
 
 
 def answer_file_dialog(qtbot, path):
-    def answer():
-        dlg = QApplication.activeModalWidget()
-        if not isinstance(dlg, QFileDialog):
-            QTimer.singleShot(50, answer)
-            return
+    def answer(dlg):
         from PySide6.QtWidgets import QLineEdit
         edit = dlg.findChild(QLineEdit, "fileNameEdit")  # type the path and press Enter, as a user does
         edit.clear()
         QTest.keyClicks(edit, str(path))
         QTest.keyClick(edit, Qt.Key_Return)
-    QTimer.singleShot(50, answer)
+    when_modal(QFileDialog, answer)
 
 
 def test_export_code_from_the_menu(qtbot, win, tmp_path):
@@ -221,13 +218,7 @@ def test_save_open_and_unsaved_changes_prompt(qtbot, win, tmp_path):
     win.doc.push("edit", lambda g: g.set_params("c1", {"out_channels": 9}))
     assert win.doc.dirty and "*" in win.windowTitle()
 
-    def cancel():
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(30, cancel)
-            return
-        box.button(QMessageBox.Cancel).click()
-    QTimer.singleShot(30, cancel)
+    when_modal(QMessageBox, lambda box: box.button(QMessageBox.Cancel).click())
     win.act_new.trigger()
     assert win.doc.graph.block("c1").params["out_channels"] == 9  # nothing was lost
     assert win.open_path(path, ask=False)
@@ -239,15 +230,7 @@ def test_bad_file_shows_a_message_not_a_traceback(qtbot, win, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{ not json")
     seen = []
-
-    def read():
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(30, read)
-            return
-        seen.append(box.text())
-        box.accept()
-    QTimer.singleShot(30, read)
+    when_modal(QMessageBox, lambda box: (seen.append(box.text()), box.accept()))
     assert not win.open_path(bad, ask=False)
     assert seen and str(bad) in seen[0] and "not valid JSON" in seen[0] and "Traceback" not in seen[0]
 
@@ -335,15 +318,7 @@ def test_unexpected_errors_show_a_short_message_and_log_details(qtbot, win, tmp_
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     install_error_dialog()
     seen = []
-
-    def read():
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(30, read)
-            return
-        seen.append(box.text())
-        box.accept()
-    QTimer.singleShot(30, read)
+    when_modal(QMessageBox, lambda box: (seen.append(box.text()), box.accept()))
     try:
         raise ValueError("boom in a slot")
     except ValueError:
@@ -356,16 +331,12 @@ def test_unexpected_errors_show_a_short_message_and_log_details(qtbot, win, tmp_
 def test_template_gallery_from_the_keyboard(qtbot, win):
     from builder.ui.dialogs import TemplateGallery
 
-    def answer():
-        dlg = QApplication.activeModalWidget()
-        if not isinstance(dlg, TemplateGallery):
-            QTimer.singleShot(30, answer)
-            return
+    def answer(dlg):
         dlg.select("inception_v3")
         dlg.classes.setValue(10)
         dlg.aux.setChecked(False)
         QTest.keyClick(dlg.list, Qt.Key_Return)
-    QTimer.singleShot(30, answer)
+    when_modal(TemplateGallery, answer)
     QTest.keySequence(win, "Ctrl+Shift+N")
     g = win.doc.graph
     assert g.meta["template"] == "inception_v3" and "AuxLogits" not in g

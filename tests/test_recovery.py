@@ -6,10 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from builder.ui.main_window import MainWindow
+from helpers import when_modal
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,15 +53,7 @@ def test_sigkill_during_editing_then_recover(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
     win.show()
     asked = []
-
-    def answer():
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(30, answer)
-            return
-        asked.append(box.text())
-        box.button(QMessageBox.Yes).click()
-    QTimer.singleShot(30, answer)
+    when_modal(QMessageBox, lambda box: (asked.append(box.text()), box.button(QMessageBox.Yes).click()))
     assert win.offer_recovery()
     assert asked and "did not close cleanly" in asked[0]
     g = win.doc.graph
