@@ -109,3 +109,24 @@ def test_train_panel_refuses_a_broken_graph(qtbot, win):
     qtbot.wait(20)
     assert not win.trainer.start()
     assert "Fix the errors" in win.trainer.status.text()
+
+
+def test_train_panel_resumes_from_its_checkpoint(qtbot, win, tmp_path):
+    win.open_template("lenet5")
+    panel = win.trainer
+    panel.dataset.setCurrentText("synthetic")
+    panel.out.setText(str(tmp_path / "run"))
+    panel.epochs.setValue(1)
+    with qtbot.waitSignal(panel.finished, timeout=60000):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    assert (tmp_path / "run" / "last.safetensors").exists()
+    panel.epochs.setValue(2)
+    panel.resume.setChecked(True)
+    seen = []
+    panel.event_received.connect(seen.append)
+    with qtbot.waitSignal(panel.finished, timeout=60000):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    resumed = [e for e in seen if e["event"] == "resumed"]
+    assert resumed and resumed[0]["epoch"] == 1
+    assert [e["epoch"] for e in seen if e["event"] == "epoch"] == [2]
+    assert "Done" in panel.status.text()

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
                                QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from builder import project
@@ -56,6 +56,7 @@ class TrainPanel(QWidget):
         self.max_steps.setRange(0, 10_000_000)
         self.max_steps.setSpecialValueText("no limit")
         self.out = QLineEdit(str(Path.cwd() / "runs" / "latest"))
+        self.resume = QCheckBox("continue from the last checkpoint in this folder")
         self.start_button = QPushButton("Start training")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -73,6 +74,7 @@ class TrainPanel(QWidget):
         form.addRow("GPUs", self.gpus)
         form.addRow("max steps", self.max_steps)
         form.addRow("checkpoints", self.out)
+        form.addRow("", self.resume)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
@@ -138,6 +140,8 @@ class TrainPanel(QWidget):
                 "--log-every", "1"]
         if self.recipe.currentData():
             args += ["--recipe", self.recipe.currentData()]
+        if self.resume.isChecked():
+            args.append("--resume")
         if self.gpus.value() > 1:
             args += ["--gpus", str(self.gpus.value())]
         if self.max_steps.value():
@@ -214,6 +218,8 @@ class TrainPanel(QWidget):
             verb = "Stopped" if e.get("stopped") else "Done"
             self.status.setText(f"{verb}: validation accuracy <b>{e['val_accuracy'] * 100:.2f}%</b> in "
                                 f"{e['seconds']:.1f}s · weights in {e['checkpoint']}")
+        elif kind == "resumed":
+            self.status.setText(f"Resumed at epoch {e['epoch']}, step {e['step']}")
         elif kind == "error":
             self.status.setText(f"<span style='color:#C62828'>{_esc(e['message'])}</span>")
         self.event_received.emit(e)
