@@ -158,17 +158,20 @@ def _conv_checks(out, bid, inner, type_id, p, ins, outs, a, prev_is_1x1=False):
     where = f"{bid}.{inner}" if inner else bid
     plain = p["stride"] == [1, 1] and p.get("groups", 1) == 1 and p.get("dilation", [1, 1]) == [1, 1] \
         and not isinstance(p["padding"], str)
-    if k[0] == k[1] and k[0] >= 5 and plain:
+    medium = 12 <= ins[1] <= 20  # where the paper found asymmetric (1xn / nx1) factorization to work
+    if k[0] == k[1] and k[0] >= 5 and plain and (k[0] == 5 or medium):
         n = k[0]
-        refs = [Refactor("factorize_nxn", bid, inner, f"Factorize {where}: {n}x{n} -> 1x{n} then {n}x1")]
+        refs = [Refactor("factorize_nxn", bid, inner, f"Factorize {where}: {n}x{n} -> 1x{n} then {n}x1")] \
+            if medium else []
         if n == 5:
             refs.insert(0, Refactor("factorize_5x5", bid, inner, f"Factorize {where}: 5x5 -> two 3x3"))
         out.append(Finding(bid, "factorize", 3, f"{n}x{n} convolution can be factorized",
                            f"{where} is a {n}x{n} convolution ({fmt_shape(ins)} -> {fmt_shape(outs)}). "
                            + ("Two 3x3 convolutions cover the same field for 18/25 of the cost (28% less); "
                               if n == 5 else "")
-                           + f"1x{n} then {n}x1 costs 2/{n} of it ({(1 - 2 / n) * 100:.0f}% less).", refs))
-    elif k == [3, 3] and plain and ins[1] >= 12:
+                           + (f"1x{n} then {n}x1 costs 2/{n} of it ({(1 - 2 / n) * 100:.0f}% less)." if medium
+                              else "On this grid the paper keeps convolutions symmetric."), refs))
+    elif k == [3, 3] and plain and medium:
         out.append(Finding(bid, "factorize_3x3", 3, "3x3 convolution can be made asymmetric",
                            f"{where}: 3x1 then 1x3 costs 6/9 of a 3x3 (33% less); 2x2 + 2x2 would only save 11%. "
                            "The paper finds this works best on medium grids (12 to 20).",
