@@ -26,15 +26,27 @@ def _args(*parts):
     return ", ".join(p for p in parts if p)
 
 
+def _conv_args(p, in_ch, out) -> str:
+    """The arguments every convolution shares: channels, kernel, stride, padding."""
+    pad = p["padding"]
+    return _args(str(in_ch), str(out or p["out_channels"]), "kernel_size=" + _lit(p["kernel"]),
+                 _kw("stride", p["stride"], [1, 1]), None if pad == [0, 0] else "padding=" + _lit(pad))
+
+
+def _more(*parts) -> str:
+    rest = _args(*parts)
+    return ", " + rest if rest else ""
+
+
 def ctor(type_id: str, p: dict, in_ch, out_sym=None) -> str:
     """Source of ``nn.X(...)`` for one primitive; ``in_ch``/``out_sym`` are numbers or symbol names."""
     out = out_sym
     if type_id == "conv2d":
-        pad = p["padding"]
-        return f"nn.Conv2d({_args(str(in_ch), str(out or p['out_channels']), 'kernel_size=' + _lit(p['kernel']), _kw('stride', p['stride'], [1, 1]), None if pad == [0, 0] else 'padding=' + _lit(pad), _kw('dilation', p['dilation'], [1, 1]), _kw('groups', p['groups'], 1), _kw('bias', p['bias'], True))})"
+        return (f"nn.Conv2d({_conv_args(p, in_ch, out)}"
+                f"{_more(_kw('dilation', p['dilation'], [1, 1]), _kw('groups', p['groups'], 1), _kw('bias', p['bias'], True))})")
     if type_id == "basic_conv":
-        pad = p["padding"]
-        return f"BasicConv2d({_args(str(in_ch), str(out or p['out_channels']), 'kernel_size=' + _lit(p['kernel']), _kw('stride', p['stride'], [1, 1]), None if pad == [0, 0] else 'padding=' + _lit(pad), _kw('eps', p['eps'], 0.001), _kw('batch_norm', p['batch_norm'], True))})"
+        return (f"BasicConv2d({_conv_args(p, in_ch, out)}"
+                f"{_more(_kw('eps', p['eps'], 0.001), _kw('batch_norm', p['batch_norm'], True))})")
     if type_id == "batchnorm2d":
         return f"nn.BatchNorm2d({_args(str(in_ch), _kw('eps', p['eps'], 1e-5), _kw('momentum', p['momentum'], 0.1), _kw('affine', p['affine'], True))})"
     if type_id == "lrn":
