@@ -76,12 +76,16 @@ def _flatten_composite(flat, prefix, type_id, params, srcs, in_shapes, train_onl
     return ids[sub.output]
 
 
+RESERVED_NAMES = frozenset({"self", "torch", "nn", "F", "Tensor", "x"})
+
+
 def var_name(block_id: str, taken: set) -> str:
-    base = re.sub(r"\W", "_", block_id)
+    """A unique, valid, non-keyword local variable name made from a block id (added to ``taken``)."""
+    base = re.sub(r"\W", "_", block_id).strip("_") or "v"
     if base[0].isdigit() or keyword.iskeyword(base):
         base = "v_" + base
     name, n = base, 2
-    while name in taken or name in ("self", "torch", "x"):
+    while name in taken or name in RESERVED_NAMES:
         name, n = f"{base}_{n}", n + 1
     taken.add(name)
     return name

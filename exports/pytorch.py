@@ -13,7 +13,7 @@ import re
 
 from blocks import REGISTRY
 from builder.analysis import Analysis, analyze, expand_composite, evaluate
-from builder.compiler import _safe_inplace, call_expression, flatten
+from builder.compiler import _safe_inplace, call_expression, flatten, var_name
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
 
@@ -49,17 +49,10 @@ class Names:
     """Unique, valid, non-keyword local variable names."""
 
     def __init__(self, reserved=()):
-        self.taken = {"self", "torch", "nn", "F", "Tensor", "x"} | set(reserved)
+        self.taken = set(reserved)
 
     def __call__(self, base: str) -> str:
-        base = re.sub(r"\W", "_", base).strip("_") or "v"
-        if base[0].isdigit() or keyword.iskeyword(base):
-            base = "v_" + base
-        name, n = base, 2
-        while name in self.taken:
-            name, n = f"{base}_{n}", n + 1
-        self.taken.add(name)
-        return name
+        return var_name(base, self.taken)
 
 
 # ------------------------------------------------------------------------------ modules and containers
