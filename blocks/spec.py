@@ -34,7 +34,7 @@ MAX_KERNEL = 1024
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "int", "float", "bool", "choice", "pair", "padding", "str", "ints"
+    kind: str  # "int", "float", "bool", "choice", "pair", "padding", "str", "subgraph"
     default: Any
     help: str = ""
     min: float | None = None
@@ -88,15 +88,6 @@ class Param:
                 return self._pair(value)
             if k == "subgraph":
                 return validate_subgraph(value, self.name)
-            if k == "ints":
-                if isinstance(value, int) and not isinstance(value, bool):
-                    value = [value]
-                if not isinstance(value, (list, tuple)) or not value or len(value) > 8:
-                    raise ValueError
-                out = [_as_int(x) for x in value]
-                for x in out:
-                    self._check_range(x)
-                return out
         except ParamError:
             raise
         except (ValueError, TypeError, OverflowError):
@@ -128,7 +119,6 @@ class Param:
         return {
             "int": "integer", "float": "number", "bool": "boolean", "str": "text",
             "pair": "integer or pair of integers", "padding": "padding ('same', 'valid', n or [h, w])",
-            "ints": "list of integers",
         }.get(self.kind, self.kind) + rng
 
 
@@ -182,10 +172,6 @@ class BlockSpec:
     @property
     def is_composite(self) -> bool:
         return self.expand is not None
-
-    @property
-    def is_source(self) -> bool:
-        return not self.ports and not self.variadic
 
     def param(self, name: str) -> Param:
         for p in self.params:

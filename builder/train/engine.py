@@ -14,7 +14,7 @@ import os
 import signal
 import struct
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -610,12 +610,3 @@ def _output_width(model, in_shape) -> int:
         raise TrainingError(f"the network's main output has shape {tuple(out.shape[1:])}; a classifier needs a "
                             "flat vector of class scores (add Flatten and Linear)")
     return out.shape[1]
-
-
-def config_from_dict(d: dict) -> Config:
-    known = {f for f in Config.__dataclass_fields__}
-    return Config(**{k: v for k, v in d.items() if k in known})
-
-
-def config_to_dict(cfg: Config) -> dict:
-    return asdict(cfg)
