@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+TEST_WORKERS ?= 2
 
 .PHONY: run test setup system-deps bench clean
 
@@ -29,8 +30,10 @@ run: $(STAMP)
 		$(PY) -m builder gui --template googlenet; \
 	fi
 
+# Two workers share the suite (a test file stays in one worker, in order); every test has a time limit
+# (pyproject.toml), and the ten slowest are listed at the end so a slow one is seen when it appears.
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
 
 bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m benchmarks

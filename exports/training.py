@@ -49,11 +49,14 @@ def main(argv=None):
     def emit(event):
         print(json.dumps(event) if args.json else " ".join(f"{{k}}={{v}}" for k, v in event.items()
                                                           if not isinstance(v, (dict, list))), flush=True)
+    code = 0
     try:
         train(model, cfg, emit)
     except TrainingError as e:
         print(json.dumps({{"event": "error", "message": str(e)}}) if args.json else f"error: {{e}}", flush=True)
-        sys.exit(3)
+        code = 3
+    end_worker_process(code)  # under torchrun: ends the worker here (see its docstring)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

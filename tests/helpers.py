@@ -2,6 +2,25 @@
 from builder.graph import Graph
 
 
+def feature_graph():
+    """A small graph with every construct a forward has: concat (Inception), add (a residual block), an
+    auxiliary head (the training-only section), flatten and linear."""
+    g = Graph("features")
+    g.add_block("input", {"channels": 3, "height": 32, "width": 32}, "inp")
+    g.add_block("basic_conv", {"out_channels": 16, "kernel": 3, "padding": 1}, "stem")
+    g.add_block("inception_v1", {"ch1x1": 8, "ch3x3red": 8, "ch3x3": 8, "ch5x5red": 4, "ch5x5": 4,
+                                 "pool_proj": 4}, "inc")
+    g.add_block("resnet_basic", {"planes": 24}, "res")
+    g.add_block("classifier_head", {"num_classes": 5, "dropout": 0.0}, "auxhead")
+    g.add_block("output", {"role": "aux", "loss_weight": 0.3}, "aux_out")
+    g.add_block("classifier_head", {"num_classes": 5, "dropout": 0.0}, "head")
+    g.add_block("output", {}, "out")
+    for a, b in (("inp", "stem"), ("stem", "inc"), ("inc", "res"), ("stem", "auxhead"), ("auxhead", "aux_out"),
+                 ("res", "head"), ("head", "out")):
+        g.connect(a, b)
+    return g
+
+
 def single(type_id, params=None, in_shape=(4, 15, 15), n_inputs=1):
     """input(s) -> block -> output."""
     g = Graph("t")
@@ -28,16 +47,80 @@ def single(type_id, params=None, in_shape=(4, 15, 15), n_inputs=1):
     return g
 
 
-def when_modal(kind, action, delay_ms: int = 30):
+class ModalAnswer:
+    """What :func:`when_modal` saw: ``answered`` once the action ran and the dialog closed, ``failure`` otherwise."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.answered = False
+        self.failure = None
+
+    def check(self):
+        assert self.failure is None, self.failure
+        assert self.answered, f"no {self.kind.__name__} was answered"
+
+
+def when_modal(kind, action, timeout_s: float = 20.0, poll_ms: int = 20) -> ModalAnswer:
     """Once a modal dialog of class ``kind`` is open, call ``action(dialog)``: how tests answer dialogs that
-    block in exec()."""
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    block in exec().
+
+    Every wait has a deadline: if no such dialog opens within ``timeout_s``, or it is still open ``timeout_s``
+    after the action ran, whatever modal dialog is open is rejected (so exec() returns and the test goes on
+    instead of blocking) and an AssertionError is raised in the event loop, which pytest-qt turns into a failure
+    of the test. The message says what was awaited and what was on screen instead."""
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    answer = ModalAnswer(kind)
+    clock = QElapsedTimer()
+    clock.start()
+    deadline_ms = int(timeout_s * 1000)
+
+    def fail(message):
+        dlg = QApplication.activeModalWidget()
+        if dlg is not None:
+            seen = f"{type(dlg).__name__} {dlg.windowTitle()!r}"
+            text = getattr(dlg, "text", None)
+            if callable(text):
+                seen += f" saying {text()!r}"
+            message += f"; a {seen} was open and was rejected"
+            if isinstance(dlg, QDialog):
+                dlg.reject()
+            else:
+                dlg.close()
+        answer.failure = message
+        raise AssertionError(message)
+
+    def wait_closed(dlg, since):
+        if not dlg.isVisible():
+            answer.answered = True
+            return
+        if clock.elapsed() - since > deadline_ms:
+            fail(f"the {kind.__name__} was still open {timeout_s:g} s after it was answered")
+        QTimer.singleShot(poll_ms, lambda: wait_closed(dlg, since))
 
     def poll():
         dlg = QApplication.activeModalWidget()
-        if not isinstance(dlg, kind):
-            QTimer.singleShot(delay_ms, poll)
+        if isinstance(dlg, kind):
+            action(dlg)
+            wait_closed(dlg, clock.elapsed())
             return
-        action(dlg)
-    QTimer.singleShot(delay_ms, poll)
+        if clock.elapsed() > deadline_ms:
+            fail(f"no {kind.__name__} opened within {timeout_s:g} s")
+        QTimer.singleShot(poll_ms, poll)
+    QTimer.singleShot(poll_ms, poll)
+    return answer
+
+
+def answer_paths(monkeypatch, win, *paths):
+    """Answer the window's file pickers (its one injectable ``ask_path``) with ``paths``, in order; returns the
+    list of questions asked (title, save?) so a test can check that the dialog was asked for."""
+    asked = []
+    queue = [str(p) for p in paths]
+
+    def ask(parent, title, filters, save, suggested=""):
+        asked.append((title, save))
+        assert queue, f"the window asked for a path ({title!r}) more times than the test answers"
+        return queue.pop(0)
+    monkeypatch.setattr(win, "ask_path", ask)
+    return asked

@@ -12,6 +12,7 @@ from builder.compiler import compile_graph
 from builder.graph import Graph, make_id
 from exports import ExportError, export_graph
 from exports.pytorch import generate
+from helpers import feature_graph
 from strategies import graphs
 
 
@@ -40,8 +41,10 @@ def check_equivalent(g, tmp_path, name="m"):
     a = model(x)
     torch.manual_seed(1)
     b = net(x)
-    if isinstance(b, tuple):
-        assert isinstance(a, tuple) and len(a) == len(b)
+    a, b = (a, b) if isinstance(b, tuple) else ((a,), (b,))
+    assert isinstance(a, tuple) and len(a) == len(b)  # train mode returns (main, aux...) in both
+    for got, want in zip(a, b):  # batch statistics, and the same dropout masks from the same seed
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     return mod, path.read_text()
 
 
@@ -142,13 +145,17 @@ def test_onnx_matches_torch_under_onnxruntime(tmp_path):
     assert np.abs(y - ref).max() <= 1e-4
 
 
-def test_torchscript_reloads_and_matches(tmp_path):
-    g = templates.build("inception_v3", num_classes=10, aux=True)
+@pytest.mark.parametrize("which", ["features", "googlenet"])
+def test_torchscript_reloads_and_matches(tmp_path, which):
+    """The smallest graph that has every forward construct (concat, add, an aux head in the training-only
+    section, flatten, linear), and one whole template with aux heads."""
+    g = feature_graph() if which == "features" else templates.build("googlenet", num_classes=10, aux=True,
+                                                                       input_size=(3, 96, 96))
     net = compile_graph(g).eval()
-    path = tmp_path / "v3.pt"
+    path = tmp_path / "m.pt"
     export_graph(g, "torchscript", path, weights=net.state_dict())
     loaded = torch.jit.load(str(path))
-    x = torch.randn(1, 3, 299, 299)
+    x = torch.randn(2, *net.input_shapes[0])
     with torch.no_grad():
         assert (loaded(x) - net(x)).abs().max().item() <= 1e-5
 

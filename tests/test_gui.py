@@ -12,7 +12,10 @@ from PySide6.QtTest import QTest
 
 from builder.ui.canvas import MIME_KIND
 from builder.ui.main_window import MainWindow
-from helpers import when_modal
+from helpers import answer_paths, when_modal
+
+# Every test here takes seconds; a minute and a half means it waits on something that will not come.
+pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
@@ -41,11 +44,12 @@ def drop_from_palette(qtbot, win, type_id, scene_pt):
                QDragMoveEvent(pos.toPoint(), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier),
                QDropEvent(pos, Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)):
         QApplication.sendEvent(target, ev)
-    qtbot.wait(10)
+    settle(qtbot, win)
 
 
-def settle(qtbot):
-    qtbot.wait(20)
+def settle(qtbot, win):
+    """Wait (bounded) until the last edit's analysis ran and the canvas shows it."""
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
 
 
 def test_drag_block_from_palette_onto_canvas(qtbot, win):
@@ -68,44 +72,44 @@ def _mouse_drag(qtbot, win, a: QPointF, b: QPointF, steps=6):
         p = pa + (pb - pa) * (i / steps)
         QTest.mouseMove(vp, p)
     QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, pb)
-    settle(qtbot)
+    settle(qtbot, win)
 
 
 def test_connect_two_ports_with_a_mouse_drag(qtbot, win):
     g = win.doc.graph
-    g_edges = set(g.edges())
-    win.doc.push("rm", lambda gr: gr.disconnect(*list(gr.edges())[0]) if gr.edges() else None)
+    assert g.edges() == []  # a new file: an Input and an Output, not wired
     drop_from_palette(qtbot, win, "conv2d", QPointF(400, 150))
     conv = [b for b in g.ids() if b.startswith("conv2d")][0]
-    settle(qtbot)
+    settle(qtbot, win)
     src = win.scene.blocks["input"].out_port_pos()
     dst = win.scene.blocks[conv].in_port_pos("x")
     win.view.centerOn((src + dst) / 2)
-    settle(qtbot)
+    settle(qtbot, win)
     _mouse_drag(qtbot, win, src, dst)
     assert ("input", conv, "x") in g.edges()
     assert ("input", conv, "x") in win.scene.wires
     win.doc.refresh()
     assert win.scene.wires[("input", conv, "x")].label == "3x224x224"
-    assert g_edges is not None
+    assert list(win.doc.analysis.blocks[conv].in_shapes) == [(3, 224, 224)]
+    assert win.doc.undo_stack.count() == 2  # the drop and the wire: each its own undo step
 
 
 def test_inspector_edit_updates_shapes_and_totals(qtbot, win):
     g = win.doc.graph
     win.open_template("lenet5")
-    settle(qtbot)
+    settle(qtbot, win)
     item = win.scene.blocks["c1"]
     win.view.centerOn(item)
-    settle(qtbot)
+    settle(qtbot, win)
     QTest.mouseClick(win.view.viewport(), Qt.LeftButton, Qt.NoModifier, vp_point(win, item.sceneBoundingRect().center()))
-    settle(qtbot)
+    settle(qtbot, win)
     assert win.inspector.block_id == "c1"
     spin = win.inspector.editors["out_channels"][1]
     spin.setFocus()
     spin.selectAll()
     QTest.keyClicks(spin, "8")
     QTest.keyClick(spin, Qt.Key_Return)
-    settle(qtbot)
+    settle(qtbot, win)
     g = win.doc.graph
     assert g.block("c1").params["out_channels"] == 8
     a = win.doc.analysis
@@ -146,7 +150,7 @@ def test_undo_and_redo_restore_the_graph_exactly(qtbot, win):
 def test_a_mouse_drag_moves_blocks_in_one_undo_step(qtbot, win):
     item = win.scene.blocks["output"]
     win.view.centerOn(item)
-    settle(qtbot)
+    settle(qtbot, win)
     start = item.sceneBoundingRect().center() + QPointF(0, 10)
     _mouse_drag(qtbot, win, start, start + QPointF(120, 60), steps=10)
     assert win.doc.graph.block("output").pos == pytest.approx((120.0, 500.0), abs=2)
@@ -172,7 +176,7 @@ def test_delete_blocks_and_wires(qtbot, win):
 
 def test_googlenet_template_totals_equal_the_cli(qtbot, win, tmp_path):
     win.open_template("googlenet")
-    settle(qtbot)
+    settle(qtbot, win)
     f = tmp_path / "g.json"
     subprocess.run([sys.executable, "-m", "builder", "new", "googlenet", "-o", str(f)], check=True, timeout=120)
     out = subprocess.run([sys.executable, "-m", "builder", "info", str(f), "--json"], capture_output=True,
@@ -184,21 +188,12 @@ def test_googlenet_template_totals_equal_the_cli(qtbot, win, tmp_path):
     assert "6.62M params" in win.totals.text() and "1.50G MACs" in win.totals.text()
 
 
-def answer_file_dialog(qtbot, path):
-    def answer(dlg):
-        from PySide6.QtWidgets import QLineEdit
-        edit = dlg.findChild(QLineEdit, "fileNameEdit")  # type the path and press Enter, as a user does
-        edit.clear()
-        QTest.keyClicks(edit, str(path))
-        QTest.keyClick(edit, Qt.Key_Return)
-    when_modal(QFileDialog, answer)
-
-
-def test_export_code_from_the_menu(qtbot, win, tmp_path):
+def test_export_code_from_the_menu(qtbot, win, tmp_path, monkeypatch):
     win.open_template("googlenet")
     target = tmp_path / "net.py"
-    answer_file_dialog(qtbot, target)
+    asked = answer_paths(monkeypatch, win, target)
     win.export_actions["py"].trigger()
+    assert asked == [("Export PyTorch code (.py)", True)]
     assert target.exists()
     spec = importlib.util.spec_from_file_location("exported_net", target)
     mod = importlib.util.module_from_spec(spec)
@@ -209,29 +204,61 @@ def test_export_code_from_the_menu(qtbot, win, tmp_path):
     assert sum(p.numel() for p in model.parameters()) == 13_004_888
 
 
-def test_save_open_and_unsaved_changes_prompt(qtbot, win, tmp_path):
+def test_save_open_and_unsaved_changes_prompt(qtbot, win, tmp_path, monkeypatch):
     win.open_template("lenet5")
     path = tmp_path / "lenet.json"
-    answer_file_dialog(qtbot, path)
+    asked = answer_paths(monkeypatch, win, path, path)
     assert win.save_as()
+    assert asked == [("Save project", True)]
     assert path.exists() and not win.doc.dirty and "lenet.json" in win.windowTitle()
     win.doc.push("edit", lambda g: g.set_params("c1", {"out_channels": 9}))
     assert win.doc.dirty and "*" in win.windowTitle()
 
-    when_modal(QMessageBox, lambda box: box.button(QMessageBox.Cancel).click())
+    cancelled = when_modal(QMessageBox, lambda box: box.button(QMessageBox.Cancel).click())
     win.act_new.trigger()
+    cancelled.check()
     assert win.doc.graph.block("c1").params["out_channels"] == 9  # nothing was lost
-    assert win.open_path(path, ask=False)
-    assert win.doc.graph.block("c1").params["out_channels"] == 6
+    win.doc.undo_stack.setClean()
+    win.open_file_dialog()
+    assert asked[-1] == ("Open project", False)
+    assert win.doc.graph.block("c1").params["out_channels"] == 6 and win.doc.path == path
     assert str(path) in win.recent_menu.actions()[0].text()
+
+
+def test_save_as_through_the_real_file_dialog(qtbot, win, tmp_path, monkeypatch):
+    """The one test that drives Qt's own file dialog as a user does: type a name, wait for Save to be enabled,
+    click it."""
+    from PySide6.QtWidgets import QDialogButtonBox, QLineEdit
+    monkeypatch.chdir(tmp_path)  # the dialog opens in the working directory, with the graph's name filled in
+    win.open_template("lenet5")
+    seen = {}
+
+    def answer(dlg):
+        edit = dlg.findChild(QLineEdit, "fileNameEdit")
+        seen["suggested"] = edit.text()
+        edit.setFocus()
+        edit.selectAll()
+        QTest.keyClicks(edit, "mine")
+        button = dlg.findChild(QDialogButtonBox, "buttonBox").button(QDialogButtonBox.Save)
+        qtbot.waitUntil(lambda: edit.text() == "mine" and button.isEnabled(), timeout=10000)
+        QTest.mouseClick(button, Qt.LeftButton)
+    answered = when_modal(QFileDialog, answer)
+    assert win.save_as()
+    answered.check()
+    assert seen["suggested"].endswith(".json")
+    target = tmp_path / "mine.json"  # ".json" is added to a name typed without it
+    assert target.exists() and win.doc.path == target and not win.doc.dirty
+    from builder import project
+    assert project.load(target).signature() == win.doc.graph.signature()
 
 
 def test_bad_file_shows_a_message_not_a_traceback(qtbot, win, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{ not json")
     seen = []
-    when_modal(QMessageBox, lambda box: (seen.append(box.text()), box.accept()))
+    shown = when_modal(QMessageBox, lambda box: (seen.append(box.text()), box.accept()))
     assert not win.open_path(bad, ask=False)
+    shown.check()
     assert seen and str(bad) in seen[0] and "not valid JSON" in seen[0] and "Traceback" not in seen[0]
 
 
@@ -268,11 +295,20 @@ def test_palette_search_and_keyboard_add(qtbot, win):
 
 def test_hundred_consecutive_renders(qtbot, win):
     win.open_template("inception_v3")
+    start = win.view.transform().m11()
     for i in range(100):
         win.view.viewport().repaint()
         if i % 10 == 0:
             win.view.zoom(0.9 if i % 20 else 1.1)
-    assert win.isVisible()
+    assert win.view.transform().m11() == pytest.approx(start * 1.1 ** 5 * 0.9 ** 5)
+    assert win.zoom_label.text() == f"{round(win.view.transform().m11() * 100)}%"
+    # what was painted last is the network: the pixels under a block differ from the empty canvas's
+    item = win.scene.blocks["Conv2d_1a_3x3"]
+    win.view.centerOn(item)
+    image = win.view.viewport().grab().toImage()
+    centre = win.view.mapFromScene(item.sceneBoundingRect().center())
+    corner = win.view.mapFromScene(item.sceneBoundingRect().topLeft()) - QPoint(30, 30)
+    assert image.pixelColor(centre) != image.pixelColor(corner)
 
 
 def test_rubber_band_select_then_group_into_a_new_composite(qtbot, win):
@@ -283,7 +319,7 @@ def test_rubber_band_select_then_group_into_a_new_composite(qtbot, win):
     for b in ids[1:]:
         rect = rect.united(win.scene.blocks[b].sceneBoundingRect())
     win.view.centerOn(rect.center())
-    settle(qtbot)
+    settle(qtbot, win)
     vp = win.view.viewport()
     a = vp_point(win, rect.topLeft() + QPointF(-60, -8))
     b = vp_point(win, rect.bottomRight() + QPointF(60, 8))
@@ -295,7 +331,7 @@ def test_rubber_band_select_then_group_into_a_new_composite(qtbot, win):
     before = g.signature()
     macs = win.doc.analysis.inference.macs
     QTest.keySequence(win, "Ctrl+G")
-    settle(qtbot)
+    settle(qtbot, win)
     groups = [x for x in g.ids() if g.block(x).type == "group"]
     assert len(groups) == 1 and all(i not in g for i in ids)
     assert win.doc.analysis.ok and win.doc.analysis.inference.macs == macs
@@ -318,11 +354,12 @@ def test_unexpected_errors_show_a_short_message_and_log_details(qtbot, win, tmp_
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     install_error_dialog()
     seen = []
-    when_modal(QMessageBox, lambda box: (seen.append(box.text()), box.accept()))
+    shown = when_modal(QMessageBox, lambda box: (seen.append(box.text()), box.accept()))
     try:
         raise ValueError("boom in a slot")
     except ValueError:
         sys.excepthook(*sys.exc_info())
+    shown.check()
     assert seen and seen[0].startswith("ValueError: boom in a slot") and "Traceback" not in seen[0]
     log = tmp_path / "config" / "errors.log"
     assert "Traceback" in log.read_text() and "boom in a slot" in log.read_text()
@@ -336,8 +373,9 @@ def test_template_gallery_from_the_keyboard(qtbot, win):
         dlg.classes.setValue(10)
         dlg.aux.setChecked(False)
         QTest.keyClick(dlg.list, Qt.Key_Return)
-    when_modal(TemplateGallery, answer)
+    answered = when_modal(TemplateGallery, answer)
     QTest.keySequence(win, "Ctrl+Shift+N")
+    answered.check()
     g = win.doc.graph
     assert g.meta["template"] == "inception_v3" and "AuxLogits" not in g
     assert g.block("fc").params["out_features"] == 10

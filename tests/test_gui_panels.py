@@ -19,6 +19,11 @@ def win(qtbot, tmp_path, monkeypatch):
     return w
 
 
+def analysed(qtbot, win):
+    """Wait (bounded) until the last edit's analysis ran."""
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+
+
 def notes_example():
     g = Graph("notes")
     g.add_block("input", {"channels": 480, "height": 14, "width": 14}, "input", pos=(0, 0))
@@ -53,13 +58,13 @@ def test_apply_a_refactor_from_the_advisor_and_undo_it(qtbot, win):
     assert "5,268,480" in win.advisor.detail.text() and "-107,627,520" in win.advisor.detail.text()
     before = win.doc.graph.signature()
     QTest.mouseClick(win.advisor.apply_button, Qt.LeftButton)
-    qtbot.wait(20)
+    analysed(qtbot, win)
     a = win.doc.analysis
     assert a.inference.macs == p.after_macs and a.training.params == p.after_params
     assert f"{p.after_macs:,} MACs" in win.totals.toolTip()
     assert win.doc.undo_stack.count() == 1
     QTest.keySequence(win, "Ctrl+Z")
-    qtbot.wait(20)
+    analysed(qtbot, win)
     assert win.doc.graph.signature() == before
     assert win.doc.analysis.inference.macs == 112_896_000
 
@@ -98,15 +103,18 @@ def test_train_panel_runs_plots_and_stops_without_freezing(qtbot, win):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # the child process is gone
     assert "Stopped" in panel.status.text()
+    # The UI never waits on the child: the event loop keeps answering while it trains. The typical gap is a few
+    # ms (`python -m benchmarks gui` measures it); the bound only has to hold on a 2-core machine kept busy by
+    # the training child and other work, so it catches a freeze (waiting on the child), not a slow tick.
     worst = max(gaps[5:])  # after start-up
-    assert worst < 500, f"the event loop stalled for {worst} ms"
+    assert worst < 5000, f"the event loop stalled for {worst} ms"
     assert panel.start_button.isEnabled()
 
 
 def test_train_panel_refuses_a_broken_graph(qtbot, win):
     win.open_template("lenet5")
     win.doc.push("break", lambda g: g.set_params("c3", {"kernel": 20}))
-    qtbot.wait(20)
+    analysed(qtbot, win)
     assert not win.trainer.start()
     assert "Fix the errors" in win.trainer.status.text()
 

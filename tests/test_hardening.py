@@ -37,7 +37,11 @@ def _load_text(tmp_path, text):
     except ProjectError as e:
         FUZZ["refused"] += 1
         assert str(p) in str(e)
-    assert time.perf_counter() - t < 5.0
+    # A hang guard, not a speed test (`python -m benchmarks responsiveness` measures load times as ratios): any
+    # file here loads in milliseconds on a quiet machine, so a minute means a quadratic or a loop, even when
+    # other work keeps both cores busy.
+    took = time.perf_counter() - t
+    assert took < 60.0, f"loading {p} took {took:.1f} s"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -126,11 +130,12 @@ def test_simulated_out_of_memory_suggests_a_batch_size(tmp_path, monkeypatch):
         train(model, Config(dataset="synthetic", batch_size=64, out=str(tmp_path), synthetic_size=256), lambda e: None)
 
 
+@pytest.mark.timeout(240)
 def test_killed_training_leaves_the_last_checkpoint_intact(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     base = [sys.executable, "-m", "builder", "train", "lenet5", "--dataset", "synthetic", "--synthetic-size", "256",
-            "--batch-size", "32", "--json", "--out", str(out), "--log-every", "1"]
+            "--batch-size", "32", "--json", "--out", str(out), "--log-every", "1", "--workers", "0"]
     cmd = base + ["--epochs", "100000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     epochs = 0

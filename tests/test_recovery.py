@@ -3,7 +3,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
@@ -36,11 +35,9 @@ def test_sigkill_during_editing_then_recover(qtbot, tmp_path, monkeypatch):
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "edited"
-        deadline = time.time() + 30
-        while time.time() < deadline and not list((cfg / "recovery").glob("session-*.json")):
-            time.sleep(0.1)
-        assert list((cfg / "recovery").glob("session-*.json")), "no autosave was written"
-        time.sleep(0.5)
+        def autosaved():  # both edits are in an autosave file (written atomically: complete once it exists)
+            return any("edited before the crash" in f.read_text() for f in (cfg / "recovery").glob("session-*.json"))
+        qtbot.waitUntil(autosaved, timeout=60000)
         proc.send_signal(signal.SIGKILL)  # a crash: no clean-up runs
         proc.wait(10)
     finally:
@@ -53,8 +50,9 @@ def test_sigkill_during_editing_then_recover(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
     win.show()
     asked = []
-    when_modal(QMessageBox, lambda box: (asked.append(box.text()), box.button(QMessageBox.Yes).click()))
+    answered = when_modal(QMessageBox, lambda box: (asked.append(box.text()), box.button(QMessageBox.Yes).click()))
     assert win.offer_recovery()
+    answered.check()
     assert asked and "did not close cleanly" in asked[0]
     g = win.doc.graph
     assert g.block("c1").params["out_channels"] == 11

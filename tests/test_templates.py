@@ -1,7 +1,6 @@
 """Templates against torchvision: same weights load strictly, same outputs, same params and MACs."""
 import pytest
 import torch
-import torchvision
 
 import templates
 from builder.analysis import analyze
@@ -9,27 +8,31 @@ from builder.compiler import compile_graph
 from builder.report import paper_rows
 from conftest import flops_macs
 
-TV = {
-    "googlenet": (lambda aux: torchvision.models.googlenet(weights=None, aux_logits=aux, init_weights=True), 224),
-    "inception_v3": (lambda aux: torchvision.models.inception_v3(weights=None, aux_logits=aux, init_weights=True),
-                     299),
-    "alexnet": (lambda aux: torchvision.models.alexnet(), 224),
-    "vgg16": (lambda aux: torchvision.models.vgg16(), 224),
-    "resnet18": (lambda aux: torchvision.models.resnet18(), 224),
-    "resnet50": (lambda aux: torchvision.models.resnet50(), 224),
-}
-CASES = [(n, aux) for n in TV for aux in ((True, False) if n in ("googlenet", "inception_v3") else (False,))]
+SIZES = {"googlenet": 224, "inception_v3": 299, "alexnet": 224, "vgg16": 224, "resnet18": 224, "resnet50": 224}
+CASES = [(n, aux) for n in SIZES for aux in ((True, False) if n in ("googlenet", "inception_v3") else (False,))]
+
+
+def test_concat_branch_order_matches_torchvision(template_pair):
+    ref, _, net = template_pair("googlenet", False)
+    net.load_state_dict(ref.state_dict())
+    x = torch.randn(1, 480, 14, 14)
+    with torch.no_grad():
+        r = ref.inception4a(x)
+        # the four branches of our module, in our concat order, give torchvision's output
+        m = net.inception4a
+        parts = [m.branch1(x), getattr(m.branch2, "1")(getattr(m.branch2, "0")(x)),
+                 getattr(m.branch3, "1")(getattr(m.branch3, "0")(x)),
+                 getattr(m.branch4, "1")(getattr(m.branch4, "0")(x))]
+    torch.testing.assert_close(torch.cat(parts, 1), r)
 
 
 @pytest.mark.parametrize("name,aux", CASES)
-def test_matches_torchvision(name, aux):
-    make, size = TV[name]
-    ref = make(aux).eval()
-    g = templates.build(name, aux=aux)
+def test_matches_torchvision(name, aux, template_pair):
+    ref, g, net = template_pair(name, aux)
     a = analyze(g)
     assert a.ok, a.errors
-    net = compile_graph(g).eval()
     net.load_state_dict(ref.state_dict(), strict=True)
+    size = SIZES[name]
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
         diff = (net(x) - ref(x)).abs().max().item()
@@ -47,22 +50,6 @@ def test_reference_figures():
     g, v3 = analyze(templates.build("googlenet")), analyze(templates.build("inception_v3"))
     assert (g.inference.params, g.training.params, g.inference.macs) == (6_624_904, 13_004_888, 1_498_376_192)
     assert (v3.inference.params, v3.training.params, v3.inference.macs) == (23_834_568, 27_161_264, 5_713_216_096)
-
-
-def test_concat_branch_order_matches_torchvision():
-    g = templates.build("googlenet", aux=False)
-    net = compile_graph(g).eval()
-    ref = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True).eval()
-    net.load_state_dict(ref.state_dict())
-    x = torch.randn(1, 480, 14, 14)
-    with torch.no_grad():
-        r = ref.inception4a(x)
-        # the four branches of our module, in our concat order, give torchvision's output
-        m = net.inception4a
-        parts = [m.branch1(x), getattr(m.branch2, "1")(getattr(m.branch2, "0")(x)),
-                 getattr(m.branch3, "1")(getattr(m.branch3, "0")(x)),
-                 getattr(m.branch4, "1")(getattr(m.branch4, "0")(x))]
-    torch.testing.assert_close(torch.cat(parts, 1), r)
 
 
 # GoogLeNet paper, Table 1: (row, ops in millions, params in K = 1024)

@@ -96,8 +96,10 @@ def test_checkpoint_is_safetensors_and_loads_into_the_exported_model(tmp_path):
 
 
 def test_lenet5_reaches_85_percent_on_the_real_fashion_mnist_test_set(tmp_path):
+    # The smallest run that proves it with a margin: 2 epochs of 128 give 86.0% (1 epoch: 83.4% at 128, 85.3% at
+    # 64, too close to call). The 3-epoch figure (87.0%) is `python -m benchmarks training`.
     r = run_cli("lenet5", "--dataset", "fashion-mnist", "--epochs", "2", "--batch-size", "128", "--out",
-                str(tmp_path), "--json", "--log-every", "100")
+                str(tmp_path), "--json", "--log-every", "100", "--workers", "0")
     assert r.returncode == 0, r.stdout + r.stderr
     ev = events(r.stdout)
     start, done = ev[0], ev[-1]

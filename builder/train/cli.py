@@ -51,7 +51,7 @@ def add_parser(sub):
 def cmd_train(args) -> int:
     from ..cli import _load
     from ..compiler import compile_graph
-    from .engine import RECIPES, Config, TrainingError, train
+    from .engine import RECIPES, Config, TrainingError, end_worker_process, train
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         argv = [a for a in sys.argv[1:]]
@@ -97,6 +97,7 @@ def cmd_train(args) -> int:
         elif event["event"] == "done":
             print(f"done: val accuracy {event['val_accuracy']:.4f} in {event['seconds']:.1f}s; weights in "
                   f"{event['checkpoint']}", flush=True)
+    code = 0
     try:
         train(model, cfg, emit)
     except TrainingError as e:
@@ -104,5 +105,6 @@ def cmd_train(args) -> int:
             print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         else:
             print(f"error: {e}", file=sys.stderr)
-        return 3
-    return 0
+        code = 3
+    end_worker_process(code)  # under torchrun: ends here (see its docstring); otherwise returns
+    return code

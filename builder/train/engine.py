@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -429,6 +430,28 @@ def train(model: nn.Module, cfg: Config, emit, loss_weights=None, in_shape=None)
     finally:
         if own_group and dist.is_initialized():  # gloo aborts a process that exits with its threads alive
             dist.destroy_process_group()
+
+
+def end_worker_process(code: int) -> None:
+    """End a torchrun worker process (WORLD_SIZE > 1) once its run is over, without the interpreter's shutdown;
+    in a single process this returns and the caller exits normally.
+
+    Why (found from a core dump of rank 0's SIGABRT under load): DistributedDataParallel keeps a C++ reference
+    to the process group, so ``destroy_process_group()`` cannot stop gloo's worker threads (4 threads before
+    and after it once a DDP wrapper has existed, 1 after it without). A gloo thread frees a finished
+    collective's work, and with it a tensor Python owns, which needs the GIL; if the main thread has already
+    reached ``Py_FinalizeEx`` by then, taking the GIL ends the thread with a forced unwind through a noexcept
+    frame, and the process aborts ("terminate called without an active exception"). Everything the run writes
+    (checkpoints, events) is written atomically and flushed before this is called, so ending the process here
+    loses nothing and Python's shutdown never runs beside torch's threads."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):

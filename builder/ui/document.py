@@ -91,6 +91,11 @@ class Document(QObject):
             self._pending = True
             QTimer.singleShot(0, self.refresh)
 
+    @property
+    def analysis_pending(self) -> bool:
+        """An edit was made and its analysis has not run yet."""
+        return self._pending
+
     def refresh(self) -> None:
         self._pending = False
         self.analysis = self.analyzer.run()

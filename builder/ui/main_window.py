@@ -45,6 +45,9 @@ def settings() -> QSettings:
 
 
 class MainWindow(QMainWindow):
+    # Every file picker goes through this one function (a Qt file dialog); tests answer it directly.
+    ask_path = staticmethod(ask_path)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.resize(1440, 900)
@@ -296,7 +299,7 @@ class MainWindow(QMainWindow):
     def open_file_dialog(self):
         if not self.maybe_save():
             return
-        path = ask_path(self, "Open project", "Block Builder projects (*.json);;All files (*)", save=False)
+        path = self.ask_path(self, "Open project", "Block Builder projects (*.json);;All files (*)", save=False)
         if path:
             self.open_path(path, ask=False)
 
@@ -319,7 +322,7 @@ class MainWindow(QMainWindow):
 
     def save_as(self) -> bool:
         suggested = str(self.doc.path or Path.cwd() / f"{make_id(self.doc.graph.name, set())}.json")
-        path = ask_path(self, "Save project", "Block Builder projects (*.json)", save=True, suggested=suggested)
+        path = self.ask_path(self, "Save project", "Block Builder projects (*.json)", save=True, suggested=suggested)
         if not path:
             return False
         if not path.endswith(".json"):
@@ -365,7 +368,7 @@ class MainWindow(QMainWindow):
             stem = make_id(self.doc.graph.name, set()).lower()
             name = "train.py" if fmt == "train" else stem + ext
             base = self.doc.path.parent if self.doc.path else Path.cwd()
-            path = ask_path(self, f"Export {label}", filt, save=True, suggested=str(base / name))
+            path = self.ask_path(self, f"Export {label}", filt, save=True, suggested=str(base / name))
             if not path:
                 return None
         try:

@@ -1,0 +1,109 @@
+"""Figures that used to be timing asserts in the tests (a loaded 2-core machine breaks those), measured here as
+ratios against a reference taken in the same run.
+
+- Project files: load time of a 20,000-block chain against a 2,000-block chain (linear: about 10x), and the
+  median time to load a real template file.
+- The window while the Train panel trains in its child process: the event loop's gaps (a 10 ms timer), against
+  the same timer with no training running.
+
+Run: .venv/bin/python -m benchmarks responsiveness
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _chain_file(folder: Path, n: int) -> Path:
+    import json
+    blocks = [{"id": "input", "type": "input"}] + [{"id": f"r{i}", "type": "relu"} for i in range(n - 2)] + \
+        [{"id": "output", "type": "output"}]
+    ids = [b["id"] for b in blocks]
+    edges = [{"src": a, "dst": b, "port": "x"} for a, b in zip(ids, ids[1:])]
+    path = folder / f"chain{n}.json"
+    path.write_text(json.dumps({"format": "block-builder-project", "version": 2, "name": "chain", "blocks": blocks,
+                                "edges": edges}))
+    return path
+
+
+def _loads(folder: Path) -> dict:
+    import templates
+    from builder import project
+
+    from .common import median_time
+    small, big = _chain_file(folder, 2_000), _chain_file(folder, 20_000)
+    t_small = median_time(lambda: project.load(small), repeat=5, warmup=1)
+    t_big = median_time(lambda: project.load(big), repeat=3, warmup=1)
+    tpl = folder / "inception_v3.json"
+    project.save(templates.build("inception_v3"), tpl)
+    t_tpl = median_time(lambda: project.load(tpl), repeat=10)
+    return {"load_2000_blocks_ms": t_small * 1e3, "load_20000_blocks_ms": t_big * 1e3,
+            "load_ratio_20000_vs_2000": t_big / t_small, "target_ratio_linear": 10.0,
+            "load_inception_v3_file_ms": t_tpl * 1e3}
+
+
+def _gaps(app, seconds: float) -> list[float]:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    clock = QElapsedTimer()
+    clock.start()
+    gaps, last = [], [0]
+
+    def tick():
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    return gaps[1:]
+
+
+def _training_gaps(folder: Path) -> dict:
+    from PySide6.QtWidgets import QApplication
+
+    from builder.ui.main_window import MainWindow
+    app = QApplication.instance() or QApplication([])
+    win = MainWindow()
+    win.show()
+    win.open_template("lenet5")
+    idle = _gaps(app, 3.0)
+    panel = win.trainer
+    panel.dataset.setCurrentText("synthetic")
+    panel.epochs.setValue(1000)
+    panel.out.setText(str(folder / "run"))
+    panel.start()
+    deadline = time.monotonic() + 120
+    while len(panel.steps) < 5 and time.monotonic() < deadline:  # the child is up and training
+        app.processEvents()
+        time.sleep(0.01)
+    busy = _gaps(app, 5.0)
+    steps = len(panel.steps)
+    panel.shutdown()
+    win.doc.undo_stack.setClean()
+    win.close()
+    return {"event_loop_gap_idle_median_ms": statistics.median(idle), "event_loop_gap_idle_max_ms": max(idle),
+            "event_loop_gap_training_median_ms": statistics.median(busy),
+            "event_loop_gap_training_max_ms": max(busy),
+            "gap_ratio_training_vs_idle_max": max(busy) / max(max(idle), 1), "training_steps_seen": steps}
+
+
+def run():
+    from .common import report
+    with tempfile.TemporaryDirectory() as d:
+        figures = _loads(Path(d))
+        figures.update(_training_gaps(Path(d)))
+    return report("responsiveness", figures)
+
+
+if __name__ == "__main__":
+    run()
