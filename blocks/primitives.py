@@ -5,10 +5,11 @@ MACs count multiply-accumulates of convolutions and linear layers only (the conv
 """
 from __future__ import annotations
 
-from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, fmt_shape,
+from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape,
                    register)
 
 ZERO = Cost(0, 0)
+SHOW = object()  # the "default" of an argument the source always writes
 
 # ---------------------------------------------------------------- shared parameter definitions
 
@@ -107,21 +108,19 @@ def _conv_summary(p):
     return txt
 
 
-def _conv_kwargs(p):
-    pad = p["padding"]
-    return dict(kernel_size=tuple(p["kernel"]), stride=tuple(p["stride"]),
-                padding=pad if isinstance(pad, str) else tuple(pad), dilation=tuple(p["dilation"]),
-                groups=p["groups"])
+def _width(out, p, name):
+    return p[name] if out is None else out
 
 
-def _build_conv(p, ins):
-    from torch import nn
-    return nn.Conv2d(ins[0][0], p["out_channels"], bias=p["bias"], **_conv_kwargs(p))
+def _conv_args(p, in_ch, out):
+    return [(None, in_ch, None), (None, _width(out, p, "out_channels"), None), ("kernel_size", p["kernel"], SHOW),
+            ("stride", p["stride"], [1, 1]), ("padding", p["padding"], [0, 0])]
 
 
-def _build_basic(p, ins):
-    from .modules import BasicConv2d
-    return BasicConv2d(ins[0][0], p["out_channels"], eps=p["eps"], batch_norm=p["batch_norm"], **_conv_kwargs(p))
+CONV = TorchCall("nn.Conv2d", lambda p, i, o: _conv_args(p, i, o) + [
+    ("dilation", p["dilation"], [1, 1]), ("groups", p["groups"], 1), ("bias", p["bias"], True)])
+BASIC_CONV = TorchCall("BasicConv2d", lambda p, i, o: _conv_args(p, i, o) + [
+    ("eps", p["eps"], 0.001), ("batch_norm", p["batch_norm"], True)])
 
 
 _CONV_PARAMS = (
@@ -141,7 +140,7 @@ register(BlockSpec(
             Param("width", "int", 224, "Image width in pixels", min=1, max=MAX_SPATIAL)),
     shape=lambda p, ins: (p["channels"], p["height"], p["width"]),
     cost=lambda p, ins, out: ZERO,
-    summary=lambda p: f"{p['channels']}x{p['height']}x{p['width']}",
+    summary=lambda p: f"{p['channels']}x{p['height']}x{p['width']}", in_table=False,
     description="The image that enters the network (channels x height x width)."))
 
 register(BlockSpec(
@@ -152,7 +151,8 @@ register(BlockSpec(
                   min=0.0, max=100.0)),
     shape=lambda p, ins: ins[0],
     cost=lambda p, ins, out: ZERO,
-    summary=lambda p: p["role"] if p["role"] == "main" else f"aux x{p['loss_weight']:g}",
+    summary=lambda p: p["role"] if p["role"] == "main" else f"aux x{p['loss_weight']:g}", in_table=False,
+    keeps_width=True,
     description="A network output. One main output; auxiliary outputs are used in training only."))
 
 register(BlockSpec(
@@ -160,7 +160,7 @@ register(BlockSpec(
     params=_CONV_PARAMS + (Param("bias", "bool", True, "Add a learned bias per output channel"),
                            Param("in_channels", "int", 0, "Expected input channels (0: take them from the input)",
                                  min=0, max=MAX_CHANNELS)),
-    shape=_conv_shape, cost=_conv_cost, build=_build_conv, summary=_conv_summary,
+    shape=_conv_shape, cost=_conv_cost, torch=CONV, summary=_conv_summary, width_param="out_channels",
     description="2-D convolution; asymmetric kernels (1xn, nx1), stride, padding, dilation, groups."))
 
 register(BlockSpec(
@@ -172,8 +172,7 @@ register(BlockSpec(
     ),
     shape=lambda p, ins: _conv_shape({**p, "dilation": [1, 1], "groups": 1}, ins),
     cost=lambda p, ins, out: _add_bn(p, _conv_cost({**p, "groups": 1}, ins, out, bias=not p["batch_norm"]), out),
-    build=lambda p, ins: _build_basic({**p, "dilation": [1, 1], "groups": 1}, ins),
-    summary=_conv_summary,
+    torch=BASIC_CONV, summary=_conv_summary, width_param="out_channels",
     description="Convolution, batch norm and ReLU in one block, as torchvision's BasicConv2d."))
 
 
@@ -188,8 +187,10 @@ register(BlockSpec(
             Param("affine", "bool", True, "Learn a scale and a shift per channel")),
     shape=lambda p, ins: _need_chw(ins, "BatchNorm2d"),
     cost=lambda p, ins, out: Cost(2 * out[0] if p["affine"] else 0, 0),
-    build=lambda p, ins: __import__("torch").nn.BatchNorm2d(ins[0][0], eps=p["eps"], momentum=p["momentum"],
-                                                             affine=p["affine"]),
+    torch=TorchCall("nn.BatchNorm2d", lambda p, i, o: [(None, i, None), ("eps", p["eps"], 1e-5),
+                                                      ("momentum", p["momentum"], 0.1),
+                                                      ("affine", p["affine"], True)]),
+    keeps_width=True, in_table=False,
     description="Batch normalisation over the channels of a CxHxW tensor."))
 
 register(BlockSpec(
@@ -200,23 +201,35 @@ register(BlockSpec(
             Param("k", "float", 2.0, "Additive constant", min=0.0, max=100.0)),
     shape=lambda p, ins: _need_chw(ins, "LocalResponseNorm"),
     cost=lambda p, ins, out: ZERO,
-    build=lambda p, ins: __import__("torch").nn.LocalResponseNorm(p["size"], p["alpha"], p["beta"], p["k"]),
-    summary=lambda p: f"size {p['size']}",
+    torch=TorchCall("nn.LocalResponseNorm", lambda p, i, o: [(None, p["size"], None), ("alpha", p["alpha"], SHOW),
+                                                           ("beta", p["beta"], SHOW), ("k", p["k"], SHOW)]),
+    summary=lambda p: f"size {p['size']}", keeps_width=True,
     description="AlexNet's local response normalisation across channels."))
 
 
-def _activation(type_id, title, cls, desc, params=(), kwargs=lambda p: {}):
+def _activation(type_id, title, cls, desc, params=(), args=lambda p, i, o: [], **flags):
+    """An elementwise activation: output shape = input shape, no parameters, no MACs, no table row."""
     register(BlockSpec(
         type_id, title, "Activation", params=params,
         shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO,
-        build=lambda p, ins: getattr(__import__("torch").nn, cls)(**kwargs(p)), description=desc))
+        torch=TorchCall(cls, args), keeps_width=True, in_table=False, description=desc, **flags))
 
 
-_activation("relu", "ReLU", "ReLU", "max(0, x)", (Param("inplace", "bool", True, "Overwrite the input"),),
-            lambda p: {"inplace": p["inplace"]})
-_activation("sigmoid", "Sigmoid", "Sigmoid", "1 / (1 + exp(-x)) (LeNet-5's squashing function)")
-_activation("tanh", "Tanh", "Tanh", "Hyperbolic tangent")
-_activation("gelu", "GELU", "GELU", "Gaussian error linear unit")
+_INPLACE = (Param("inplace", "bool", True, "Overwrite the input (only where no other block still reads it: the "
+                  "compiler decides)"),)
+
+
+def _inplace_arg(p, i, o):
+    return [("inplace", p["inplace"], False)]
+
+
+_activation("relu", "ReLU", "nn.ReLU", "max(0, x)", _INPLACE, _inplace_arg, inplace=True, saves_output=True)
+_activation("relu6", "ReLU6", "nn.ReLU6", "min(max(0, x), 6) (MobileNetV2)", _INPLACE, _inplace_arg, inplace=True,
+            saves_output=True)
+_activation("sigmoid", "Sigmoid", "nn.Sigmoid", "1 / (1 + exp(-x)) (LeNet-5's squashing function)",
+            saves_output=True)
+_activation("tanh", "Tanh", "nn.Tanh", "Hyperbolic tangent", saves_output=True)
+_activation("gelu", "GELU", "nn.GELU", "Gaussian error linear unit")
 
 
 def _pool_shape(kind):
@@ -239,23 +252,26 @@ def _pool_summary(p):
     return f"{k[0]}x{k[1]}/{s[0]}" + (" ceil" if p["ceil_mode"] else "")
 
 
+def _pool_args(p):
+    return [(None, p["kernel"], None), ("stride", p["stride"], SHOW), ("padding", p["padding"], [0, 0]),
+            ("ceil_mode", p["ceil_mode"], False)]
+
+
 _POOL_PARAMS = (_kernel(3), _stride(2), _padding_pair(0),
                 Param("ceil_mode", "bool", False, "Round the output size up (torchvision's GoogLeNet does)"))
 
 register(BlockSpec(
     "maxpool2d", "MaxPool2d", "Pooling", params=_POOL_PARAMS,
-    shape=_pool_shape("MaxPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary,
-    build=lambda p, ins: __import__("torch").nn.MaxPool2d(tuple(p["kernel"]), tuple(p["stride"]),
-                                                          tuple(p["padding"]), ceil_mode=p["ceil_mode"]),
+    shape=_pool_shape("MaxPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
+    torch=TorchCall("nn.MaxPool2d", lambda p, i, o: _pool_args(p)),
     description="Maximum over each window; 3x3/2 windows overlap (AlexNet, GoogLeNet)."))
 
 register(BlockSpec(
     "avgpool2d", "AvgPool2d", "Pooling",
     params=_POOL_PARAMS + (Param("count_include_pad", "bool", True, "Count padded zeros in the average"),),
-    shape=_pool_shape("AvgPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary,
-    build=lambda p, ins: __import__("torch").nn.AvgPool2d(tuple(p["kernel"]), tuple(p["stride"]),
-                                                          tuple(p["padding"]), ceil_mode=p["ceil_mode"],
-                                                          count_include_pad=p["count_include_pad"]),
+    shape=_pool_shape("AvgPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
+    torch=TorchCall("nn.AvgPool2d", lambda p, i, o: _pool_args(p) + [
+        ("count_include_pad", p["count_include_pad"], True)]),
     description="Average over each window (LeNet-5's subsampling, GoogLeNet's aux heads)."))
 
 register(BlockSpec(
@@ -265,7 +281,7 @@ register(BlockSpec(
     shape=lambda p, ins: (_need_chw(ins, "Adaptive average pool")[0],) + tuple(p["output_size"]),
     cost=lambda p, ins, out: ZERO,
     summary=lambda p: "global" if p["output_size"] == [1, 1] else f"to {p['output_size'][0]}x{p['output_size'][1]}",
-    build=lambda p, ins: __import__("torch").nn.AdaptiveAvgPool2d(tuple(p["output_size"])),
+    torch=TorchCall("nn.AdaptiveAvgPool2d", lambda p, i, o: [(None, p["output_size"], None)]), keeps_width=True,
     legacy_ids=("global_avgpool",),
     description="Average to a fixed grid; 1x1 is NIN's and GoogLeNet's global average pooling."))
 
@@ -273,7 +289,8 @@ register(BlockSpec(
     "dropout", "Dropout", "Regularisation",
     params=(Param("p", "float", 0.5, "Probability of zeroing an activation in training", min=0.0, max=1.0),),
     shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO, summary=lambda p: f"p={p['p']:g}",
-    build=lambda p, ins: __import__("torch").nn.Dropout(p["p"]),
+    torch=TorchCall("nn.Dropout", lambda p, i, o: [("p", p["p"], SHOW)]),
+    alias="view", keeps_width=True,  # in eval mode it returns its input itself
     description="Randomly zeroes activations while training (GoogLeNet: 40%, its aux heads: 70%)."))
 
 
@@ -287,7 +304,9 @@ def _flatten_shape(p, ins):
 register(BlockSpec(
     "flatten", "Flatten", "Reshape",
     shape=_flatten_shape, cost=lambda p, ins, out: ZERO,
-    build=lambda p, ins: __import__("torch").nn.Flatten(1),
+    torch=TorchCall("nn.Flatten", lambda p, i, o: [(None, 1, None)]),
+    alias="view", in_table=False,
+    keeps_width=True,  # for the class count of a head on a 1x1 map (the exporter checks the value)
     description="CxHxW -> a vector of C*H*W features, before a Linear layer."))
 
 
@@ -311,8 +330,9 @@ register(BlockSpec(
                   max=1 << 24)),
     shape=_linear_shape,
     cost=lambda p, ins, out: Cost(ins[0][0] * out[0] + (out[0] if p["bias"] else 0), ins[0][0] * out[0]),
-    build=lambda p, ins: __import__("torch").nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
-    summary=lambda p: str(p["out_features"]),
+    torch=TorchCall("nn.Linear", lambda p, i, o: [(None, i, None), (None, _width(o, p, "out_features"), None),
+                                                  ("bias", p["bias"], True)]),
+    summary=lambda p: str(p["out_features"]), width_param="out_features",
     description="Fully connected layer."))
 
 
@@ -344,10 +364,11 @@ def _add_shape(p, ins, names=None):
 
 register(BlockSpec(
     "concat", "Concat", "Merge", ports=(), variadic=True, min_inputs=1,
-    shape=_concat_shape, cost=lambda p, ins, out: ZERO,
+    shape=_concat_shape, cost=lambda p, ins, out: ZERO, in_table=False,
+    forward=lambda args: f"torch.cat([{', '.join(args)}], 1)",
     description="Joins branches along the channel axis, in port order (Inception's filter concatenation)."))
 
 register(BlockSpec(
     "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2,
-    shape=_add_shape, cost=lambda p, ins, out: ZERO,
+    shape=_add_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " + ".join(args),
     description="Element-wise sum (ResNet's shortcut); all inputs must have the same shape."))

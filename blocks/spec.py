@@ -144,6 +144,64 @@ class Cost:
     macs: int
 
 
+class Sym(str):
+    """A constructor argument written as a name (``in_channels``, ``num_classes``) in exported source."""
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """How a primitive kind becomes torch: one constructor and its arguments, from which both the module the
+    compiler builds and the source text the exporter writes are made (so the two cannot drift).
+
+    ``cls`` is ``nn.Name`` (from torch.nn) or the name of a class in :mod:`blocks.modules`; ``args(p, in_ch, out)``
+    returns ``[(keyword or None, value, default)]``: positional arguments have no keyword, and a keyword argument
+    equal to its default is left out of the source. ``in_ch``/``out`` are numbers, or :class:`Sym` names when the
+    exporter writes a class whose widths are constructor arguments (``out`` is None unless the exporter sets it)."""
+    cls: str
+    args: Callable = lambda p, in_ch, out: []
+
+    def arguments(self, p, in_ch, out=None) -> list:
+        return self.args(p, in_ch, out)
+
+    def module(self, p, in_ch):
+        """The nn.Module (imports torch)."""
+        if self.cls.startswith("nn."):
+            from torch import nn
+            factory = getattr(nn, self.cls[3:])
+        else:
+            from . import modules
+            factory = getattr(modules, self.cls)
+        pos, kw = [], {}
+        for name, value, _default in self.arguments(p, in_ch):
+            value = tuple(value) if isinstance(value, list) else value
+            if name is None:
+                pos.append(value)
+            else:
+                kw[name] = value
+        return factory(*pos, **kw)
+
+    def source(self, p, in_ch, out=None) -> str:
+        """``nn.Name(...)`` as readable source: numbers and choices through repr(), symbols as names."""
+        parts = []
+        for name, value, default in self.arguments(p, in_ch, out):
+            if name is not None and value == default and not isinstance(value, Sym):
+                continue
+            text = literal(value)
+            parts.append(text if name is None else f"{name}={text}")
+        return f"{self.cls}({', '.join(parts)})"
+
+
+def literal(v) -> str:
+    """Source text of an argument value: a Sym as its name, a square pair as one number, lists as tuples."""
+    if isinstance(v, Sym):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        if len(v) == 2 and v[0] == v[1] and all(isinstance(x, int) for x in v):
+            return repr(int(v[0]))
+        return repr(tuple(v))
+    return repr(v)
+
+
 @dataclass
 class BlockSpec:
     """One block kind.
@@ -168,6 +226,21 @@ class BlockSpec:
     description: str = ""
     summary: Callable | None = None  # p -> short text for the canvas ("64 3x3/2")
     legacy_ids: tuple[str, ...] = field(default=())
+    # -- how the kind behaves in generated code; everything a generator, the advisor or a report needs to know
+    torch: TorchCall | None = None  # primitives with a module: the constructor (build and export both use it)
+    forward: Callable | None = None  # merges: (argument variables) -> the expression (torch.cat, a sum)
+    inplace: bool = False      # has an "inplace" parameter: may overwrite its input (only where that is safe)
+    alias: str = "none"        # "view": the output may share its input's storage (Flatten, Dropout in eval)
+    saves_output: bool = False  # autograd keeps the output for backward (ReLU, Tanh, Sigmoid): never overwrite it
+    width_param: str | None = None  # the parameter that sets the output width (out_channels, out_features)
+    keeps_width: bool = False  # elementwise or per-channel: the output width is the input's (a class count
+    #                            passes through it to the output)
+    in_table: bool = True      # a row of its own in the paper's per-layer table (activations are not)
+
+    def __post_init__(self):
+        if self.build is None and self.torch is not None:
+            call = self.torch
+            self.build = lambda p, ins: call.module(p, ins[0][0] if ins and ins[0] else None)
 
     @property
     def is_composite(self) -> bool:

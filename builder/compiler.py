@@ -92,11 +92,11 @@ def var_name(block_id: str, taken: set) -> str:
 
 
 def call_expression(type_id: str, args: list, ref: str) -> str:
-    """The right-hand side of one forward statement: merges are tensor ops, every other block a module call."""
-    if type_id == "concat":
-        return f"torch.cat([{', '.join(args)}], 1)"
-    if type_id == "add":
-        return " + ".join(args)
+    """The right-hand side of one forward statement: merges are their kind's tensor expression, every other
+    block a module call."""
+    spec = REGISTRY[type_id]
+    if spec.forward is not None:
+        return spec.forward(args)
     return f"{ref}({', '.join(args)})"
 
 

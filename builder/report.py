@@ -68,7 +68,6 @@ _TYPE_NAMES = {"conv2d": "convolution", "basic_conv": "convolution", "maxpool2d"
                "inception_d": "reduction D", "inception_e": "inception E", "grid_reduction": "grid reduction",
                "aux_googlenet": "aux classifier", "aux_inception_v3": "aux classifier",
                "resnet_basic": "residual", "resnet_bottleneck": "bottleneck", "mlpconv": "mlpconv"}
-_SKIP = {"input", "output", "relu", "sigmoid", "tanh", "gelu", "flatten", "batchnorm2d", "concat", "add"}
 
 
 def _conv_depth(type_id, params, in_shape) -> int:
@@ -91,7 +90,7 @@ def paper_rows(graph: Graph, analysis: Analysis, inference_only: bool = True) ->
     rows = []
     for bid, rep in analysis.blocks.items():
         blk = graph.block(bid)
-        if blk.type in _SKIP or (inference_only and not rep.inference) or not rep.out_shape:
+        if (blk.spec and not blk.spec.in_table) or (inference_only and not rep.inference) or not rep.out_shape:
             continue
         p = blk.params
         name = _TYPE_NAMES.get(blk.type, blk.spec.title if blk.spec else blk.type)

@@ -17,10 +17,7 @@ from builder.compiler import _safe_inplace, call_expression, flatten, var_name
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
 
-from .emit import BASIC_CONV_SOURCE, OUT_PARAM, ctor
-
-PASS_THROUGH = {"relu", "sigmoid", "tanh", "gelu", "batchnorm2d", "lrn", "dropout", "maxpool2d", "avgpool2d",
-                "adaptive_avgpool2d", "output"}
+from .emit import BASIC_CONV_SOURCE, ctor, width_param
 
 
 CLASS_NAMES = {"inception_v1": "Inception", "inception_naive": "InceptionNaive", "inception_a": "InceptionA",
@@ -69,7 +66,7 @@ def _chains(nodes: list[Node]) -> dict:
     """Dotted groups whose numbered children form a chain become one nn.Sequential: prefix -> [nodes]."""
     groups: dict = {}
     for n in nodes:
-        if "." in n.local and n.type not in ("concat", "add", "output", "input"):
+        if "." in n.local and n.ctor is not None:  # modules (a merge or an Output has no module)
             prefix, rest = n.local.rsplit(".", 1)
             groups.setdefault(prefix, []).append(n)
     readers: dict = {}
@@ -212,7 +209,7 @@ def _inner(type_id, params, in_shape, prefix, fixed):
 def _structure_key(rows, output):
     key = []
     for r in rows:
-        slot = OUT_PARAM.get(r["type"])
+        slot = width_param(r["type"])
         params = {k: v for k, v in r["params"].items() if k != slot}
         extra = None
         if r["type"] == "flatten":
@@ -275,7 +272,7 @@ def _assign_slots(cls):
     slots = {}
     used = []
     for idx, r in enumerate(cls.rows):
-        slot = OUT_PARAM.get(r["type"])
+        slot = width_param(r["type"])
         if slot is None:
             continue
         values = [inst[3][idx]["params"][slot] for inst in cls.instances]
@@ -300,9 +297,9 @@ def _channel_syms(rows, slots, in_sym):
     for r in rows:
         t = r["type"]
         src = [sym[s] for s in r["sources"]]
-        if t in OUT_PARAM:
+        if width_param(t):
             s = slots.get(r["local"])
-            sym[r["local"]] = s if s else str(r["params"][OUT_PARAM[t]])
+            sym[r["local"]] = s if s else str(r["params"][width_param(t)])
         elif t == "concat":
             sym[r["local"]] = "(" + " + ".join(src) + ")" if len(src) > 1 else src[0]
         elif t == "flatten":
@@ -322,8 +319,8 @@ def _class_source(cls) -> str:
         t = r["type"]
         src_ch = sym[r["sources"][0]] if r["sources"] else None
         c = None
-        if t not in ("concat", "add", "output"):
-            c = ctor(t, r["params"], src_ch, cls.slots.get(r["local"]) if t in OUT_PARAM else None)
+        if REGISTRY[t].torch is not None:
+            c = ctor(t, r["params"], src_ch, cls.slots.get(r["local"]) if width_param(t) else None)
         nodes.append(Node(r["local"], t, c, r["sources"], r["shape"]))
     chains = _chains(nodes)
     spec = REGISTRY[cls.type]
@@ -358,7 +355,7 @@ def _class_heads(graph, analysis) -> dict:
         cur = out_id
         while True:
             b = graph.block(cur)
-            if b.type not in PASS_THROUGH and b.type != "flatten":
+            if not b.spec.keeps_width:
                 break
             ins = graph.inputs(cur)
             if not ins:
@@ -407,8 +404,8 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
                 v = "num_classes" if heads.get(bid) == arg and num_classes is not None else repr(vals[arg])
                 kws.append(f"{arg}={v}")
             c = f"{cls.name}({', '.join([repr(in_ch)] + kws)})"
-        elif b.type not in ("concat", "add", "output"):
-            out_sym = "num_classes" if heads.get(bid) == OUT_PARAM.get(b.type) and num_classes is not None else None
+        elif b.spec.torch is not None:
+            out_sym = "num_classes" if heads.get(bid) == width_param(b.type) and num_classes is not None else None
             c = ctor(b.type, fixed.get(bid, b.params), in_ch, out_sym)
         nodes.append(Node(bid, b.type, c, srcs, rep.out_shape, training_only=not rep.inference))
     main_nodes = [n for n in nodes if not n.training_only]

@@ -78,9 +78,13 @@ def test_adaptive_pool(size):
         check("adaptive_avgpool2d", dict(output_size=size), shape)
 
 
+ACTIVATIONS = [s.type_id for s in REGISTRY if s.category == "Activation"]  # a new one is tested as it lands
+
+
 @pytest.mark.parametrize("kind,params", [("batchnorm2d", {}), ("batchnorm2d", {"affine": False}),
-                                         ("lrn", {"size": 5}), ("relu", {}), ("sigmoid", {}), ("tanh", {}),
-                                         ("gelu", {}), ("dropout", {"p": 0.3}), ("flatten", {})])
+                                         ("lrn", {"size": 5}), ("dropout", {"p": 0.3}), ("flatten", {})]
+                         + [(k, {}) for k in ACTIVATIONS]
+                         + [(k, {"inplace": False}) for k in ACTIVATIONS if REGISTRY[k].inplace])
 def test_elementwise_and_norms(kind, params):
     for shape in INPUTS:
         rep = check(kind, params, shape)
@@ -124,8 +128,23 @@ def test_add():
         torch.testing.assert_close(net(x), net.pre0(x) + net.pre1(x))
 
 
+def test_activations_match_torch_functions():
+    """Each activation computes the function its name says (a grid test checks shapes and costs, this the
+    values), with in-place on and off."""
+    import torch.nn.functional as F
+    ref = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu}
+    assert set(ref) == set(ACTIVATIONS)
+    x = torch.randn(2, 3, 5, 5) * 8
+    for kind, fn in ref.items():
+        for inplace in ((True, False) if REGISTRY[kind].inplace else (None,)):
+            params = {} if inplace is None else {"inplace": inplace}
+            net = compile_graph(single(kind, params, (3, 5, 5))).eval()
+            with torch.no_grad():
+                torch.testing.assert_close(net(x.clone()), fn(x))
+
+
 def test_every_primitive_is_covered():
-    tested = {"conv2d", "basic_conv", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "batchnorm2d", "lrn", "relu",
-              "sigmoid", "tanh", "gelu", "dropout", "flatten", "linear", "concat", "add", "input", "output"}
+    tested = {"conv2d", "basic_conv", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "batchnorm2d", "lrn",
+              "dropout", "flatten", "linear", "concat", "add", "input", "output"} | set(ACTIVATIONS)
     primitives = {s.type_id for s in REGISTRY if not s.is_composite}
     assert primitives <= tested, primitives - tested
