@@ -120,20 +120,37 @@ def set_submodule(root, path: str, module) -> None:
     parent.add_module(parts[-1], module)
 
 
-def _safe_inplace(flat: list[FlatBlock]) -> dict:
-    """An in-place ReLU may only overwrite a tensor nobody else reads."""
+def inplace_plan(flat: list[FlatBlock]) -> dict:
+    """Which in-place blocks may really run in place: ``{id: params with inplace=False}`` for the others.
+
+    Alias analysis over the flat network, in one pass (linear in its size). A block that overwrites its input
+    writes into a *storage*: the tensor of the last block before it that made a new one (its producer), seen
+    through every view on the way (Flatten, Dropout, which returns its input in eval, and blocks already running
+    in place). Overwriting is safe only when
+    - every tensor sharing that storage has exactly one reader, the next block of the chain, so nothing reads
+      the storage after the write (a second branch, an aux head, or the network's output would see the
+      overwritten values), and it is not a network input (the caller's tensor);
+    - autograd does not keep any of them for backward: the producer and the blocks of the chain do not save
+      their output (Tanh, Sigmoid and ReLU do; overwriting it makes backward fail).
+    """
     readers: dict = {}
     for fb in flat:
         for s in fb.inputs:
             readers[s] = readers.get(s, 0) + 1
-    kinds = {fb.id: fb.type for fb in flat}
-    fixed = {}
+    exclusive: dict = {}  # tensor id -> a block reading it may overwrite its storage
+    disabled = {}
     for fb in flat:
-        if fb.type == "relu" and fb.params.get("inplace"):
-            src = fb.inputs[0]
-            if readers.get(src, 0) > 1 or kinds.get(src) in ("input", "output"):
-                fixed[fb.id] = {**fb.params, "inplace": False}
-    return fixed
+        spec = REGISTRY[fb.type]
+        src = fb.inputs[0] if fb.inputs else None
+        in_place = False
+        if spec.inplace and fb.params.get("inplace"):
+            in_place = src is not None and exclusive.get(src, False)
+            if not in_place:
+                disabled[fb.id] = {**fb.params, "inplace": False}
+        alias = in_place or spec.alias == "view"
+        own = readers.get(fb.id, 0) == 1 and not spec.saves_output and fb.type not in ("input", "output")
+        exclusive[fb.id] = own and (exclusive.get(src, False) if alias else True)
+    return disabled
 
 
 def generate_forward(flat: list[FlatBlock], outputs: list[str]) -> str:
@@ -198,7 +215,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None):
     model.output_ids = outputs
     model.loss_weights = weights
     model.input_shapes = [fb.out_shape for fb in flat if fb.type == "input"]
-    fixed = _safe_inplace(flat)
+    fixed = inplace_plan(flat)
     for fb in flat:
         spec = REGISTRY[fb.type]
         if spec.build is None:

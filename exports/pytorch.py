@@ -13,7 +13,7 @@ import re
 
 from blocks import REGISTRY
 from builder.analysis import Analysis, analyze, expand_composite, evaluate
-from builder.compiler import _safe_inplace, call_expression, flatten, var_name
+from builder.compiler import call_expression, flatten, inplace_plan, var_name
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
 
@@ -372,7 +372,7 @@ def _class_heads(graph, analysis) -> dict:
 def generate(graph: Graph, analysis: Analysis | None = None) -> str:
     a = analysis or analyze(graph)
     flat, outputs, _ = flatten(graph, a)  # raises CompileError with the graph's errors
-    fixed = {fb.id: p for fb in flat for p in [_safe_inplace(flat).get(fb.id)] if p}
+    fixed = inplace_plan(flat)  # once for the whole network
     classes, by_block = _plan_classes(graph, a, fixed)
     heads = _class_heads(graph, a)
     main = a.outputs[0]
