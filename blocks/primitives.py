@@ -6,7 +6,7 @@ MACs count multiply-accumulates of convolutions and linear layers only (the conv
 from __future__ import annotations
 
 from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape,
-                   register)
+                   register, source_ref)
 
 ZERO = Cost(0, 0)
 SHOW = object()  # the "default" of an argument the source always writes
@@ -336,28 +336,28 @@ register(BlockSpec(
     description="Fully connected layer."))
 
 
-def _describe_inputs(ins, names):
-    return ", ".join(f"{fmt_shape(s)} (from {n})" for s, n in zip(ins, names))
+def _describe_inputs(ins):
+    """The inputs' shapes, each naming the block it comes from: a placeholder that analysis fills in with the
+    source's id for the graph at hand (rule results are cached by shapes, so they must not hold names)."""
+    return ", ".join(f"{fmt_shape(s)} (from {source_ref(i)})" for i, s in enumerate(ins))
 
 
-def _concat_shape(p, ins, names=None):
-    names = names or [f"input {i}" for i in range(len(ins))]
+def _concat_shape(p, ins):
     ranks = {len(s) for s in ins}
     if len(ranks) != 1:
-        raise BlockError(f"Concat inputs have different ranks: {_describe_inputs(ins, names)}", "shape_mismatch")
+        raise BlockError(f"Concat inputs have different ranks: {_describe_inputs(ins)}", "shape_mismatch")
     if len(ins[0]) == 3:
         hw = {(s[1], s[2]) for s in ins}
         if len(hw) != 1:
-            raise BlockError(f"Concat inputs differ in spatial size: {_describe_inputs(ins, names)}; "
+            raise BlockError(f"Concat inputs differ in spatial size: {_describe_inputs(ins)}; "
                              "every branch must keep the same HxW", "spatial_mismatch")
         return (sum(s[0] for s in ins), ins[0][1], ins[0][2])
     return (sum(s[0] for s in ins),) + tuple(ins[0][1:])
 
 
-def _add_shape(p, ins, names=None):
-    names = names or [f"input {i}" for i in range(len(ins))]
+def _add_shape(p, ins):
     if len(set(ins)) != 1:
-        raise BlockError(f"Add inputs differ: {_describe_inputs(ins, names)}; a shortcut needs a projection "
+        raise BlockError(f"Add inputs differ: {_describe_inputs(ins)}; a shortcut needs a projection "
                          "(1x1 conv with stride) to match", "shape_mismatch")
     return ins[0]
 

@@ -7,6 +7,7 @@ needs torch; only ``build`` touches torch, and it imports it lazily.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -321,6 +322,27 @@ REGISTRY = Registry()
 
 def register(spec: BlockSpec) -> BlockSpec:
     return REGISTRY.register(spec)
+
+
+_SOURCE = re.compile("\x00([0-9]+)\x00")
+
+
+def source_ref(i: int) -> str:
+    """A placeholder for "the block that feeds input i" in a rule's message (see :func:`fill_sources`)."""
+    return f"\x00{i}\x00"
+
+
+def fill_sources(message: str, names) -> tuple[str, tuple]:
+    """Replace a message's source placeholders by ``names`` (the ids feeding the block, in port order); returns
+    the message and the ids it names."""
+    named = []
+
+    def sub(m):
+        i = int(m.group(1))
+        name = names[i] if names is not None and i < len(names) else f"input {i}"
+        named.append(name)
+        return str(name)
+    return _SOURCE.sub(sub, message), tuple(dict.fromkeys(named))
 
 
 def fmt_shape(shape) -> str:

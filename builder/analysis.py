@@ -12,7 +12,7 @@ import networkx as nx
 
 from blocks import REGISTRY, BlockError, fmt_shape
 from blocks.composite import IN, Subgraph
-from blocks.spec import ParamError
+from blocks.spec import ParamError, fill_sources
 
 from .graph import Graph, freeze, port_order
 
@@ -25,9 +25,11 @@ class Issue:
     code: str
     message: str
     severity: str = "error"
+    related: tuple = ()  # other blocks the message names (a concat's mismatched sources), as data
 
     def to_dict(self) -> dict:
-        return {"block": self.block, "code": self.code, "message": self.message, "severity": self.severity}
+        return {"block": self.block, "code": self.code, "message": self.message, "severity": self.severity,
+                "related": list(self.related)}
 
     def __str__(self) -> str:
         where = f"{self.block}: " if self.block else ""
@@ -132,27 +134,28 @@ def expand_composite(type_id: str, params: dict, in_shape) -> Subgraph:
     return sub
 
 
-def evaluate(type_id: str, params: dict, in_shapes: tuple, names=None, pkey=None) -> Result:
-    """Shape, cost and errors of one block given its input shapes. Pure; memoised."""
+def evaluate(type_id: str, params: dict, in_shapes: tuple, pkey=None) -> Result:
+    """Shape, cost and errors of one block given its input shapes. Pure; memoised. Messages that name a source
+    hold placeholders (:func:`blocks.spec.fill_sources`): the same result serves every graph."""
     key = (type_id, pkey if pkey is not None else freeze(params), in_shapes)
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    res = _evaluate(type_id, params, in_shapes, names)
+    res = _evaluate(type_id, params, in_shapes)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[key] = res
     return res
 
 
-def _evaluate(type_id, params, in_shapes, names) -> Result:
+def _evaluate(type_id, params, in_shapes) -> Result:
     spec = REGISTRY.get(type_id)
     if spec is None:
         return Result(None, errors=(("unknown_type", f"unknown block type {type_id!r}"),))
     try:
         if spec.is_composite:
             return _evaluate_composite(type_id, params, in_shapes)
-        out = spec.shape(params, in_shapes, names) if spec.variadic else spec.shape(params, in_shapes)
+        out = spec.shape(params, in_shapes)
         for d in out:
             if d < 1:
                 raise BlockError(f"output would be {fmt_shape(out)}: the input "
@@ -184,9 +187,10 @@ def _evaluate_composite(type_id, params, in_shapes) -> Result:
     for local, t, p in sub.nodes:
         srcs = sub.inputs_of(local)
         ins = tuple(shapes[s] for s in srcs)
-        r = evaluate(t, p, ins, names=srcs)
+        r = evaluate(t, p, ins)
         if r.errors:
             code, msg = r.errors[0]
+            msg, _ = fill_sources(msg, srcs)  # local names: fixed by the parameters, so cacheable
             raise BlockError(f"inside, at {local}: {msg}", code)
         shapes[local] = r.out_shape
         total_p, total_m, total_a = total_p + r.params, total_m + r.macs, total_a + r.activations
@@ -235,10 +239,11 @@ class Analyzer:
             elif bid in missing:
                 errors.append(Issue(bid, "unconnected_input", missing[bid]))
             elif None not in in_shapes:
-                res = evaluate(blk.type, blk.params, tuple(in_shapes), srcs, blk.key[1])
+                res = evaluate(blk.type, blk.params, tuple(in_shapes), blk.key[1])
                 out = res.out_shape
                 for code, msg in res.errors:
-                    errors.append(Issue(bid, code, msg))
+                    text, related = fill_sources(msg, srcs)  # this graph's names, never cached
+                    errors.append(Issue(bid, code, text, related=related))
             in_training = bid in training
             warnings = [] if in_training or blk.type == "input" else [
                 Issue(bid, "unused", "does not reach an Output block, so it is not compiled", "warning")]

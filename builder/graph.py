@@ -6,9 +6,11 @@ Selection, colours and other view state never enter the model.
 """
 from __future__ import annotations
 
+import functools
 import keyword
 import re
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -106,6 +108,15 @@ def port_order(port: str):
     return (0, int(port[2:]), "") if port.startswith("in") and port[2:].isdigit() else (1, 0, port)
 
 
+def _atomic(method):
+    """A compound edit runs in one transaction: refused half-way, it leaves the graph exactly as it was."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.transaction():
+            return method(self, *args, **kwargs)
+    return run
+
+
 class Graph:
     """The editable network. Every change emits a past-tense event and bumps ``structure_rev`` (wiring)
     or the block's key (parameters), which is what the analysis cache keys on."""
@@ -201,13 +212,23 @@ class Graph:
 
     def record(self, fn):
         """Run ``fn(graph)`` and return the list of (redo, undo) steps it made: undo runs the undos in reverse,
-        redo runs the redos in order. Compound edits (expand, paste, refactors) become one undo step."""
-        outer, self.journal = self.journal, []
-        try:
+        redo runs the redos in order. Compound edits (expand, paste, refactors) become one undo step; an edit
+        that raises leaves the graph as it was."""
+        with self.transaction() as steps:
             fn(self)
-            steps = self.journal
+        return steps
+
+    @contextmanager
+    def transaction(self):
+        """``with graph.transaction() as steps:`` every edit inside is all-or-nothing for every caller: if the
+        block raises, the edits it made are undone in reverse before the exception goes on. ``steps`` receives
+        the (redo, undo) pairs made (also added to an enclosing transaction's)."""
+        outer, self.journal = self.journal, []
+        steps = self.journal
+        try:
+            yield steps
         except BaseException:
-            steps, self.journal = self.journal, None
+            self.journal = None
             for _, undo in reversed(steps):  # leave the graph as it was
                 undo()
             self.journal = outer
@@ -215,7 +236,6 @@ class Graph:
         self.journal = outer
         if outer is not None:
             outer.extend(steps)
-        return steps
 
     def add_block(self, type_id: str, params: dict | None = None, block_id: str | None = None,
                   label: str = "", pos=(0.0, 0.0), group: dict | None = None, strict: bool = True) -> str:
@@ -380,6 +400,7 @@ class Graph:
             self.remove_block(bid)
 
     # ------------------------------------------------------------------ composite blocks
+    @_atomic
     def expand(self, block_id: str) -> list[str]:
         """Replace a composite block by its primitive blocks, ids prefixed with its own (``inception3a.branch1``),
         so compiled weights keep the same keys. Returns the new ids."""
@@ -418,6 +439,7 @@ class Graph:
             self.connect(f"{block_id}.{sub.output}", v, k, check_cycle=False)
         return new_ids
 
+    @_atomic
     def collapse(self, group_id: str) -> str:
         """Put an expanded composite back together; refused when its inside was edited since."""
         from .analysis import expand_composite
@@ -454,6 +476,7 @@ class Graph:
             self.connect(group_id, v, k, check_cycle=False)
         return group_id
 
+    @_atomic
     def group(self, ids, name: str = "Group", block_id: str | None = None) -> str:
         """Collapse a selection into a new composite block (a "group"): one input from outside, one output."""
         ids = [i for i in self.ids() if i in set(ids)]  # graph order

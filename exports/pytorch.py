@@ -150,19 +150,21 @@ def _assignments(nodes: list[Node], chains: dict, indent: str, guard=None) -> li
 
 
 def _forward_lines(nodes: list[Node], chains: dict, names: Names, inputs: dict, indent: str,
-                   comments: bool) -> tuple[list[str], dict]:
-    """Statements of forward in order; returns them and the variable of every local id."""
+                   comments: bool) -> tuple[list, dict]:
+    """Statements of forward in order, as (source line, variables it reads); and the variable of every local
+    id. :func:`_freeing` adds the ``del`` lines."""
     var = dict(inputs)
     first_of = {ms[0].local: (p, ms) for p, ms in chains.items()}
     skip = {m.local for ms in chains.values() for m in ms[1:]}
-    lines = []
+    stmts = []
     for n in nodes:
         if n.local in skip or n.type == "input":
             continue
         if n.local in first_of:
             prefix, members = first_of[n.local]
             v = names(prefix.replace(".", "_"))
-            expr = f"{_module_ref(prefix)}({var[n.sources[0]]})"
+            args = [var[n.sources[0]]]
+            expr = f"{_module_ref(prefix)}({args[0]})"
             for m in members:
                 var[m.local] = v
             shape = members[-1].shape
@@ -176,8 +178,26 @@ def _forward_lines(nodes: list[Node], chains: dict, names: Names, inputs: dict, 
             var[n.local] = v
             shape = n.shape
         comment = f"  # {' x '.join(map(str, shape))}" if comments and shape else ""
-        lines.append(f"{indent}{v} = {expr}{comment}")
-    return lines, var
+        stmts.append((f"{indent}{v} = {expr}{comment}", args))
+    return stmts, var
+
+
+def _freeing(stmts: list, keep: set) -> list[str]:
+    """The statements' lines, each followed by ``del`` of the variables it read for the last time (not those
+    in ``keep``: returned, or read later in another section), as the compiled module does: memory is freed as
+    the network runs."""
+    last = {}
+    for i, (_, args) in enumerate(stmts):
+        for a in args:
+            last[a] = i
+    lines = []
+    for i, (text, args) in enumerate(stmts):
+        lines.append(text)
+        dead = [a for a in dict.fromkeys(args) if last[a] == i and a not in keep]
+        if dead:
+            indent = text[:len(text) - len(text.lstrip())]
+            lines.append(f"{indent}del {', '.join(dead)}")
+    return lines
 
 
 # ------------------------------------------------------------------------------ composite classes
@@ -332,13 +352,14 @@ def _class_source(cls) -> str:
              f"    def __init__(self, {args}) -> None:", "        super().__init__()"]
     lines += _assignments(nodes, chains, "        ")
     lines += ["", "    def forward(self, x: Tensor) -> Tensor:"]
-    body, var = _forward_lines(nodes, chains, Names(), {"@in": "x"}, "        ", comments=False)
+    stmts, var = _forward_lines(nodes, chains, Names(), {"@in": "x"}, "        ", comments=False)
     # the last statement produces the output: return it directly
     out_var = var[cls.output]
-    if body and body[-1].strip().startswith(f"{out_var} = "):
-        body[-1] = body[-1].replace(f"{out_var} = ", "return ", 1)
+    if stmts and stmts[-1][0].strip().startswith(f"{out_var} = "):
+        body = _freeing(stmts[:-1], {out_var} | set(stmts[-1][1]))
+        body.append(stmts[-1][0].replace(f"{out_var} = ", "return ", 1))
     else:
-        body.append(f"        return {out_var}")
+        body = _freeing(stmts, {out_var}) + [f"        return {out_var}"]
     lines += body
     return "\n".join(lines) + "\n"
 
@@ -431,11 +452,15 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
     in_names = list(inputs.values())
     lines += ["", f"    def forward(self, {', '.join(f'{n}: Tensor' for n in in_names)}):"]
     body, var = _forward_lines(main_nodes, main_chains, names, inputs, "        ", comments=True)
-    lines += body
+    aux_body, var2 = [], var
+    if has_aux:
+        aux_body, var2 = _forward_lines(aux_nodes, aux_chains, names, var, "            ", comments=True)
+    returned = {var2[o] for o in a.outputs}
+    read_by_aux = {x for _, args in aux_body for x in args}
+    lines += _freeing(body, returned | read_by_aux)
     if has_aux:
         lines.append("        if self.training and self.aux_logits:")
-        aux_body, var2 = _forward_lines(aux_nodes, aux_chains, names, var, "            ", comments=True)
-        lines += aux_body
+        lines += _freeing(aux_body, returned)
         lines.append(f"            return {', '.join(var2[o] for o in a.outputs)}")
     lines.append(f"        return {var[main]}")
 
@@ -477,8 +502,9 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
                  f"    return model\n")
     parts.append('if __name__ == "__main__":\n'
                  "    model = build_model().eval()\n"
+                 "    shapes = [INPUT_SHAPE] if isinstance(INPUT_SHAPE[0], int) else list(INPUT_SHAPE)\n"
                  "    with torch.no_grad():\n"
-                 "        out = model(torch.randn(1, *INPUT_SHAPE))\n"
+                 "        out = model(*(torch.randn(1, *shape) for shape in shapes))\n"
                  "    print(type(model).__name__, tuple(out.shape), sum(p.numel() for p in model.parameters()), "
                  '"parameters")\n')
     return "\n\n".join(parts)

@@ -46,6 +46,38 @@ def test_add_mismatch_names_both_shapes_and_sources():
     assert "3x8x8 (from pre0)" in e.message and "4x8x8 (from pre1)" in e.message
 
 
+def _two_broken_concats():
+    """Two concats whose inputs have the same mismatched shapes, fed by different blocks."""
+    g = Graph("two")
+    g.add_block("input", {"channels": 3, "height": 8, "width": 8}, "inp")
+    for side in ("a", "b"):
+        g.add_block("conv2d", {"out_channels": 4, "kernel": 1}, f"{side}_wide")
+        g.add_block("conv2d", {"out_channels": 4, "kernel": 1, "stride": 2}, f"{side}_small")
+        g.add_block("concat", {}, f"{side}_cat")
+        g.add_block("output", {"role": "main" if side == "a" else "aux"}, f"{side}_out")
+        for x, y in (("inp", f"{side}_wide"), ("inp", f"{side}_small"), (f"{side}_wide", f"{side}_cat"),
+                     (f"{side}_small", f"{side}_cat"), (f"{side}_cat", f"{side}_out")):
+            g.connect(x, y)
+    return g
+
+
+def test_error_messages_name_their_own_sources():
+    """Rule results are cached by shapes; the names in a message are this graph's, per block, every time."""
+    g = _two_broken_concats()
+    a = analyze(g)
+    ea, eb = a.blocks["a_cat"].errors[0], a.blocks["b_cat"].errors[0]
+    assert "(from a_wide)" in ea.message and "(from a_small)" in ea.message and "b_" not in ea.message
+    assert "(from b_wide)" in eb.message and "(from b_small)" in eb.message and "a_" not in eb.message
+    assert ea.related == ("a_wide", "a_small") and eb.related == ("b_wide", "b_small")  # the ids, as data
+    # another graph with the same shapes, and a rename: each message names what is there now
+    g2 = _two_broken_concats()
+    g2.rename("b_wide", "renamed_wide")
+    e2 = analyze(g2).blocks["b_cat"].errors[0]
+    assert "(from renamed_wide)" in e2.message and "b_wide" not in e2.message
+    assert e2.related == ("renamed_wide", "b_small")
+    assert "(from a_wide)" in analyze(g).blocks["a_cat"].errors[0].message  # the first graph is unchanged
+
+
 def test_spatial_mismatch_at_concat():
     g = single("concat", {}, [(3, 8, 8), (4, 4, 4)])
     e = only_error(analyze(g), "blk")

@@ -74,3 +74,31 @@ def test_hostile_group_files_are_refused(tmp_path):
     from builder.errors import ProjectError
     with pytest.raises(ProjectError, match="cannot hold"):
         project.load(f)
+
+
+def test_a_refused_group_leaves_the_graph_exactly_as_it_was():
+    """group() opens composites in the selection before it checks the selection: refused, it must put them
+    back (inception3a stayed expanded: 39 blocks instead of 26), for any caller, journal or not."""
+    g = templates.build("googlenet")
+    before, n = g.signature(), len(g)
+    with pytest.raises(GraphEditError, match="one input"):
+        g.group(["inception3a", "conv3", "inception3b", "maxpool3", "aux1", "inception4b"], "Too much")
+    assert len(g) == n and g.signature() == before
+    assert g.journal is None
+
+
+def test_a_transaction_is_all_or_nothing():
+    g = templates.build("lenet5")
+    before = g.signature()
+    with pytest.raises(GraphEditError):
+        with g.transaction():
+            g.set_params("c1", {"out_channels": 9})
+            g.remove_block("s2")
+            g.expand("not_there")
+    assert g.signature() == before
+    with g.transaction() as steps:
+        g.set_params("c1", {"out_channels": 9})
+    assert g.block("c1").params["out_channels"] == 9 and len(steps) == 1
+    for _, undo in reversed(steps):
+        undo()
+    assert g.signature() == before
