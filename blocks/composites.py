@@ -15,8 +15,8 @@ CAT_HEAD = "Heads"
 CAT_RESIDUAL = "Residual & NIN"
 
 
-def ch(name, default, help_):
-    return Param(name, "int", default, help_, min=1, max=MAX_CHANNELS)
+def ch(name, default, help_, code=""):
+    return Param(name, "int", default, help_, min=1, max=MAX_CHANNELS, code=code)
 
 
 BN = Param("batch_norm", "bool", True, "Batch norm after every convolution (the GoogLeNet paper has none)")
@@ -192,7 +192,7 @@ def _inception_c(p, s):
 
 
 composite("inception_c", "Inception-v3 C (fig. 6, 1xn/nx1)", CAT_INCEPTION,
-          [ch("ch1x1", 192, "1x1 branch"), ch("c7", 128, "channels inside the factorised branches"),
+          [ch("ch1x1", 192, "1x1 branch"), ch("c7", 128, "channels inside the factorised branches", "channels_7x7"),
            ch("ch7x7", 192, "output of each factorised branch"),
            Param("n", "int", 7, "n of the 1xn and nx1 convolutions (odd)", min=1, max=31),
            ch("pool_features", 192, "avg pool -> 1x1 projection"), BN],
@@ -347,10 +347,11 @@ def _resnet_basic(p, s):
 
 def _resnet_bottleneck(p, s):
     g, planes, st = Subgraph(), p["planes"], p["stride"]
-    width, out = planes * p["base_width"] // 64, planes * 4
+    width, out = planes * p["base_width"] // 64 * p["groups"], planes * 4  # torchvision's Bottleneck
     x = g.add("conv1", "conv2d", IN, out_channels=width, kernel=1, bias=False)
     x = g.add("relu", "relu", g.add("bn1", "batchnorm2d", x))
-    x = g.add("conv2", "conv2d", x, out_channels=width, kernel=3, stride=st, padding=1, bias=False)
+    x = g.add("conv2", "conv2d", x, out_channels=width, kernel=3, stride=st, padding=1, groups=p["groups"],
+              bias=False)
     x = g.add("relu2", "relu", g.add("bn2", "batchnorm2d", x))
     x = g.add("bn3", "batchnorm2d", g.add("conv3", "conv2d", x, out_channels=out, kernel=1, bias=False))
     sc = _shortcut(g, p, s[0], out, st)
@@ -367,9 +368,13 @@ composite("resnet_basic", "ResNet basic block", CAT_RESIDUAL, [ch("planes", 64, 
           lambda p: f"{p['planes']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""))
 composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
           [ch("planes", 64, "inner channels (output is 4x)"), STRIDE, SHORTCUT,
-           Param("base_width", "int", 64, "Width per group (64 for ResNet-50)", min=1, max=4096)],
-          _resnet_bottleneck, "1x1 reduce, 3x3, 1x1 expand (x4) with a shortcut (ResNet-50).",
-          lambda p: f"{p['planes']}x4" + (f"/{p['stride']}" if p["stride"] > 1 else ""))
+           Param("base_width", "int", 64, "Width per group (64 for ResNet-50, 4 for ResNeXt-50 32x4d)", min=1,
+                 max=4096),
+           Param("groups", "int", 1, "Groups of the 3x3 convolution (ResNeXt's cardinality, 32 in 32x4d)", min=1,
+                 max=1024)],
+          _resnet_bottleneck, "1x1 reduce, 3x3 (grouped in ResNeXt), 1x1 expand (x4) with a shortcut (ResNet-50).",
+          lambda p: f"{p['planes']}x4" + (f" g{p['groups']}" if p["groups"] > 1 else "")
+          + (f"/{p['stride']}" if p["stride"] > 1 else ""))
 
 
 def _mlpconv(p, s):

@@ -42,10 +42,15 @@ class Param:
     max: float | None = None
     choices: tuple = ()
     label: str = ""
+    code: str = ""  # its name as a constructor argument in exported code, where torchvision's differs
 
     @property
     def title(self) -> str:
         return self.label or self.name.replace("_", " ")
+
+    @property
+    def arg(self) -> str:
+        return self.code or self.name
 
     def validate(self, value: Any) -> Any:
         """Return the normalised value or raise ParamError naming this parameter."""
@@ -174,6 +179,7 @@ class TorchCall:
             factory = getattr(modules, self.cls)
         pos, kw = [], {}
         for name, value, _default in self.arguments(p, in_ch):
+            value = plain(value)
             value = tuple(value) if isinstance(value, list) else value
             if name is None:
                 pos.append(value)
@@ -185,21 +191,108 @@ class TorchCall:
         """``nn.Name(...)`` as readable source: numbers and choices through repr(), symbols as names."""
         parts = []
         for name, value, default in self.arguments(p, in_ch, out):
-            if name is not None and value == default and not isinstance(value, Sym):
+            if name is not None and value == default and not _symbolic(value):
                 continue
             text = literal(value)
             parts.append(text if name is None else f"{name}={text}")
         return f"{self.cls}({', '.join(parts)})"
 
 
+class SymInt(int):
+    """An integer that remembers where it came from: a composite's parameter (``ch5x5red``), its input channels
+    (``in_channels``), or an expression of them (``planes * 4``, ``ch1x1 + ch3x3``).
+
+    Composites are expanded with their integer parameters as SymInts. Everything that computes with the values
+    (shape and cost rules, analysis, the compiler) sees plain integers; the exporter reads ``expr`` and writes
+    exactly the parameter each width came from, so an exported class is built from its arguments, never from a
+    guess over equal values. Arithmetic with other integers keeps the expression; anything else (a float, a
+    comparison) gives plain values, which the exporter writes as numbers."""
+
+
+
+    PREC = {"+": 1, "-": 1, "*": 2, "//": 2}
+
+    def __new__(cls, value: int, expr: str, names=None, prec: int = 3):
+        obj = super().__new__(cls, value)
+        obj.expr, obj.prec = expr, prec
+        obj.names = frozenset((expr,)) if names is None else names
+        return obj
+
+    def __reduce__(self):  # copies and pickles are plain numbers
+        return (int, (int(self),))
+
+    def _combine(self, other, op, value, reverse=False):
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        a, b = (other, self) if reverse else (self, other)
+        prec = self.PREC[op]
+
+        def text(x, right):
+            if not isinstance(x, SymInt):
+                return str(int(x))
+            low = x.prec <= prec if right else x.prec < prec  # parentheses only where precedence needs them
+            return f"({x.expr})" if low else x.expr
+        names = self.names | (other.names if isinstance(other, SymInt) else frozenset())
+        return SymInt(value, f"{text(a, False)} {op} {text(b, True)}", names, prec)
+
+    def __add__(self, o):
+        return self._combine(o, "+", int(self) + int(o)) if isinstance(o, int) and not isinstance(o, bool) \
+            else NotImplemented
+
+    def __radd__(self, o):
+        return self._combine(o, "+", int(o) + int(self), True) if isinstance(o, int) and not isinstance(o, bool) \
+            else NotImplemented
+
+    def __sub__(self, o):
+        return self._combine(o, "-", int(self) - int(o)) if isinstance(o, int) and not isinstance(o, bool) \
+            else NotImplemented
+
+    def __mul__(self, o):
+        return self._combine(o, "*", int(self) * int(o)) if isinstance(o, int) and not isinstance(o, bool) \
+            else NotImplemented
+
+    def __rmul__(self, o):
+        return self._combine(o, "*", int(o) * int(self), True) if isinstance(o, int) and not isinstance(o, bool) \
+            else NotImplemented
+
+    def __floordiv__(self, o):
+        return self._combine(o, "//", int(self) // int(o)) if isinstance(o, int) and not isinstance(o, bool) \
+            else NotImplemented
+
+
+def plain(value):
+    """``value`` with every SymInt replaced by its number (for blocks placed on a canvas, files, torch)."""
+    if isinstance(value, SymInt):
+        return int(value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def _symbolic(v) -> bool:
+    if isinstance(v, (Sym, SymInt)):
+        return True
+    return isinstance(v, (list, tuple)) and any(isinstance(x, SymInt) for x in v)
+
+
 def literal(v) -> str:
-    """Source text of an argument value: a Sym as its name, a square pair as one number, lists as tuples."""
+    """Source text of an argument value: a Sym or SymInt as its name or expression, a square pair as one number,
+    lists as tuples."""
     if isinstance(v, Sym):
         return str(v)
+    if isinstance(v, SymInt):
+        return v.expr
     if isinstance(v, (list, tuple)):
-        if len(v) == 2 and v[0] == v[1] and all(isinstance(x, int) for x in v):
+        if len(v) == 2 and v[0] == v[1] and all(isinstance(x, int) for x in v) and \
+                not any(isinstance(x, SymInt) for x in v):
             return repr(int(v[0]))
-        return repr(tuple(v))
+        if len(v) == 2 and isinstance(v[0], SymInt) and isinstance(v[1], SymInt) and v[0].expr == v[1].expr:
+            return v[0].expr
+        return "(" + ", ".join(literal(x) for x in v) + ")"
     return repr(v)
 
 

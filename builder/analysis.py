@@ -12,7 +12,7 @@ import networkx as nx
 
 from blocks import REGISTRY, BlockError, fmt_shape
 from blocks.composite import IN, Subgraph
-from blocks.spec import ParamError, fill_sources
+from blocks.spec import ParamError, SymInt, fill_sources
 
 from .graph import Graph, freeze, port_order
 
@@ -120,18 +120,37 @@ _CACHE_LIMIT = 200_000
 
 
 def expand_composite(type_id: str, params: dict, in_shape) -> Subgraph:
-    """The composite's inside, parameters validated (cached: expansions are pure)."""
+    """The composite's inside, parameters validated (cached: expansions are pure).
+
+    The expansion is symbolic: the composite's integer parameters and its input channels enter as
+    :class:`~blocks.spec.SymInt` (``ch5x5red``, ``in_channels``), so every width inside remembers the expression
+    it came from. Analysis and the compiler use the values; the exporter writes the expressions."""
     key = (type_id, freeze(params), in_shape)
     sub = _EXPANSIONS.get(key)
     if sub is None:
         spec = REGISTRY[type_id]
-        raw = spec.expand(params, in_shape)
+        raw = spec.expand(_symbolic(spec, params), _symbolic_shape(in_shape))
         sub = Subgraph([(loc, t, REGISTRY[t].validate_params(p)) for loc, t, p in raw.nodes], list(raw.edges),
                        raw.output)
         if len(_EXPANSIONS) > 10_000:
             _EXPANSIONS.clear()
         _EXPANSIONS[key] = sub
     return sub
+
+
+def _symbolic(spec, params: dict) -> dict:
+    out = dict(params)
+    for p in spec.params:
+        v = out.get(p.name)
+        if p.kind == "int" and isinstance(v, int) and not isinstance(v, bool):
+            out[p.name] = SymInt(int(v), p.arg)
+    return out
+
+
+def _symbolic_shape(in_shape):
+    if not in_shape or not isinstance(in_shape[0], int):
+        return in_shape
+    return (SymInt(int(in_shape[0]), "in_channels"),) + tuple(in_shape[1:])
 
 
 def evaluate(type_id: str, params: dict, in_shapes: tuple, pkey=None) -> Result:
@@ -162,10 +181,11 @@ def _evaluate(type_id, params, in_shapes) -> Result:
                                  f"{fmt_shape(in_shapes[0]) if in_shapes else ''} is too small for it",
                                  "kernel_too_large")
         cost = spec.cost(params, in_shapes, out)
+        out = tuple(int(d) for d in out)  # figures are numbers; only a composite's parameters are symbolic
         n = 1
         for d in out:
             n *= d
-        return Result(tuple(out), cost.params, cost.macs, n if spec.type_id not in ("input", "output") else 0)
+        return Result(out, int(cost.params), int(cost.macs), n if spec.type_id not in ("input", "output") else 0)
     except BlockError as e:
         return Result(None, errors=((e.code, str(e)),))
     except ParamError as e:

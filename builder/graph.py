@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from blocks import REGISTRY
-from blocks.spec import ParamError
+from blocks.spec import ParamError, plain
 
 from .errors import (CycleError, DuplicateIdError, GraphEditError, InvalidIdError, PortError,
                      UnknownBlockError, UnknownBlockTypeError)
@@ -426,7 +426,7 @@ class Graph:
         for local, type_id, params in sub.nodes:
             nid = f"{block_id}.{local}"
             dx, dy = places[local]
-            self.add_block(type_id, params, nid, pos=(x0 + dx, y0 + dy), group=group)
+            self.add_block(type_id, plain(params), nid, pos=(x0 + dx, y0 + dy), group=group)
             new_ids.append(nid)
         src = ins[0][1] if ins else None
         for s, d, port in sub.edges:

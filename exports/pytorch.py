@@ -11,7 +11,8 @@ from __future__ import annotations
 import keyword
 import re
 
-from blocks import REGISTRY
+from blocks import IN, REGISTRY
+from blocks.spec import SymInt
 from builder.analysis import Analysis, analyze, expand_composite, evaluate
 from builder.compiler import call_expression, flatten, inplace_plan, var_name
 from builder.errors import CompileError
@@ -108,7 +109,7 @@ def _assignments(nodes: list[Node], chains: dict, indent: str, guard=None) -> li
     in_chain = {m.local for ms in chains.values() for m in ms}
     lines = []
     tree: dict = {}
-    order: list = []
+    order: dict = {}  # top-level names in first-seen order (a dict: membership in O(1))
     for n in nodes:
         if n.ctor is None or n.local in in_chain:
             continue
@@ -119,16 +120,14 @@ def _assignments(nodes: list[Node], chains: dict, indent: str, guard=None) -> li
                 node[part] = {}
             node = node[part]
         node[parts[-1]] = n
-        if parts[0] not in order:
-            order.append(parts[0])
+        order.setdefault(parts[0])
     for prefix, members in chains.items():
         parts = prefix.split(".")
         node = tree
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = members
-        if parts[0] not in order:
-            order.append(parts[0])
+        order.setdefault(parts[0])
 
     def render(value, depth):
         pad = indent + "    " * depth
@@ -203,16 +202,19 @@ def _freeing(stmts: list, keep: set) -> list[str]:
 # ------------------------------------------------------------------------------ composite classes
 
 class CompositeClass:
-    def __init__(self, type_id, name):
-        self.type, self.name = type_id, name
-        self.instances = []  # (bid, params, in_shape, inner: list of dicts)
-        self.slots = {}      # inner local -> arg name or None (literal)
+    """One exported class: a composite kind and structure. ``args``: its constructor arguments (the composite's
+    parameters that its widths are made of, ``in_channels`` first)."""
+
+    def __init__(self, type_id, name, rows, output):
+        self.type, self.name, self.rows, self.output = type_id, name, rows, output
+        self.instances = []  # (block id, params, input shape)
         self.args: list[str] = []
 
 
 def _inner(type_id, params, in_shape, prefix, fixed):
+    """The composite's inside as rows; widths stay symbolic (SymInt) where the expansion made them so."""
     sub = expand_composite(type_id, params, in_shape)
-    shapes = {"@in": in_shape}
+    shapes = {IN: in_shape}
     rows = []
     for local, t, p in sub.nodes:
         if REGISTRY[t].is_composite:
@@ -220,26 +222,87 @@ def _inner(type_id, params, in_shape, prefix, fixed):
         srcs = sub.inputs_of(local)
         ins = tuple(shapes[s] for s in srcs)
         shapes[local] = evaluate(t, p, ins).out_shape
-        p = fixed.get(f"{prefix}.{local}", p)
+        override = fixed.get(f"{prefix}.{local}")
+        if override is not None:  # in-place turned off here: the same parameters, symbols kept
+            p = {**p, "inplace": override["inplace"]}
         rows.append({"local": local, "type": t, "params": p, "sources": srcs, "in_shape": ins[0] if ins else None,
                      "shape": shapes[local]})
     return rows, sub.output
 
 
+def _symbolic_key(value):
+    """Like ``freeze``, but a width is compared by the expression it came from, never by its value: two
+    instances share a class exactly when their insides are built the same way from their arguments."""
+    if isinstance(value, SymInt):
+        return ("$", value.expr)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _symbolic_key(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_symbolic_key(v) for v in value)
+    return value
+
+
 def _structure_key(rows, output):
     key = []
     for r in rows:
-        slot = width_param(r["type"])
-        params = {k: v for k, v in r["params"].items() if k != slot}
         extra = None
-        if r["type"] == "flatten":
+        if r["type"] == "flatten":  # the features a Linear after it takes depend on the grid
             extra = r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()
-        key.append((r["local"], r["type"], freeze(params), tuple(r["sources"]), extra))
+        key.append((r["local"], r["type"], _symbolic_key(r["params"]), tuple(r["sources"]), extra))
     return (tuple(key), output)
 
 
+def _channels(rows, in_channels):
+    """Each inner node's output channels: a SymInt expression where the widths are symbolic, else a number."""
+    ch = {IN: in_channels}
+    for r in rows:
+        spec = REGISTRY[r["type"]]
+        src = [ch[s] for s in r["sources"]]
+        if spec.width_param:
+            ch[r["local"]] = r["params"][spec.width_param]
+        elif r["type"] == "concat":
+            total = src[0]
+            for c in src[1:]:
+                total = total + c
+            ch[r["local"]] = total
+        elif r["type"] == "flatten":
+            hw = 1
+            for d in (r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()):
+                hw *= d
+            ch[r["local"]] = src[0] if hw == 1 else src[0] * hw
+        elif spec.keeps_width or r["type"] in ("add", "output"):
+            ch[r["local"]] = src[0]
+        else:
+            ch[r["local"]] = r["shape"][0]
+    return ch
+
+
+def _class_args(cls) -> list[str]:
+    """The arguments the class's code uses, in the composite's parameter order, ``in_channels`` first."""
+    used = set()
+
+    def collect(v):
+        if isinstance(v, SymInt):
+            used.update(v.names)
+        elif isinstance(v, (list, tuple)):
+            for x in v:
+                collect(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                collect(x)
+    for r in cls.rows:
+        collect(r["params"])
+    for c in _channels(cls.rows, IN_CHANNELS).values():
+        collect(c)
+    spec = REGISTRY[cls.type]
+    return ["in_channels"] + [p.arg for p in spec.params if p.arg in used and p.arg != "in_channels"]
+
+
+IN_CHANNELS = SymInt(0, "in_channels")
+
+
 def _plan_classes(graph, analysis, fixed):
-    """Group composite instances into classes: same kind and same structure -> one class."""
+    """Group composite instances into classes: same kind and same symbolic structure -> one class."""
     classes: dict = {}
     by_block = {}
     names_used: dict = {}
@@ -256,103 +319,63 @@ def _plan_classes(graph, analysis, fixed):
                 base += "Block"
             n = names_used.get(base, 0) + 1
             names_used[base] = n
-            cls = classes[key] = CompositeClass(b.type, base if n == 1 else f"{base}{n}")
-            cls.rows, cls.output = rows, output
-        cls.instances.append((bid, b.params, rep.in_shapes[0], rows))
+            cls = classes[key] = CompositeClass(b.type, base if n == 1 else f"{base}{n}", rows, output)
+            cls.args = _class_args(cls)
+        cls.instances.append((bid, b.params, rep.in_shapes[0]))
         by_block[bid] = cls
-    for cls in classes.values():
-        _assign_slots(cls)
-    # a class whose slots cannot be shared by all its instances splits, one class per instance
-    final = {}
-    for cls in list(classes.values()):
-        if cls.slots is not None:
-            final[cls.name] = cls
-            continue
-        for i, inst in enumerate(cls.instances):
-            c = CompositeClass(cls.type, f"{cls.name}_{i + 1}")
-            c.rows, c.output, c.instances = inst[3], cls.output, [inst]
-            _assign_slots(c)
-            final[c.name] = c
-            by_block[inst[0]] = c
-    return final, by_block
+    return {c.name: c for c in classes.values()}, by_block
 
 
-def _instance_values(type_id, params, in_shape):
-    spec = REGISTRY[type_id]
-    vals = {"in_channels": in_shape[0]}
-    for p in spec.params:
-        if p.kind == "int":
-            vals[p.name] = params[p.name]
-    return vals
+def _arg_values(type_id, params) -> dict:
+    """Exported argument name -> this instance's value."""
+    return {p.arg: params[p.name] for p in REGISTRY[type_id].params if p.kind == "int"}
 
 
-def _assign_slots(cls):
-    spec = REGISTRY[cls.type]
-    prefer = [p.name for p in spec.params if p.kind == "int"] + ["in_channels"]
-    slots = {}
-    used = []
-    for idx, r in enumerate(cls.rows):
-        slot = width_param(r["type"])
-        if slot is None:
-            continue
-        values = [inst[3][idx]["params"][slot] for inst in cls.instances]
-        ivals = [_instance_values(cls.type, inst[1], inst[2]) for inst in cls.instances]
-        cands = [a for a in prefer if all(iv.get(a) == v for iv, v in zip(ivals, values))]
-        if cands:
-            slots[r["local"]] = cands[0]
-            if cands[0] not in used:
-                used.append(cands[0])
-        elif len(set(values)) == 1:
-            slots[r["local"]] = None
-        else:
-            cls.slots = None
-            return
-    cls.slots = slots
-    cls.args = ["in_channels"] + [a for a in prefer if a in used and a != "in_channels"]
-
-
-def _channel_syms(rows, slots, in_sym):
-    """For each inner node, the expression of its output channels (symbols where slots allow)."""
-    sym = {"@in": in_sym}
-    for r in rows:
-        t = r["type"]
-        src = [sym[s] for s in r["sources"]]
-        if width_param(t):
-            s = slots.get(r["local"])
-            sym[r["local"]] = s if s else str(r["params"][width_param(t)])
-        elif t == "concat":
-            sym[r["local"]] = "(" + " + ".join(src) + ")" if len(src) > 1 else src[0]
-        elif t == "flatten":
-            hw = 1
-            for d in (r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()):
-                hw *= d
-            sym[r["local"]] = src[0] if hw == 1 else f"{src[0]} * {hw}"
-        else:
-            sym[r["local"]] = src[0]
-    return sym
+def _hoist(nodes, ch, rows) -> dict:
+    """A width expression written more than once (``planes * base_width // 64 * groups``) becomes a local
+    (``width``) set once at the top of ``__init__``, as torchvision writes it; returns {expression: name}."""
+    exprs = {}
+    for v in list(ch.values()) + [x for r in rows for x in r["params"].values()]:
+        if isinstance(v, SymInt) and v.prec < 3 and len(v.expr) > 12:
+            exprs[v.expr] = None
+    hoisted = {}
+    for expr in sorted(exprs, key=len, reverse=True):  # longest first: a shorter one may be inside it
+        whole = re.compile(rf"(?<![\w.]){re.escape(expr)}(?!\w)")  # the expression itself, not a longer one
+        uses = sum(len(whole.findall(n.ctor)) for n in nodes if n.ctor)
+        if uses >= 2:
+            name = "width" if not hoisted else f"width{len(hoisted) + 1}"
+            hoisted[expr] = name
+            for n in nodes:
+                if n.ctor:
+                    n.ctor = whole.sub(name, n.ctor)
+    return hoisted
 
 
 def _class_source(cls) -> str:
-    sym = _channel_syms(cls.rows, cls.slots, "in_channels")
+    ch = _channels(cls.rows, IN_CHANNELS)
     nodes = []
     for r in cls.rows:
         t = r["type"]
-        src_ch = sym[r["sources"][0]] if r["sources"] else None
         c = None
         if REGISTRY[t].torch is not None:
-            c = ctor(t, r["params"], src_ch, cls.slots.get(r["local"]) if width_param(t) else None)
+            c = ctor(t, r["params"], ch[r["sources"][0]] if r["sources"] else None)
         nodes.append(Node(r["local"], t, c, r["sources"], r["shape"]))
+    hoisted = _hoist(nodes, ch, cls.rows)
     chains = _chains(nodes)
     spec = REGISTRY[cls.type]
-    args = ", ".join(f"{a}: int" for a in cls.args)
+    defaults = {p.arg: p.default for p in spec.params}
+    args = ", ".join(f"{a}: int" + (f" = {defaults[a]!r}" if a in defaults else "") for a in cls.args)
     if len(args) > 70:
-        args = "\n" + "".join(f"        {a}: int,\n" for a in cls.args) + "    "
+        args = "\n" + "".join(f"        {a}: int" + (f" = {defaults[a]!r}" if a in defaults else "") + ",\n"
+                              for a in cls.args) + "    "
     doc = spec.description.replace("\\", "/").replace('"""', "'")  # our own text, never the user's
+    sep = "" if args.startswith("\n") else " "
     lines = [f"class {cls.name}(nn.Module):", f'    """{spec.title}: {doc}"""', "",
-             f"    def __init__(self, {args}) -> None:", "        super().__init__()"]
+             f"    def __init__(self,{sep}{args}) -> None:", "        super().__init__()"]
+    lines += [f"        {name} = {expr}" for expr, name in hoisted.items()]
     lines += _assignments(nodes, chains, "        ")
     lines += ["", "    def forward(self, x: Tensor) -> Tensor:"]
-    stmts, var = _forward_lines(nodes, chains, Names(), {"@in": "x"}, "        ", comments=False)
+    stmts, var = _forward_lines(nodes, chains, Names(), {IN: "x"}, "        ", comments=False)
     # the last statement produces the output: return it directly
     out_var = var[cls.output]
     if stmts and stmts[-1][0].strip().startswith(f"{out_var} = "):
@@ -419,10 +442,10 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
         c = None
         if b.spec.is_composite:
             cls = by_block[bid]
-            vals = _instance_values(b.type, b.params, rep.in_shapes[0])
+            vals = _arg_values(b.type, b.params)
             kws = []
             for arg in cls.args[1:]:
-                v = "num_classes" if heads.get(bid) == arg and num_classes is not None else repr(vals[arg])
+                v = "num_classes" if heads.get(bid) == arg and num_classes is not None else repr(int(vals[arg]))
                 kws.append(f"{arg}={v}")
             c = f"{cls.name}({', '.join([repr(in_ch)] + kws)})"
         elif b.spec.torch is not None:

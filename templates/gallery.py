@@ -218,22 +218,27 @@ RESNET_LAYERS = {18: ("resnet_basic", [2, 2, 2, 2]), 34: ("resnet_basic", [3, 4,
                  50: ("resnet_bottleneck", [3, 4, 6, 3])}
 
 
-def resnet(depth: int = 50, num_classes: int = 1000, input_size=None, **_):
-    """ResNet-18/34/50 (torchvision's, v1.5: the stride sits on the bottleneck's 3x3)."""
+def resnet(depth: int = 50, num_classes: int = 1000, input_size=None, groups: int = 1, width_per_group: int = 64,
+           **_):
+    """ResNet-18/34/50 (torchvision's, v1.5: the stride sits on the bottleneck's 3x3); with ``groups`` and
+    ``width_per_group``, ResNeXt (ResNeXt-50 32x4d: groups=32, width_per_group=4)."""
     kind, counts = RESNET_LAYERS[depth]
-    n = Net(f"ResNet-{depth}", input_size, 224)
+    extra = {"groups": groups, "base_width": width_per_group} if kind == "resnet_bottleneck" else {}
+    name = f"ResNeXt-{depth} {groups}x{width_per_group}d" if groups > 1 else f"ResNet-{depth}"
+    n = Net(name, input_size, 224)
     n.add("conv1", "conv2d", out_channels=64, kernel=7, stride=2, padding=3, bias=False)
     n.add("bn1", "batchnorm2d")
     n.add("relu", "relu")
     n.add("maxpool", "maxpool2d", kernel=3, stride=2, padding=1)
     for li, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
         for b in range(count):
-            n.add(f"layer{li + 1}.{b}", kind, planes=planes, stride=2 if b == 0 and li > 0 else 1)
+            n.add(f"layer{li + 1}.{b}", kind, planes=planes, stride=2 if b == 0 and li > 0 else 1, **extra)
     n.add("avgpool", "adaptive_avgpool2d", output_size=1)
     n.add("flatten", "flatten")
     n.add("fc", "linear", out_features=num_classes)
     n.output("fc")
-    return n.done(template=f"resnet{depth}", recipe="resnet_sgd", description=f"ResNet-{depth}")
+    template = f"resnext{depth}_{groups}x{width_per_group}d" if groups > 1 else f"resnet{depth}"
+    return n.done(template=template, recipe="resnet_sgd", description=name)
 
 
 TEMPLATES = {
@@ -252,6 +257,8 @@ TEMPLATES = {
     "resnet18": (lambda **kw: resnet(18, **kw), "ResNet-18 (basic blocks), torchvision-compatible"),
     "resnet34": (lambda **kw: resnet(34, **kw), "ResNet-34 (basic blocks)"),
     "resnet50": (lambda **kw: resnet(50, **kw), "ResNet-50 (bottleneck blocks), torchvision-compatible"),
+    "resnext50_32x4d": (lambda **kw: resnet(50, groups=32, width_per_group=4, **kw),
+                        "ResNeXt-50 32x4d (grouped bottlenecks), torchvision-compatible"),
 }
 
 

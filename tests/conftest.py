@@ -63,6 +63,7 @@ def template_pair():
         "vgg16": lambda aux: torchvision.models.vgg16(),
         "resnet18": lambda aux: torchvision.models.resnet18(),
         "resnet50": lambda aux: torchvision.models.resnet50(),
+        "resnext50_32x4d": lambda aux: torchvision.models.resnext50_32x4d(),
     }
 
     @lru_cache(maxsize=4)

@@ -8,7 +8,8 @@ from builder.compiler import compile_graph
 from builder.report import paper_rows
 from conftest import flops_macs
 
-SIZES = {"googlenet": 224, "inception_v3": 299, "alexnet": 224, "vgg16": 224, "resnet18": 224, "resnet50": 224}
+SIZES = {"googlenet": 224, "inception_v3": 299, "alexnet": 224, "vgg16": 224, "resnet18": 224, "resnet50": 224,
+         "resnext50_32x4d": 224}
 CASES = [(n, aux) for n in SIZES for aux in ((True, False) if n in ("googlenet", "inception_v3") else (False,))]
 
 
