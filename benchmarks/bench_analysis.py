@@ -6,6 +6,7 @@ Run: .venv/bin/python -m benchmarks analysis
 from __future__ import annotations
 
 import templates
+from builder import edits
 from builder import analysis as an
 from builder.analysis import Analyzer
 
@@ -18,7 +19,7 @@ def expanded_inception_v3():
     g = templates.build("inception_v3")
     for b in list(g.blocks()):
         if b.spec.is_composite:
-            g.expand(b.id)
+            edits.expand(g, b.id)
     for b in list(g.blocks()):
         if b.type != "basic_conv":
             continue
@@ -47,8 +48,7 @@ def run():
     n_blocks = len(g)
 
     def cold():
-        an._CACHE.clear()
-        an._EXPANSIONS.clear()
+        an.clear_caches()
         Analyzer(g).run()
 
     az = Analyzer(g)

@@ -21,7 +21,7 @@ class Subgraph:
         self.nodes.append((local_id, type_id, params))
         if isinstance(inputs, str):
             inputs = [inputs]
-        from . import REGISTRY
+        from .spec import REGISTRY
         spec = REGISTRY[type_id]
         for i, src in enumerate(inputs):
             port = f"in{i}" if spec.variadic else spec.ports[i]

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 from blocks import fmt_shape
 
-from .analysis import Analysis, Analyzer, expand_composite, evaluate
+from . import edits
+from .analysis import Analysis, Analyzer, evaluate
+from .expansion import expand_composite
 from .errors import GraphEditError
 from .graph import Graph, make_id
 from .report import human
@@ -253,7 +255,7 @@ def apply(graph: Graph, ref: Refactor) -> list[str]:
     """Apply a refactor to ``graph`` (in place); returns the ids it created."""
     bid = ref.block
     if ref.inner is not None:
-        graph.expand(bid)
+        edits.expand(graph, bid)
         bid = f"{bid}.{ref.inner}"
     fn = {"factorize_5x5": _factorize_5x5, "factorize_nxn": lambda g, b, o: _factorize_asym(g, b, "row_first"),
           "factorize_3x3": lambda g, b, o: _factorize_asym(g, b, "col_first"),

@@ -12,8 +12,9 @@ import networkx as nx
 
 from blocks import REGISTRY, BlockError, fmt_shape
 from blocks.composite import IN, Subgraph
-from blocks.spec import ParamError, SymInt, fill_sources
+from blocks.spec import ParamError, fill_sources
 
+from .expansion import clear as clear_expansions, expand_composite
 from .graph import Graph, freeze, port_order
 
 BYTES_PER_VALUE = 4  # float32
@@ -114,43 +115,8 @@ class Analysis:
 
 # ---------------------------------------------------------------------------- per-kind evaluation
 
-_EXPANSIONS: dict = {}
 _CACHE: dict = {}
 _CACHE_LIMIT = 200_000
-
-
-def expand_composite(type_id: str, params: dict, in_shape) -> Subgraph:
-    """The composite's inside, parameters validated (cached: expansions are pure).
-
-    The expansion is symbolic: the composite's integer parameters and its input channels enter as
-    :class:`~blocks.spec.SymInt` (``ch5x5red``, ``in_channels``), so every width inside remembers the expression
-    it came from. Analysis and the compiler use the values; the exporter writes the expressions."""
-    key = (type_id, freeze(params), in_shape)
-    sub = _EXPANSIONS.get(key)
-    if sub is None:
-        spec = REGISTRY[type_id]
-        raw = spec.expand(_symbolic(spec, params), _symbolic_shape(in_shape))
-        sub = Subgraph([(loc, t, REGISTRY[t].validate_params(p)) for loc, t, p in raw.nodes], list(raw.edges),
-                       raw.output)
-        if len(_EXPANSIONS) > 10_000:
-            _EXPANSIONS.clear()
-        _EXPANSIONS[key] = sub
-    return sub
-
-
-def _symbolic(spec, params: dict) -> dict:
-    out = dict(params)
-    for p in spec.params:
-        v = out.get(p.name)
-        if p.kind == "int" and isinstance(v, int) and not isinstance(v, bool):
-            out[p.name] = SymInt(int(v), p.arg)
-    return out
-
-
-def _symbolic_shape(in_shape):
-    if not in_shape or not isinstance(in_shape[0], int):
-        return in_shape
-    return (SymInt(int(in_shape[0]), "in_channels"),) + tuple(in_shape[1:])
 
 
 def evaluate(type_id: str, params: dict, in_shapes: tuple, pkey=None) -> Result:
@@ -393,6 +359,12 @@ def _kahn(pred, succ) -> list:
                 nxt.append(m)
         ready.extend(reversed(nxt))
     return order
+
+
+def clear_caches() -> None:
+    """Forget every memoised rule result and expansion (benchmarks time cold runs with it)."""
+    _CACHE.clear()
+    clear_expansions()
 
 
 def analyze(graph: Graph) -> Analysis:

@@ -6,21 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli_base import EXTRA_COMMANDS, CliError, load_graph
 from .errors import CompileError, GraphEditError, ProjectError
-
-
-class CliError(Exception):
-    """A problem with what the user asked for; printed as one line, exit status 2."""
-
-
-def _load(path: str):
-    from . import project
-    p = Path(path)
-    if not p.exists() and not p.suffix:
-        import templates
-        if path in templates.TEMPLATES:
-            return templates.build(path)
-    return project.load(p)
 
 
 def _apply_input(graph, spec: str | None):
@@ -43,7 +30,7 @@ def _apply_input(graph, spec: str | None):
 def cmd_info(args) -> int:
     from .analysis import analyze
     from .report import PAPER_COLUMNS, block_rows, human, human_bytes, paper_rows, render
-    graph = _load(args.file)
+    graph = load_graph(args.file)
     _apply_input(graph, args.input)
     a = analyze(graph)
     if args.json:
@@ -148,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="input size CxHxW (e.g. 3x299x299)")
     p.set_defaults(func=cmd_new)
 
-    for extra in _EXTRA_COMMANDS:
+    for extra in EXTRA_COMMANDS:
         extra(sub)
 
     p = sub.add_parser("gui", help="open the app")
@@ -156,15 +143,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--template", help="open a template (default: an empty canvas)")
     p.set_defaults(func=cmd_gui)
     return ap
-
-
-_EXTRA_COMMANDS: list = []
-
-
-def extra_command(fn):
-    """Commands that live beside their engine (export, check, train) register their parser here."""
-    _EXTRA_COMMANDS.append(fn)
-    return fn
 
 
 def main(argv=None) -> int:

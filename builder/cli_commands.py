@@ -1,7 +1,9 @@
 """Parsers of the commands whose engines live in other modules (imported lazily when they run)."""
 from __future__ import annotations
 
-from .cli import extra_command
+from exports.api import FORMATS
+
+from .cli_base import CliError, extra_command, load_graph
 
 from .train import cli as _train_cli  # noqa: F401,E402
 
@@ -20,9 +22,8 @@ def _cmd_check(args) -> int:
     import json
 
     from . import advisor, project
-    from .cli import _load
     from .report import human
-    graph = _load(args.file)
+    graph = load_graph(args.file)
     findings = advisor.check(graph)
     refs = advisor.refactors(findings)
     previews = [advisor.preview(graph, r) for r in refs]
@@ -66,8 +67,7 @@ def _cmd_check(args) -> int:
 def _export_parser(sub):
     p = sub.add_parser("export", help="PyTorch code, ONNX, TorchScript, torch.export, DOT/SVG/PNG, train.py")
     p.add_argument("file", help="a project file (or a template name)")
-    p.add_argument("--format", required=True, choices=("py", "onnx", "torchscript", "export", "dot", "svg", "png",
-                                                       "train"))
+    p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--weights", help="trained weights (.safetensors, e.g. runs/latest/best.safetensors) to ship "
                                      "with the export")
@@ -76,22 +76,21 @@ def _export_parser(sub):
 
 
 def _cmd_export(args) -> int:
-    from exports import ExportError, export_graph
+    from exports import EXPORTS, ExportError, export_graph
 
-    from .cli import CliError, _load
-    graph = _load(args.file)
+    graph = load_graph(args.file)
     options = {}
     if args.format == "onnx":
         if args.opset < 17:
             raise CliError("--opset must be 17 or newer")
         options["opset"] = args.opset
     if args.weights:
-        if args.format not in ("py", "onnx", "torchscript", "export", "train"):
+        if not EXPORTS[args.format].weights:
             raise CliError(f"--weights does not apply to {args.format}")
-        from builder.train.engine import TrainingError, _load_tensors
+        from builder.train.engine import TrainingError, load_tensors
         from pathlib import Path
         try:
-            options["weights"] = _load_tensors(Path(args.weights))
+            options["weights"] = load_tensors(Path(args.weights))
         except (OSError, ValueError, RuntimeError, TrainingError) as e:
             raise CliError(f"cannot read weights {args.weights}: {e}") from None
     try:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from blocks import REGISTRY
 from blocks.composite import IN
 
-from .analysis import Analysis, Analyzer, expand_composite
+from .analysis import Analysis, Analyzer
+from .expansion import expand_composite
 from .errors import CompileError
 from .graph import Graph
 

@@ -6,7 +6,6 @@ Selection, colours and other view state never enter the model.
 """
 from __future__ import annotations
 
-import functools
 import keyword
 import re
 import unicodedata
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from blocks import REGISTRY
-from blocks.spec import ParamError, plain
+from blocks.spec import ParamError
 
 from .errors import (CycleError, DuplicateIdError, GraphEditError, InvalidIdError, PortError,
                      UnknownBlockError, UnknownBlockTypeError)
@@ -106,15 +105,6 @@ def _prefixes(block_id: str):
 
 def port_order(port: str):
     return (0, int(port[2:]), "") if port.startswith("in") and port[2:].isdigit() else (1, 0, port)
-
-
-def _atomic(method):
-    """A compound edit runs in one transaction: refused half-way, it leaves the graph exactly as it was."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with self.transaction():
-            return method(self, *args, **kwargs)
-    return run
 
 
 class Graph:
@@ -399,136 +389,6 @@ class Graph:
         for bid in list(self.g.nodes):
             self.remove_block(bid)
 
-    # ------------------------------------------------------------------ composite blocks
-    @_atomic
-    def expand(self, block_id: str) -> list[str]:
-        """Replace a composite block by its primitive blocks, ids prefixed with its own (``inception3a.branch1``),
-        so compiled weights keep the same keys. Returns the new ids."""
-        from .analysis import expand_composite
-        blk = self.block(block_id)
-        if blk.spec is None or not blk.spec.is_composite:
-            raise GraphEditError(f"{block_id!r} is not a composite block")
-        ins = self.inputs(block_id)
-        in_shape = self._input_shape(block_id)
-        if in_shape is None:
-            raise GraphEditError(f"connect {block_id!r} to a working input before expanding it: its inside "
-                                 "depends on the input's shape")
-        sub = expand_composite(blk.type, blk.params, in_shape)
-        rec = self.remove_block(block_id)
-        group = {"id": block_id, "type": blk.type, "params": dict(blk.params), "label": blk.label}
-        new_ids = []
-        x0, y0 = blk.pos
-        places = _sub_layout(sub)
-        extra = max(p[1] for p in places.values()) if places else 0.0
-        for other in self.blocks():  # make room: everything below the composite moves down
-            if other.pos[1] > y0 + 1.0 and extra:
-                self.move(other.id, (other.pos[0], other.pos[1] + extra))
-        for local, type_id, params in sub.nodes:
-            nid = f"{block_id}.{local}"
-            dx, dy = places[local]
-            self.add_block(type_id, plain(params), nid, pos=(x0 + dx, y0 + dy), group=group)
-            new_ids.append(nid)
-        src = ins[0][1] if ins else None
-        for s, d, port in sub.edges:
-            if s == "@in":
-                if src is not None:
-                    self.connect(src, f"{block_id}.{d}", port, check_cycle=False)
-            else:
-                self.connect(f"{block_id}.{s}", f"{block_id}.{d}", port, check_cycle=False)
-        for v, k in rec["out"]:
-            self.connect(f"{block_id}.{sub.output}", v, k, check_cycle=False)
-        return new_ids
-
-    @_atomic
-    def collapse(self, group_id: str) -> str:
-        """Put an expanded composite back together; refused when its inside was edited since."""
-        from .analysis import expand_composite
-        members = [b for b in self.blocks() if b.group and b.group.get("id") == group_id]
-        if not members:
-            raise GraphEditError(f"no expanded composite {group_id!r}")
-        info = members[0].group
-        ids = {b.id for b in members}
-        entry = [(u, k) for bid in ids for u, _, k in self.g.in_edges(bid, keys=True) if u not in ids]
-        sources = {u for u, _ in entry}
-        if len(sources) > 1:
-            raise GraphEditError(f"cannot collapse {group_id!r}: its blocks take input from several outside blocks")
-        src = next(iter(sources), None)
-        in_shape = self._shape_of(src) if src else None
-        sub = expand_composite(info["type"], info["params"], in_shape)
-        expected = {f"{group_id}.{loc}": (t, REGISTRY[t].validate_params(p)) for loc, t, p in sub.nodes}
-        actual = {b.id: (b.type, b.params) for b in members}
-        exp_edges = {(f"{group_id}.{s}" if s != "@in" else src, f"{group_id}.{d}", p) for s, d, p in sub.edges}
-        act_edges = {(u, v, k) for v in ids for u, _, k in self.g.in_edges(v, keys=True)}
-        if expected != actual or exp_edges != act_edges:
-            raise GraphEditError(f"cannot collapse {group_id!r}: its inside was edited after it was expanded")
-        out_id = f"{group_id}.{sub.output}"
-        outs = [(v, k) for _, v, k in self.g.out_edges(out_id, keys=True) if v not in ids]
-        leaks = [(u, v) for u in ids - {out_id} for _, v in self.g.out_edges(u) if v not in ids]
-        if leaks:
-            raise GraphEditError(f"cannot collapse {group_id!r}: {leaks[0][0]!r} feeds {leaks[0][1]!r} outside it")
-        pos = min((b.pos for b in members), key=lambda p: p[1])
-        for bid in ids:
-            self.remove_block(bid)
-        self.add_block(info["type"], info["params"], group_id, info.get("label", ""), pos)
-        if src is not None:
-            self.connect(src, group_id, "x", check_cycle=False)
-        for v, k in outs:
-            self.connect(group_id, v, k, check_cycle=False)
-        return group_id
-
-    @_atomic
-    def group(self, ids, name: str = "Group", block_id: str | None = None) -> str:
-        """Collapse a selection into a new composite block (a "group"): one input from outside, one output."""
-        ids = [i for i in self.ids() if i in set(ids)]  # graph order
-        chosen = set(ids)
-        if not ids:
-            raise GraphEditError("select the blocks to group")
-        for bid in ids:
-            b = self.block(bid)
-            if b.type in ("input", "output"):
-                raise GraphEditError(f"{bid} is an {b.type.capitalize()} block: a group cannot hold it")
-        for bid in list(ids):  # a group holds primitive blocks: open composites inside the selection first
-            b = self.block(bid)
-            if b.spec is not None and b.spec.is_composite:
-                ids.remove(bid)
-                ids.extend(self.expand(bid))
-        chosen = set(ids)
-        ids = list(nx.topological_sort(self.g.subgraph(ids)))  # inner blocks in the order they run
-        entry = {(u, v, k) for v in ids for u, _, k in self.g.in_edges(v, keys=True) if u not in chosen}
-        sources = {u for u, _, _ in entry}
-        if len(sources) != 1:
-            raise GraphEditError("a group takes exactly one input from outside; this selection has "
-                                 f"{len(sources)} ({', '.join(sorted(sources)) or 'none'})")
-        exits = {(u, v, k) for u in ids for _, v, k in self.g.out_edges(u, keys=True) if v not in chosen}
-        leaving = {u for u, _, _ in exits}
-        sinks = [u for u in ids if not any(v in chosen for _, v in self.g.out_edges(u))]
-        if len(leaving) > 1 or (not leaving and len(sinks) != 1):
-            raise GraphEditError("a group gives one output; more than one block of this selection feeds blocks "
-                                 "outside it")
-        out_id = next(iter(leaving)) if leaving else sinks[0]
-        src = next(iter(sources))
-        sub = {"nodes": [[bid, self.block(bid).type, dict(self.block(bid).params)] for bid in ids],
-               "edges": [["@in" if u == src else u, v, k] for v in ids for u, _, k in self.g.in_edges(v, keys=True)],
-               "output": out_id}
-        top = min((self.block(b).pos for b in ids), key=lambda p: (p[1], p[0]))
-        new_id = block_id or make_id(name, self, fallback="group")
-        for bid in ids:
-            self.remove_block(bid)
-        self.add_block("group", {"name": name, "graph": sub}, new_id, pos=top)
-        self.connect(src, new_id, "x", check_cycle=False)
-        for _, v, k in exits:
-            self.connect(new_id, v, k, check_cycle=False)
-        return new_id
-
-    def _input_shape(self, block_id):
-        ins = self.inputs(block_id)
-        return self._shape_of(ins[0][1]) if ins else None
-
-    def _shape_of(self, block_id):
-        from .analysis import Analyzer
-        r = Analyzer(self).run().blocks.get(block_id)
-        return r.out_shape if r else None
-
     # ------------------------------------------------------------------ copying
     def copy(self) -> "Graph":
         new = Graph(self.name)
@@ -543,22 +403,6 @@ class Graph:
         """Everything that defines the network (for equality checks in tests and undo)."""
         return (tuple(sorted((b.id, b.key, b.label, tuple(b.pos), freeze(b.group)) for b in self.blocks())),
                 tuple(sorted(self.edges())))
-
-
-def _sub_layout(sub, row: float = 110.0, col: float = 240.0) -> dict:
-    """Offsets of a composite's inner blocks: one row per depth, branches side by side."""
-    layer: dict = {}
-    for local, _, _ in sub.nodes:
-        srcs = [s for s, d, _ in sub.edges if d == local and s != "@in"]
-        layer[local] = 1 + max((layer[s] for s in srcs), default=-1)
-    rows: dict = {}
-    for local, _, _ in sub.nodes:
-        rows.setdefault(layer[local], []).append(local)
-    out = {}
-    for lv, items in rows.items():
-        for i, local in enumerate(items):
-            out[local] = ((i - (len(items) - 1) / 2) * col, lv * row)
-    return out
 
 
 def _pos(pos) -> tuple:

@@ -6,7 +6,8 @@ import io
 
 from blocks import REGISTRY, fmt_shape
 
-from .analysis import Analysis, evaluate, expand_composite
+from .analysis import Analysis, evaluate
+from .expansion import expand_composite
 from .graph import Graph
 
 

@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from builder import edits
 from builder.ui.main_window import MainWindow  # noqa: E402
 
 HERE = Path(__file__).parent
@@ -17,7 +18,7 @@ def shot(template, expand, select, name, table_mode=0):
     win = MainWindow()
     win.show()
     win.open_template(template)
-    win.doc.push(f"Expand {expand}", lambda g: g.expand(expand))
+    win.doc.push(f"Expand {expand}", lambda g: edits.expand(g, expand))
     app.processEvents()
     win.view.resetTransform()
     win.view.zoom(0.72)

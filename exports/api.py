@@ -1,16 +1,36 @@
 """One entry point for every export format; every file is written atomically."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import CompileError, ProjectError
 from builder.project import atomic_write
 
-FORMATS = ("py", "onnx", "torchscript", "export", "dot", "svg", "png", "train")
+from .errors import ExportError
+
+@dataclass(frozen=True)
+class ExportFormat:
+    """One export format, as the menu, the file dialog and the command line show it."""
+    key: str
+    label: str
+    filter: str          # the file dialog's filter
+    suffix: str          # the default file's suffix
+    weights: bool        # can ship trained weights
 
 
-class ExportError(Exception):
-    """An export that cannot be made; the message says why."""
+# The one registry of export formats: the app's Export menu and the CLI's --format both read it.
+EXPORTS = {f.key: f for f in (
+    ExportFormat("py", "PyTorch code (.py)", "Python (*.py)", ".py", True),
+    ExportFormat("train", "Training script (train.py + model)", "Python (*.py)", ".py", True),
+    ExportFormat("onnx", "ONNX (.onnx)", "ONNX (*.onnx)", ".onnx", True),
+    ExportFormat("torchscript", "TorchScript (.pt)", "TorchScript (*.pt)", ".pt", True),
+    ExportFormat("export", "torch.export program (.pt2)", "torch.export (*.pt2)", ".pt2", True),
+    ExportFormat("dot", "Graphviz DOT (.dot)", "DOT (*.dot *.gv)", ".dot", False),
+    ExportFormat("svg", "Diagram (.svg)", "SVG (*.svg)", ".svg", False),
+    ExportFormat("png", "Diagram (.png)", "PNG (*.png)", ".png", False),
+)}
+FORMATS = tuple(EXPORTS)
 
 
 def export_graph(graph, fmt: str, path, **options) -> list[Path]:
@@ -25,10 +45,10 @@ def export_graph(graph, fmt: str, path, **options) -> list[Path]:
             written = [path]
             if options.get("weights") is not None:  # ship trained weights beside the code
                 from builder.compiler import compile_graph
-                from builder.train.engine import _save_tensors
+                from builder.train.engine import save_tensors
                 compile_graph(graph).load_state_dict(options["weights"], strict=True)
                 w = path.with_suffix(".safetensors")
-                _save_tensors(options["weights"], w)
+                save_tensors(options["weights"], w)
                 written.append(w)
             return written
         if fmt in ("onnx", "torchscript", "export"):

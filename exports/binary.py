@@ -15,7 +15,7 @@ def _example(model, batch=1):
 
 def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None) -> list[Path]:
     import torch
-    from .api import ExportError
+    from .errors import ExportError
     model = compile_graph(graph).eval()
     if weights is not None:
         model.load_state_dict(weights, strict=True)

@@ -62,7 +62,7 @@ def to_dot(graph, analysis=None) -> str:
 
 
 def write_diagram(graph, fmt: str, path: Path) -> list[Path]:
-    from .api import ExportError
+    from .errors import ExportError
     text = to_dot(graph)
     if fmt == "dot":
         atomic_write(path, text)

@@ -13,7 +13,8 @@ import re
 
 from blocks import IN, REGISTRY
 from blocks.spec import SymInt
-from builder.analysis import Analysis, analyze, expand_composite, evaluate
+from builder.analysis import Analysis, analyze, evaluate
+from builder.expansion import expand_composite
 from builder.compiler import call_expression, flatten, inplace_plan, var_name
 from builder.errors import CompileError
 from builder.graph import Graph, freeze

@@ -39,7 +39,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     model = mod.build_model()
     if args.weights:
-        model.load_state_dict(_load_tensors(Path(args.weights)), strict=True)
+        model.load_state_dict(load_tensors(Path(args.weights)), strict=True)
     model.input_shapes = [mod.INPUT_SHAPE]
     model.loss_weights = mod.LOSS_WEIGHTS
     cfg = Config(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe,
@@ -78,8 +78,8 @@ def write_training_script(graph, path: Path, weights=None, epochs: int = 10, bat
     atomic_write(path, engine_src + MAIN.format(model_file=model_path.name, defaults=defaults))
     written = [path, model_path]
     if weights is not None:
-        from builder.train.engine import _save_tensors
+        from builder.train.engine import save_tensors
         w = path.with_name("model.safetensors")
-        _save_tensors(weights, w)
+        save_tensors(weights, w)
         written.append(w)
     return written

@@ -2,6 +2,7 @@
 from hypothesis import given, settings, strategies as st
 
 import templates
+from builder import edits
 
 
 def replay_undo(g, steps):
@@ -17,7 +18,7 @@ def replay_redo(g, steps):
 def test_compound_edits_round_trip():
     g = templates.build("googlenet")
     start = g.signature()
-    steps = g.record(lambda gr: (gr.expand("inception3a"), gr.set_params("inception3a.branch1", {"out_channels": 5}),
+    steps = g.record(lambda gr: (edits.expand(gr, "inception3a"), gr.set_params("inception3a.branch1", {"out_channels": 5}),
                                  gr.move("conv1", (1, 2)), gr.rename("conv2", "conv2_renamed"),
                                  gr.remove_block("aux1")))
     after = g.signature()

@@ -5,6 +5,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import templates
+from builder import edits
 from builder.ui.document import Document
 
 KINDS = ["relu", "conv2d", "maxpool2d", "concat", "batchnorm2d"]
@@ -63,7 +64,7 @@ class UndoMachine(RuleBasedStateMachine):
         comps = [b.id for b in self.doc.graph.blocks() if b.spec.is_composite]
         if comps:
             bid = comps[n % len(comps)]
-            self._push("expand", lambda g: g.expand(bid))
+            self._push("expand", lambda g: edits.expand(g, bid))
 
     @rule(n=st.integers(0, 10_000), dx=st.floats(-500, 500))
     def move(self, n, dx):

@@ -5,17 +5,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-from ..cli import CliError, extra_command
-
-
-def default_dataset() -> str:
-    from .engine import FASHION_DIRS
-    for d in FASHION_DIRS:
-        if (Path(os.path.expanduser(d)) / "train-images-idx3-ubyte.gz").exists():
-            return "fashion-mnist"
-    return "synthetic"
+from ..cli_base import CliError, extra_command, load_graph
 
 
 @extra_command
@@ -49,9 +40,8 @@ def add_parser(sub):
 
 
 def cmd_train(args) -> int:
-    from ..cli import _load
     from ..compiler import compile_graph
-    from .engine import RECIPES, Config, TrainingError, end_worker_process, train
+    from .engine import RECIPES, Config, TrainingError, default_dataset, end_worker_process, train
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         argv = [a for a in sys.argv[1:]]
@@ -64,7 +54,7 @@ def cmd_train(args) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):  # Stop in the app reaches torchrun, which stops its workers
             signal.signal(sig, lambda s, _f: child.send_signal(s))
         return child.wait()
-    graph = _load(args.file)
+    graph = load_graph(args.file)
     recipe = args.recipe or graph.meta.get("recipe") or "sgd"
     if recipe not in RECIPES:
         raise CliError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")

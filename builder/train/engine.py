@@ -94,6 +94,14 @@ class TrainingError(Exception):
 # ----------------------------------------------------------------------------------------------- data
 
 FASHION_DIRS = ["/usr/share/datasets/fashion-mnist", "/usr/share/fashion-mnist", "~/.cache/block-builder/fashion-mnist"]
+
+
+def default_dataset() -> str:
+    """Fashion-MNIST where Debian's dataset-fashion-mnist (or a copy) is installed, else synthetic data."""
+    for d in FASHION_DIRS:
+        if (Path(os.path.expanduser(d)) / "train-images-idx3-ubyte.gz").exists():
+            return "fashion-mnist"
+    return "synthetic"
 MNIST_DIRS = ["/usr/share/datasets/mnist", "/usr/share/mnist", "~/.cache/block-builder/mnist"]
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
@@ -321,7 +329,7 @@ def lr_factor(r, step, steps_per_epoch, total_steps):
 # ----------------------------------------------------------------------------------------------- checkpoints
 
 
-def _save_tensors(tensors: dict, path: Path):
+def save_tensors(tensors: dict, path: Path):
     tmp = path.with_name(path.name + ".tmp")
     try:
         from safetensors.torch import save_file
@@ -331,7 +339,7 @@ def _save_tensors(tensors: dict, path: Path):
     os.replace(tmp, path)
 
 
-def _load_tensors(path: Path) -> dict:
+def load_tensors(path: Path) -> dict:
     try:
         from safetensors.torch import load_file
         return load_file(str(path))
@@ -342,7 +350,7 @@ def _load_tensors(path: Path) -> dict:
 def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
     """Weights in safetensors, optimizer tensors beside them, the rest as JSON; each file replaced atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    _save_tensors(model.state_dict(), out / f"{tag}.safetensors")
+    save_tensors(model.state_dict(), out / f"{tag}.safetensors")
     opt_state = optimizer.state_dict()
     tensors, plain = {}, {}
     for pid, st in opt_state["state"].items():
@@ -352,7 +360,7 @@ def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
             else:
                 plain[f"{pid}.{k}"] = v
     tensors["__rng_cpu__"] = torch.get_rng_state()
-    _save_tensors(tensors, out / f"{tag}.optim.safetensors")
+    save_tensors(tensors, out / f"{tag}.optim.safetensors")
     doc = dict(state, optimizer_groups=opt_state["param_groups"], optimizer_plain=plain)
     tmp = out / f"{tag}.json.tmp"
     tmp.write_text(json.dumps(doc, indent=1))
@@ -363,8 +371,8 @@ def load_checkpoint(out: Path, tag: str, model, optimizer) -> dict:
     meta = out / f"{tag}.json"
     try:
         doc = json.loads(meta.read_text())
-        model.load_state_dict(_load_tensors(out / f"{tag}.safetensors"), strict=True)
-        tensors = _load_tensors(out / f"{tag}.optim.safetensors")
+        model.load_state_dict(load_tensors(out / f"{tag}.safetensors"), strict=True)
+        tensors = load_tensors(out / f"{tag}.optim.safetensors")
     except FileNotFoundError as e:
         raise TrainingError(f"no checkpoint to resume from in {out} ({e.filename} is missing)") from None
     except (ValueError, RuntimeError, OSError) as e:

@@ -11,11 +11,12 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
 
 from blocks import REGISTRY, fmt_shape
-from builder import project
+from builder import edits, project
 from builder.errors import ProjectError
 from builder.graph import make_id
 from builder.layout import auto_layout
 from builder.report import human, human_bytes
+from exports import EXPORTS
 
 from . import theme
 from .canvas import CanvasScene, CanvasView
@@ -26,15 +27,6 @@ from .palette import Palette
 from .tables import LayerTable
 
 CLIP_MIME = "application/x-block-builder-blocks"
-EXPORT_FORMATS = [
-    ("py", "PyTorch code (.py)", "Python (*.py)"),
-    ("train", "Training script (train.py + model)", "Python (*.py)"),
-    ("onnx", "ONNX (.onnx)", "ONNX (*.onnx)"),
-    ("torchscript", "TorchScript (.pt)", "TorchScript (*.pt)"),
-    ("dot", "Graphviz DOT (.dot)", "DOT (*.dot *.gv)"),
-    ("svg", "Diagram (.svg)", "SVG (*.svg)"),
-    ("png", "Diagram (.png)", "PNG (*.png)"),
-]
 
 
 def settings() -> QSettings:
@@ -183,8 +175,8 @@ class MainWindow(QMainWindow):
         f.addSeparator()
         self.export_menu = f.addMenu("&Export")
         self.export_actions = {}
-        for fmt, label, _ in EXPORT_FORMATS:
-            self.export_actions[fmt] = self._act(self.export_menu, label, lambda k=fmt: self.export(k))
+        for fmt in EXPORTS.values():  # the exporters' own registry
+            self.export_actions[fmt.key] = self._act(self.export_menu, fmt.label, lambda k=fmt.key: self.export(k))
         f.addSeparator()
         self._act(f, "&Quit", self.close, QKeySequence.Quit)
         e = mb.addMenu("&Edit")
@@ -361,10 +353,8 @@ class MainWindow(QMainWindow):
 
     def export(self, fmt: str, path: str | None = None):
         from exports import ExportError, export_graph
-        label, filt = next((lab, flt) for k, lab, flt in EXPORT_FORMATS if k == fmt)
+        label, filt, ext = EXPORTS[fmt].label, EXPORTS[fmt].filter, EXPORTS[fmt].suffix
         if path is None:
-            ext = {"py": ".py", "train": ".py", "onnx": ".onnx", "torchscript": ".pt", "dot": ".dot",
-                   "svg": ".svg", "png": ".png"}[fmt]
             stem = make_id(self.doc.graph.name, set()).lower()
             name = "train.py" if fmt == "train" else stem + ext
             base = self.doc.path.parent if self.doc.path else Path.cwd()
@@ -493,14 +483,14 @@ class MainWindow(QMainWindow):
         for bid in self.scene.selected_block_ids() or ([self.inspector.block_id] if self.inspector.block_id else []):
             b = self.doc.graph.block(bid)
             if b.spec and b.spec.is_composite:
-                self.doc.push(f"Expand {bid}", lambda g, bid=bid: g.expand(bid))
+                self.doc.push(f"Expand {bid}", lambda g, bid=bid: edits.expand(g, bid))
                 return
 
     def collapse_selected(self):
         for bid in self.scene.selected_block_ids():
             grp = self.doc.graph.block(bid).group
             if grp:
-                self.doc.push(f"Collapse {grp['id']}", lambda g, gid=grp["id"]: g.collapse(gid))
+                self.doc.push(f"Collapse {grp['id']}", lambda g, gid=grp["id"]: edits.collapse(g, gid))
                 return
         self.statusBar().showMessage("Select a block that came from expanding a composite block", 5000)
 
@@ -509,7 +499,7 @@ class MainWindow(QMainWindow):
         made = [None]
 
         def edit(g):
-            made[0] = g.group(ids, "Group")
+            made[0] = edits.group(g, ids, "Group")
         if self.doc.push(f"Group {len(ids)} blocks", edit):
             self.select_block(made[0])
 
@@ -533,7 +523,7 @@ class MainWindow(QMainWindow):
     def _double_clicked(self, bid):
         b = self.doc.graph.block(bid)
         if b.spec and b.spec.is_composite:
-            self.doc.push(f"Expand {bid}", lambda g: g.expand(bid))
+            self.doc.push(f"Expand {bid}", lambda g: edits.expand(g, bid))
 
     # ------------------------------------------------------------------ live figures
     def _selection_changed(self):

@@ -25,8 +25,7 @@ class TrainPanel(QWidget):
     def __init__(self, doc, parent=None):
         super().__init__(parent)
         import pyqtgraph as pg
-        from builder.train.cli import default_dataset
-        from builder.train.engine import RECIPES
+        from builder.train.engine import RECIPES, default_dataset
 
         self.doc = doc
         self.proc: QProcess | None = None

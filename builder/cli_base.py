@@ -1,0 +1,29 @@
+"""What every command-line command shares: its error type, loading a project or template, and the registry
+through which commands that live beside their engine (export, check, train) add their parsers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CliError(Exception):
+    """A problem with what the user asked for; printed as one line, exit status 2."""
+
+
+def load_graph(path: str):
+    """A project file, or a template by name."""
+    from . import project
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        import templates
+        if path in templates.TEMPLATES:
+            return templates.build(path)
+    return project.load(p)
+
+
+EXTRA_COMMANDS: list = []
+
+
+def extra_command(fn):
+    """Commands that live beside their engine (export, check, train) register their parser here."""
+    EXTRA_COMMANDS.append(fn)
+    return fn
