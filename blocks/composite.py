@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-IN = "@in"
+from .spec import IN  # noqa: F401  (re-exported: composites wire their first blocks to it)
 
 
 @dataclass

@@ -414,7 +414,7 @@ def _group(p, s):
 
 composite("group", "Group (your own composite)", "Groups",
           [Param("name", "str", "Group", "The group's name (its class name in exported code)"),
-           Param("graph", "subgraph", {"nodes": [["0", "relu", {}]], "edges": [["@in", "0", "x"]], "output": "0"},
+           Param("graph", "subgraph", {"nodes": [["0", "relu", {}]], "edges": [[IN, "0", "x"]], "output": "0"},
                  "The blocks inside (made by collapsing a selection)")],
           _group, "A selection of blocks collapsed into one: expand it to edit its inside.",
           lambda p: f"{p['name']}: {len(p['graph']['nodes'])} blocks")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 Shape = tuple  # (C, H, W) or (F,): no batch dimension
+IN = "@in"  # inside a composite: the id of the composite's own input
 
 
 class BlockError(Exception):
@@ -212,28 +213,43 @@ class SymInt(int):
 
     PREC = {"+": 1, "-": 1, "*": 2, "//": 2}
 
-    def __new__(cls, value: int, expr: str, names=None, prec: int = 3):
+    def __new__(cls, value: int, expr, prec: int = 3):
         obj = super().__new__(cls, value)
-        obj.expr, obj.prec = expr, prec
-        obj.names = frozenset((expr,)) if names is None else names
+        obj._tree, obj.prec, obj._text = expr, prec, None  # a name, or (op, left, right): rendered on demand
         return obj
 
     def __reduce__(self):  # copies and pickles are plain numbers
         return (int, (int(self),))
 
-    def _combine(self, other, op, value, reverse=False):
-        if isinstance(other, bool) or not isinstance(other, int):
-            return NotImplemented
-        a, b = (other, self) if reverse else (self, other)
-        prec = self.PREC[op]
+    @property
+    def expr(self) -> str:
+        if self._text is None:
+            t = self._tree
+            if isinstance(t, str):
+                self._text = t
+            else:
+                op, a, b = t
+                prec = self.PREC[op]
 
-        def text(x, right):
-            if not isinstance(x, SymInt):
-                return str(int(x))
-            low = x.prec <= prec if right else x.prec < prec  # parentheses only where precedence needs them
-            return f"({x.expr})" if low else x.expr
-        names = self.names | (other.names if isinstance(other, SymInt) else frozenset())
-        return SymInt(value, f"{text(a, False)} {op} {text(b, True)}", names, prec)
+                def text(x, right):
+                    if not isinstance(x, SymInt):
+                        return str(int(x))
+                    low = x.prec <= prec if right else x.prec < prec  # parentheses only where needed
+                    return f"({x.expr})" if low else x.expr
+                self._text = f"{text(a, False)} {op} {text(b, True)}"
+        return self._text
+
+    @property
+    def names(self) -> frozenset:
+        """The parameters the expression is made of."""
+        t = self._tree
+        if isinstance(t, str):
+            return frozenset((t,))
+        return frozenset().union(*(x.names for x in t[1:] if isinstance(x, SymInt)))
+
+    def _combine(self, other, op, value, reverse=False):
+        a, b = (other, self) if reverse else (self, other)
+        return SymInt(value, (op, a, b), self.PREC[op])
 
     def __add__(self, o):
         return self._combine(o, "+", int(self) + int(o)) if isinstance(o, int) and not isinstance(o, bool) \
@@ -473,7 +489,7 @@ def validate_subgraph(value, name: str = "graph") -> dict:
     for i, e in enumerate(edges):
         if not (isinstance(e, (list, tuple)) and len(e) == 3 and all(isinstance(x, str) for x in e)):
             raise ParamError(f"{name}: edges[{i}] must be [source, destination, port]")
-        if (e[0] != "@in" and e[0] not in ids) or e[1] not in ids:
+        if (e[0] != IN and e[0] not in ids) or e[1] not in ids:
             raise ParamError(f"{name}: edges[{i}] joins unknown blocks {e[0]!r} -> {e[1]!r}")
         out_edges.append(list(e))
     if output not in ids:

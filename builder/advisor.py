@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from blocks import fmt_shape
 
 from . import edits
-from .analysis import Analysis, Analyzer, evaluate
-from .expansion import expand_composite
+from .analysis import Analysis, Analyzer, walk
 from .errors import GraphEditError
 from .graph import Graph, make_id
 from .report import human
@@ -94,13 +93,9 @@ def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
             prev_1x1 = prev is not None and prev.type in CONVS and prev.params["kernel"] == [1, 1]
             _conv_checks(out, bid, None, b.type, b.params, ins, outs, a, prev_1x1)
         elif b.spec.is_composite and len(ins) == 3:
-            sub = expand_composite(b.type, b.params, ins)
-            shapes = {"@in": ins}
-            for local, t, p in sub.nodes:
-                si = tuple(shapes[s] for s in sub.inputs_of(local))
-                shapes[local] = evaluate(t, p, si).out_shape
-                if t in CONVS and shapes[local]:
-                    _conv_checks(out, bid, local, t, p, si[0], shapes[local], a)
+            for n in walk(b.type, b.params, ins)[0]:
+                if n.type in CONVS and n.result.out_shape:
+                    _conv_checks(out, bid, n.local, n.type, n.params, n.in_shapes[0], n.result.out_shape, a)
             if b.type == "inception_v1":
                 out.append(Finding(bid, "inception_v1", 3, "Inception v1 module can become Inception-v3 A",
                                    f"{bid}: its 5x5 branch can be two 3x3 and its pool branch an average pool, "

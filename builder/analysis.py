@@ -161,26 +161,50 @@ def _evaluate(type_id, params, in_shapes) -> Result:
                                      f"{', '.join(fmt_shape(s) for s in in_shapes)}: {e}"),))
 
 
+@dataclass(slots=True)
+class Inner:
+    """One block inside a composite, as :func:`walk` gives it."""
+    local: str        # its id inside the composite (torchvision's child name: ``branch2.0``)
+    type: str
+    params: dict      # validated; widths are SymInt expressions of the composite's parameters
+    sources: list     # local ids of its inputs in port order (``IN``: the composite's own input)
+    in_shapes: tuple
+    result: Result
+
+
+def walk(type_id: str, params: dict, in_shape) -> tuple[list[Inner], str]:
+    """The inside of a composite in the order it runs, each block with its input shapes and its figures; and
+    the local id that gives the composite's output. The one walk every consumer uses (analysis, compiler,
+    exporters, reports, the advisor)."""
+    sub = expand_composite(type_id, params, in_shape)
+    shapes = {IN: in_shape}
+    out = []
+    for local, t, p in sub.nodes:
+        srcs = sub.inputs_of(local)
+        ins = tuple(shapes.get(s) for s in srcs)
+        r = evaluate(t, p, ins) if None not in ins else Result(None)
+        shapes[local] = r.out_shape
+        out.append(Inner(local, t, p, srcs, ins, r))
+    return out, sub.output
+
+
 def _evaluate_composite(type_id, params, in_shapes) -> Result:
     if len(in_shapes) != 1:
         raise BlockError("a composite block takes exactly one input", "unconnected_input")
     try:
-        sub = expand_composite(type_id, params, in_shapes[0])
+        inside, output = walk(type_id, params, in_shapes[0])
     except ParamError as e:
         raise BlockError(f"inside: {e}", "bad_param") from None
-    shapes = {IN: in_shapes[0]}
     total_p = total_m = total_a = 0
-    for local, t, p in sub.nodes:
-        srcs = sub.inputs_of(local)
-        ins = tuple(shapes[s] for s in srcs)
-        r = evaluate(t, p, ins)
+    for n in inside:
+        r = n.result
         if r.errors:
             code, msg = r.errors[0]
-            msg, _ = fill_sources(msg, srcs)  # local names: fixed by the parameters, so cacheable
-            raise BlockError(f"inside, at {local}: {msg}", code)
-        shapes[local] = r.out_shape
+            msg, _ = fill_sources(msg, n.sources)  # local names: fixed by the parameters, so cacheable
+            raise BlockError(f"inside, at {n.local}: {msg}", code)
         total_p, total_m, total_a = total_p + r.params, total_m + r.macs, total_a + r.activations
-    return Result(shapes[sub.output], total_p, total_m, total_a)
+    return Result(inside[-1].result.out_shape if inside[-1].local == output else
+                  next(n.result.out_shape for n in inside if n.local == output), total_p, total_m, total_a)
 
 
 # ---------------------------------------------------------------------------- the whole graph

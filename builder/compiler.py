@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from blocks import REGISTRY
 from blocks.composite import IN
 
-from .analysis import Analysis, Analyzer
-from .expansion import expand_composite
+from .analysis import Analysis, Analyzer, walk
 from .errors import CompileError
 from .graph import Graph
 
@@ -58,23 +57,18 @@ def flatten(graph: Graph, analysis: Analysis | None = None) -> tuple[list[FlatBl
 
 
 def _flatten_composite(flat, prefix, type_id, params, srcs, in_shapes, train_only, group) -> str:
-    sub = expand_composite(type_id, params, in_shapes[0])
-    shapes = {IN: in_shapes[0]}
+    inside, output = walk(type_id, params, in_shapes[0])
     ids = {IN: srcs[0]}
-    from .analysis import evaluate
-    for local, t, p in sub.nodes:
-        lsrcs = sub.inputs_of(local)
-        ins = [shapes[s] for s in lsrcs]
-        gid = f"{prefix}.{local}"
-        if REGISTRY[t].is_composite:
-            ids[local] = _flatten_composite(flat, gid, t, p, [ids[s] for s in lsrcs], ins, train_only, group)
+    for n in inside:
+        gid = f"{prefix}.{n.local}"
+        if REGISTRY[n.type].is_composite:
+            ids[n.local] = _flatten_composite(flat, gid, n.type, n.params, [ids[s] for s in n.sources],
+                                              list(n.in_shapes), train_only, group)
         else:
-            flat.append(FlatBlock(gid, t, p, [ids[s] for s in lsrcs], ins, None, train_only, group))
-            ids[local] = gid
-        shapes[local] = evaluate(t, p, tuple(ins)).out_shape
-        if not REGISTRY[t].is_composite:
-            flat[-1].out_shape = shapes[local]
-    return ids[sub.output]
+            flat.append(FlatBlock(gid, n.type, n.params, [ids[s] for s in n.sources], list(n.in_shapes),
+                                  n.result.out_shape, train_only, group))
+            ids[n.local] = gid
+    return ids[output]
 
 
 RESERVED_NAMES = frozenset({"self", "torch", "nn", "F", "Tensor", "x"})

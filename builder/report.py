@@ -4,10 +4,9 @@ from __future__ import annotations
 import csv
 import io
 
-from blocks import REGISTRY, fmt_shape
+from blocks import IN, REGISTRY, fmt_shape
 
-from .analysis import Analysis, evaluate
-from .expansion import expand_composite
+from .analysis import Analysis, walk
 from .graph import Graph
 
 
@@ -43,17 +42,13 @@ def block_rows(graph: Graph, analysis: Analysis, per_layer: bool = False) -> lis
 
 
 def _inner_rows(prefix, type_id, params, in_shape, depth, inference) -> list[dict]:
-    sub = expand_composite(type_id, params, in_shape)
-    shapes = {"@in": in_shape}
     rows = []
-    for local, t, p in sub.nodes:
-        ins = tuple(shapes[s] for s in sub.inputs_of(local))
-        r = evaluate(t, p, ins)
-        shapes[local] = r.out_shape
-        rows.append({"id": f"{prefix}.{local}", "kind": t, "output_shape": r.out_shape, "params": r.params,
+    for n in walk(type_id, params, in_shape)[0]:
+        r = n.result
+        rows.append({"id": f"{prefix}.{n.local}", "kind": n.type, "output_shape": r.out_shape, "params": r.params,
                      "macs": r.macs, "errors": [m for _, m in r.errors], "depth": depth, "inference": inference})
-        if REGISTRY[t].is_composite:
-            rows.extend(_inner_rows(f"{prefix}.{local}", t, p, ins[0], depth + 1, inference))
+        if REGISTRY[n.type].is_composite:
+            rows.extend(_inner_rows(f"{prefix}.{n.local}", n.type, n.params, n.in_shapes[0], depth + 1, inference))
     return rows
 
 
@@ -75,15 +70,12 @@ def _conv_depth(type_id, params, in_shape) -> int:
     spec = REGISTRY[type_id]
     if not spec.is_composite:
         return 1 if type_id in ("conv2d", "basic_conv", "linear") else 0
-    sub = expand_composite(type_id, params, in_shape)
-    depth = {"@in": 0}
-    shapes = {"@in": in_shape}
-    for local, t, p in sub.nodes:
-        srcs = sub.inputs_of(local)
-        ins = tuple(shapes[s] for s in srcs)
-        shapes[local] = evaluate(t, p, ins).out_shape
-        depth[local] = max(depth[s] for s in srcs) + _conv_depth(t, p, ins[0] if ins else None)
-    return depth[sub.output]
+    inside, output = walk(type_id, params, in_shape)
+    depth = {IN: 0}
+    for n in inside:
+        depth[n.local] = max(depth[s] for s in n.sources) + _conv_depth(n.type, n.params,
+                                                                          n.in_shapes[0] if n.in_shapes else None)
+    return depth[output]
 
 
 def paper_rows(graph: Graph, analysis: Analysis, inference_only: bool = True) -> list[dict]:

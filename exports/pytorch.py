@@ -13,8 +13,7 @@ import re
 
 from blocks import IN, REGISTRY
 from blocks.spec import SymInt
-from builder.analysis import Analysis, analyze, evaluate
-from builder.expansion import expand_composite
+from builder.analysis import Analysis, analyze, walk
 from builder.compiler import call_expression, flatten, inplace_plan, var_name
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
@@ -214,21 +213,18 @@ class CompositeClass:
 
 def _inner(type_id, params, in_shape, prefix, fixed):
     """The composite's inside as rows; widths stay symbolic (SymInt) where the expansion made them so."""
-    sub = expand_composite(type_id, params, in_shape)
-    shapes = {IN: in_shape}
+    inside, output = walk(type_id, params, in_shape)
     rows = []
-    for local, t, p in sub.nodes:
-        if REGISTRY[t].is_composite:
+    for n in inside:
+        if REGISTRY[n.type].is_composite:
             raise CompileError(f"{prefix}: composite blocks inside composite blocks cannot be exported yet")
-        srcs = sub.inputs_of(local)
-        ins = tuple(shapes[s] for s in srcs)
-        shapes[local] = evaluate(t, p, ins).out_shape
-        override = fixed.get(f"{prefix}.{local}")
+        p = n.params
+        override = fixed.get(f"{prefix}.{n.local}")
         if override is not None:  # in-place turned off here: the same parameters, symbols kept
             p = {**p, "inplace": override["inplace"]}
-        rows.append({"local": local, "type": t, "params": p, "sources": srcs, "in_shape": ins[0] if ins else None,
-                     "shape": shapes[local]})
-    return rows, sub.output
+        rows.append({"local": n.local, "type": n.type, "params": p, "sources": n.sources,
+                     "in_shape": n.in_shapes[0] if n.in_shapes else None, "shape": n.result.out_shape})
+    return rows, output
 
 
 def _symbolic_key(value):
