@@ -8,14 +8,13 @@ with ``torch.compile``, ``torch.jit.trace`` and ``torch.export``.
 """
 from __future__ import annotations
 
-import keyword
-import re
 from dataclasses import dataclass
 
 from blocks import REGISTRY
 from blocks.composite import IN
 
 from .analysis import Analysis, Analyzer, walk
+from .codegen import Names, Node, forward_body
 from .errors import CompileError
 from .graph import Graph
 
@@ -71,37 +70,6 @@ def _flatten_composite(flat, prefix, type_id, params, srcs, in_shapes, train_onl
     return ids[output]
 
 
-RESERVED_NAMES = frozenset({"self", "torch", "nn", "F", "Tensor", "x"})
-
-
-def var_name(block_id: str, taken: set) -> str:
-    """A unique, valid, non-keyword local variable name made from a block id (added to ``taken``)."""
-    base = re.sub(r"\W", "_", block_id).strip("_") or "v"
-    if base[0].isdigit() or keyword.iskeyword(base):
-        base = "v_" + base
-    name, n = base, 2
-    while name in taken or name in RESERVED_NAMES:
-        name, n = f"{base}_{n}", n + 1
-    taken.add(name)
-    return name
-
-
-def call_expression(type_id: str, args: list, ref: str) -> str:
-    """The right-hand side of one forward statement: merges are their kind's tensor expression, every other
-    block a module call."""
-    spec = REGISTRY[type_id]
-    if spec.forward is not None:
-        return spec.forward(args)
-    return f"{ref}({', '.join(args)})"
-
-
-def module_ref(path: str) -> str:
-    ref = "self"
-    for part in path.split("."):
-        ref = f"{ref}.{part}" if part.isidentifier() else f"getattr({ref}, {part!r})"
-    return ref
-
-
 def set_submodule(root, path: str, module) -> None:
     import torch.nn as nn
     parts = path.split(".")
@@ -149,48 +117,14 @@ def inplace_plan(flat: list[FlatBlock]) -> dict:
 
 
 def generate_forward(flat: list[FlatBlock], outputs: list[str]) -> str:
-    """Python source of ``forward``: main path first, then the training-only section, then the return.
-
-    Like fx's generated code, every intermediate is deleted right after its last use, so memory is freed as the
-    network runs (as in a hand-written forward that reassigns ``x``)."""
-    names: dict = {}
-    taken: set = set()
-    inputs = [fb for fb in flat if fb.type == "input"]
-    for fb in inputs:
-        names[fb.id] = var_name(fb.id, taken)
-    stmts = []  # (training-only section?, argument variables, source line)
-    for section, blocks in ((False, [fb for fb in flat if fb.type != "input" and not fb.training_only]),
-                            (True, [fb for fb in flat if fb.type != "input" and fb.training_only])):
-        for fb in blocks:
-            args = [names[s] for s in fb.inputs]
-            if fb.type == "output":
-                names[fb.id] = args[0]
-                continue
-            v = names[fb.id] = var_name(fb.id, taken)
-            expr = call_expression(fb.type, args, module_ref(fb.id))
-            stmts.append((section, args, f"{v} = {expr}  # {'x'.join(map(str, fb.out_shape or ()))}"))
-    keep = {names[o] for o in outputs}
-    last_use = {}
-    for i, (_, args, _) in enumerate(stmts):
-        for a in args:
-            last_use[a] = i
-    lines = [f"def forward(self, {', '.join(names[fb.id] for fb in inputs)}):"]
-    in_aux = False
-    for i, (section, args, text) in enumerate(stmts):
-        if section and not in_aux:
-            lines.append("    if self.training:")
-            in_aux = True
-        indent = "        " if section else "    "
-        lines.append(indent + text)
-        dead = [a for a in dict.fromkeys(args) if last_use.get(a) == i and a not in keep]
-        if dead:
-            lines.append(f"{indent}del {', '.join(dead)}")
-    main_out = names[outputs[0]] if outputs else "None"
-    if len(outputs) > 1:
-        if not in_aux:
-            lines.append("    if self.training:")
-        lines.append(f"        return ({', '.join(names[o] for o in outputs)})")
-    lines.append(f"    return {main_out}")
+    """Python source of ``forward`` from the one code generator (:mod:`builder.codegen`), flat: main path first,
+    then the training-only section, then the return; every intermediate deleted right after its last use."""
+    names = Names()
+    inputs = {fb.id: names(fb.id) for fb in flat if fb.type == "input"}
+    nodes = [Node(fb.id, fb.type, None, fb.inputs, fb.out_shape, fb.training_only) for fb in flat
+             if fb.type != "input"]
+    body = forward_body(inputs, nodes, outputs, names)
+    lines = [f"def forward(self, {', '.join(inputs.values())}):"] + [line[4:] for line in body]
     return "\n".join(lines) + "\n"
 
 

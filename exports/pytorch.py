@@ -14,7 +14,8 @@ import re
 from blocks import IN, REGISTRY
 from blocks.spec import SymInt
 from builder.analysis import Analysis, analyze, walk
-from builder.compiler import call_expression, flatten, inplace_plan, var_name
+from builder.codegen import Names, Node, forward_body, freeing, statements
+from builder.compiler import flatten, inplace_plan
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
 
@@ -43,25 +44,7 @@ def class_name_for(name: str) -> str:
     return out
 
 
-class Names:
-    """Unique, valid, non-keyword local variable names."""
-
-    def __init__(self, reserved=()):
-        self.taken = set(reserved)
-
-    def __call__(self, base: str) -> str:
-        return var_name(base, self.taken)
-
-
 # ------------------------------------------------------------------------------ modules and containers
-
-class Node:
-    """One block inside a module being written: a local id (maybe dotted), a constructor, its sources."""
-
-    def __init__(self, local, type_id, ctor_src, sources, shape, training_only=False):
-        self.local, self.type, self.ctor, self.sources = local, type_id, ctor_src, sources
-        self.shape, self.training_only = shape, training_only
-
 
 def _chains(nodes: list[Node]) -> dict:
     """Dotted groups whose numbered children form a chain become one nn.Sequential: prefix -> [nodes]."""
@@ -145,57 +128,6 @@ def _assignments(nodes: list[Node], chains: dict, indent: str, guard=None) -> li
             lines.append(f"{indent}self.{top} = {render(value, 0)}")
         else:
             lines.append(f"{indent}self.add_module({top!r}, {render(value, 0)})")
-    return lines
-
-
-def _forward_lines(nodes: list[Node], chains: dict, names: Names, inputs: dict, indent: str,
-                   comments: bool) -> tuple[list, dict]:
-    """Statements of forward in order, as (source line, variables it reads); and the variable of every local
-    id. :func:`_freeing` adds the ``del`` lines."""
-    var = dict(inputs)
-    first_of = {ms[0].local: (p, ms) for p, ms in chains.items()}
-    skip = {m.local for ms in chains.values() for m in ms[1:]}
-    stmts = []
-    for n in nodes:
-        if n.local in skip or n.type == "input":
-            continue
-        if n.local in first_of:
-            prefix, members = first_of[n.local]
-            v = names(prefix.replace(".", "_"))
-            args = [var[n.sources[0]]]
-            expr = f"{_module_ref(prefix)}({args[0]})"
-            for m in members:
-                var[m.local] = v
-            shape = members[-1].shape
-        else:
-            args = [var[s] for s in n.sources]
-            if n.type == "output":
-                var[n.local] = args[0]
-                continue
-            v = names(n.local.replace(".", "_"))
-            expr = call_expression(n.type, args, _module_ref(n.local))
-            var[n.local] = v
-            shape = n.shape
-        comment = f"  # {' x '.join(map(str, shape))}" if comments and shape else ""
-        stmts.append((f"{indent}{v} = {expr}{comment}", args))
-    return stmts, var
-
-
-def _freeing(stmts: list, keep: set) -> list[str]:
-    """The statements' lines, each followed by ``del`` of the variables it read for the last time (not those
-    in ``keep``: returned, or read later in another section), as the compiled module does: memory is freed as
-    the network runs."""
-    last = {}
-    for i, (_, args) in enumerate(stmts):
-        for a in args:
-            last[a] = i
-    lines = []
-    for i, (text, args) in enumerate(stmts):
-        lines.append(text)
-        dead = [a for a in dict.fromkeys(args) if last[a] == i and a not in keep]
-        if dead:
-            indent = text[:len(text) - len(text.lstrip())]
-            lines.append(f"{indent}del {', '.join(dead)}")
     return lines
 
 
@@ -372,14 +304,14 @@ def _class_source(cls) -> str:
     lines += [f"        {name} = {expr}" for expr, name in hoisted.items()]
     lines += _assignments(nodes, chains, "        ")
     lines += ["", "    def forward(self, x: Tensor) -> Tensor:"]
-    stmts, var = _forward_lines(nodes, chains, Names(), {IN: "x"}, "        ", comments=False)
+    stmts, var = statements(nodes, chains, Names(), {IN: "x"}, "        ", False, _module_ref)
     # the last statement produces the output: return it directly
     out_var = var[cls.output]
     if stmts and stmts[-1][0].strip().startswith(f"{out_var} = "):
-        body = _freeing(stmts[:-1], {out_var} | set(stmts[-1][1]))
+        body = freeing(stmts[:-1], {out_var} | set(stmts[-1][1]))
         body.append(stmts[-1][0].replace(f"{out_var} = ", "return ", 1))
     else:
-        body = _freeing(stmts, {out_var}) + [f"        return {out_var}"]
+        body = freeing(stmts, {out_var}) + [f"        return {out_var}"]
     lines += body
     return "\n".join(lines) + "\n"
 
@@ -471,18 +403,8 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
         lines += _assignments(aux_nodes, aux_chains, "            ")
     in_names = list(inputs.values())
     lines += ["", f"    def forward(self, {', '.join(f'{n}: Tensor' for n in in_names)}):"]
-    body, var = _forward_lines(main_nodes, main_chains, names, inputs, "        ", comments=True)
-    aux_body, var2 = [], var
-    if has_aux:
-        aux_body, var2 = _forward_lines(aux_nodes, aux_chains, names, var, "            ", comments=True)
-    returned = {var2[o] for o in a.outputs}
-    read_by_aux = {x for _, args in aux_body for x in args}
-    lines += _freeing(body, returned | read_by_aux)
-    if has_aux:
-        lines.append("        if self.training and self.aux_logits:")
-        lines += _freeing(aux_body, returned)
-        lines.append(f"            return {', '.join(var2[o] for o in a.outputs)}")
-    lines.append(f"        return {var[main]}")
+    lines += forward_body(inputs, nodes, a.outputs, names, chains, guard="self.training and self.aux_logits",
+                          ref=_module_ref)
 
     in_shapes = [a.blocks[i].out_shape for i in inputs]
     defaults = {}
