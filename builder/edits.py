@@ -63,6 +63,7 @@ def expand(graph: Graph, block_id: str) -> list[str]:
         graph.connect(f"{block_id}.{sub.output}", v, k, check_cycle=False)
     return new_ids
 
+
 @_atomic
 def collapse(graph: Graph, group_id: str) -> str:
     """Put an expanded composite back together; refused when its inside was edited since."""
@@ -98,6 +99,7 @@ def collapse(graph: Graph, group_id: str) -> str:
     for v, k in outs:
         graph.connect(group_id, v, k, check_cycle=False)
     return group_id
+
 
 @_atomic
 def group(graph: Graph, ids, name: str = "Group", block_id: str | None = None) -> str:
@@ -143,9 +145,11 @@ def group(graph: Graph, ids, name: str = "Group", block_id: str | None = None) -
         graph.connect(new_id, v, k, check_cycle=False)
     return new_id
 
+
 def _input_shape(graph: Graph, block_id):
     ins = graph.inputs(block_id)
     return _shape_of(graph, ins[0][1]) if ins else None
+
 
 def _shape_of(graph: Graph, block_id):
     r = Analyzer(graph).run().blocks.get(block_id)
