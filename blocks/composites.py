@@ -5,7 +5,7 @@ so a template built from these blocks loads torchvision's weights unchanged.
 """
 from __future__ import annotations
 
-from .composite import IN, Subgraph
+from .composite import IN, OptionalPart, Subgraph
 from .spec import MAX_CHANNELS, BlockError, BlockSpec, Param, register
 
 CAT_INCEPTION = "Inception modules"
@@ -331,8 +331,8 @@ def _shortcut(g, p, cin, cout, stride):
                          "use a projection shortcut", "shape_mismatch")
     if mode == "projection" or (mode == "auto" and need):
         x = g.add("downsample.0", "conv2d", IN, out_channels=cout, kernel=1, stride=stride, bias=False)
-        return g.add("downsample.1", "batchnorm2d", x)
-    return IN
+        return OptionalPart("downsample", g.add("downsample.1", "batchnorm2d", x), True)
+    return OptionalPart("downsample", IN, False)
 
 
 def _resnet_basic(p, s):

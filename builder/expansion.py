@@ -26,7 +26,7 @@ def expand_composite(type_id: str, params: dict, in_shape) -> Subgraph:
         spec = REGISTRY[type_id]
         raw = spec.expand(_symbolic(spec, params), _symbolic_shape(in_shape))
         sub = Subgraph([(loc, t, REGISTRY[t].validate_params(p)) for loc, t, p in raw.nodes], list(raw.edges),
-                       raw.output)
+                       raw.output, dict(raw.optional))
         if len(_EXPANSIONS) > 10_000:
             _EXPANSIONS.clear()
         _EXPANSIONS[key] = sub

@@ -14,6 +14,7 @@ import re
 from blocks import IN, REGISTRY
 from blocks.spec import SymInt
 from builder.analysis import Analysis, analyze, walk
+from builder.expansion import expand_composite
 from builder.codegen import Names, Node, forward_body, freeing, statements
 from builder.compiler import flatten, inplace_plan
 from builder.errors import CompileError
@@ -139,8 +140,15 @@ class CompositeClass:
 
     def __init__(self, type_id, name, rows, output):
         self.type, self.name, self.rows, self.output = type_id, name, rows, output
-        self.instances = []  # (block id, params, input shape)
+        self.instances = []  # (block id, params, input shape, {optional part: present})
         self.args: list[str] = []
+        self.optional: dict = {}      # part -> {present?, ...} over the instances
+        self.part_rows: dict = {}     # part -> rows of an instance that has it
+        self.absent_source: dict = {}  # part -> what its reader reads without it
+
+    def flags(self) -> list[str]:
+        """Optional parts some instances have and others not: a ``bool`` argument each (``downsample``)."""
+        return [name for name, seen in self.optional.items() if seen == {True, False}]
 
 
 def _inner(type_id, params, in_shape, prefix, fixed):
@@ -171,14 +179,31 @@ def _symbolic_key(value):
     return value
 
 
-def _structure_key(rows, output):
+def _structure_key(rows, output, optional=None):
+    """Rows compared by kind, symbolic parameters and wiring. An optional part (a projection shortcut) is left
+    out, and the input that reads it becomes a marker: instances with and without it share one class."""
+    optional = optional or {}
+    part_of = {f"{name}." for name in optional}
+    reads = {(reader, port): name for name, (reader, port, _, _) in optional.items()}
     key = []
     for r in rows:
+        if any(r["local"].startswith(pfx) for pfx in part_of):
+            continue
+        if reads:
+            ports = _ports(r)
+            sources = tuple(("optional", reads[(r["local"], port)]) if (r["local"], port) in reads else s
+                            for s, port in zip(r["sources"], ports))
+            r = {**r, "sources": sources}
         extra = None
         if r["type"] == "flatten":  # the features a Linear after it takes depend on the grid
             extra = r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()
         key.append((r["local"], r["type"], _symbolic_key(r["params"]), tuple(r["sources"]), extra))
-    return (tuple(key), output)
+    return (tuple(key), output, tuple(sorted(optional)))
+
+
+def _ports(row) -> list[str]:
+    spec = REGISTRY[row["type"]]
+    return [f"in{i}" for i in range(len(row["sources"]))] if spec.variadic else list(spec.ports)
 
 
 def _channels(rows, in_channels):
@@ -240,7 +265,8 @@ def _plan_classes(graph, analysis, fixed):
         if not rep.training or not b.spec.is_composite:
             continue
         rows, output = _inner(b.type, b.params, rep.in_shapes[0], bid, fixed)
-        key = (b.type, _structure_key(rows, output))
+        optional = expand_composite(b.type, b.params, rep.in_shapes[0]).optional
+        key = (b.type, _structure_key(rows, output, optional))
         cls = classes.get(key)
         if cls is None:
             base = class_name_for(b.params["name"]) if b.type == "group" else camel(b.type)
@@ -249,9 +275,19 @@ def _plan_classes(graph, analysis, fixed):
             n = names_used.get(base, 0) + 1
             names_used[base] = n
             cls = classes[key] = CompositeClass(b.type, base if n == 1 else f"{base}{n}", rows, output)
-            cls.args = _class_args(cls)
-        cls.instances.append((bid, b.params, rep.in_shapes[0]))
+        present = {name: info[2] for name, info in optional.items()}
+        for name, has in present.items():
+            cls.optional.setdefault(name, set()).add(has)
+            if has and name not in cls.part_rows:  # the class is written from an instance that has the part
+                cls.part_rows[name] = rows
+            if not has:
+                cls.absent_source[name] = optional[name][3]
+        cls.instances.append((bid, b.params, rep.in_shapes[0], present))
         by_block[bid] = cls
+    for cls in classes.values():
+        for rows in cls.part_rows.values():
+            cls.rows = rows
+        cls.args = _class_args(cls)
     return {c.name: c for c in classes.values()}, by_block
 
 
@@ -293,18 +329,31 @@ def _class_source(cls) -> str:
     chains = _chains(nodes)
     spec = REGISTRY[cls.type]
     defaults = {p.arg: p.default for p in spec.params}
-    args = ", ".join(f"{a}: int" + (f" = {defaults[a]!r}" if a in defaults else "") for a in cls.args)
+    flags = [f for f in cls.flags() if f in chains]  # an optional part is one chain: one module or None
+    params = [f"{a}: int" + (f" = {defaults[a]!r}" if a in defaults else "") for a in cls.args]
+    params += [f"{f}: bool = False" for f in flags]
+    args = ", ".join(params)
     if len(args) > 70:
-        args = "\n" + "".join(f"        {a}: int" + (f" = {defaults[a]!r}" if a in defaults else "") + ",\n"
-                              for a in cls.args) + "    "
+        args = "\n" + "".join(f"        {a},\n" for a in params) + "    "
     doc = spec.description.replace("\\", "/").replace('"""', "'")  # our own text, never the user's
     sep = "" if args.startswith("\n") else " "
     lines = [f"class {cls.name}(nn.Module):", f'    """{spec.title}: {doc}"""', "",
              f"    def __init__(self,{sep}{args}) -> None:", "        super().__init__()"]
     lines += [f"        {name} = {expr}" for expr, name in hoisted.items()]
-    lines += _assignments(nodes, chains, "        ")
+    in_part = {m.local for f in flags for m in chains[f]}
+    lines += _assignments([n for n in nodes if n.local not in in_part],
+                          {p: ms for p, ms in chains.items() if p not in flags}, "        ")
+    for f in flags:  # torchvision's way: the module, or None
+        lines += [f"        self.{f} = None", f"        if {f}:"]
+        lines += _assignments(chains[f], {f: chains[f]}, "            ")
     lines += ["", "    def forward(self, x: Tensor) -> Tensor:"]
     stmts, var = statements(nodes, chains, Names(), {IN: "x"}, "        ", False, _module_ref)
+    for f in flags:
+        absent = var[cls.absent_source[f]]
+        call = f"{_module_ref(f)}("
+        for i, (text, args_) in enumerate(stmts):
+            if f" = {call}" in text:
+                stmts[i] = (f"{text} if {_module_ref(f)} is not None else {absent}", args_ + [absent])
     # the last statement produces the output: return it directly
     out_var = var[cls.output]
     if stmts and stmts[-1][0].strip().startswith(f"{out_var} = "):
@@ -376,6 +425,8 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
             for arg in cls.args[1:]:
                 v = "num_classes" if heads.get(bid) == arg and num_classes is not None else repr(int(vals[arg]))
                 kws.append(f"{arg}={v}")
+            present = next(inst[3] for inst in cls.instances if inst[0] == bid)
+            kws += [f"{f}=True" for f in cls.flags() if present.get(f)]
             c = f"{cls.name}({', '.join([repr(in_ch)] + kws)})"
         elif b.spec.torch is not None:
             out_sym = "num_classes" if heads.get(bid) == width_param(b.type) and num_classes is not None else None

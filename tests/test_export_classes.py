@@ -131,3 +131,24 @@ def torchvision_bottleneck(inplanes, planes):
     from torchvision.models.resnet import Bottleneck
     down = nn.Sequential(nn.Conv2d(inplanes, planes * 4, 1, bias=False), nn.BatchNorm2d(planes * 4))
     return Bottleneck(inplanes, planes, downsample=down, groups=32, base_width=4)
+
+
+@pytest.mark.parametrize("name,cls", [("resnet18", "BasicBlock"), ("resnet50", "Bottleneck"),
+                                      ("resnext50_32x4d", "Bottleneck")])
+def test_resnets_write_one_block_class_with_an_optional_projection(tmp_path, name, cls):
+    """As torchvision: one class per block kind; the projection shortcut is an argument (None without it)."""
+    src = generate(templates.build(name))
+    assert len(re.findall(rf"class {cls}\d*\(nn.Module\)", src)) == 1
+    assert "downsample: bool = False" in src and "self.downsample = None" in src
+    assert len(re.findall(r"downsample=True", src)) == (3 if name == "resnet18" else 4)
+    mod = load(src, tmp_path, name)
+    from torch import nn
+    from torchvision.models import resnet as tv
+    block = getattr(tv, cls)
+    extra = {"groups": 32, "base_width": 4} if name.startswith("resnext") else {}
+    exp = 1 if cls == "BasicBlock" else 4
+    plain = getattr(mod, cls)(256, planes=256 // exp, **extra)  # no projection
+    same_module(plain, block(256, 256 // exp, **extra), (256, 8, 8))
+    down = nn.Sequential(nn.Conv2d(64, 128 * exp, 1, stride=2, bias=False), nn.BatchNorm2d(128 * exp))
+    projected = getattr(mod, cls)(64, planes=128, stride=2, downsample=True, **extra)
+    same_module(projected, block(64, 128, stride=2, downsample=down, **extra), (64, 8, 8))
