@@ -21,7 +21,27 @@ from .errors import (CycleError, DuplicateIdError, GraphEditError, InvalidIdErro
                      UnknownBlockError, UnknownBlockTypeError)
 from .events import Signal
 
-_PART = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
+_PART = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)\Z")  # \Z: "x\n" is not a name
+
+# Names a block id's parts cannot take, because each part becomes an attribute of a torch module: the public
+# attributes of nn.Module (a block called "double" or "training" would replace them), those of the compiled and
+# exported networks, and (a rule) every name with a leading underscore (nn.Module's private state). A test keeps
+# this list equal to what the installed torch has.
+TORCH_ATTRIBUTES = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches
+    eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu load_state_dict
+    modules mtia named_buffers named_children named_modules named_parameters parameters register_backward_hook
+    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook
+    register_module register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
+    set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
+    code output_ids loss_weights input_shapes aux_logits
+""".split())
+
+
+def torch_name_clash(part: str) -> bool:
+    """True when a dotted part of a block id would clash with a torch module's own attribute."""
+    return part.startswith("_") or part in TORCH_ATTRIBUTES
 MAX_ID_LEN = 200
 
 
@@ -65,20 +85,36 @@ def check_id(block_id) -> str:
         raise InvalidIdError(f"block id {block_id!r} must be 1 to {MAX_ID_LEN} characters of text")
     parts = block_id.split(".")
     for part in parts:
-        if not _PART.match(part) or keyword.iskeyword(part) or part.startswith("__"):
+        if not _PART.match(part) or keyword.iskeyword(part):
             raise InvalidIdError(f"block id {block_id!r}: each dotted part must be a name (letters, digits, _; "
-                                 "not a Python keyword, not starting with __) or a number")
+                                 "not a Python keyword) or a number")
+        if torch_name_clash(part):
+            raise InvalidIdError(f"block id {block_id!r}: {part!r} is the name of a torch module's own attribute "
+                                 f"(it would replace nn.Module.{part}); try {free_part(part)!r}")
     if parts[0].isdigit():
         raise InvalidIdError(f"block id {block_id!r} must start with a name, not a number")
     return block_id
+
+
+def free_part(part: str) -> str:
+    """A name like ``part`` that clashes with nothing torch modules have (``double`` -> ``double_``)."""
+    base = part.lstrip("_") or "block"
+    while torch_name_clash(base) or keyword.iskeyword(base):
+        base += "_"
+    return base
+
+
+def renamed_for_torch(block_id: str) -> str:
+    """``block_id`` with every part that clashes with a torch attribute replaced by :func:`free_part`'s."""
+    return ".".join(free_part(p) if (_PART.match(p) and torch_name_clash(p)) else p for p in block_id.split("."))
 
 
 def make_id(name: str, taken, fallback: str = "block") -> str:
     """A valid, unused single-name id made from free text: unicode folded to ASCII, other characters to '_'."""
     text = unicodedata.normalize("NFKD", str(name or "")).encode("ascii", "ignore").decode()
     base = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", text)).strip("_")[:MAX_ID_LEN - 8] or fallback
-    if keyword.iskeyword(base):
-        base += "_"
+    if keyword.iskeyword(base) or torch_name_clash(base):
+        base = free_part(base)
     if base[0].isdigit():
         base = f"{fallback}_{base}"
     cand, n = base, 2

@@ -13,7 +13,7 @@ from pathlib import Path
 from blocks import REGISTRY
 
 from .errors import GraphEditError, ProjectError
-from .graph import Graph
+from .graph import Graph, renamed_for_torch
 
 FORMAT = "block-builder-project"
 VERSION = 2
@@ -171,6 +171,25 @@ def from_dict(doc, source: str = "<data>") -> Graph:
         fail("'meta' must be an object")
     graph = Graph(name)
     graph.meta = meta
+    renamed = {}  # files from before ids were checked against torch's names: such blocks get a free name
+    for b in blocks:
+        bid = b.get("id") if isinstance(b, dict) else None
+        if isinstance(bid, str) and renamed_for_torch(bid) != bid:
+            renamed[bid] = renamed_for_torch(bid)
+    if renamed:
+        taken = {b.get("id") for b in blocks if isinstance(b, dict)}
+        if set(renamed.values()) & taken:
+            fail(f"blocks {', '.join(sorted(renamed))} have names torch modules use, and their free names "
+                 "are taken too")
+        blocks = [{**b, "id": renamed[b["id"]]} if isinstance(b, dict) and b.get("id") in renamed else b
+                  for b in blocks]
+        blocks = [{**b, "group": {**b["group"], "id": renamed_for_torch(b["group"]["id"])}}
+                  if isinstance(b, dict) and isinstance(b.get("group"), dict)
+                  and isinstance(b["group"].get("id"), str) else b for b in blocks]
+        edges = [{**e, "src": renamed.get(e.get("src"), e.get("src")), "dst": renamed.get(e.get("dst"), e.get("dst"))}
+                 if isinstance(e, dict) else e for e in edges]
+        before = meta.get("renamed_blocks")
+        graph.meta = {**meta, "renamed_blocks": {**(before if isinstance(before, dict) else {}), **renamed}}
     for i, b in enumerate(blocks):
         where = f"blocks[{i}]"
         if not isinstance(b, dict):

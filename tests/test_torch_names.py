@@ -1,0 +1,91 @@
+"""Block ids become attributes of torch modules: names nn.Module (or the compiled and exported networks) already
+use are refused at edit time with a free name suggested, and files that have them load with those blocks
+renamed (never a traceback later in compile or export)."""
+import importlib.util
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from builder import project
+from builder.compiler import compile_graph
+from builder.errors import InvalidIdError
+from builder.graph import TORCH_ATTRIBUTES, Graph, check_id, make_id, torch_name_clash
+from exports import export_graph
+
+CLASHES = ["double", "float", "training", "forward", "parameters", "modules", "apply", "cuda", "type", "zero_grad",
+           "train", "to", "_parameters", "_modules", "code", "loss_weights"]
+
+
+def test_the_list_covers_every_attribute_of_the_installed_torch():
+    names = {n for n in dir(nn.Module) if not (n.startswith("__") and n.endswith("__"))} | set(vars(nn.Module()))
+    assert not [n for n in names if not torch_name_clash(n)], "nn.Module gained attributes: add them"
+    compiled = compile_graph(_chain("c1"))
+    own = set(vars(compiled)) - set(vars(nn.Module()))
+    assert own <= TORCH_ATTRIBUTES | {n for n in own if n.startswith("_")}
+
+
+@pytest.mark.parametrize("name", CLASHES + ["fc.train", "block.double"])
+def test_clashing_ids_are_refused_with_a_free_name(name):
+    g = Graph()
+    with pytest.raises(InvalidIdError, match="torch module's own attribute") as e:
+        g.add_block("relu", {}, name)
+    suggestion = str(e.value).rsplit("try ", 1)[1].strip("'")
+    assert not torch_name_clash(suggestion)
+    assert "Traceback" not in str(e.value)
+
+
+def test_a_trailing_newline_is_not_part_of_a_name():
+    with pytest.raises(InvalidIdError):
+        check_id("x\n")
+
+
+def test_make_id_never_makes_a_clashing_id():
+    for name in CLASHES:
+        new = make_id(name, set())
+        assert not any(torch_name_clash(p) for p in new.split(".")), new
+
+
+def _chain(mid):
+    g = Graph("clash")
+    g.add_block("input", {"channels": 3, "height": 8, "width": 8}, "input")
+    g.add_block("conv2d", {"out_channels": 4, "kernel": 3, "padding": 1}, mid)
+    g.add_block("relu", {}, "act")
+    g.add_block("flatten", {}, "flat")
+    g.add_block("linear", {"out_features": 5}, "fc")
+    g.add_block("output", {}, "output")
+    for a, b in (("input", mid), (mid, "act"), ("act", "flat"), ("flat", "fc"), ("fc", "output")):
+        g.connect(a, b)
+    return g
+
+
+@pytest.mark.parametrize("name", CLASHES)
+def test_old_files_with_clashing_ids_load_renamed_and_work(tmp_path, name):
+    doc = json.loads(project.dumps(_chain("c1")))
+    for b in doc["blocks"]:
+        if b["id"] == "c1":
+            b["id"] = name
+    for e in doc["edges"]:
+        for end in ("src", "dst"):
+            if e[end] == "c1":
+                e[end] = name
+    f = tmp_path / "old.json"
+    f.write_text(json.dumps(doc))
+    g = project.load(f)
+    new = g.meta["renamed_blocks"][name]
+    assert name not in g and new in g and not torch_name_clash(new)
+    assert [s for _, s in g.inputs("act")] == [new]
+    net = compile_graph(g).eval()
+    assert isinstance(net.get_submodule(new), nn.Conv2d) and net.training is False
+    x = torch.randn(2, 3, 8, 8)
+    export_graph(g, "py", tmp_path / "m.py")
+    spec = importlib.util.spec_from_file_location("clash_export", tmp_path / "m.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.build_model().eval()
+    model.load_state_dict(net.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x))
+    project.save(g, tmp_path / "again.json")  # and it saves: the rename is recorded in meta
+    assert project.load(tmp_path / "again.json").signature() == g.signature()
