@@ -78,6 +78,15 @@ class Block:
         return self.label or self.id
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text with lone surrogates (which UTF-8 cannot encode: a label with one could never be saved) replaced by
+    U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text) if isinstance(text, str) else text
+
+
 def check_id(block_id) -> str:
     """Block ids become module paths (``inception3a.branch2.0``), so each dotted part is an identifier or a
     number and no part is a Python keyword."""
@@ -285,7 +294,7 @@ class Graph:
             if _conflicts(block_id, self):
                 raise InvalidIdError(f"block id {block_id!r} clashes with an existing id: one would be the "
                                      "module path of the other's parent")
-        blk = Block(block_id, type_id, params, label if isinstance(label, str) else str(label),
+        blk = Block(block_id, type_id, params, clean_text(label if isinstance(label, str) else str(label)),
                     _pos(pos), dict(group) if group else None)
         self.g.add_node(block_id, block=blk)
         self._index(block_id, 1)
@@ -392,7 +401,7 @@ class Graph:
 
     def set_label(self, block_id: str, label: str) -> str:
         blk = self.block(block_id)
-        old, blk.label = blk.label, str(label)
+        old, blk.label = blk.label, clean_text(str(label))
         new = blk.label
         self._log(lambda: self.set_label(block_id, new), lambda: self.set_label(block_id, old))
         self.block_changed.emit(block_id)

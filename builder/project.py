@@ -6,6 +6,7 @@ naming the file and the problem.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from blocks import REGISTRY
 
 from .errors import GraphEditError, ProjectError
-from .graph import Graph, renamed_for_torch
+from .graph import Graph, clean_text, renamed_for_torch
 
 FORMAT = "block-builder-project"
 VERSION = 2
@@ -35,7 +36,37 @@ def to_dict(graph: Graph) -> dict:
 
 
 def dumps(graph: Graph) -> str:
-    return json.dumps(to_dict(graph), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    """The project as JSON text: every text encodable (a lone surrogate, which no file can hold, becomes
+    U+FFFD), so a save never fails on text."""
+    return json.dumps(encodable(to_dict(graph)), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def encodable(value):
+    """``value`` with lone surrogates in every text (keys included) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(v) for v in value]
+    return value
+
+
+def _check_meta(value, where: str):
+    """Meta holds JSON values only: a number too large for a float (1e400 reads as inf) cannot be saved."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value!r}, not a finite number"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            bad = _check_meta(v, f"{where}.{k}")
+            if bad:
+                return bad
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            bad = _check_meta(v, f"{where}[{i}]")
+            if bad:
+                return bad
+    return None
 
 
 def atomic_write(path, data: bytes | str) -> None:
@@ -169,7 +200,11 @@ def from_dict(doc, source: str = "<data>") -> Graph:
         fail("'name' must be text")
     if not isinstance(meta, dict):
         fail("'meta' must be an object")
-    graph = Graph(name)
+    bad = _check_meta(meta, "meta")
+    if bad:
+        fail(bad)
+    graph = Graph(clean_text(name))
+    meta = encodable(meta)
     graph.meta = meta
     renamed = {}  # files from before ids were checked against torch's names: such blocks get a free name
     for b in blocks:

@@ -30,6 +30,12 @@ CLASS_NAMES = {"inception_v1": "Inception", "inception_naive": "InceptionNaive",
                "classifier_head": "ClassifierHead", "grid_reduction": "GridReduction"}
 
 
+# Names the exported file defines or imports at module level: a class named after a graph or a group never
+# takes one of them (a group called INPUT_SHAPE, a graph called F).
+MODULE_NAMES = frozenset({"torch", "F", "nn", "Tensor", "BasicConv2d", "PROJECT_NAME", "INPUT_SHAPE",
+                          "LOSS_WEIGHTS", "build_model", "safetensors", "load_file"})
+
+
 def camel(type_id: str) -> str:
     if type_id in CLASS_NAMES:
         return CLASS_NAMES[type_id]
@@ -270,7 +276,7 @@ def _plan_classes(graph, analysis, fixed):
         cls = classes.get(key)
         if cls is None:
             base = class_name_for(b.params["name"]) if b.type == "group" else camel(b.type)
-            if base in ("BasicConv2d", "Tensor", "F", "nn", "torch"):
+            if base in MODULE_NAMES:
                 base += "Block"
             n = names_used.get(base, 0) + 1
             names_used[base] = n
@@ -402,7 +408,7 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
     num_classes = main_shape[0] if main_shape and len(main_shape) == 1 else None
     has_aux = len(a.outputs) > 1
     model = class_name_for(graph.name)
-    if model in {c.name for c in classes.values()} or model in ("BasicConv2d",):
+    if model in {c.name for c in classes.values()} or model in MODULE_NAMES:
         model += "Model"
 
     nodes = []

@@ -267,3 +267,16 @@ def test_exported_forward_frees_intermediates_like_the_compiled_one():
     main = forward[:forward.index("if self.training")]
     assert "del inception4a" not in main  # aux1 reads it in training
     assert "            del inception4a\n" in forward
+
+
+@pytest.mark.parametrize("graph_name,group_name", [("F", "INPUT_SHAPE"), ("torch", "LOSS_WEIGHTS"),
+                                                   ("build_model", "BasicConv2d"), ("Tensor", "PROJECT_NAME"),
+                                                   ("nn", "F")])
+def test_graph_and_group_names_never_shadow_the_exported_files_own_names(tmp_path, graph_name, group_name):
+    """A graph called F once shadowed torch.nn.functional; a group called INPUT_SHAPE the shape constant."""
+    g = templates.build("lenet5")
+    g.name = graph_name
+    edits.group(g, ["c3", "c3_act"], group_name)
+    mod, src = check_equivalent(g, tmp_path, f"names_{graph_name}")
+    assert mod.INPUT_SHAPE == (1, 32, 32) and mod.LOSS_WEIGHTS == [1.0]
+    assert f"class {graph_name}(" not in src and f"class {group_name}(" not in src

@@ -135,3 +135,29 @@ def test_loaded_cycle_is_kept_and_reported(tmp_path):
                      {"src": "a", "dst": "r", "port": "x"}, {"src": "r", "dst": "o", "port": "x"}]}
     g = project.load(_write(tmp_path, json.dumps(doc)))
     assert {e.block for e in analyze(g).errors if e.code == "cycle"} == {"a", "r"}
+
+
+def test_text_that_no_file_can_hold_is_replaced_so_a_save_never_fails(tmp_path):
+    """A lone surrogate (\\udfff) in a label, a name or meta loaded, but made every later save fail."""
+    import json as _json
+    doc = _json.loads(project.dumps(templates.build("lenet5")))
+    doc["name"] = "net \udfff"
+    doc["meta"]["note"] = "x\ud800y"
+    doc["blocks"][1]["label"] = "conv \udfff one"
+    f = tmp_path / "s.json"
+    f.write_text(_json.dumps(doc))  # ASCII escapes: a valid JSON file
+    g = project.load(f)
+    assert g.name == "net \ufffd" and g.meta["note"] == "x\ufffdy" and g.blocks()[1].label == "conv \ufffd one"
+    g.set_label("c1", "edit \udc80")
+    assert g.block("c1").label == "edit \ufffd"
+    g.name = "renamed \udfff"  # even set directly, the save cleans it
+    project.save(g, tmp_path / "out.json")
+    assert project.load(tmp_path / "out.json").name == "renamed \ufffd"
+
+
+def test_a_number_too_large_for_a_float_in_meta_is_refused_on_load(tmp_path):
+    f = tmp_path / "big.json"
+    f.write_text(project.dumps(templates.build("lenet5")).replace('"meta": {', '"meta": {"scale": 1e400, ', 1))
+    with pytest.raises(ProjectError, match=r"meta.scale is inf, not a finite number") as e:
+        project.load(f)
+    assert str(f) in str(e.value)
