@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def atomic_write(path, data: bytes | str) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), _file_mode(path))  # mkstemp's 0600 would stick to the saved file
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -94,6 +96,32 @@ def atomic_write(path, data: bytes | str) -> None:
         if isinstance(e, OSError):
             raise ProjectError(path, f"could not save: {e.strerror or e}; the previous file is unchanged") from None
         raise
+    _remove_leftovers(path, Path(tmp).name)
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a saved file gets: the old file's when there is one, else what the umask gives (0644 by
+    default), as any editor does."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _remove_leftovers(path: Path, current: str) -> None:
+    """Temporary files of earlier saves of ``path`` that were interrupted (a kill between write and rename)."""
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        if stale.name != current:
+            try:
+                stale.unlink()
+            except OSError:
+                pass
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?[])", r"[\1]", name)
 
 
 def save(graph: Graph, path) -> None:

@@ -161,3 +161,22 @@ def test_a_number_too_large_for_a_float_in_meta_is_refused_on_load(tmp_path):
     with pytest.raises(ProjectError, match=r"meta.scale is inf, not a finite number") as e:
         project.load(f)
     assert str(f) in str(e.value)
+
+
+def test_saves_honour_the_umask_and_clear_leftovers_of_interrupted_saves(tmp_path):
+    f = tmp_path / "m.json"
+    old = os.umask(0o022)
+    try:
+        project.save(templates.build("lenet5"), f)
+    finally:
+        os.umask(old)
+    assert f.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    os.chmod(f, 0o640)
+    leftover = tmp_path / ".m.json.abc123.tmp"  # what a kill between write and rename leaves
+    leftover.write_text("{half")
+    other = tmp_path / ".other.json.xyz.tmp"  # another file's: not ours to remove
+    other.write_text("{")
+    project.save(templates.build("lenet5"), f)
+    assert f.stat().st_mode & 0o777 == 0o640  # the existing file keeps its mode
+    assert not leftover.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.xyz.tmp", "m.json"]
