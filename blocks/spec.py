@@ -209,8 +209,6 @@ class SymInt(int):
     guess over equal values. Arithmetic with other integers keeps the expression; anything else (a float, a
     comparison) gives plain values, which the exporter writes as numbers."""
 
-
-
     PREC = {"+": 1, "-": 1, "*": 2, "//": 2}
 
     def __new__(cls, value: int, expr, prec: int = 3):
@@ -251,29 +249,22 @@ class SymInt(int):
         a, b = (other, self) if reverse else (self, other)
         return SymInt(value, (op, a, b), self.PREC[op])
 
-    def __add__(self, o):
-        return self._combine(o, "+", int(self) + int(o)) if isinstance(o, int) and not isinstance(o, bool) \
-            else NotImplemented
 
-    def __radd__(self, o):
-        return self._combine(o, "+", int(o) + int(self), True) if isinstance(o, int) and not isinstance(o, bool) \
-            else NotImplemented
+def _sym_op(op: str, fn, reverse: bool = False):
+    """An arithmetic operator of SymInt: the value as int computes it, the expression kept."""
+    def method(self, other):
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        a, b = (int(other), int(self)) if reverse else (int(self), int(other))
+        return self._combine(other, op, fn(a, b), reverse)
+    return method
 
-    def __sub__(self, o):
-        return self._combine(o, "-", int(self) - int(o)) if isinstance(o, int) and not isinstance(o, bool) \
-            else NotImplemented
 
-    def __mul__(self, o):
-        return self._combine(o, "*", int(self) * int(o)) if isinstance(o, int) and not isinstance(o, bool) \
-            else NotImplemented
-
-    def __rmul__(self, o):
-        return self._combine(o, "*", int(o) * int(self), True) if isinstance(o, int) and not isinstance(o, bool) \
-            else NotImplemented
-
-    def __floordiv__(self, o):
-        return self._combine(o, "//", int(self) // int(o)) if isinstance(o, int) and not isinstance(o, bool) \
-            else NotImplemented
+for _name, _op, _fn, _rev in (("__add__", "+", int.__add__, False), ("__radd__", "+", int.__add__, True),
+                              ("__sub__", "-", int.__sub__, False), ("__mul__", "*", int.__mul__, False),
+                              ("__rmul__", "*", int.__mul__, True), ("__floordiv__", "//", int.__floordiv__, False)):
+    setattr(SymInt, _name, _sym_op(_op, _fn, _rev))
+del _name, _op, _fn, _rev
 
 
 def plain(value):

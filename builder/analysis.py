@@ -203,8 +203,8 @@ def _evaluate_composite(type_id, params, in_shapes) -> Result:
             msg, _ = fill_sources(msg, n.sources)  # local names: fixed by the parameters, so cacheable
             raise BlockError(f"inside, at {n.local}: {msg}", code)
         total_p, total_m, total_a = total_p + r.params, total_m + r.macs, total_a + r.activations
-    return Result(inside[-1].result.out_shape if inside[-1].local == output else
-                  next(n.result.out_shape for n in inside if n.local == output), total_p, total_m, total_a)
+    out_shape = next(n.result.out_shape for n in reversed(inside) if n.local == output)
+    return Result(out_shape, total_p, total_m, total_a)
 
 
 # ---------------------------------------------------------------------------- the whole graph

@@ -5,10 +5,10 @@ naming the file and the problem.
 """
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
-import re
 import tempfile
 from pathlib import Path
 
@@ -112,16 +112,13 @@ def _file_mode(path: Path) -> int:
 
 def _remove_leftovers(path: Path, current: str) -> None:
     """Temporary files of earlier saves of ``path`` that were interrupted (a kill between write and rename)."""
-    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         if stale.name != current:
             try:
                 stale.unlink()
             except OSError:
                 pass
 
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?[])", r"[\1]", name)
 
 
 def save(graph: Graph, path) -> None:
@@ -237,8 +234,8 @@ def from_dict(doc, source: str = "<data>") -> Graph:
     renamed = {}  # files from before ids were checked against torch's names: such blocks get a free name
     for b in blocks:
         bid = b.get("id") if isinstance(b, dict) else None
-        if isinstance(bid, str) and renamed_for_torch(bid) != bid:
-            renamed[bid] = renamed_for_torch(bid)
+        if isinstance(bid, str) and (free := renamed_for_torch(bid)) != bid:
+            renamed[bid] = free
     if renamed:
         taken = {b.get("id") for b in blocks if isinstance(b, dict)}
         if set(renamed.values()) & taken:

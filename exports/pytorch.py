@@ -146,7 +146,7 @@ class CompositeClass:
 
     def __init__(self, type_id, name, rows, output):
         self.type, self.name, self.rows, self.output = type_id, name, rows, output
-        self.instances = []  # (block id, params, input shape, {optional part: present})
+        self.instances = {}  # block id -> {optional part: present?}
         self.args: list[str] = []
         self.optional: dict = {}      # part -> {present?, ...} over the instances
         self.part_rows: dict = {}     # part -> rows of an instance that has it
@@ -288,7 +288,7 @@ def _plan_classes(graph, analysis, fixed):
                 cls.part_rows[name] = rows
             if not has:
                 cls.absent_source[name] = optional[name][3]
-        cls.instances.append((bid, b.params, rep.in_shapes[0], present))
+        cls.instances[bid] = present
         by_block[bid] = cls
     for cls in classes.values():
         for rows in cls.part_rows.values():
@@ -431,8 +431,7 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
             for arg in cls.args[1:]:
                 v = "num_classes" if heads.get(bid) == arg and num_classes is not None else repr(int(vals[arg]))
                 kws.append(f"{arg}={v}")
-            present = next(inst[3] for inst in cls.instances if inst[0] == bid)
-            kws += [f"{f}=True" for f in cls.flags() if present.get(f)]
+            kws += [f"{f}=True" for f in cls.flags() if cls.instances[bid].get(f)]
             c = f"{cls.name}({', '.join([repr(in_ch)] + kws)})"
         elif b.spec.torch is not None:
             out_sym = "num_classes" if heads.get(bid) == width_param(b.type) and num_classes is not None else None
