@@ -421,6 +421,10 @@ class Graph:
         """Change a block's id (its module path); wires follow."""
         if old_id == new_id:
             return
+        self.block(old_id)
+        check_id(new_id)  # refused before anything changes: no block removed and put back, no events
+        if new_id in self.g:
+            raise DuplicateIdError(f"a block with id {new_id!r} already exists")
         rec = self.remove_block(old_id)
         rec["block"].id = new_id
         try:

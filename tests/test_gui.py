@@ -388,3 +388,19 @@ def test_help_lists_the_shortcuts(qtbot, win):
     for action in ("Undo", "Save", "Expand composite", "Group selection into a new composite block", "Auto layout"):
         assert action in text
     assert "Ctrl+G" in text and "Ctrl+E" in text
+
+
+def test_a_refused_rename_keeps_the_block_selected_and_says_why(qtbot, win):
+    """Typing an id torch modules use ('train') is refused with the reason and a free name; nothing changes and
+    the inspector stays on the block (the refused rename once removed and re-added it, losing the selection)."""
+    win.open_template("lenet5")
+    win.select_block("c1")
+    before = win.doc.graph.signature()
+    ed = win.inspector.editors["__id__"]
+    ed.setFocus()
+    ed.selectAll()
+    QTest.keyClicks(ed, "train")
+    QTest.keyClick(ed, Qt.Key_Return)
+    assert win.doc.graph.signature() == before and win.doc.undo_stack.count() == 0
+    assert win.inspector.block_id == "c1" and win.inspector.editors["__id__"].text() == "c1"
+    assert "torch module's own attribute" in win.inspector.message.text() and "'train_'" in win.inspector.message.text()
