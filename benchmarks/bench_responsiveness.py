@@ -2,7 +2,8 @@
 ratios against a reference taken in the same run.
 
 - Project files: load time of a 20,000-block chain against a 2,000-block chain (linear: about 10x), and the
-  median time to load a real template file.
+  median time to load a real template file; a concat with 8,000 inputs against one with 1,000 (load, then
+  analyse: linear, about 8x) and its absolute time (issue 16: under 2 s).
 - The window while the Train panel trains in its child process: the event loop's gaps (a 10 ms timer), against
   the same timer with no training running.
 
@@ -29,6 +30,35 @@ def _chain_file(folder: Path, n: int) -> Path:
     path.write_text(json.dumps({"format": "block-builder-project", "version": 2, "name": "chain", "blocks": blocks,
                                 "edges": edges}))
     return path
+
+
+def _wide_file(folder: Path, n: int) -> Path:
+    import json
+    blocks = [{"id": "input", "type": "input"}, {"id": "cat", "type": "concat"}, {"id": "output", "type": "output"}]
+    blocks += [{"id": f"r{i}", "type": "relu"} for i in range(n)]
+    edges = [e for i in range(n) for e in ({"src": "input", "dst": f"r{i}", "port": "x"},
+                                            {"src": f"r{i}", "dst": "cat", "port": f"in{i}"})]
+    edges.append({"src": "cat", "dst": "output", "port": "x"})
+    path = folder / f"wide{n}.json"
+    path.write_text(json.dumps({"format": "block-builder-project", "version": 2, "name": "wide", "blocks": blocks,
+                                "edges": edges}))
+    return path
+
+
+def _wide(folder: Path) -> dict:
+    from builder import analysis, project
+
+    from .common import median_time
+    small, big = _wide_file(folder, 1_000), _wide_file(folder, 8_000)
+
+    def load_and_analyse(path):
+        analysis.clear_caches()
+        result = analysis.analyze(project.load(path))
+        assert not result.errors, result.errors
+    t_small = median_time(lambda: load_and_analyse(small), repeat=5, warmup=1)
+    t_big = median_time(lambda: load_and_analyse(big), repeat=3, warmup=1)
+    return {"concat_1000_inputs_load_analyse_ms": t_small * 1e3, "concat_8000_inputs_load_analyse_ms": t_big * 1e3,
+            "concat_ratio_8000_vs_1000": t_big / t_small, "concat_target_ratio_linear": 8.0}
 
 
 def _loads(folder: Path) -> dict:
@@ -101,6 +131,7 @@ def run():
     from .common import report
     with tempfile.TemporaryDirectory() as d:
         figures = _loads(Path(d))
+        figures.update(_wide(Path(d)))
         figures.update(_training_gaps(Path(d)))
     return report("responsiveness", figures)
 

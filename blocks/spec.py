@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .names import part_problem
+
 Shape = tuple  # (C, H, W) or (F,): no batch dimension
 IN = "@in"  # inside a composite: the id of the composite's own input
 
@@ -455,7 +457,6 @@ MAX_GROUP_BLOCKS = 5000
 def validate_subgraph(value, name: str = "graph") -> dict:
     """A user-defined composite's inside: {"nodes": [[id, type, params]], "edges": [[src, dst, port]], "output"}.
     Every inner block is validated like a block on the canvas; "@in" is the group's input."""
-    import re
     if not isinstance(value, dict):
         raise ParamError(f"{name}: must be an object with nodes, edges and output")
     nodes, edges, output = value.get("nodes"), value.get("edges"), value.get("output")
@@ -463,14 +464,16 @@ def validate_subgraph(value, name: str = "graph") -> dict:
         raise ParamError(f"{name}: needs 'nodes' and 'edges' lists and an 'output' id")
     if not nodes or len(nodes) > MAX_GROUP_BLOCKS or len(edges) > 4 * MAX_GROUP_BLOCKS:
         raise ParamError(f"{name}: a group holds 1 to {MAX_GROUP_BLOCKS} blocks")
-    part = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)$")
     out_nodes, ids = [], set()
     for i, n in enumerate(nodes):
         if not (isinstance(n, (list, tuple)) and len(n) == 3 and isinstance(n[0], str) and isinstance(n[1], str)):
             raise ParamError(f"{name}: nodes[{i}] must be [id, type, params]")
         local, type_id, params = n
-        if not local or len(local) > 200 or not all(part.match(x) for x in local.split(".")) or local in ids:
-            raise ParamError(f"{name}: nodes[{i}] has an invalid or repeated id {local!r}")
+        if not local or len(local) > 200 or local in ids:
+            raise ParamError(f"{name}: nodes[{i}] has an empty, too long or repeated id {local!r}")
+        problem = next(filter(None, map(part_problem, local.split("."))), None)
+        if problem:
+            raise ParamError(f"{name}: nodes[{i}] has id {local!r}: {problem}")
         spec = REGISTRY.get(type_id)
         if spec is None or type_id in ("input", "output") or spec.is_composite:
             raise ParamError(f"{name}: nodes[{i}] ({local}) has type {type_id!r}, which a group cannot hold")

@@ -15,33 +15,14 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from blocks import REGISTRY
+from blocks.names import PART as _PART, TORCH_ATTRIBUTES, free_part, part_problem, renamed_for_torch, \
+    torch_name_clash
 from blocks.spec import ParamError
 
 from .errors import (CycleError, DuplicateIdError, GraphEditError, InvalidIdError, PortError,
                      UnknownBlockError, UnknownBlockTypeError)
 from .events import Signal
 
-_PART = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+)\Z")  # \Z: "x\n" is not a name
-
-# Names a block id's parts cannot take, because each part becomes an attribute of a torch module: the public
-# attributes of nn.Module (a block called "double" or "training" would replace them), those of the compiled and
-# exported networks, and (a rule) every name with a leading underscore (nn.Module's private state). A test keeps
-# this list equal to what the installed torch has.
-TORCH_ATTRIBUTES = frozenset("""
-    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches
-    eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half ipu load_state_dict
-    modules mtia named_buffers named_children named_modules named_parameters parameters register_backward_hook
-    register_buffer register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_full_backward_pre_hook register_load_state_dict_post_hook register_load_state_dict_pre_hook
-    register_module register_parameter register_state_dict_post_hook register_state_dict_pre_hook requires_grad_
-    set_extra_state set_submodule share_memory state_dict to to_empty train training type xpu zero_grad
-    code output_ids loss_weights input_shapes aux_logits
-""".split())
-
-
-def torch_name_clash(part: str) -> bool:
-    """True when a dotted part of a block id would clash with a torch module's own attribute."""
-    return part.startswith("_") or part in TORCH_ATTRIBUTES
 MAX_ID_LEN = 200
 
 
@@ -94,28 +75,12 @@ def check_id(block_id) -> str:
         raise InvalidIdError(f"block id {block_id!r} must be 1 to {MAX_ID_LEN} characters of text")
     parts = block_id.split(".")
     for part in parts:
-        if not _PART.match(part) or keyword.iskeyword(part):
-            raise InvalidIdError(f"block id {block_id!r}: each dotted part must be a name (letters, digits, _; "
-                                 "not a Python keyword) or a number")
-        if torch_name_clash(part):
-            raise InvalidIdError(f"block id {block_id!r}: {part!r} is the name of a torch module's own attribute "
-                                 f"(it would replace nn.Module.{part}); try {free_part(part)!r}")
+        problem = part_problem(part)
+        if problem:
+            raise InvalidIdError(f"block id {block_id!r}: {problem}")
     if parts[0].isdigit():
         raise InvalidIdError(f"block id {block_id!r} must start with a name, not a number")
     return block_id
-
-
-def free_part(part: str) -> str:
-    """A name like ``part`` that clashes with nothing torch modules have (``double`` -> ``double_``)."""
-    base = part.lstrip("_") or "block"
-    while torch_name_clash(base) or keyword.iskeyword(base):
-        base += "_"
-    return base
-
-
-def renamed_for_torch(block_id: str) -> str:
-    """``block_id`` with every part that clashes with a torch attribute replaced by :func:`free_part`'s."""
-    return ".".join(free_part(p) if (_PART.match(p) and torch_name_clash(p)) else p for p in block_id.split("."))
 
 
 def make_id(name: str, taken, fallback: str = "block") -> str:
@@ -149,7 +114,8 @@ def _prefixes(block_id: str):
 
 
 def port_order(port: str):
-    return (0, int(port[2:]), "") if port.startswith("in") and port[2:].isdigit() else (1, 0, port)
+    n = _port_number(port)
+    return (0, n, "") if n is not None else (1, 0, port)
 
 
 class Graph:
@@ -170,6 +136,8 @@ class Graph:
         self.changed = Signal()          # () after any change
         self.journal: list | None = None  # when a list, every edit appends (redo, undo) closures to it
         self._parents: dict = {}  # dotted-path prefix -> how many ids sit under it
+        self._wired: dict = {}    # block id -> {input port: source id}: port lookups are O(1) on wide blocks
+        self._top: dict = {}      # block id -> highest numbered port in use (None: recount on next ask)
 
     # ------------------------------------------------------------------ queries
     def __contains__(self, block_id) -> bool:
@@ -206,26 +174,35 @@ class Graph:
 
     def inputs(self, block_id: str) -> list[tuple[str, str]]:
         """[(port, source id)] in port order."""
-        return sorted(((k, u) for u, _, k in self.g.in_edges(block_id, keys=True)), key=lambda e: port_order(e[0]))
+        return sorted(((k, u) for k, u in self._ports(block_id).items()), key=lambda e: port_order(e[0]))
+
+    def _ports(self, block_id: str) -> dict:
+        try:
+            return self._wired[block_id]
+        except KeyError:
+            raise UnknownBlockError(f"no block {block_id!r} in the graph") from None
 
     def consumers(self, block_id: str) -> list[tuple[str, str]]:
         return [(v, k) for _, v, k in self.g.out_edges(block_id, keys=True)]
 
     def source_of(self, block_id: str, port: str) -> str | None:
-        for u, _, k in self.g.in_edges(block_id, keys=True):
-            if k == port:
-                return u
-        return None
+        return self._ports(block_id).get(port)
+
+    def _top_port(self, block_id: str) -> int:
+        top = self._top.get(block_id, -1)
+        if top is None:
+            top = max((n for n in map(_port_number, self._ports(block_id)) if n is not None), default=-1)
+            self._top[block_id] = top
+        return top
 
     def free_port(self, block_id: str) -> str | None:
         b = self.block(block_id)
         spec = b.spec
-        used = {k for _, _, k in self.g.in_edges(block_id, keys=True)}
+        used = self._ports(block_id)
         if spec is None:  # a block of an unknown kind (kept so its error can be shown): one input 'x'
             return None if "x" in used else "x"
         if spec.variadic:
-            idx = [int(p[2:]) for p in used if p.startswith("in") and p[2:].isdigit()]
-            return f"in{max(idx) + 1 if idx else 0}"
+            return f"in{self._top_port(block_id) + 1}"
         for p in spec.ports:
             if p not in used:
                 return p
@@ -234,9 +211,9 @@ class Graph:
     def ports_of(self, block_id: str) -> list[str]:
         spec = self.block(block_id).spec
         if spec is None:
-            return sorted({k for _, _, k in self.g.in_edges(block_id, keys=True)}, key=port_order)
+            return sorted(self._ports(block_id), key=port_order)
         if spec.variadic:
-            used = sorted({k for _, _, k in self.g.in_edges(block_id, keys=True)}, key=port_order)
+            used = sorted(self._ports(block_id), key=port_order)
             return used + [self.free_port(block_id)]
         return list(spec.ports)
 
@@ -297,6 +274,7 @@ class Graph:
         blk = Block(block_id, type_id, params, clean_text(label if isinstance(label, str) else str(label)),
                     _pos(pos), dict(group) if group else None)
         self.g.add_node(block_id, block=blk)
+        self._wired[block_id] = {}
         self._index(block_id, 1)
         self.structure_rev += 1
         snap = _copy_block(blk)
@@ -314,6 +292,8 @@ class Graph:
         for u, v, k in list(self.g.in_edges(block_id, keys=True)) + list(self.g.out_edges(block_id, keys=True)):
             self.disconnect(u, v, k)
         self.g.remove_node(block_id)
+        del self._wired[block_id]
+        self._top.pop(block_id, None)
         self._index(block_id, -1)
         self.structure_rev += 1
         snap = _copy_block(blk)
@@ -325,6 +305,7 @@ class Graph:
     def _insert(self, blk: Block) -> None:
         """Put back a block exactly as it was (its parameters are already valid)."""
         self.g.add_node(blk.id, block=blk)
+        self._wired[blk.id] = {}
         self._index(blk.id, 1)
         self.structure_rev += 1
         snap = _copy_block(blk)
@@ -352,7 +333,7 @@ class Graph:
                 raise PortError(f"every input of {dst!r} is already connected")
         if dspec is not None:
             if dspec.variadic:
-                if not (port.startswith("in") and port[2:].isdigit()):
+                if _port_number(port) is None:
                     raise PortError(f"{dst!r} ({dspec.title}) has ports in0, in1, ...; not {port!r}")
             elif port not in dspec.ports:
                 names = ", ".join(dspec.ports) or "none"
@@ -362,6 +343,10 @@ class Graph:
         if check_cycle and (src == dst or nx.has_path(self.g, dst, src)):
             raise CycleError(f"connecting {src!r} to {dst!r} would make a cycle")
         self.g.add_edge(src, dst, key=port)
+        self._wired[dst][port] = src
+        n = _port_number(port)
+        if n is not None and self._top.get(dst, -1) is not None and n > self._top.get(dst, -1):
+            self._top[dst] = n
         self.structure_rev += 1
         self._log(lambda: self.connect(src, dst, port, check_cycle=False), lambda: self.disconnect(src, dst, port))
         self.edge_added.emit(src, dst, port)
@@ -372,6 +357,9 @@ class Graph:
         if not self.g.has_edge(src, dst, key=port):
             raise PortError(f"there is no wire from {src!r} to input {port!r} of {dst!r}")
         self.g.remove_edge(src, dst, key=port)
+        del self._wired[dst][port]
+        if _port_number(port) is not None and _port_number(port) == self._top.get(dst):
+            self._top[dst] = None  # the highest went: counted again when a free port is asked for
         self.structure_rev += 1
         self._log(lambda: self.disconnect(src, dst, port), lambda: self.connect(src, dst, port, check_cycle=False))
         self.edge_removed.emit(src, dst, port)
@@ -452,6 +440,12 @@ class Graph:
         """Everything that defines the network (for equality checks in tests and undo)."""
         return (tuple(sorted((b.id, b.key, b.label, tuple(b.pos), freeze(b.group)) for b in self.blocks())),
                 tuple(sorted(self.edges())))
+
+
+def _port_number(port: str) -> int | None:
+    """3 for 'in3'; None for named ports."""
+    digits = port[2:]
+    return int(digits) if port.startswith("in") and digits.isascii() and digits.isdigit() else None
 
 
 def _pos(pos) -> tuple:

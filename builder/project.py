@@ -250,6 +250,13 @@ def from_dict(doc, source: str = "<data>") -> Graph:
                  if isinstance(e, dict) else e for e in edges]
         before = meta.get("renamed_blocks")
         graph.meta = {**meta, "renamed_blocks": {**(before if isinstance(before, dict) else {}), **renamed}}
+    inner, blocks = {}, list(blocks)  # group id/inner id -> its new name
+    for i, b in enumerate(blocks):
+        blocks[i], new = _group_inside_renamed(b)
+        inner.update({f"{b.get('id')}/{old}": free for old, free in new.items()})
+    if inner:
+        before = graph.meta.get("renamed_blocks")
+        graph.meta = {**graph.meta, "renamed_blocks": {**(before if isinstance(before, dict) else {}), **inner}}
     for i, b in enumerate(blocks):
         where = f"blocks[{i}]"
         if not isinstance(b, dict):
@@ -285,6 +292,28 @@ def from_dict(doc, source: str = "<data>") -> Graph:
         except GraphEditError as err:
             fail(f"{where}: {err}")
     return graph
+
+
+def _group_inside_renamed(b):
+    """A group block whose inner ids clash with torch's names or are keywords (files from before ids inside groups
+    were checked) with those ids renamed like top-level ones, and {old: new}; anything else as it is."""
+    params = b.get("params") if isinstance(b, dict) and b.get("type") == "group" else None
+    inside = params.get("graph") if isinstance(params, dict) else None
+    if not (isinstance(inside, dict) and isinstance(inside.get("nodes"), list)
+            and isinstance(inside.get("edges"), list)):
+        return b, {}
+    new = {n[0]: renamed_for_torch(n[0]) for n in inside["nodes"] if isinstance(n, list) and n and isinstance(n[0], str)}
+    new = {k: v for k, v in new.items() if k != v}
+    if not new or set(new.values()) & {n[0] for n in inside["nodes"] if isinstance(n, list) and n}:
+        return b, {}  # nothing to rename, or the free names are taken: validation says which id is wrong
+
+    def r(x):
+        return new.get(x, x) if isinstance(x, str) else x
+    graph = {**inside, "nodes": [[r(n[0]), *n[1:]] if isinstance(n, list) and n else n for n in inside["nodes"]],
+             "edges": [[r(e[0]), r(e[1]), *e[2:]] if isinstance(e, list) and len(e) >= 2 else e
+                       for e in inside["edges"]],
+             "output": r(inside.get("output"))}
+    return {**b, "params": {**params, "graph": graph}}, new
 
 
 def _is_number(v) -> bool:

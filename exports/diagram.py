@@ -16,9 +16,18 @@ COLOURS = {"Input & output": "#546E7A", "Convolution": "#1E88E5", "Pooling": "#4
            "Grid reductions": "#5E35B1", "Heads": "#00838F", "Residual & NIN": "#7CB342"}
 
 
+def visible(text: str) -> str:
+    """User text as a diagram shows it: every character that is not printable (controls, NUL, line and paragraph
+    separators, NEL, form feed, unassigned code points; XML and DOT choke on several) written as a visible
+    ``\\uXXXX``; line breaks kept."""
+    return "\n".join("".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in line)
+                     for line in str(text).split("\n"))
+
+
 def _q(text: str) -> str:
-    """A DOT double-quoted string: backslashes, quotes and newlines escaped, so no user text breaks out."""
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "") + '"'
+    """A DOT double-quoted string: user text made visible, then backslashes, quotes and newlines escaped, so no
+    user text breaks out."""
+    return '"' + visible(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def to_dot(graph, analysis=None) -> str:

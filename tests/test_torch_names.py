@@ -10,7 +10,7 @@ from torch import nn
 
 from builder import project
 from builder.compiler import compile_graph
-from builder.errors import InvalidIdError
+from builder.errors import GraphEditError, InvalidIdError
 from builder.graph import TORCH_ATTRIBUTES, Graph, check_id, make_id, torch_name_clash
 from exports import export_graph
 
@@ -89,3 +89,40 @@ def test_old_files_with_clashing_ids_load_renamed_and_work(tmp_path, name):
         torch.testing.assert_close(model(x), net(x))
     project.save(g, tmp_path / "again.json")  # and it saves: the rename is recorded in meta
     assert project.load(tmp_path / "again.json").signature() == g.signature()
+
+
+def _group_doc(inner):
+    nodes = [[inner[0], "conv2d", {"out_channels": 4, "kernel": 3, "padding": 1}], [inner[1], "relu", {}]]
+    edges = [["@in", inner[0], "x"], [inner[0], inner[1], "x"]]
+    blocks = [{"id": "input", "type": "input", "params": {"channels": 3, "height": 8, "width": 8}},
+              {"id": "g", "type": "group", "params": {"name": "Gate", "graph": {"nodes": nodes, "edges": edges,
+                                                                                  "output": inner[1]}}},
+              {"id": "output", "type": "output"}]
+    return {"format": "block-builder-project", "version": 2, "name": "g", "blocks": blocks,
+            "edges": [{"src": "input", "dst": "g", "port": "x"}, {"src": "g", "dst": "output", "port": "x"}]}
+
+
+@pytest.mark.parametrize("inner", [("class", "__init__"), ("double", "training"), ("def", "x.forward")])
+def test_ids_inside_groups_follow_the_same_rules(tmp_path, inner):
+    g = Graph()
+    params = _group_doc(inner)["blocks"][1]["params"]
+    with pytest.raises(GraphEditError, match=r"nodes\[0\] has id .*try '") as e:
+        g.add_block("group", params, "g")
+    assert "Traceback" not in str(e.value) and len(g) == 0
+    f = tmp_path / "old.json"  # a file from before: it loads, the inner blocks renamed, and it works
+    f.write_text(json.dumps(_group_doc(inner)))
+    loaded = project.load(f)
+    renamed = loaded.meta["renamed_blocks"]
+    assert set(renamed) == {f"g/{inner[0]}", f"g/{inner[1]}"}
+    inside = loaded.block("g").params["graph"]
+    assert [n[0] for n in inside["nodes"]] == [renamed[f"g/{inner[0]}"], renamed[f"g/{inner[1]}"]]
+    net = compile_graph(loaded).eval()
+    x = torch.randn(2, 3, 8, 8)
+    export_graph(loaded, "py", tmp_path / "m.py")
+    spec = importlib.util.spec_from_file_location("group_export", tmp_path / "m.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.build_model().eval()
+    model.load_state_dict(net.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x))
