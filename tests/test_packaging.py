@@ -1,0 +1,97 @@
+"""Every package a user-visible feature needs is a runtime requirement of the distribution (issue 16: ONNX export
+once failed on a plain `pip install .` because onnx was only a test extra). Two checks: the imports written in the
+code (lazy ones inside functions included), and the modules actually loaded while every feature runs in a fresh
+interpreter (torch.onnx imports onnx itself, which no import statement of ours shows)."""
+import ast
+import importlib.metadata as md
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"builder", "blocks", "templates", "exports"}
+
+
+def _requirement_name(req: str) -> str:
+    return re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _runtime_closure() -> set:
+    """The distribution's runtime requirements (no extras) and, recursively, theirs."""
+    todo, seen = [_requirement_name(r) for r in md.requires("block-builder") if "extra ==" not in r], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            reqs = md.requires(name) or []
+        except md.PackageNotFoundError:
+            continue  # an optional dependency of a dependency that is not installed
+        todo += [_requirement_name(r) for r in reqs if "extra ==" not in r]
+    return seen
+
+
+def _distributions(modules) -> dict:
+    """{top-level module: its distribution names} for the third-party ones."""
+    dists = md.packages_distributions()
+    out = {}
+    for m in modules:
+        if m in OURS or m in sys.stdlib_module_names or m.startswith("_") or m == "__main__":
+            continue
+        names = dists.get(m)
+        assert names, f"module {m!r} is imported but belongs to no installed distribution"
+        out[m] = {n.lower().replace("_", "-") for n in names}
+    return out
+
+
+def _missing(modules) -> dict:
+    closure = _runtime_closure()
+    return {m: d for m, d in _distributions(modules).items() if not d & closure}
+
+
+def test_every_import_in_the_code_is_a_runtime_requirement():
+    modules = set()
+    for package in OURS:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    modules |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules.add(node.module.split(".")[0])
+    assert {"torch", "networkx", "PySide6", "safetensors"} <= modules  # the walk saw the code
+    assert not _missing(modules)
+
+
+FEATURES = r"""
+import json, sys, tempfile
+from pathlib import Path
+import templates
+from builder import project
+from builder.analysis import analyze
+from builder.compiler import compile_graph
+from builder.cli import main as cli_main
+from exports import FORMATS, export_graph
+out = Path(tempfile.mkdtemp())
+g = templates.build("lenet5")
+project.save(g, out / "l.json")
+analyze(project.load(out / "l.json"))
+compile_graph(g)
+for fmt in FORMATS:
+    export_graph(g, fmt, out / f"model_{fmt}.{fmt}")
+cli_main(["train", str(out / "l.json"), "--dataset", "synthetic", "--epochs", "1", "--max-steps", "1", "--batch-size", "4",
+            "--synthetic-size", "8", "--out", str(out / "run"), "--device", "cpu"])
+# modules loaded from files (not the ones extension modules create at run time, such as cython_runtime)
+print("MODULES=" + json.dumps(sorted({m.split(".")[0] for m, mod in list(sys.modules.items())
+                                      if getattr(mod, "__file__", None)})))
+"""
+
+
+def test_every_module_a_feature_loads_is_a_runtime_requirement():
+    run = subprocess.run([sys.executable, "-c", FEATURES], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    modules = json.loads(run.stdout.rsplit("MODULES=", 1)[1])
+    assert {"onnx", "torch", "safetensors"} <= set(modules)  # ONNX export and training ran
+    assert not _missing(modules), "features load modules that only an extra installs"
