@@ -87,12 +87,15 @@ def _cmd_export(args) -> int:
     if args.weights:
         if not EXPORTS[args.format].weights:
             raise CliError(f"--weights does not apply to {args.format}")
-        from builder.train.engine import TrainingError, load_tensors
-        from pathlib import Path
+        from builder.compiler import compile_graph
+        from builder.train.engine import TrainingError, load_tensors, weights_problems
         try:
-            options["weights"] = load_tensors(Path(args.weights))
-        except (OSError, ValueError, RuntimeError, TrainingError) as e:
-            raise CliError(f"cannot read weights {args.weights}: {e}") from None
+            options["weights"] = load_tensors(args.weights)
+        except TrainingError as e:
+            raise CliError(str(e)) from None
+        problems = weights_problems(compile_graph(graph).state_dict(), options["weights"])
+        if problems:
+            raise CliError(f"{args.weights}: the weights do not fit this network: {'; '.join(problems[:3])}")
     try:
         written = export_graph(graph, args.format, args.output, **options)
     except ExportError as e:

@@ -36,12 +36,6 @@ def main(argv=None):
     spec = importlib.util.spec_from_file_location("exported_model", Path(__file__).with_name(MODEL_FILE))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    torch.manual_seed(args.seed)
-    model = mod.build_model()
-    if args.weights:
-        model.load_state_dict(load_tensors(Path(args.weights)), strict=True)
-    model.input_shapes = [mod.INPUT_SHAPE]
-    model.loss_weights = mod.LOSS_WEIGHTS
     cfg = Config(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe,
                  device=args.device, out=args.out, seed=args.seed, max_steps=args.max_steps, lr=args.lr,
                  resume=args.resume, log_every=args.log_every)
@@ -51,10 +45,17 @@ def main(argv=None):
                                                           if not isinstance(v, (dict, list))), flush=True)
     code = 0
     try:
+        cfg.check()  # settings and --out first: exit status 2, nothing built or written
+        torch.manual_seed(args.seed)
+        model = mod.build_model()
+        if args.weights:
+            load_weights(model, args.weights)
+        model.input_shapes = [mod.INPUT_SHAPE]
+        model.loss_weights = mod.LOSS_WEIGHTS
         train(model, cfg, emit)
     except TrainingError as e:
         print(json.dumps({{"event": "error", "message": str(e)}}) if args.json else f"error: {{e}}", flush=True)
-        code = 3
+        code = 2 if isinstance(e, SettingsError) else 3
     end_worker_process(code)  # under torchrun: ends the worker here (see its docstring)
     sys.exit(code)
 

@@ -41,7 +41,7 @@ def add_parser(sub):
 
 def cmd_train(args) -> int:
     from ..compiler import compile_graph
-    from .engine import RECIPES, Config, TrainingError, default_dataset, end_worker_process, train
+    from .engine import RECIPES, Config, SettingsError, TrainingError, default_dataset, end_worker_process, train
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         argv = [a for a in sys.argv[1:]]
@@ -58,15 +58,18 @@ def cmd_train(args) -> int:
     recipe = args.recipe or graph.meta.get("recipe") or "sgd"
     if recipe not in RECIPES:
         raise CliError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     cfg = Config(dataset=args.dataset or default_dataset(), epochs=args.epochs, batch_size=args.batch_size,
                  recipe=recipe, device=args.device, out=args.out, seed=args.seed, max_steps=args.max_steps,
                  workers=args.workers, amp=not args.no_amp, channels_last=True if args.channels_last else None,
                  compile=args.compile, resume=args.resume, aux_weight=args.aux_weight,
                  label_smoothing=args.label_smoothing, lr=args.lr, weight_decay=args.weight_decay,
                  download=args.download, synthetic_size=args.synthetic_size, log_every=args.log_every)
+    try:
+        cfg.check()  # every setting and --out, before the model is built or a file written
+    except SettingsError as e:
+        if args.json:
+            print(json.dumps({"event": "error", "message": str(e)}), flush=True)
+        raise CliError(str(e)) from None
     import torch
     torch.manual_seed(args.seed)
     model = compile_graph(graph)
@@ -84,6 +87,8 @@ def cmd_train(args) -> int:
         elif event["event"] == "start":
             print(f"training on {event['device']} ({event['dataset']}, {event['train_size']} images, "
                   f"recipe {event['recipe']}, {event['params']:,} params)", flush=True)
+        elif event["event"] == "warning":
+            print(f"warning: {event['message']}", file=sys.stderr, flush=True)
         elif event["event"] == "done":
             print(f"done: val accuracy {event['val_accuracy']:.4f} in {event['seconds']:.1f}s; weights in "
                   f"{event['checkpoint']}", flush=True)

@@ -1,7 +1,7 @@
 """Block Builder's training engine: one loop for the CLI, the app's Train panel and exported train.py files.
 
-It depends only on torch (torchvision for image folders and CIFAR-10, safetensors for checkpoints when
-installed), so an exported project can copy this file unchanged. Progress goes out as events (dicts); the CLI
+It depends only on torch and safetensors (torchvision for image folders and CIFAR-10), so an exported project
+can copy this file unchanged. Progress goes out as events (dicts); the CLI
 prints them as JSON lines. Runs on CUDA (AMP, channels_last, cudnn.benchmark, optional torch.compile), Apple MPS
 or the CPU, and under torchrun with DistributedDataParallel.
 """
@@ -73,6 +73,49 @@ class Config:
     log_every: int = 10
     overrides: dict = field(default_factory=dict)
 
+    def check(self) -> None:
+        """Every setting in its range and ``out`` usable, before any data is read or any file written: one
+        :class:`SettingsError` naming every problem."""
+        problems = []
+
+        def need(ok, text):
+            if not ok:
+                problems.append(text)
+
+        def number(v):
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        def whole(v):
+            return isinstance(v, int) and not isinstance(v, bool)
+        need(whole(self.epochs) and 1 <= self.epochs <= 100_000, f"epochs must be 1 to 100,000, not {self.epochs}")
+        need(whole(self.batch_size) and 1 <= self.batch_size <= 1_000_000,
+             f"batch size must be 1 to 1,000,000, not {self.batch_size}")
+        need(whole(self.max_steps) and self.max_steps >= 0, f"max steps must be 0 (no limit) or more, not "
+                                                             f"{self.max_steps}")
+        need(whole(self.workers) and 0 <= self.workers <= 256, f"workers must be 0 to 256, not {self.workers}")
+        need(whole(self.log_every) and self.log_every >= 1, f"log every must be at least 1 step, not "
+                                                             f"{self.log_every}")
+        need(whole(self.synthetic_size) and 1 <= self.synthetic_size <= 10_000_000,
+             f"synthetic size must be 1 to 10,000,000 images, not {self.synthetic_size}")
+        need(whole(self.seed) and 0 <= self.seed < 2 ** 63, f"seed must be 0 to 2**63-1, not {self.seed}")
+        need(self.lr is None or (number(self.lr) and self.lr > 0), f"learning rate must be a number above 0, not "
+                                                                  f"{self.lr}")
+        need(self.weight_decay is None or (number(self.weight_decay) and 0 <= self.weight_decay <= 10),
+             f"weight decay must be 0 to 10, not {self.weight_decay}")
+        need(self.label_smoothing is None or (number(self.label_smoothing) and 0 <= self.label_smoothing < 1),
+             f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
+        need(self.aux_weight is None or (number(self.aux_weight) and 0 <= self.aux_weight <= 100),
+             f"aux weight must be 0 to 100, not {self.aux_weight}")
+        need(number(self.val_split) and 0 < self.val_split < 1, f"validation split must be between 0 and 1, not "
+                                                                f"{self.val_split}")
+        need(self.recipe in RECIPES, f"unknown recipe {self.recipe!r} (recipes: {', '.join(RECIPES)})")
+        need(self.device in ("auto", "cpu", "cuda", "mps"), f"device must be auto, cpu, cuda or mps, not "
+                                                              f"{self.device!r}")
+        problem = out_problem(self.out)
+        need(problem is None, problem or "")
+        if problems:
+            raise SettingsError("; ".join(problems))
+
     def recipe_settings(self) -> dict:
         if self.recipe not in RECIPES:
             raise TrainingError(f"unknown recipe {self.recipe!r}; recipes: {', '.join(RECIPES)}")
@@ -89,6 +132,26 @@ class Config:
 
 class TrainingError(Exception):
     """A problem the user can act on (a missing dataset, a NaN loss, out of memory); the message says what."""
+
+
+class SettingsError(TrainingError):
+    """Settings out of range or an unusable output folder, found before anything runs (exit status 2)."""
+
+
+def out_problem(out) -> str | None:
+    """Why ``out`` cannot hold the run's checkpoints (a file, below a file, not writable), or None."""
+    path = Path(os.path.expanduser(str(out)))
+    if path.exists():
+        if not path.is_dir():
+            return f"--out {out} is a file, not a folder"
+        return None if os.access(path, os.W_OK | os.X_OK) else f"--out {out}: the folder is not writable"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"--out {out} cannot be made: {parent} is a file"
+            return None if os.access(parent, os.W_OK | os.X_OK) else \
+                f"--out {out} cannot be made: {parent} is not writable"
+    return None
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -194,22 +257,92 @@ def load_dataset(cfg: Config, in_shape, num_classes: int):
                         "cifar10) nor an image folder")
 
 
+# Pixel modes an image folder may hold: each converts to L or RGB without losing its meaning (16-bit and float
+# images would be clipped to 255, so they are skipped and counted instead).
+IMAGE_MODES = {"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
+MAX_IMAGE_PIXELS = 50_000_000  # larger images are skipped (a 400-megapixel PNG would take gigabytes to decode)
+
+
+def _image_problem(file) -> str | None:
+    """Why an image cannot be trained on, from its header alone (cheap: nothing is decoded), or None."""
+    from PIL import Image
+    try:
+        with Image.open(file) as im:
+            w, h = im.size
+            if w * h > MAX_IMAGE_PIXELS:
+                return f"larger than {MAX_IMAGE_PIXELS // 1_000_000} megapixels ({w}x{h})"
+            if im.mode not in IMAGE_MODES:
+                return f"pixel mode {im.mode} (16-bit or float) is not supported"
+    except Image.DecompressionBombError:
+        return f"larger than {MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+    except (OSError, ValueError, SyntaxError) as e:  # PIL raises SyntaxError for some broken headers
+        return f"unreadable ({_first_line(e)})"
+    return None
+
+
+class _Unreadable:
+    """An image that failed to decode in a loader (possibly in a worker process): dropped from its batch and
+    counted, with its path and why."""
+
+    def __init__(self, path, why):
+        self.path, self.why = path, why
+
+
+class _ImageLoader:
+    """Opens, decodes, converts (L or RGB) and resizes one image; a failure becomes :class:`_Unreadable`."""
+
+    def __init__(self, mode, size):
+        self.mode, self.size = mode, size
+
+    def __call__(self, path):
+        from PIL import Image
+        try:
+            with Image.open(path) as im:
+                im = im.convert(self.mode).resize(self.size[::-1], Image.BILINEAR)
+                x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
+                return x.reshape(self.size[0], self.size[1], -1).permute(2, 0, 1).contiguous()
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            return _Unreadable(str(path), _first_line(e))
+
+
+def _collate(items):
+    good = [(x, y) for x, y in items if not isinstance(x, _Unreadable)]
+    bad = [(x.path, x.why) for x, _ in items if isinstance(x, _Unreadable)]
+    if not good:
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
+    return torch.stack([x for x, _ in good]), torch.tensor([y for _, y in good]), bad
+
+
 def _image_folder(path, cfg, in_shape):
     try:
-        from torchvision import datasets, transforms
+        from torchvision import datasets
     except ImportError:
         raise TrainingError("image folders need torchvision") from None
     c, h, w = in_shape
-    tf = [transforms.Resize((h, w)), transforms.Grayscale(c) if c in (1, 3) else transforms.Lambda(lambda x: x),
-          transforms.PILToTensor()]
     try:
-        ds = datasets.ImageFolder(str(path), transform=transforms.Compose(tf))
-    except (FileNotFoundError, RuntimeError) as e:
-        raise TrainingError(f"{path}: not an image folder (one sub-folder per class): {e}") from None
-    n_val = int(len(ds) * cfg.val_split)
+        ds = datasets.ImageFolder(str(path), loader=_ImageLoader("L" if c == 1 else "RGB", (h, w)))
+    except (FileNotFoundError, RuntimeError, OSError) as e:
+        raise TrainingError(f"{path}: not an image folder (one sub-folder of images per class): "
+                            f"{_first_line(e)}") from None
+    if len(ds.classes) < 2:
+        raise TrainingError(f"{path}: only one class ({ds.classes[0]}); a classifier needs at least two class "
+                            "folders")
+    usable, skipped = [], []
+    for i, (file, _) in enumerate(ds.samples):
+        why = _image_problem(file)
+        if why:
+            skipped.append((file, why))
+        else:
+            usable.append(i)
+    if len({ds.targets[i] for i in usable}) < 2:
+        raise TrainingError(f"{path}: fewer than two classes have a readable image ({len(skipped)} of "
+                            f"{len(ds.samples)} images cannot be used)")
+    n_val = int(len(usable) * cfg.val_split)
     g = torch.Generator().manual_seed(cfg.seed)
-    perm = torch.randperm(len(ds), generator=g).tolist()
-    return FolderData(ds, perm[n_val:]), FolderData(ds, perm[:n_val])
+    perm = [usable[i] for i in torch.randperm(len(usable), generator=g).tolist()]
+    train_data, val_data = FolderData(ds, perm[n_val:]), FolderData(ds, perm[:n_val])
+    train_data.skipped = val_data.skipped = skipped  # one list: every image left out, reported as it grows
+    return train_data, val_data
 
 
 class FolderData:
@@ -217,6 +350,7 @@ class FolderData:
 
     def __init__(self, ds, indices):
         self.ds, self.indices, self.num_classes, self.name = ds, indices, len(ds.classes), "folder"
+        self.skipped: list = []  # (path, why) of images left out: found in the headers, or failed to decode
 
     def __len__(self):
         return len(self.indices)
@@ -224,7 +358,8 @@ class FolderData:
 
 def batches(data, batch_size, epoch, seed, rank=0, world=1, shuffle=True, skip=0, workers=0, pin=False):
     """Batches of (uint8 images, labels) in an order fixed by (seed, epoch): a run resumed at a step sees the
-    same data, and under DDP rank r gets items r, r + world, ... of every global batch."""
+    same data, and under DDP rank r gets items r, r + world, ... of every global batch. Images of a folder that
+    fail to decode are left out of their batch and added to ``data.skipped``."""
     n = len(data)
     if shuffle:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
@@ -238,11 +373,28 @@ def batches(data, batch_size, epoch, seed, rank=0, world=1, shuffle=True, skip=0
         return
     loader = torch.utils.data.DataLoader(data.ds, batch_sampler=[[data.indices[i] for i in b.tolist()]
                                                                  for b in index_batches],
-                                         num_workers=workers, pin_memory=pin, persistent_workers=False)
+                                         num_workers=workers, pin_memory=pin, persistent_workers=False,
+                                         collate_fn=_collate)
     try:
-        yield from loader
+        for x, y, bad in loader:
+            if bad:  # an image that failed once fails every epoch: named once
+                known = {p for p, _ in data.skipped}
+                data.skipped += [b for b in bad if b[0] not in known]
+            if len(y):
+                yield x, y
     except OSError as e:
         raise TrainingError(f"reading the image folder failed: {e}") from None
+
+
+def skipped_warning(data, reported: int) -> dict | None:
+    """A warning event for the images of ``data`` skipped since ``reported`` of them were, or None."""
+    new = data.skipped[reported:] if isinstance(data, FolderData) else []
+    if not new:
+        return None
+    path, why = new[0]
+    return {"event": "warning", "skipped_images": len(data.skipped),
+            "message": f"{len(new)} image(s) left out of training because they cannot be used (first: {path}: "
+                       f"{why}); {len(data.skipped)} in all"}
 
 
 def prepare(x, data, in_shape, device, channels_last):
@@ -330,21 +482,66 @@ def lr_factor(r, step, steps_per_epoch, total_steps):
 
 
 def save_tensors(tensors: dict, path: Path):
+    from safetensors.torch import save_file
     tmp = path.with_name(path.name + ".tmp")
-    try:
-        from safetensors.torch import save_file
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    except ImportError:
-        torch.save({k: v.detach().cpu() for k, v in tensors.items()}, str(tmp))
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
     os.replace(tmp, path)
 
 
-def load_tensors(path: Path) -> dict:
+def load_tensors(path) -> dict:
+    """The tensors of a safetensors file; a :class:`TrainingError` that names the file and what is wrong with it
+    (missing, unreadable, not safetensors: an empty, truncated or oversized header) otherwise."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: {'a folder, not a weights file' if path.is_dir() else 'no such file'}")
     try:
-        from safetensors.torch import load_file
         return load_file(str(path))
-    except ImportError:
-        return torch.load(str(path), weights_only=True)
+    except OSError as e:
+        raise TrainingError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (SafetensorError, ValueError, RuntimeError, TypeError) as e:
+        raise TrainingError(f"{path}: not a valid safetensors file ({_first_line(e)})") from None
+
+
+def _first_line(e) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+def _listed(names, most=4) -> str:
+    names = list(names)
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def weights_problems(expected: dict, tensors: dict) -> list[str]:
+    """What keeps ``tensors`` from loading into a module whose state_dict is ``expected``: missing and unknown
+    tensors, shapes (both given), dtypes that cannot convert (integer for float, ...)."""
+    problems = []
+    missing = [k for k in expected if k not in tensors]
+    unknown = [k for k in tensors if k not in expected]
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing ({_listed(missing)})")
+    if unknown:
+        problems.append(f"{len(unknown)} tensor(s) this network does not have ({_listed(unknown)})")
+    for k, v in tensors.items():
+        want = expected.get(k)
+        if want is None:
+            continue
+        if tuple(v.shape) != tuple(want.shape):
+            problems.append(f"{k} has shape {tuple(v.shape)}, the network's is {tuple(want.shape)}")
+        elif v.dtype != want.dtype and not (v.is_floating_point() and want.is_floating_point()):
+            problems.append(f"{k} is {str(v.dtype).replace('torch.', '')}, the network's is "
+                            f"{str(want.dtype).replace('torch.', '')}")
+    return problems
+
+
+def load_weights(model, path) -> None:
+    """Load a weights file into ``model``, all or nothing: every problem is found before any tensor is copied."""
+    tensors = load_tensors(path)
+    problems = weights_problems(model.state_dict(), tensors)
+    if problems:
+        raise TrainingError(f"{path}: the weights do not fit this network: {_listed(problems, 3)}")
+    model.load_state_dict(tensors, strict=True)
 
 
 def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
@@ -367,23 +564,83 @@ def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
     os.replace(tmp, out / f"{tag}.json")
 
 
+RUN_STATE = ("epoch", "batch", "step", "best_val_accuracy", "history")
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a value a checkpoint holds")
+
+
+def _record_problem(doc) -> str | None:
+    """What is wrong with a checkpoint's JSON record, or None."""
+    if not isinstance(doc, dict):
+        return f"the record is a JSON {type(doc).__name__}, not an object"
+    for key in ("epoch", "batch", "step"):
+        v = doc.get(key)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2 ** 62:
+            return f"{key!r} must be a whole number 0 or more, not {v!r}"
+    best = doc.get("best_val_accuracy", -1.0)
+    if not isinstance(best, (int, float)) or isinstance(best, bool) or not -1.0 <= best <= 1.0:
+        return f"'best_val_accuracy' must be -1 (none yet) or an accuracy from 0 to 1, not {best!r}"
+    if not isinstance(doc.get("history", []), list):
+        return "'history' must be a list"
+    if not isinstance(doc.get("optimizer_groups"), list):
+        return "'optimizer_groups' (the optimizer's settings) is missing or not a list"
+    plain = doc.get("optimizer_plain")
+    if not isinstance(plain, dict) or not all(isinstance(v, (int, float, bool)) or v is None for v in plain.values()):
+        return "'optimizer_plain' is missing or holds something other than numbers"
+    return None
+
+
 def load_checkpoint(out: Path, tag: str, model, optimizer) -> dict:
-    meta = out / f"{tag}.json"
+    """The run state of checkpoint ``tag`` in ``out``, its weights, optimizer and random state loaded into
+    ``model`` and ``optimizer``: all or nothing (every file is checked before anything is applied), and every
+    failure is one message that names the file and the problem."""
+    out = Path(out)
+    files = [out / f"{tag}.json", out / f"{tag}.safetensors", out / f"{tag}.optim.safetensors"]
+    for f in files:
+        if not f.exists():
+            raise TrainingError(f"no checkpoint to resume from in {out} ({f} is missing)")
+    record, weights_file, optim_file = files
     try:
-        doc = json.loads(meta.read_text())
-        model.load_state_dict(load_tensors(out / f"{tag}.safetensors"), strict=True)
-        tensors = load_tensors(out / f"{tag}.optim.safetensors")
-    except FileNotFoundError as e:
-        raise TrainingError(f"no checkpoint to resume from in {out} ({e.filename} is missing)") from None
-    except (ValueError, RuntimeError, OSError) as e:
-        raise TrainingError(f"the checkpoint in {out} cannot be loaded: {e}") from None
-    torch.set_rng_state(tensors.pop("__rng_cpu__"))
+        doc = json.loads(record.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise TrainingError(f"{record}: not a checkpoint record ({_first_line(e)})") from None
+    problem = _record_problem(doc)
+    if problem:
+        raise TrainingError(f"{record}: {problem}")
+    weights = load_tensors(weights_file)
+    problems = weights_problems(model.state_dict(), weights)
+    if problems:
+        raise TrainingError(f"{weights_file}: the weights do not fit this network: {_listed(problems, 3)}")
+    tensors = load_tensors(optim_file)
+    rng = tensors.pop("__rng_cpu__", None)
+    want = torch.get_rng_state()
+    if rng is None or rng.dtype != want.dtype or rng.shape != want.shape:
+        raise TrainingError(f"{optim_file}: the random generator's state is missing or malformed")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
     state: dict = {}
-    for key, v in list(tensors.items()) + list(doc.pop("optimizer_plain").items()):
-        pid, k = key.split(".", 1)
+    for key, v in list(tensors.items()) + list(doc["optimizer_plain"].items()):
+        pid, dot, k = key.partition(".")
+        if not (dot and pid.isascii() and pid.isdigit() and int(pid) < len(params) and k):
+            raise TrainingError(f"{optim_file}: optimizer state {key!r} belongs to no parameter of this network")
+        p = params[int(pid)]
+        if torch.is_tensor(v) and v.dim() and tuple(v.shape) != tuple(p.shape):
+            raise TrainingError(f"{optim_file}: optimizer state {key} has shape {tuple(v.shape)}, its parameter's "
+                                f"is {tuple(p.shape)}")
         state.setdefault(int(pid), {})[k] = v
-    optimizer.load_state_dict({"state": state, "param_groups": doc.pop("optimizer_groups")})
-    return doc
+    groups, current = doc["optimizer_groups"], optimizer.state_dict()["param_groups"]
+    if len(groups) != len(current) or any(not isinstance(g, dict) or g.get("params") != c["params"]
+                                          or not set(c) <= set(g) for g, c in zip(groups, current)):
+        raise TrainingError(f"{record}: the optimizer's settings do not match this network and recipe (another "
+                            "network's or recipe's checkpoint?)")
+    try:  # the optimizer first: on failure it keeps its state, and nothing else was touched
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (ValueError, TypeError, KeyError, RuntimeError) as e:
+        raise TrainingError(f"{record}: the optimizer state cannot be loaded ({_first_line(e)})") from None
+    model.load_state_dict(weights, strict=True)
+    torch.set_rng_state(rng)
+    return {k: doc[k] for k in RUN_STATE if k in doc}
 
 
 # ----------------------------------------------------------------------------------------------- the loop
@@ -421,6 +678,7 @@ def evaluate(model, data, cfg, in_shape, device, channels_last, autocast, weight
 
 def train(model: nn.Module, cfg: Config, emit, loss_weights=None, in_shape=None) -> dict:
     """Train ``model``; ``emit(event_dict)`` receives progress. Returns the final metrics."""
+    cfg.check()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = pick_device(cfg.device)
@@ -501,7 +759,7 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
     optimizer = make_optimizer(model, r)
     out = Path(cfg.out)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0, "history": []}
-    if cfg.resume:
+    if cfg.resume:  # before anything is written: a checkpoint that cannot resume stays as it is
         state.update(load_checkpoint(out, "last", model, optimizer))
         model.to(device)
         say({"event": "resumed", "epoch": state["epoch"], "step": state["step"]})
@@ -521,6 +779,15 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
          "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
          "recipe": cfg.recipe, "settings": r, "loss_weights": weights,
          "params": sum(p.numel() for p in model.parameters())})
+    reported = 0  # images left out so far that a warning has named
+
+    def warn_skipped():
+        nonlocal reported
+        warning = skipped_warning(train_data, reported)
+        if warning:
+            reported = warning["skipped_images"]
+            say(warning)
+    warn_skipped()
     _STOP["flag"] = False
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -604,10 +871,13 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
             state.update(epoch=epoch, batch=0)
             state["history"].append(metrics)
             say({"event": "epoch", **metrics})
+            warn_skipped()
             if rank == 0:
-                save_checkpoint(out, "last", model, optimizer, state)
-                if val_acc > state["best_val_accuracy"]:
+                improved = val_acc > state["best_val_accuracy"]
+                if improved:  # recorded before 'last' is written, so a resumed run knows its best
                     state["best_val_accuracy"] = val_acc
+                save_checkpoint(out, "last", model, optimizer, state)
+                if improved:
                     save_checkpoint(out, "best", model, optimizer, state)
         if stopped and rank == 0:
             save_checkpoint(out, "last", model, optimizer, state)
@@ -625,7 +895,9 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
                                                                                        metrics["val_accuracy"]),
              "seconds": time.perf_counter() - t_start, "images_per_s": seen / max(time.perf_counter() - t_start,
                                                                                   1e-9),
-             "checkpoint": str(out / "last.safetensors"), "device": str(device)}
+             "checkpoint": str(out / "last.safetensors"), "device": str(device),
+             "skipped_images": len(getattr(train_data, "skipped", []))}
+    warn_skipped()
     say(final)
     return final
 

@@ -155,6 +155,7 @@ class TrainPanel(QWidget):
         self.proc.readyReadStandardOutput.connect(self._read)
         self.proc.finished.connect(self._finished)
         self._stderr = b""
+        self._error_shown = False
         self.proc.readyReadStandardError.connect(lambda: setattr(self, "_stderr", self._stderr
                                                                  + bytes(self.proc.readAllStandardError())))
         self.proc.start(sys.executable, args)
@@ -215,11 +216,16 @@ class TrainPanel(QWidget):
             self.val_acc_curve.setData(self.epochs_seen, self.val_acc)
         elif kind == "done":
             verb = "Stopped" if e.get("stopped") else "Done"
+            left_out = (f" · <span style='color:#E65100'>{e['skipped_images']:,} unusable images left out</span>"
+                        if e.get("skipped_images") else "")
             self.status.setText(f"{verb}: validation accuracy <b>{e['val_accuracy'] * 100:.2f}%</b> in "
-                                f"{e['seconds']:.1f}s · weights in {e['checkpoint']}")
+                                f"{e['seconds']:.1f}s · weights in {_esc(e['checkpoint'])}{left_out}")
+        elif kind == "warning":
+            self.status.setText(f"<span style='color:#E65100'>{_esc(e['message'])}</span>")
         elif kind == "resumed":
             self.status.setText(f"Resumed at epoch {e['epoch']}, step {e['step']}")
         elif kind == "error":
+            self._error_shown = True
             self.status.setText(f"<span style='color:#C62828'>{_esc(e['message'])}</span>")
         self.event_received.emit(e)
 
@@ -228,7 +234,8 @@ class TrainPanel(QWidget):
         self._read()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        if code not in (0, 3) and "Done" not in self.status.text() and "Stopped" not in self.status.text():
+        if code != 0 and not self._error_shown and "Done" not in self.status.text() \
+                and "Stopped" not in self.status.text():
             tail = self._stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
             self.status.setText(f"<span style='color:#C62828'>The training process ended (code {code}): "
                                 f"{_esc(tail[0])}</span>")
