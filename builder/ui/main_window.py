@@ -86,53 +86,75 @@ class MainWindow(QMainWindow):
         self._update_title()
         from .recovery import Recovery, autosave_seconds
         self.recovery = Recovery()
+        self.other_windows: list = []  # windows this one opened (recovered documents)
         self.autosave_timer = QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start(int(autosave_seconds() * 1000))
 
     # ------------------------------------------------------------------ autosave and recovery
     def autosave(self):
-        """Write unsaved work to the recovery file (never over the user's own file)."""
+        """Write unsaved work to the recovery file (never over the user's own file); a folder that cannot be
+        written is said in the status bar, and editing goes on."""
         if self.doc.dirty:
             try:
                 self.recovery.write(self.doc.graph, self.doc.path)
             except ProjectError as e:
                 self.statusBar().showMessage(f"Autosave failed: {e}", 8000)
         else:
-            self.recovery.discard()
+            problem = self.recovery.discard()
+            if problem:
+                self.statusBar().showMessage(f"Autosave: {problem}", 8000)
 
-    def offer_recovery(self) -> bool:
-        """After a crash: offer the newest recovery file; True when work was recovered."""
+    def offer_recovery(self) -> int:
+        """After a crash: offer every recovery file no running window owns, one at a time (Recover, Discard, or
+        Keep for later); only the file answered is removed. The first recovered document opens here when this
+        window holds no unsaved work, the others in windows of their own. Files that cannot be read are removed
+        after saying so. Returns how many documents were recovered."""
         from . import recovery
         found = recovery.pending(exclude=self.recovery.path)
-        if not found:
-            return False
-        path, info = found[0]
-        when = info.get("saved_at")
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if when else "an earlier session"
-        box = QMessageBox(QMessageBox.Question, "Recover unsaved work",
-                          f"Block Builder did not close cleanly. Recover the unsaved work autosaved at {stamp}?",
-                          parent=self)
-        box.setInformativeText(f"Original file: {info.get('original_path') or 'never saved'}")
-        box.setStandardButtons(QMessageBox.Yes | QMessageBox.No)
-        box.setDefaultButton(QMessageBox.Yes)
-        if box.exec() != QMessageBox.Yes:
-            for p, _ in found:
-                p.unlink(missing_ok=True)
-            return False
-        try:
-            graph, original = recovery.load(path)
-        except ProjectError as e:
-            QMessageBox.critical(self, "Cannot recover", str(e))
-            return False
-        self.load_graph(graph, original, layout=False)
-        self.doc.undo_stack.resetClean()  # recovered work is unsaved work: the title shows it, closing asks
-        self._update_title()
-        for p, _ in found:
-            p.unlink(missing_ok=True)
-        self.recovery.write(self.doc.graph, self.doc.path)
-        self.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
-        return True
+        unreadable = [o for o in found if o.problem]
+        if unreadable:
+            for o in unreadable:
+                recovery.remove(o.path)
+            QMessageBox.warning(self, "Autosave files removed",
+                                "These autosave files could not be recovered and were removed:\n\n"
+                                + "\n".join(f"{o.path.name}: {o.problem}" for o in unreadable))
+        offered = [o for o in found if not o.problem]
+        recovered = 0
+        for i, o in enumerate(offered):
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(o.saved_at)) if o.saved_at else \
+                "an earlier session"
+            box = QMessageBox(QMessageBox.Question, "Recover unsaved work",
+                              f"Block Builder did not close cleanly. Recover the unsaved work autosaved at {stamp}?"
+                              + (f" ({i + 1} of {len(offered)})" if len(offered) > 1 else ""), parent=self)
+            box.setInformativeText(f"Network: {o.graph.name} ({len(o.graph)} blocks)\n"
+                                   f"Original file: {o.original_path or 'never saved'}")
+            recover = box.addButton("Recover", QMessageBox.AcceptRole)
+            discard = box.addButton("Discard", QMessageBox.DestructiveRole)
+            box.addButton("Keep for later", QMessageBox.RejectRole)
+            box.setDefaultButton(recover)
+            box.exec()
+            if box.clickedButton() is discard:
+                recovery.remove(o.path)
+            elif box.clickedButton() is recover:
+                target = self if recovered == 0 and not self.doc.dirty else self._new_window()
+                target.load_graph(o.graph, o.original_path, layout=False)
+                target.doc.undo_stack.resetClean()  # recovered work is unsaved work: the title shows it
+                target._update_title()
+                target.autosave()  # this window's own autosave holds it before the old file goes
+                recovery.remove(o.path)
+                target.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
+                recovered += 1
+        return recovered
+
+    def _new_window(self) -> "MainWindow":
+        """Another main window (recovered documents beyond the first); kept alive while it is open."""
+        win = MainWindow()
+        win.setAttribute(Qt.WA_DeleteOnClose)
+        self.other_windows.append(win)
+        win.destroyed.connect(lambda *_: self.other_windows.remove(win) if win in self.other_windows else None)
+        win.show()
+        return win
 
     def _dock(self, title, widget, area, size):
         dock = QDockWidget(title, self)
@@ -380,7 +402,7 @@ class MainWindow(QMainWindow):
         if self.maybe_save():
             self.trainer.shutdown()
             self.autosave_timer.stop()
-            self.recovery.discard()
+            self.recovery.discard()  # a file that cannot be removed is offered next time: nothing lost
             event.accept()
         else:
             event.ignore()
