@@ -77,3 +77,26 @@ def test_text_diagrams_cannot_hold_is_shown_escaped(tmp_path, char):
         root = ET.fromstring((tmp_path / "g.svg").read_bytes())  # well-formed XML
         text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
         assert visible(char) in text and "second line" in text
+
+
+def test_a_cycle_into_an_aux_output_is_an_error_on_the_blocks_not_broken_code(tmp_path):
+    from builder.errors import CompileError
+    from exports.errors import ExportError
+    from helpers import feature_graph
+    doc = json.loads(project.dumps(feature_graph()))
+    for e in doc["edges"]:  # stem reads res instead of the input: stem -> inc -> res -> stem, and stem feeds aux
+        if e["dst"] == "stem":
+            e["src"] = "res"
+    f = tmp_path / "cycle.json"
+    f.write_text(json.dumps(doc))
+    g = project.load(f)
+    a = analyze(g)
+    assert any(i.code == "cycle" for i in a.errors), a.errors
+    for fmt in ("py", "train", "onnx", "dot"):
+        if fmt == "dot":
+            export_graph(g, fmt, tmp_path / "c.dot")  # a diagram of a broken graph is still a diagram
+            continue
+        with pytest.raises((ExportError, CompileError)) as e:
+            export_graph(g, fmt, tmp_path / f"c.{fmt}")
+        assert "cycle" in str(e.value)
+        assert not (tmp_path / f"c.{fmt}").exists()

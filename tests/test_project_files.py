@@ -180,3 +180,59 @@ def test_saves_honour_the_umask_and_clear_leftovers_of_interrupted_saves(tmp_pat
     assert f.stat().st_mode & 0o777 == 0o640  # the existing file keeps its mode
     assert not leftover.exists() and other.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.json.xyz.tmp", "m.json"]
+
+
+KILLER = r"""
+import json, os, random, signal, sys, time
+from pathlib import Path
+import templates
+from builder import project
+target, kills = Path(sys.argv[1]), int(sys.argv[2])
+a, b = templates.build("inception_v3"), templates.build("googlenet")
+versions = {project.dumps(a), project.dumps(b)}
+os.umask(0o022)
+project.save(a, target)
+rng = random.Random(0)
+corrupt = mid_save = most_temps = 0
+temps = lambda: list(target.parent.glob(f".{target.name}.*.tmp"))
+for i in range(kills):
+    pid = os.fork()
+    if pid == 0:  # the saver: saves the two versions in turn until it is killed
+        try:
+            k = 0
+            while True:
+                project.save((a, b)[k % 2], target)
+                k += 1
+        finally:
+            os._exit(1)
+    time.sleep(rng.uniform(0.0, 0.015))  # the fault injected: the kill lands anywhere in a save
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    corrupt += target.read_text() not in versions
+    mid_save += bool(temps())
+    most_temps = max(most_temps, len(temps()))
+project.save(a, target)  # the next save clears what the killed ones left
+print(json.dumps({"corrupt": corrupt, "kills_mid_save": mid_save, "most_temp_files": most_temps,
+                  "temp_files_after_next_save": len(temps()), "mode": oct(target.stat().st_mode & 0o777),
+                  "other_files": sorted(p.name for p in target.parent.iterdir() if p != target)}))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_a_hundred_kills_during_save(tmp_path):
+    """SIGKILL a process while it saves, 100 times: the file is always the old or the new version, the next save
+    leaves no temp file behind, and the file's mode is 0644 under umask 022."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "work").mkdir()
+    r = subprocess.run([sys.executable, "-c", KILLER, str(tmp_path / "work" / "net.json"), "100"], cwd=root,
+                       capture_output=True, text=True, timeout=280, env=dict(os.environ, PYTHONPATH=str(root)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    print(result)
+    assert result["corrupt"] == 0
+    assert result["kills_mid_save"] > 0  # some kills did land between writing and renaming
+    assert result["temp_files_after_next_save"] == 0 and result["other_files"] == []
+    assert result["mode"] == "0o644"
