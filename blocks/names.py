@@ -24,6 +24,15 @@ TORCH_ATTRIBUTES = frozenset("""
 """.split())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """Text with lone surrogates (which UTF-8 cannot encode: a label or a group name with one could never be
+    saved) replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text) if isinstance(text, str) else text
+
+
 def torch_name_clash(part: str) -> bool:
     """True when a dotted part of a block id would clash with a torch module's own attribute."""
     return part.startswith("_") or part in TORCH_ATTRIBUTES

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .names import part_problem
+from .names import clean_text, part_problem
 
 Shape = tuple  # (C, H, W) or (F,): no batch dimension
 IN = "@in"  # inside a composite: the id of the composite's own input
@@ -86,7 +86,7 @@ class Param:
             if k == "str":
                 if not isinstance(value, str) or len(value) > 200:
                     raise ValueError
-                return value
+                return clean_text(value)  # a lone surrogate could never be saved
             if k == "pair":
                 return self._pair(value)
             if k == "padding":

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from blocks import REGISTRY
-from blocks.names import PART as _PART, TORCH_ATTRIBUTES, free_part, part_problem, renamed_for_torch, \
-    torch_name_clash
+from blocks.names import (TORCH_ATTRIBUTES, clean_text, free_part, part_problem, renamed_for_torch,  # noqa: F401
+                          torch_name_clash)
 from blocks.spec import ParamError
 
 from .errors import (CycleError, DuplicateIdError, GraphEditError, InvalidIdError, PortError,
@@ -59,13 +59,6 @@ class Block:
         return self.label or self.id
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """Text with lone surrogates (which UTF-8 cannot encode: a label with one could never be saved) replaced by
-    U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text) if isinstance(text, str) else text
 
 
 def check_id(block_id) -> str:

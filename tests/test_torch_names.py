@@ -60,6 +60,19 @@ def _chain(mid):
     return g
 
 
+def _exported_matches(g, net, tmp_path):
+    """The exported code of ``g`` loads ``net``'s weights and gives its outputs."""
+    export_graph(g, "py", tmp_path / "m.py")
+    spec = importlib.util.spec_from_file_location("clash_export", tmp_path / "m.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    model = mod.build_model().eval()
+    model.load_state_dict(net.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x))
+
+
 @pytest.mark.parametrize("name", CLASHES)
 def test_old_files_with_clashing_ids_load_renamed_and_work(tmp_path, name):
     doc = json.loads(project.dumps(_chain("c1")))
@@ -78,15 +91,7 @@ def test_old_files_with_clashing_ids_load_renamed_and_work(tmp_path, name):
     assert [s for _, s in g.inputs("act")] == [new]
     net = compile_graph(g).eval()
     assert isinstance(net.get_submodule(new), nn.Conv2d) and net.training is False
-    x = torch.randn(2, 3, 8, 8)
-    export_graph(g, "py", tmp_path / "m.py")
-    spec = importlib.util.spec_from_file_location("clash_export", tmp_path / "m.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    model = mod.build_model().eval()
-    model.load_state_dict(net.state_dict(), strict=True)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), net(x))
+    _exported_matches(g, net, tmp_path)
     project.save(g, tmp_path / "again.json")  # and it saves: the rename is recorded in meta
     assert project.load(tmp_path / "again.json").signature() == g.signature()
 
@@ -116,13 +121,4 @@ def test_ids_inside_groups_follow_the_same_rules(tmp_path, inner):
     assert set(renamed) == {f"g/{inner[0]}", f"g/{inner[1]}"}
     inside = loaded.block("g").params["graph"]
     assert [n[0] for n in inside["nodes"]] == [renamed[f"g/{inner[0]}"], renamed[f"g/{inner[1]}"]]
-    net = compile_graph(loaded).eval()
-    x = torch.randn(2, 3, 8, 8)
-    export_graph(loaded, "py", tmp_path / "m.py")
-    spec = importlib.util.spec_from_file_location("group_export", tmp_path / "m.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    model = mod.build_model().eval()
-    model.load_state_dict(net.state_dict(), strict=True)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), net(x))
+    _exported_matches(loaded, compile_graph(loaded).eval(), tmp_path)

@@ -1,0 +1,553 @@
+"""An ``nn.Module`` as a block graph, through torch.fx symbolic tracing.
+
+Every module the trace calls becomes a block whose id is its module path (so the compiled network's state_dict
+keys equal the source's), every function a merge or a primitive. Modules the library knows as a whole
+(torchvision's BasicConv2d, Inception and InceptionA-E, InceptionAux, BasicBlock, Bottleneck) are not traced
+into: they become the library's composite with its parameters read from their children. Containers with one input
+and one output (InvertedResidual, Fire, MBConv, a dense block, ...) become groups named after their class, with
+the module path as the group's id. What cannot be mapped is collected and reported at once.
+
+The trace runs in training mode, so auxiliary classifiers (GoogLeNet, Inception-v3) are part of the graph.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass, field
+
+from ..errors import ImportProblem, ModelImportError
+from ..graph import Graph
+
+BATCH = object()  # x.size(0): the batch dimension, as view/reshape use it
+
+
+@dataclass
+class Imported:
+    graph: Graph
+    state: dict                      # the source's state_dict: the compiled graph's, key for key
+    notes: list = field(default_factory=list)
+
+
+def _pair(v):
+    return [int(v[0]), int(v[1])] if isinstance(v, (tuple, list)) else [int(v), int(v)]
+
+
+# ------------------------------------------------------------------------------------------- module kinds
+
+def _conv(m):
+    if m.padding_mode != "zeros":
+        return f"padding_mode {m.padding_mode!r} (only zero padding has a block)"
+    pad = m.padding if isinstance(m.padding, str) else _pair(m.padding)
+    return "conv2d", dict(out_channels=m.out_channels, kernel=_pair(m.kernel_size), stride=_pair(m.stride),
+                          padding=pad, dilation=_pair(m.dilation), groups=m.groups, bias=m.bias is not None)
+
+
+def _deconv(m):
+    if m.padding_mode != "zeros":
+        return f"padding_mode {m.padding_mode!r}"
+    return "conv_transpose2d", dict(out_channels=m.out_channels, kernel=_pair(m.kernel_size), stride=_pair(m.stride),
+                                    padding=_pair(m.padding), output_padding=_pair(m.output_padding),
+                                    dilation=_pair(m.dilation), groups=m.groups, bias=m.bias is not None)
+
+
+def _bn(m):
+    if not m.track_running_stats or m.momentum is None:
+        return "batch norm without running statistics (or with a cumulative average) has no block"
+    return "batchnorm2d", dict(eps=m.eps, momentum=m.momentum, affine=m.affine)
+
+
+def _pool(kind):
+    def rule(m):
+        if getattr(m, "dilation", 1) not in (1, (1, 1)) or getattr(m, "return_indices", False):
+            return "dilated pools and pools that return indices have no block"
+        if getattr(m, "divisor_override", None):
+            return "avg pool with divisor_override has no block"
+        p = dict(kernel=_pair(m.kernel_size), stride=_pair(m.stride if m.stride is not None else m.kernel_size),
+                 padding=_pair(m.padding), ceil_mode=bool(m.ceil_mode))
+        if kind == "avgpool2d":
+            p["count_include_pad"] = bool(m.count_include_pad)
+        return kind, p
+    return rule
+
+
+def _adaptive(m):
+    size = _pair(m.output_size) if not isinstance(m.output_size, (tuple, list)) or None not in m.output_size \
+        else None
+    return ("adaptive_avgpool2d", dict(output_size=size)) if size else "adaptive pool with a None size"
+
+
+def _flatten(m):
+    return ("flatten", {}) if (m.start_dim, m.end_dim) == (1, -1) else f"flatten({m.start_dim}, {m.end_dim})"
+
+
+def _linear(m):
+    return "linear", dict(out_features=m.out_features, bias=m.bias is not None)
+
+
+def _gelu(m):
+    return ("gelu", {}) if m.approximate == "none" else f"GELU(approximate={m.approximate!r})"
+
+
+def _plain(kind, **fixed):
+    return lambda m: (kind, dict(fixed))
+
+
+def _inplace(kind):
+    return lambda m: (kind, dict(inplace=bool(getattr(m, "inplace", False))))
+
+
+def _upsample(m):
+    sf = m.scale_factor
+    if m.size is not None or sf is None:
+        return "Upsample to a fixed size has no block (use scale_factor)"
+    sf = sf if isinstance(sf, (tuple, list)) else (sf, sf)
+    if any(float(v) != int(v) for v in sf) or m.mode not in ("nearest", "bilinear"):
+        return f"Upsample by {sf} with mode {m.mode!r} (whole factors, nearest or bilinear only)"
+    if m.mode == "bilinear" and m.align_corners:
+        return "Upsample with align_corners=True has no block"
+    return "upsample", dict(scale_factor=[int(v) for v in sf], mode=m.mode)
+
+
+def _zeropad(m):
+    left, right, top, bottom = m.padding
+    return "zeropad2d", dict(horizontal=[left, right], vertical=[top, bottom])
+
+
+def _module_kinds():
+    from torch import nn
+    kinds = {
+        nn.Conv2d: _conv, nn.ConvTranspose2d: _deconv, nn.BatchNorm2d: _bn,
+        nn.ReLU: _inplace("relu"), nn.ReLU6: _inplace("relu6"), nn.Sigmoid: _plain("sigmoid"),
+        nn.Tanh: _plain("tanh"), nn.GELU: _gelu, nn.Hardswish: _plain("hardswish"),
+        nn.Hardsigmoid: _plain("hardsigmoid"), nn.SiLU: _plain("silu"),
+        nn.LeakyReLU: lambda m: ("leaky_relu", dict(negative_slope=m.negative_slope)),
+        nn.MaxPool2d: _pool("maxpool2d"), nn.AvgPool2d: _pool("avgpool2d"), nn.AdaptiveAvgPool2d: _adaptive,
+        nn.Dropout: lambda m: ("dropout", dict(p=m.p)), nn.Dropout2d: lambda m: ("dropout2d", dict(p=m.p)),
+        nn.Identity: _plain("identity"), nn.Flatten: _flatten, nn.Linear: _linear,
+        nn.LocalResponseNorm: lambda m: ("lrn", dict(size=m.size, alpha=m.alpha, beta=m.beta, k=m.k)),
+        nn.ChannelShuffle: lambda m: ("channel_shuffle", dict(groups=m.groups)),
+        nn.Upsample: _upsample, nn.ZeroPad2d: _zeropad,
+    }
+    try:
+        from torchvision.ops import StochasticDepth
+        kinds[StochasticDepth] = lambda m: ("stochastic_depth", dict(p=m.p, mode=m.mode))
+    except ImportError:
+        pass
+    return kinds
+
+
+# ------------------------------------------------------------------------------ modules known as a whole
+
+def _out(m, path):
+    return m.get_submodule(path).out_channels
+
+
+def _basic_conv(m):
+    kind, p = _conv(m.conv)
+    return "basic_conv", dict(out_channels=p["out_channels"], kernel=p["kernel"], stride=p["stride"],
+                              padding=p["padding"], eps=m.bn.eps, batch_norm=True)
+
+
+def _read(kind, paths, **fixed):
+    """A composite whose channel parameters are the out_channels of the named children."""
+    def rule(m):
+        return kind, {**{name: _out(m, path) for name, path in paths.items()},
+                      **{k: (v(m) if callable(v) else v) for k, v in fixed.items()}}
+    return rule
+
+
+def _bottleneck(m):
+    planes = m.conv3.out_channels // 4
+    groups = m.conv2.groups
+    return "resnet_bottleneck", dict(planes=planes, stride=_pair(m.conv2.stride)[0], groups=groups,
+                                     base_width=m.conv2.out_channels * 64 // (planes * groups),
+                                     shortcut="projection" if m.downsample is not None else "identity")
+
+
+def _basic_block(m):
+    return "resnet_basic", dict(planes=m.conv1.out_channels, stride=_pair(m.conv1.stride)[0],
+                                shortcut="projection" if m.downsample is not None else "identity")
+
+
+def _known_composites():
+    out = {}
+    try:
+        from torchvision.models import googlenet as gn
+        from torchvision.models import inception as iv3
+        from torchvision.models import resnet as rn
+    except ImportError:
+        return out
+    out[gn.BasicConv2d] = out[iv3.BasicConv2d] = _basic_conv
+    out[gn.Inception] = _read("inception_v1", dict(ch1x1="branch1.conv", ch3x3red="branch2.0.conv",
+                                                   ch3x3="branch2.1.conv", ch5x5red="branch3.0.conv",
+                                                   ch5x5="branch3.1.conv", pool_proj="branch4.1.conv"),
+                              variant="torchvision", batch_norm=True)
+    out[gn.InceptionAux] = lambda m: ("aux_googlenet", dict(num_classes=m.fc2.out_features,
+                                                            conv_channels=m.conv.conv.out_channels,
+                                                            fc_features=m.fc1.out_features, dropout=m.dropout.p,
+                                                            variant="torchvision"))
+    out[iv3.InceptionA] = _read("inception_a", dict(ch1x1="branch1x1.conv", ch5x5red="branch5x5_1.conv",
+                                                    ch5x5="branch5x5_2.conv", dblred="branch3x3dbl_1.conv",
+                                                    dbl="branch3x3dbl_2.conv", pool_features="branch_pool.conv"),
+                                branch2_kernel=lambda m: m.branch5x5_2.conv.kernel_size[0], batch_norm=True)
+    out[iv3.InceptionB] = _read("inception_b", dict(ch3x3="branch3x3.conv", dblred="branch3x3dbl_1.conv",
+                                                    dbl="branch3x3dbl_2.conv"), batch_norm=True)
+    out[iv3.InceptionC] = _read("inception_c", dict(ch1x1="branch1x1.conv", c7="branch7x7_1.conv",
+                                                    ch7x7="branch7x7_3.conv", pool_features="branch_pool.conv"),
+                                n=lambda m: m.branch7x7_2.conv.kernel_size[1], batch_norm=True)
+    out[iv3.InceptionD] = _read("inception_d", dict(ch3x3red="branch3x3_1.conv", ch3x3="branch3x3_2.conv",
+                                                    ch7red="branch7x7x3_1.conv", ch7="branch7x7x3_4.conv"),
+                                n=lambda m: m.branch7x7x3_2.conv.kernel_size[1], batch_norm=True)
+    out[iv3.InceptionE] = _read("inception_e", dict(ch1x1="branch1x1.conv", ch3x3red="branch3x3_1.conv",
+                                                    ch3x3="branch3x3_2a.conv", dblred="branch3x3dbl_1.conv",
+                                                    dbl="branch3x3dbl_2.conv", pool_features="branch_pool.conv"),
+                                batch_norm=True)
+    out[iv3.InceptionAux] = lambda m: ("aux_inception_v3", dict(num_classes=m.fc.out_features, batch_norm=True))
+    out[rn.Bottleneck] = _bottleneck
+    out[rn.BasicBlock] = _basic_block
+    return out
+
+
+def _autowrapped():
+    try:
+        from torchvision.models.shufflenetv2 import channel_shuffle
+        return (channel_shuffle,)
+    except ImportError:
+        return ()
+
+
+# --------------------------------------------------------------------------------------------- the trace
+
+class _Builder:
+    def __init__(self, model, input_shape, name):
+        self.model, self.name = model, name
+        self.graph = Graph(name)
+        self.problems: list[ImportProblem] = []
+        self.value: dict = {}        # fx node -> block id, BATCH, a constant, or a tuple of those
+        self.used: dict = {}         # module path -> times called
+        self.input_shape = input_shape
+        self.modules = _module_kinds()
+        self.composites = _known_composites()
+
+    def problem(self, kind, path, why):
+        self.problems.append(ImportProblem(kind, path, why))
+
+    # ---------------------------------------------------------------- ids
+    def fresh(self, base: str) -> str:
+        from blocks.names import renamed_for_torch
+        base = renamed_for_torch(base)
+        cand, n = base, 2
+        while cand in self.graph or any(b.startswith(cand + ".") for b in self.used) or cand in self.used:
+            cand, n = f"{base}_{n}", n + 1
+        return cand
+
+    def block(self, kind, params, inputs, block_id, node):
+        try:
+            bid = self.graph.add_block(kind, params, block_id)
+        except Exception as e:  # noqa: BLE001  a parameter out of the library's range: reported with the path
+            self.problem("parameter", block_id, str(e))
+            return None
+        for src in inputs:
+            if not isinstance(src, str) or src not in self.graph:
+                self.problem("input", block_id, f"takes {type(src).__name__} where a tensor is expected")
+                continue
+            self.graph.connect(src, bid, check_cycle=False)
+        return bid
+
+    # ---------------------------------------------------------------- nodes
+    def run(self, fx_graph):
+        for node in fx_graph.nodes:
+            try:
+                self.value[node] = getattr(self, f"_{node.op}")(node)
+            except _Skip as s:
+                self.problem(s.kind, self._where(node), s.why)
+                self.value[node] = None
+
+    def _where(self, node):
+        stack = node.meta.get("nn_module_stack") or {}
+        path = next(reversed(stack.values()))[0] if stack else ""
+        return path or node.name
+
+    def _arg(self, a):
+        import torch.fx as fx
+        if isinstance(a, fx.Node):
+            return self.value.get(a)
+        if isinstance(a, (list, tuple)):
+            return type(a)(self._arg(x) for x in a) if not hasattr(a, "_fields") else tuple(self._arg(x) for x in a)
+        return a
+
+    def _placeholder(self, node):
+        c, h, w = self.input_shape
+        return self.graph.add_block("input", dict(channels=c, height=h, width=w), self.fresh("input"))
+
+    def _get_attr(self, node):
+        raise _Skip("parameter", f"a tensor attribute ({node.target}) used directly in forward has no block")
+
+    def _call_module(self, node):
+        path = node.target
+        m = self.model.get_submodule(path)
+        ins = [self._arg(a) for a in node.args]
+        if node.kwargs:
+            raise _Skip("module", f"{type(m).__name__} called with keyword arguments")
+        rule = self.composites.get(type(m)) or self.modules.get(type(m))
+        if rule is None:
+            raise _Skip("module", f"{type(m).__module__}.{type(m).__name__} has no block kind")
+        made = rule(m)
+        if isinstance(made, str):
+            raise _Skip("module", f"{type(m).__name__}: {made}")
+        kind, params = made
+        calls = self.used.get(path, 0)
+        self.used[path] = calls + 1
+        block_id = path
+        if calls:
+            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+                raise _Skip("module", f"{type(m).__name__} is called {calls + 1} times (shared weights have no "
+                                      "block)")
+            block_id = self.fresh(f"{path}_{calls + 1}")
+        return self.block(kind, params, ins, block_id, node)
+
+    def _call_method(self, node):
+        return self._function(node.target, node)
+
+    def _call_function(self, node):
+        return self._function(node.target, node)
+
+    def _output(self, node):
+        outs = self._arg(node.args[0])
+        outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        outs = [o for o in outs if o is not None]
+        for i, o in enumerate(outs):
+            bid = self.fresh("output" if i == 0 else f"aux{i}_output")
+            params = {} if i == 0 else dict(role="aux", loss_weight=0.3)
+            self.block("output", params, [o], bid, node)
+        return None
+
+    # ---------------------------------------------------------------- functions and methods
+    def _function(self, target, node):
+        import torch
+        import torch.nn.functional as F
+        name = target if isinstance(target, str) else getattr(target, "__name__", str(target))
+        args = [self._arg(a) for a in node.args]
+        kw = {k: self._arg(v) for k, v in node.kwargs.items()}
+        where = self._where(node)
+
+        def new(kind, params, inputs, base=None):
+            return self.block(kind, params, inputs, self.fresh(f"{where}.{base or kind}" if where != node.name
+                                                              else (base or node.name)), node)
+
+        def opt(i, key, default):
+            return args[i] if len(args) > i else kw.get(key, default)
+
+        tensors = [a for a in args if isinstance(a, str) and a in self.graph]
+        if target in (operator.add, torch.add, "add", "__add__", operator.iadd):
+            if len(tensors) == 2 and len(args) == 2 and not kw:
+                return new("add", {}, tensors)
+            raise _Skip("function", f"{name} of {len(tensors)} tensors and constants has no block")
+        if target in (operator.mul, torch.mul, "mul", operator.imul):
+            if len(tensors) == 2 and len(args) == 2:
+                return new("mul", {}, tensors)
+            raise _Skip("function", "multiplying by a constant has no block")
+        if target is torch.cat or target == "cat":
+            parts, dim = opt(0, "tensors", None), opt(1, "dim", 0)
+            if dim not in (1, -3):
+                raise _Skip("function", f"torch.cat along dim {dim} (only channels, dim 1, has a block)")
+            return new("concat", {}, list(parts))
+        if target in (torch.flatten, "flatten"):
+            if (opt(1, "start_dim", 0), opt(2, "end_dim", -1)) == (1, -1):
+                return new("flatten", {}, [args[0]])
+            raise _Skip("function", "flatten that keeps more than the batch dimension has no block")
+        if target in ("view", "reshape", torch.reshape):
+            shape = args[1:] if target != torch.reshape else list(args[1])
+            if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+                shape = list(shape[0])
+            if list(shape) in ([BATCH, -1], [-1]) or (len(shape) == 2 and shape[1] == -1):
+                return new("flatten", {}, [args[0]])
+            raise _Skip("function", f"{name} to {shape} has no block")
+        if target in ("size",) and args[1:] in ([0], ) or (target == getattr and args[1:] == ["shape"]):
+            return BATCH if target == "size" else ("shape",)
+        if target is operator.getitem:
+            seq, index = args
+            if seq == ("shape",) and index == 0:
+                return BATCH
+            if isinstance(seq, tuple) and isinstance(index, int):
+                return seq[index]
+            raise _Skip("function", f"indexing {type(seq).__name__} has no block")
+        if target in (torch.chunk, "chunk"):
+            n, dim = opt(1, "chunks", None), opt(2, "dim", 0)
+            src = args[0]
+            c = self._channels(src)
+            if dim != 1 or c is None or c % n:
+                raise _Skip("function", f"chunk into {n} along dim {dim} (only equal channel chunks have a block)")
+            step = c // n
+            return tuple(new("channel_slice", dict(start=i * step, stop=(i + 1) * step), [src], f"chunk{i}")
+                         for i in range(n))
+        acts = {F.relu: "relu", torch.relu: "relu", "relu": "relu", F.relu6: "relu6", torch.sigmoid: "sigmoid",
+                F.sigmoid: "sigmoid", "sigmoid": "sigmoid", torch.tanh: "tanh", "tanh": "tanh",
+                F.hardswish: "hardswish", F.hardsigmoid: "hardsigmoid", F.silu: "silu", F.gelu: "gelu"}
+        if target in acts:
+            kind = acts[target]
+            from blocks import REGISTRY
+            params = {"inplace": bool(kw.get("inplace", False))} if REGISTRY[kind].inplace else {}
+            return new(kind, params, [args[0]])
+        if target in (F.max_pool2d, F.avg_pool2d):
+            kind = "maxpool2d" if target is F.max_pool2d else "avgpool2d"
+            k = opt(1, "kernel_size", None)
+            s = opt(2, "stride", None) or k
+            p = dict(kernel=_pair(k), stride=_pair(s), padding=_pair(opt(3, "padding", 0)),
+                     ceil_mode=bool(opt(5 if kind == "maxpool2d" else 4, "ceil_mode", False)))
+            if kind == "maxpool2d" and opt(4, "dilation", 1) not in (1, (1, 1)):
+                raise _Skip("function", "dilated max pool has no block")
+            if kind == "avgpool2d":
+                p["count_include_pad"] = bool(opt(5, "count_include_pad", True))
+            return new(kind, p, [args[0]])
+        if target is F.adaptive_avg_pool2d:
+            return new("adaptive_avgpool2d", dict(output_size=_pair(opt(1, "output_size", 1))), [args[0]])
+        if target in ("mean", torch.mean):
+            dims, keep = opt(1, "dim", None), opt(2, "keepdim", False)
+            if dims is not None and sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims])) \
+                    == [2, 3]:
+                pooled = new("adaptive_avgpool2d", dict(output_size=[1, 1]), [args[0]], "mean")
+                return pooled if keep else new("flatten", {}, [pooled], "mean_flatten")
+            raise _Skip("function", f"mean over {dims} (only over H and W has a block)")
+        if target is F.dropout:
+            return new("dropout", dict(p=float(opt(1, "p", 0.5))), [args[0]])
+        if any(target is f for f in _autowrapped()):
+            return new("channel_shuffle", dict(groups=int(opt(1, "groups", 2))), [args[0]])
+        if target in ("contiguous",):
+            return args[0]
+        raise _Skip("function", f"{name} has no block kind")
+
+    def _channels(self, block_id):
+        from ..analysis import analyze
+        try:
+            shape = analyze(self.graph).blocks[block_id].out_shape
+        except Exception:  # noqa: BLE001
+            return None
+        return shape[0] if shape else None
+
+
+class _Skip(Exception):
+    def __init__(self, kind, why):
+        super().__init__(why)
+        self.kind, self.why = kind, why
+
+
+def default_input(model) -> tuple:
+    """The input a model is made for: 3x299x299 for Inception-v3, else 3x224x224."""
+    try:
+        from torchvision.models import Inception3
+        if isinstance(model, Inception3):
+            return (3, 299, 299)
+    except ImportError:
+        pass
+    return (3, 224, 224)
+
+
+def import_module(model, input_shape=None, name: str | None = None) -> Imported:
+    """The block graph of ``model`` with its weights; :class:`ModelImportError` lists everything that cannot
+    be mapped."""
+    import torch
+    import torch.fx as fx
+    from torch import nn
+
+    leaves = tuple(_known_composites()) + tuple(_module_kinds())
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m, qualname):
+            return isinstance(m, leaves) and type(m) in set(leaves) or (
+                super().is_leaf_module(m, qualname) and not isinstance(m, (nn.Sequential, nn.ModuleList,
+                                                                             nn.ModuleDict)))
+
+    name = name or type(model).__name__
+    shape = tuple(input_shape or default_input(model))
+    was_training = model.training
+    model.train()  # auxiliary heads run in training only
+    try:
+        tracer = Tracer(autowrap_functions=_autowrapped())
+        traced = tracer.trace(model)
+    except Exception as e:  # noqa: BLE001  fx refuses control flow on tensors, calls it cannot proxy, ...
+        raise ModelImportError(name, [ImportProblem("trace", type(model).__name__,
+                                                    f"torch.fx cannot trace it: {type(e).__name__}: "
+                                                    f"{str(e).splitlines()[0][:300] if str(e) else ''}")]) from None
+    finally:
+        model.train(was_training)
+    b = _Builder(model, shape, name)
+    b.run(traced)
+    if b.problems:
+        raise ModelImportError(name, b.problems)
+    graph = b.graph
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    _group_containers(graph, model)
+    from ..analysis import analyze
+    a = analyze(graph)
+    if a.errors:
+        raise ModelImportError(name, [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
+    from ..compiler import compile_graph
+    from ..train.engine import weights_problems
+    with torch.device("meta"):
+        expected = compile_graph(graph, a).state_dict()
+    problems = weights_problems(expected, state)
+    if problems:
+        raise ModelImportError(name, [ImportProblem("weights", "", p) for p in problems])
+    graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
+    return Imported(graph, state)
+
+
+# ------------------------------------------------------------------------------------- groups of containers
+
+def _group_containers(graph: Graph, model) -> None:
+    """Each container module of a named class (not a plain Sequential/ModuleList/ModuleDict) whose blocks take one
+    input and give one output becomes a group, outermost first; its id is the module path, its blocks' ids the
+    paths below it, so the compiled module's keys stay the source's."""
+    from torch import nn
+    plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    done: list[str] = []
+    for path, m in model.named_modules():
+        if not path or type(m) in plain or not list(m.children()):
+            continue
+        if any(path.startswith(d + ".") for d in done):
+            continue
+        ids = [bid for bid in graph.ids() if bid.startswith(path + ".")]
+        if len(ids) < 2 or path in graph:
+            continue
+        if _make_group(graph, path, ids, type(m).__name__):
+            done.append(path)
+
+
+def _make_group(graph: Graph, path: str, ids: list, name: str) -> bool:
+    import networkx as nx
+
+    from blocks.spec import IN
+    chosen = set(ids)
+    for bid in ids:
+        b = graph.block(bid)
+        if b.spec is None or b.spec.is_composite or b.type in ("input", "output"):
+            return False
+    order = list(nx.topological_sort(graph.g.subgraph(ids)))
+    entry = {(u, v, k) for v in order for u, _, k in graph.g.in_edges(v, keys=True) if u not in chosen}
+    sources = {u for u, _, _ in entry}
+    exits = {(u, v, k) for u in order for _, v, k in graph.g.out_edges(u, keys=True) if v not in chosen}
+    leaving = {u for u, _, _ in exits}
+    if len(sources) != 1 or len(leaving) != 1:
+        return False
+    src, out = next(iter(sources)), next(iter(leaving))
+    local = {bid: bid[len(path) + 1:] for bid in order}
+    sub = {"nodes": [[local[bid], graph.block(bid).type, dict(graph.block(bid).params)] for bid in order],
+           "edges": [[IN if u == src else local[u], local[v], k] for v in order
+                     for u, _, k in sorted(graph.g.in_edges(v, keys=True), key=lambda e: e[2])],
+           "output": local[out]}
+    from ..errors import GraphEditError
+    try:
+        with graph.transaction():
+            for bid in order:
+                graph.remove_block(bid)
+            graph.add_block("group", {"name": name, "graph": sub}, path)
+            graph.connect(src, path, "x", check_cycle=False)
+            for _, v, k in exits:
+                graph.connect(path, v, k, check_cycle=False)
+    except GraphEditError:
+        return False
+    return True
+
+
+__all__ = ["Imported", "import_module", "default_input", "math"]
