@@ -23,3 +23,90 @@ class BasicConv2d(nn.Module):
         if self.bn is not None:
             x = self.bn(x)
         return F.relu(x, inplace=True)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer normalisation over the channels at each position of an NCHW map (torchvision's ConvNeXt
+    LayerNorm2d: the same weight and bias as nn.LayerNorm(channels))."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class StochasticDepth(nn.Module):
+    """Drops its input (a residual branch) while training, per sample ("row") or for the whole batch, and scales
+    what survives by 1 / (1 - p); the identity in eval (torchvision.ops.StochasticDepth)."""
+
+    def __init__(self, p: float, mode: str = "row") -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        if self.p < 1.0:
+            noise.div_(1.0 - self.p)
+        return x * noise
+
+
+class ChannelSlice(nn.Module):
+    """Channels ``start`` to ``stop - 1`` of an NCHW tensor (a view)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+
+class ChannelShuffle(nn.Module):
+    """Interleaves the channels of ``groups`` groups (ShuffleNet), written with view and transpose as torchvision
+    writes it, so ONNX and TorchScript take it (nn.ChannelShuffle has no ONNX export)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous()
+        return x.view(n, c, h, w)
+
+
+class Permute(nn.Module):
+    """Reorders the dimensions (torchvision's Permute)."""
+
+    def __init__(self, dims) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+
+class ConvNeXtBlock(nn.Module):
+    """ConvNeXt's block with torchvision's children (CNBlock): a 7x7 depthwise conv, LayerNorm over the
+    channels, Linear to 4x the channels, GELU, Linear back, a learned per-channel scale, stochastic depth, and
+    the input added."""
+
+    def __init__(self, dim: int, layer_scale: float = 1e-6, stochastic_depth_prob: float = 0.0,
+                 eps: float = 1e-6) -> None:
+        super().__init__()
+        self.block = nn.Sequential(
+            nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim), Permute([0, 2, 3, 1]),
+            nn.LayerNorm(dim, eps=eps), nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim),
+            Permute([0, 3, 1, 2]))
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * layer_scale)
+        self.stochastic_depth = StochasticDepth(stochastic_depth_prob, "row")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stochastic_depth(self.layer_scale * self.block(x)) + x
+
+
+# Helper classes another one builds (exported files define them first)
+NEEDS = {"ConvNeXtBlock": ("Permute", "StochasticDepth")}

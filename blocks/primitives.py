@@ -372,3 +372,198 @@ register(BlockSpec(
     "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2,
     shape=_add_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " + ".join(args),
     description="Element-wise sum (ResNet's shortcut); all inputs must have the same shape."))
+
+
+# ---------------------------------------------------------------- the kinds torchvision's CNN zoo adds
+
+_activation("hardswish", "Hardswish", "nn.Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)")
+_activation("hardsigmoid", "Hardsigmoid", "nn.Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)")
+_activation("silu", "SiLU (swish)", "nn.SiLU", "x * sigmoid(x) (EfficientNet)")
+_activation("leaky_relu", "LeakyReLU", "nn.LeakyReLU", "x if x > 0 else slope * x",
+            (Param("negative_slope", "float", 0.01, "Slope for negative inputs", min=0.0, max=1.0),),
+            lambda p, i, o: [(None, p["negative_slope"], None)])
+
+register(BlockSpec(
+    "identity", "Identity", "Reshape",
+    shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO,
+    torch=TorchCall("nn.Identity"), alias="view", keeps_width=True, in_table=False,
+    description="Passes its input through unchanged (a placeholder, or a removed layer)."))
+
+
+def _broadcast_shape(p, ins):
+    ranks = {len(s) for s in ins}
+    if len(ranks) != 1:
+        raise BlockError(f"Multiply inputs have different ranks: {_describe_inputs(ins)}", "shape_mismatch")
+    out = []
+    for dims in zip(*ins):
+        sizes = {d for d in dims if d != 1}
+        if len(sizes) > 1:
+            raise BlockError(f"Multiply inputs do not broadcast: {_describe_inputs(ins)}; each size must match "
+                             "or be 1 (a gate of Cx1x1 scales a CxHxW map)", "shape_mismatch")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+register(BlockSpec(
+    "mul", "Multiply", "Merge", ports=(), variadic=True, min_inputs=2,
+    shape=_broadcast_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " * ".join(args),
+    description="Element-wise product with broadcasting (squeeze-and-excitation: the Cx1x1 gate times the map)."))
+
+
+def _shuffle_shape(p, ins):
+    c = _need_chw(ins, "Channel shuffle")[0]
+    if c % p["groups"]:
+        raise BlockError(f"channel shuffle: groups={p['groups']} must divide the {c} channels", "channel_mismatch")
+    return ins[0]
+
+
+register(BlockSpec(
+    "channel_shuffle", "Channel shuffle", "Reshape",
+    params=(Param("groups", "int", 2, "Groups whose channels are interleaved", min=1, max=MAX_CHANNELS),),
+    shape=_shuffle_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"groups {p['groups']}",
+    torch=TorchCall("ChannelShuffle", lambda p, i, o: [(None, p["groups"], None)]), keeps_width=True,
+    in_table=False, description="Interleaves the channels of its groups (ShuffleNet), so grouped convolutions mix."))
+
+register(BlockSpec(
+    "layernorm2d", "LayerNorm (channels)", "Normalisation",
+    params=(Param("eps", "float", 1e-6, "Added to the variance for stability", min=1e-12, max=1.0),),
+    shape=lambda p, ins: _need_chw(ins, "LayerNorm2d"),
+    cost=lambda p, ins, out: Cost(2 * out[0], 0),
+    torch=TorchCall("LayerNorm2d", lambda p, i, o: [(None, i, None), ("eps", p["eps"], 1e-5)]),
+    keeps_width=True, in_table=False,
+    description="Layer normalisation over the channels at each position of a CxHxW map (ConvNeXt)."))
+
+register(BlockSpec(
+    "stochastic_depth", "Stochastic depth", "Regularisation",
+    params=(Param("p", "float", 0.1, "Probability of dropping the branch in training", min=0.0, max=1.0),
+            Param("mode", "choice", "row", "Drop per sample (row) or for the whole batch", choices=("row", "batch"))),
+    shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO, summary=lambda p: f"p={p['p']:g}",
+    torch=TorchCall("StochasticDepth", lambda p, i, o: [(None, p["p"], None), (None, p["mode"], None)]),
+    alias="view", keeps_width=True, in_table=False,  # in eval it returns its input itself
+    description="Randomly drops a residual branch per sample while training; identity in eval (EfficientNet)."))
+
+register(BlockSpec(
+    "dropout2d", "Dropout2d", "Regularisation",
+    params=(Param("p", "float", 0.5, "Probability of zeroing a whole channel in training", min=0.0, max=1.0),),
+    shape=lambda p, ins: _need_chw(ins, "Dropout2d"), cost=lambda p, ins, out: ZERO,
+    summary=lambda p: f"p={p['p']:g}", torch=TorchCall("nn.Dropout2d", lambda p, i, o: [("p", p["p"], SHOW)]),
+    alias="view", keeps_width=True,
+    description="Zeroes whole channels while training."))
+
+
+def _pad_shape(p, ins):
+    c, h, w = _need_chw(ins, "ZeroPad2d")
+    (left, right), (top, bottom) = p["horizontal"], p["vertical"]
+    return (c, h + top + bottom, w + left + right)
+
+
+register(BlockSpec(
+    "zeropad2d", "ZeroPad2d", "Reshape",
+    params=(Param("horizontal", "pair", [1, 1], "Zero columns added: n, or [left, right]", min=0, max=MAX_SPATIAL),
+            Param("vertical", "pair", [1, 1], "Zero rows added: n, or [top, bottom]", min=0, max=MAX_SPATIAL)),
+    shape=_pad_shape, cost=lambda p, ins, out: ZERO,
+    summary=lambda p: "pad " + ",".join(map(str, p["horizontal"] + p["vertical"])),
+    torch=TorchCall("nn.ZeroPad2d", lambda p, i, o: [(None, p["horizontal"] + p["vertical"], None)]),
+    keeps_width=True,
+    in_table=False, description="Pads a map with zeros on each side."))
+
+
+def _upsample_shape(p, ins):
+    c, h, w = _need_chw(ins, "Upsample")
+    s = p["scale_factor"]
+    if h * s[0] > MAX_SPATIAL or w * s[1] > MAX_SPATIAL:
+        raise BlockError(f"Upsample to {h * s[0]}x{w * s[1]} is larger than {MAX_SPATIAL}", "invalid")
+    return (c, h * s[0], w * s[1])
+
+
+register(BlockSpec(
+    "upsample", "Upsample", "Reshape",
+    params=(Param("scale_factor", "pair", [2, 2], "Times larger: n or [h, w]", min=1, max=64),
+            Param("mode", "choice", "nearest", "Interpolation", choices=("nearest", "bilinear"))),
+    shape=_upsample_shape, cost=lambda p, ins, out: ZERO,
+    summary=lambda p: f"x{p['scale_factor'][0]} {p['mode']}",
+    torch=TorchCall("nn.Upsample", lambda p, i, o: [("scale_factor", [float(v) for v in p["scale_factor"]], None),
+                                                   ("mode", p["mode"], "nearest")]),
+    keeps_width=True, description="Enlarges a map by a whole factor (decoders of encoder-decoder nets)."))
+
+
+def _deconv_shape(p, ins):
+    c, h, w = _need_chw(ins, "ConvTranspose2d")
+    k, s, pad, op, d, g = p["kernel"], p["stride"], p["padding"], p["output_padding"], p["dilation"], p["groups"]
+    if c % g or p["out_channels"] % g:
+        raise BlockError(f"groups={g} must divide the input channels ({c}) and output channels "
+                         f"({p['out_channels']})", "channel_mismatch")
+    if op[0] >= max(s[0], d[0]) or op[1] >= max(s[1], d[1]):
+        raise BlockError(f"output padding {op[0]}x{op[1]} must be smaller than the stride or the dilation",
+                         "invalid")
+    oh = (h - 1) * s[0] - 2 * pad[0] + d[0] * (k[0] - 1) + op[0] + 1
+    ow = (w - 1) * s[1] - 2 * pad[1] + d[1] * (k[1] - 1) + op[1] + 1
+    if oh < 1 or ow < 1:
+        raise BlockError(f"ConvTranspose2d output would be {oh}x{ow}: less padding", "kernel_too_large")
+    return (p["out_channels"], oh, ow)
+
+
+def _deconv_cost(p, ins, out):
+    c, h, w = ins[0]
+    k, g = p["kernel"], p["groups"]
+    weights = c * (p["out_channels"] // g) * k[0] * k[1]
+    # FlopCounterMode counts a transposed convolution over its input positions
+    return Cost(weights + (p["out_channels"] if p["bias"] else 0), h * w * weights)
+
+
+register(BlockSpec(
+    "conv_transpose2d", "ConvTranspose2d", "Convolution",
+    params=(_channels(), _kernel(2), _stride(2), _padding_pair(0),
+            Param("output_padding", "pair", [0, 0], "Extra rows/columns on one side of the output", min=0,
+                  max=MAX_KERNEL),
+            Param("dilation", "pair", [1, 1], "Spacing between kernel taps", min=1, max=MAX_KERNEL),
+            Param("groups", "int", 1, "Grouped transposed convolution", min=1, max=MAX_CHANNELS),
+            Param("bias", "bool", True, "Add a learned bias per output channel")),
+    shape=_deconv_shape, cost=_deconv_cost, summary=_conv_summary, width_param="out_channels",
+    torch=TorchCall("nn.ConvTranspose2d", lambda p, i, o: [
+        (None, i, None), (None, _width(o, p, "out_channels"), None), ("kernel_size", p["kernel"], SHOW),
+        ("stride", p["stride"], [1, 1]), ("padding", p["padding"], [0, 0]),
+        ("output_padding", p["output_padding"], [0, 0]), ("groups", p["groups"], 1), ("bias", p["bias"], True),
+        ("dilation", p["dilation"], [1, 1])]),
+    description="Transposed (fractionally strided) convolution: learned upsampling in decoders."))
+
+
+def _slice_shape(p, ins):
+    c, h, w = _need_chw(ins, "Channel slice")
+    if not p["start"] < p["stop"] <= c:
+        raise BlockError(f"channel slice {p['start']}:{p['stop']} must lie inside the {c} input channels and hold "
+                         "at least one", "channel_mismatch")
+    return (p["stop"] - p["start"], h, w)
+
+
+register(BlockSpec(
+    "channel_slice", "Channel slice", "Reshape",
+    params=(Param("start", "int", 0, "First channel taken", min=0, max=MAX_CHANNELS),
+            Param("stop", "int", 1, "One past the last channel taken", min=1, max=MAX_CHANNELS)),
+    shape=_slice_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"channels {p['start']}:{p['stop']}",
+    torch=TorchCall("ChannelSlice", lambda p, i, o: [(None, p["start"], None), (None, p["stop"], None)]),
+    alias="view", in_table=False,
+    description="Channels start..stop-1 of its input (ShuffleNet's split: x.chunk(2, dim=1) is two slices)."))
+
+
+def _convnext_cost(p, ins, out):
+    c, h, w = ins[0]
+    params = c * 49 + c + 2 * c + (c * 4 * c + 4 * c) + (4 * c * c + c) + c
+    return Cost(params, h * w * (c * 49 + 8 * c * c))
+
+
+register(BlockSpec(
+    "convnext_block", "ConvNeXt block", "Residual & NIN",
+    params=(Param("layer_scale", "float", 1e-6, "Initial value of the learned per-channel scale", min=0.0,
+                  max=10.0),
+            Param("stochastic_depth_prob", "float", 0.0, "Probability of dropping the block in training", min=0.0,
+                  max=1.0),
+            Param("eps", "float", 1e-6, "LayerNorm epsilon", min=1e-12, max=1.0)),
+    shape=lambda p, ins: _need_chw(ins, "ConvNeXt block"), cost=_convnext_cost,
+    summary=lambda p: f"sd {p['stochastic_depth_prob']:g}" if p["stochastic_depth_prob"] else "",
+    torch=TorchCall("ConvNeXtBlock", lambda p, i, o: [(None, i, None), ("layer_scale", p["layer_scale"], SHOW),
+                                                     ("stochastic_depth_prob", p["stochastic_depth_prob"], 0.0),
+                                                     ("eps", p["eps"], 1e-6)]),
+    keeps_width=True,
+    description="ConvNeXt's block: 7x7 depthwise conv, LayerNorm, 4x MLP with GELU, layer scale, stochastic "
+                "depth, plus the input (torchvision's CNBlock, weight for weight)."))

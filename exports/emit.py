@@ -27,19 +27,26 @@ def width_param(type_id: str) -> str | None:
     return spec.width_param if spec is not None else None
 
 
-BASIC_CONV_SOURCE = '''
-class BasicConv2d(nn.Module):
-    """Conv -> BatchNorm -> ReLU (torchvision's BasicConv2d); without batch norm the conv keeps its bias."""
+# Classes of blocks.modules that exported files define (BasicConv2d, LayerNorm2d, ...): their source is copied
+# from there, so the exported class and the compiled one are the same code.
+HELPER_CLASSES = frozenset(s.torch.cls for s in REGISTRY if s.torch is not None and not s.torch.cls.startswith("nn.")) \
+    | {"Permute"}
 
-    def __init__(self, in_channels: int, out_channels: int, eps: float = 0.001, batch_norm: bool = True,
-                 **kwargs) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=not batch_norm, **kwargs)
-        self.bn = nn.BatchNorm2d(out_channels, eps=eps) if batch_norm else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x)
-        if self.bn is not None:
-            x = self.bn(x)
-        return F.relu(x, inplace=True)
-'''
+def helper_sources(type_ids) -> list[str]:
+    """The source of every helper class the given kinds build, in a fixed order."""
+    import inspect
+
+    from blocks import modules
+    used = sorted({REGISTRY[t].torch.cls for t in set(type_ids)
+                   if REGISTRY.get(t) is not None and REGISTRY[t].torch is not None} & HELPER_CLASSES)
+    order: list = []
+
+    def need(name):  # the classes a helper builds come before it
+        for dep in modules.NEEDS.get(name, ()):
+            need(dep)
+        if name not in order:
+            order.append(name)
+    for name in used:
+        need(name)
+    return [inspect.getsource(getattr(modules, name)) for name in order]

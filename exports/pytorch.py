@@ -20,7 +20,7 @@ from builder.compiler import flatten, inplace_plan
 from builder.errors import CompileError
 from builder.graph import Graph, freeze
 
-from .emit import BASIC_CONV_SOURCE, ctor, width_param
+from .emit import HELPER_CLASSES, ctor, helper_sources, width_param
 
 
 CLASS_NAMES = {"inception_v1": "Inception", "inception_naive": "InceptionNaive", "inception_a": "InceptionA",
@@ -32,8 +32,8 @@ CLASS_NAMES = {"inception_v1": "Inception", "inception_naive": "InceptionNaive",
 
 # Names the exported file defines or imports at module level: a class named after a graph or a group never
 # takes one of them (a group called INPUT_SHAPE, a graph called F).
-MODULE_NAMES = frozenset({"torch", "F", "nn", "Tensor", "BasicConv2d", "PROJECT_NAME", "INPUT_SHAPE",
-                          "LOSS_WEIGHTS", "build_model", "safetensors", "load_file"})
+MODULE_NAMES = frozenset({"torch", "F", "nn", "Tensor", "PROJECT_NAME", "INPUT_SHAPE", "LOSS_WEIGHTS", "build_model",
+                          "safetensors", "load_file"}) | HELPER_CLASSES
 
 
 def camel(type_id: str) -> str:
@@ -483,8 +483,7 @@ def generate(graph: Graph, analysis: Analysis | None = None) -> str:
         f"LOSS_WEIGHTS = {[graph.block(o).params['loss_weight'] for o in a.outputs]!r}",
     ]
     parts = ["\n".join(header) + "\n"]
-    if any(fb.type == "basic_conv" for fb in flat):
-        parts.append(BASIC_CONV_SOURCE.strip("\n") + "\n")
+    parts += [src.strip("\n") + "\n" for src in helper_sources(fb.type for fb in flat)]
     for cls in classes.values():
         parts.append(_class_source(cls))
     parts.append("\n".join(lines) + "\n")

@@ -82,7 +82,11 @@ ACTIVATIONS = [s.type_id for s in REGISTRY if s.category == "Activation"]  # a n
 
 
 @pytest.mark.parametrize("kind,params", [("batchnorm2d", {}), ("batchnorm2d", {"affine": False}),
-                                         ("lrn", {"size": 5}), ("dropout", {"p": 0.3}), ("flatten", {})]
+                                         ("lrn", {"size": 5}), ("dropout", {"p": 0.3}), ("flatten", {}),
+                                         ("identity", {}), ("dropout2d", {"p": 0.2}), ("layernorm2d", {}),
+                                         ("layernorm2d", {"eps": 1e-5}), ("channel_shuffle", {"groups": 2}),
+                                         ("stochastic_depth", {"p": 0.3, "mode": "row"}),
+                                         ("stochastic_depth", {"p": 0.5, "mode": "batch"})]
                          + [(k, {}) for k in ACTIVATIONS]
                          + [(k, {"inplace": False}) for k in ACTIVATIONS if REGISTRY[k].inplace])
 def test_elementwise_and_norms(kind, params):
@@ -132,7 +136,8 @@ def test_activations_match_torch_functions():
     """Each activation computes the function its name says (a grid test checks shapes and costs, this the
     values), with in-place on and off."""
     import torch.nn.functional as F
-    ref = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu}
+    ref = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu,
+           "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "silu": F.silu, "leaky_relu": F.leaky_relu}
     assert set(ref) == set(ACTIVATIONS)
     x = torch.randn(2, 3, 5, 5) * 8
     for kind, fn in ref.items():
@@ -143,8 +148,89 @@ def test_activations_match_torch_functions():
                 torch.testing.assert_close(net(x.clone()), fn(x))
 
 
+def test_the_new_kinds_compute_what_torch_does():
+    """Values, not only shapes: each against the torch function it stands for."""
+    import torch.nn.functional as F
+    from torchvision.ops import StochasticDepth
+    x = torch.randn(2, 4, 6, 5)
+    cases = [("layernorm2d", {"eps": 1e-6}, lambda t: F.layer_norm(t.permute(0, 2, 3, 1), (4,), eps=1e-6)
+              .permute(0, 3, 1, 2)),
+             ("channel_shuffle", {"groups": 2}, lambda t: t.view(2, 2, 2, 6, 5).transpose(1, 2).reshape(2, 4, 6, 5)),
+             ("channel_slice", {"start": 1, "stop": 3}, lambda t: t[:, 1:3]),
+             ("zeropad2d", {"horizontal": [1, 2], "vertical": [0, 3]}, lambda t: F.pad(t, (1, 2, 0, 3))),
+             ("upsample", {"scale_factor": [2, 3], "mode": "nearest"},
+              lambda t: F.interpolate(t, scale_factor=(2, 3), mode="nearest")),
+             ("upsample", {"scale_factor": 2, "mode": "bilinear"},
+              lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)),
+             ("stochastic_depth", {"p": 0.4}, lambda t: t), ("identity", {}, lambda t: t)]
+    for kind, params, fn in cases:
+        net = compile_graph(single(kind, params, (4, 6, 5))).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), fn(x), msg=kind)
+    torch.manual_seed(0)
+    ours = compile_graph(single("stochastic_depth", {"p": 0.4, "mode": "row"}, (4, 6, 5))).train()
+    theirs = StochasticDepth(0.4, "row").train()
+    torch.manual_seed(1)
+    a = ours(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(a, theirs(x))  # the same draws, the same scaling as torchvision's
+
+
+@pytest.mark.parametrize("k,s,p,op,g", [(2, 2, 0, 0, 1), (3, 2, 1, 1, 1), (4, 2, 1, 0, 2), ([3, 1], [2, 1], 0, 0, 1),
+                                        (3, 1, 1, 0, 1), (5, 3, 2, 2, 2), (3, 2, 0, 2, 1), (16, 1, 0, 0, 1)])
+def test_conv_transpose2d(k, s, p, op, g):
+    for shape in INPUTS:
+        check("conv_transpose2d", dict(out_channels=6, kernel=k, stride=s, padding=p, output_padding=op, groups=g,
+                                       bias=g == 1), shape)
+
+
+@pytest.mark.parametrize("h,v", [(0, 0), (1, [0, 2]), ([3, 0], 1)])
+def test_zeropad(h, v):
+    for shape in INPUTS:
+        rep = check("zeropad2d", dict(horizontal=h, vertical=v), shape)
+        assert rep.out_shape[0] == shape[0]
+
+
+@pytest.mark.parametrize("sf,mode", [(2, "nearest"), ([1, 3], "nearest"), (2, "bilinear")])
+def test_upsample(sf, mode):
+    for shape in INPUTS:
+        check("upsample", dict(scale_factor=sf, mode=mode), shape)
+
+
+@pytest.mark.parametrize("start,stop", [(0, 1), (1, 2), (0, 4), (2, 5), (3, 3)])
+def test_channel_slice(start, stop):
+    for shape in INPUTS:
+        if start < stop <= shape[0]:
+            check("channel_slice", dict(start=start, stop=stop), shape)
+        else:  # torch's slicing would quietly clamp (or give zero channels): the block says so instead
+            rep = analyze(single("channel_slice", dict(start=start, stop=stop), shape)).blocks["blk"]
+            assert rep.errors and "must lie inside" in rep.errors[0].message
+
+
+def test_channel_shuffle_refuses_groups_that_do_not_divide():
+    for shape in INPUTS:
+        check("channel_shuffle", dict(groups=3), shape)
+
+
+@pytest.mark.parametrize("shapes", [[(3, 8, 8), (3, 8, 8)], [(4, 8, 8), (4, 1, 1)], [(4, 1, 1), (4, 6, 5)],
+                                    [(3, 8, 8), (2, 8, 8)]])
+def test_mul_broadcasts_like_torch(shapes):
+    g = single("mul", {}, shapes)
+    a = analyze(g)
+    a_err = bool(a.blocks["blk"].errors)
+    x = [torch.randn(2, *s) for s in shapes]
+    try:
+        want = x[0] * x[1]
+    except RuntimeError:
+        assert a_err, "torch refused the product but analysis did not"
+        return
+    assert not a_err and a.blocks["blk"].out_shape == tuple(want.shape[1:])
+
+
 def test_every_primitive_is_covered():
     tested = {"conv2d", "basic_conv", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "batchnorm2d", "lrn",
-              "dropout", "flatten", "linear", "concat", "add", "input", "output"} | set(ACTIVATIONS)
+              "dropout", "flatten", "linear", "concat", "add", "input", "output", "identity", "dropout2d",
+              "layernorm2d", "channel_shuffle", "stochastic_depth", "conv_transpose2d", "zeropad2d", "upsample",
+              "channel_slice", "mul"} | set(ACTIVATIONS)
     primitives = {s.type_id for s in REGISTRY if not s.is_composite}
     assert primitives <= tested, primitives - tested

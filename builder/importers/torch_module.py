@@ -11,7 +11,6 @@ The trace runs in training mode, so auxiliary classifiers (GoogLeNet, Inception-
 """
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass, field
 
@@ -19,6 +18,18 @@ from ..errors import ImportProblem, ModelImportError
 from ..graph import Graph
 
 BATCH = object()  # x.size(0): the batch dimension, as view/reshape use it
+
+
+def block_path(path: str) -> str:
+    """A module path as a block id: torch allows any name without a dot ("block1-0" in RegNet), a block id's
+    parts are identifiers or numbers, so other characters become "_" (and names torch modules own get a free
+    one); the same rule renames the state_dict's keys."""
+    import re
+
+    from blocks.names import PART, renamed_for_torch
+    parts = [p if PART.match(p) else (re.sub(r"\W", "_", p) if re.sub(r"\W", "_", p)[:1].isalpha()
+                                      else "m_" + re.sub(r"\W", "_", p)) for p in path.split(".")]
+    return renamed_for_torch(".".join(parts))
 
 
 @dataclass
@@ -171,12 +182,16 @@ def _basic_block(m):
 
 def _known_composites():
     out = {}
-    try:
-        from torchvision.models import googlenet as gn
-        from torchvision.models import inception as iv3
-        from torchvision.models import resnet as rn
+    import importlib
+    try:  # the modules (torchvision.models.googlenet is also the name of a function)
+        gn, iv3, rn, cn = (importlib.import_module(f"torchvision.models.{m}")
+                           for m in ("googlenet", "inception", "resnet", "convnext"))
     except ImportError:
         return out
+    out[cn.CNBlock] = lambda m: ("convnext_block", dict(layer_scale=1e-6, eps=m.block[2].eps,
+                                                        stochastic_depth_prob=m.stochastic_depth.p))
+    out[cn.LayerNorm2d] = lambda m: ("layernorm2d", dict(eps=m.eps)) if m.elementwise_affine and m.bias is not None \
+        else "LayerNorm2d without a learned weight and bias"
     out[gn.BasicConv2d] = out[iv3.BasicConv2d] = _basic_conv
     out[gn.Inception] = _read("inception_v1", dict(ch1x1="branch1.conv", ch3x3red="branch2.0.conv",
                                                    ch3x3="branch2.1.conv", ch5x5red="branch3.0.conv",
@@ -226,6 +241,7 @@ class _Builder:
         self.value: dict = {}        # fx node -> block id, BATCH, a constant, or a tuple of those
         self.used: dict = {}         # module path -> times called
         self.input_shape = input_shape
+        self.module_names = {block_path(n) for n, _ in model.named_modules() if n}
         self.modules = _module_kinds()
         self.composites = _known_composites()
 
@@ -234,10 +250,11 @@ class _Builder:
 
     # ---------------------------------------------------------------- ids
     def fresh(self, base: str) -> str:
+        """An id for a block that is not a module (an add, a concat, an output), free of every module path."""
         from blocks.names import renamed_for_torch
-        base = renamed_for_torch(base)
+        base = block_path(base)
         cand, n = base, 2
-        while cand in self.graph or any(b.startswith(cand + ".") for b in self.used) or cand in self.used:
+        while cand in self.graph or cand in self.module_names:
             cand, n = f"{base}_{n}", n + 1
         return cand
 
@@ -248,6 +265,8 @@ class _Builder:
             self.problem("parameter", block_id, str(e))
             return None
         for src in inputs:
+            if src is None:
+                continue  # its producer could not be mapped: that problem is already listed
             if not isinstance(src, str) or src not in self.graph:
                 self.problem("input", block_id, f"takes {type(src).__name__} where a tensor is expected")
                 continue
@@ -298,12 +317,12 @@ class _Builder:
         kind, params = made
         calls = self.used.get(path, 0)
         self.used[path] = calls + 1
-        block_id = path
+        block_id = block_path(path)
         if calls:
             if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
                 raise _Skip("module", f"{type(m).__name__} is called {calls + 1} times (shared weights have no "
                                       "block)")
-            block_id = self.fresh(f"{path}_{calls + 1}")
+            block_id = self.fresh(f"{block_id}_{calls + 1}")
         return self.block(kind, params, ins, block_id, node)
 
     def _call_method(self, node):
@@ -314,10 +333,13 @@ class _Builder:
 
     def _output(self, node):
         outs = self._arg(node.args[0])
+        fields = getattr(outs, "fields", None)
         outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
-        outs = [o for o in outs if o is not None]
-        for i, o in enumerate(outs):
-            bid = self.fresh("output" if i == 0 else f"aux{i}_output")
+        names = list(fields) if fields else [f"aux{i}" for i in range(len(outs))]
+        for i, (o, field) in enumerate(zip(outs, names)):
+            if o is None:
+                continue
+            bid = self.fresh("output" if i == 0 else f"{field}_output")
             params = {} if i == 0 else dict(role="aux", loss_weight=0.3)
             self.block("output", params, [o], bid, node)
         return None
@@ -363,8 +385,12 @@ class _Builder:
             if list(shape) in ([BATCH, -1], [-1]) or (len(shape) == 2 and shape[1] == -1):
                 return new("flatten", {}, [args[0]])
             raise _Skip("function", f"{name} to {shape} has no block")
-        if target in ("size",) and args[1:] in ([0], ) or (target == getattr and args[1:] == ["shape"]):
-            return BATCH if target == "size" else ("shape",)
+        if target == "size":
+            if args[1:] == [0] or kw.get("dim") == 0:
+                return BATCH
+            raise _Skip("function", "sizes other than the batch size have no block")
+        if target is getattr and args[1:] == ["shape"]:
+            return ("shape",)
         if target is operator.getitem:
             seq, index = args
             if seq == ("shape",) and index == 0:
@@ -415,6 +441,8 @@ class _Builder:
             return new("channel_shuffle", dict(groups=int(opt(1, "groups", 2))), [args[0]])
         if target in ("contiguous",):
             return args[0]
+        if isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields"):
+            return _Named(target._fields, [*args, *(kw[f] for f in target._fields[len(args):])])  # outputs
         raise _Skip("function", f"{name} has no block kind")
 
     def _channels(self, block_id):
@@ -426,10 +454,25 @@ class _Builder:
         return shape[0] if shape else None
 
 
+class _Named(tuple):
+    """A named tuple of outputs (GoogLeNetOutputs, InceptionOutputs): the values and their field names."""
+
+    def __new__(cls, fields, values):
+        obj = super().__new__(cls, values)
+        obj.fields = tuple(fields)
+        return obj
+
+
 class _Skip(Exception):
     def __init__(self, kind, why):
         super().__init__(why)
         self.kind, self.why = kind, why
+
+
+def _key(key: str) -> str:
+    """A state_dict key with its module path made a block path (the tensor's own name kept)."""
+    path, _, leaf = key.rpartition(".")
+    return f"{block_path(path)}.{leaf}" if path else key
 
 
 def default_input(model) -> tuple:
@@ -476,7 +519,10 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     if b.problems:
         raise ModelImportError(name, b.problems)
     graph = b.graph
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {_key(k): v.detach().clone() for k, v in model.state_dict().items()}
+    renamed = {k: _key(k) for k in model.state_dict() if _key(k) != k}
+    if renamed:
+        graph.meta["renamed_weights"] = renamed
     _group_containers(graph, model)
     from ..analysis import analyze
     a = analyze(graph)
@@ -505,6 +551,7 @@ def _group_containers(graph: Graph, model) -> None:
     for path, m in model.named_modules():
         if not path or type(m) in plain or not list(m.children()):
             continue
+        path = block_path(path)
         if any(path.startswith(d + ".") for d in done):
             continue
         ids = [bid for bid in graph.ids() if bid.startswith(path + ".")]
@@ -550,4 +597,4 @@ def _make_group(graph: Graph, path: str, ids: list, name: str) -> bool:
     return True
 
 
-__all__ = ["Imported", "import_module", "default_input", "math"]
+__all__ = ["Imported", "import_module", "default_input"]
