@@ -105,3 +105,59 @@ def _cmd_export(args) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+@extra_command
+def _import_parser(sub):
+    p = sub.add_parser("import", help="an existing model (torchvision, your own nn.Module) as a project with its "
+                                      "weights")
+    p.add_argument("source", help="torchvision:NAME, package.module:callable (returns an nn.Module), or a .onnx file")
+    p.add_argument("-o", "--output", required=True, help="the project file to write (weights go beside it)")
+    p.add_argument("--no-weights", action="store_true", help="write the graph only")
+    p.add_argument("--weights", help="load these weights (.safetensors) into the model before importing it")
+    p.add_argument("--input", help="input size CxHxW (default: the model's own, 3x224x224 for most)")
+    p.add_argument("--json", action="store_true", help="print the imported network's totals as JSON")
+    p.set_defaults(func=_cmd_import)
+
+
+def _input_size(text):
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise CliError(f"--input must be CxHxW (three positive numbers, e.g. 3x224x224), not {text!r}")
+    return size
+
+
+def _cmd_import(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .analysis import analyze
+    from .errors import ModelImportError
+    from .importers import import_source, save_imported
+    out = Path(args.output)
+    if out.suffix != ".json":
+        raise CliError(f"-o {out}: the project file must end in .json")
+    if not out.parent.is_dir():
+        raise CliError(f"-o {out}: the folder {out.parent} does not exist")
+    size = _input_size(args.input) if args.input else None
+    try:
+        imported = import_source(args.source, size, weights=args.weights)
+    except ModelImportError as e:
+        raise CliError(str(e)) from None
+    written = save_imported(imported, out, with_weights=not args.no_weights)
+    a = analyze(imported.graph)
+    composites = sum(1 for b in imported.graph.blocks() if b.spec is not None and b.spec.is_composite)
+    if args.json:
+        print(json.dumps({"files": [str(p) for p in written], "blocks": len(imported.graph),
+                          "composites": composites, "inference": a.inference.to_dict(),
+                          "training": a.training.to_dict()}, indent=1))
+        return 0
+    for p in written:
+        print(f"wrote {p}")
+    print(f"{len(imported.graph)} blocks ({composites} composites or groups); inference {a.inference.params:,} "
+          f"params, {a.inference.macs:,} MACs; training {a.training.params:,} params")
+    return 0

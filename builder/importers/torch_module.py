@@ -326,10 +326,20 @@ class _Builder:
         return self.block(kind, params, ins, block_id, node)
 
     def _call_method(self, node):
-        return self._function(node.target, node)
+        return None if self._after_problem(node) else self._function(node.target, node)
 
     def _call_function(self, node):
-        return self._function(node.target, node)
+        return None if self._after_problem(node) else self._function(node.target, node)
+
+    def _after_problem(self, node) -> bool:
+        """True for plumbing (an attribute, an index) on a value that could not be mapped: that problem is already
+        listed. Real operations after it are still checked, so every unmappable op is listed at once."""
+        import torch.fx as fx
+        if node.target not in (getattr, operator.getitem):
+            return False
+        found = []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(n))
+        return any(n in self.value and self.value[n] is None and n.op != "output" for n in found)
 
     def _output(self, node):
         outs = self._arg(node.args[0])
@@ -536,6 +546,9 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     if problems:
         raise ModelImportError(name, [ImportProblem("weights", "", p) for p in problems])
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
+    from ..layout import auto_layout
+    for bid, pos in auto_layout(graph).items():  # composites and groups collapsed: one readable column
+        graph.move(bid, pos)
     return Imported(graph, state)
 
 

@@ -36,7 +36,26 @@ def add_parser(sub):
     p.add_argument("--synthetic-size", type=int, default=512)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--gpus", type=int, default=1, help="several: run under torchrun with DistributedDataParallel")
+    p.add_argument("--weights", help="start from these weights (.safetensors); default: the project's own (an "
+                                     "imported model's), if it has them")
+    p.add_argument("--from-scratch", action="store_true", help="ignore the project's weights")
+    p.add_argument("--freeze", action="append", default=[], metavar="BLOCK",
+                   help="do not train this block (a module path; repeat it, or give a comma list)")
     p.set_defaults(func=cmd_train)
+
+
+def _weights(args, graph):
+    """--weights, or the project's own weights file (beside the project file) unless --from-scratch."""
+    from pathlib import Path
+    if args.weights or args.from_scratch:
+        return args.weights
+    own = graph.meta.get("weights")
+    if isinstance(own, str) and own:
+        path = Path(args.file).parent / own
+        if not path.is_file():
+            raise CliError(f"the project names weights {own}, but {path} is not there (or pass --from-scratch)")
+        return str(path)
+    return None
 
 
 def cmd_train(args) -> int:
@@ -63,7 +82,8 @@ def cmd_train(args) -> int:
                  workers=args.workers, amp=not args.no_amp, channels_last=True if args.channels_last else None,
                  compile=args.compile, resume=args.resume, aux_weight=args.aux_weight,
                  label_smoothing=args.label_smoothing, lr=args.lr, weight_decay=args.weight_decay,
-                 download=args.download, synthetic_size=args.synthetic_size, log_every=args.log_every)
+                 download=args.download, synthetic_size=args.synthetic_size, log_every=args.log_every,
+                 weights=_weights(args, graph), freeze=tuple(b for f in args.freeze for b in f.split(",") if b))
     try:
         cfg.check()  # every setting and --out, before the model is built or a file written
     except SettingsError as e:

@@ -71,6 +71,8 @@ class Config:
     synthetic_size: int = 512
     num_classes: int = 0           # for synthetic data (0: the model's output width)
     log_every: int = 10
+    weights: str | None = None     # start from these weights (.safetensors): fine-tuning an imported model
+    freeze: tuple = ()             # block ids (module paths) whose parameters are not trained
     overrides: dict = field(default_factory=dict)
 
     def check(self) -> None:
@@ -449,10 +451,25 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def freeze_blocks(model, blocks) -> int:
+    """Stop training the parameters of the given blocks (module paths, a prefix covers what is inside); returns
+    how many tensors were frozen. A name that matches no parameter is an error, not a silent no-op."""
+    frozen = 0
+    for block in blocks:
+        hits = [p for n, p in model.named_parameters() if n == block or n.startswith(block + ".")]
+        if not hits:
+            raise SettingsError(f"--freeze {block}: no block with parameters has that name")
+        for p in hits:
+            p.requires_grad_(False)
+        frozen += len(hits)
+    return frozen
+
+
 def make_optimizer(model, r):
     decay, no_decay = [], []
     for n, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
+        if p.requires_grad:  # frozen blocks (fine-tuning) are not optimised
+            (no_decay if p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": r["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     opt = r["optimizer"]
     if opt == "sgd":
@@ -482,9 +499,14 @@ def lr_factor(r, step, steps_per_epoch, total_steps):
 
 
 def save_tensors(tensors: dict, path: Path):
+    """A safetensors file, replaced atomically, with the mode the umask gives (as any editor's files)."""
     from safetensors.torch import save_file
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     os.replace(tmp, path)
 
 
@@ -756,6 +778,9 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
     def autocast():
         return torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
 
+    if cfg.weights:
+        load_weights(model, cfg.weights)
+    freeze_blocks(model, cfg.freeze)
     optimizer = make_optimizer(model, r)
     out = Path(cfg.out)
     state = {"epoch": 0, "batch": 0, "step": 0, "best_val_accuracy": -1.0, "history": []}
@@ -778,7 +803,9 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
          "train_size": len(train_data), "val_size": len(val_data), "batch_size": cfg.batch_size,
          "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
          "recipe": cfg.recipe, "settings": r, "loss_weights": weights,
-         "params": sum(p.numel() for p in model.parameters())})
+         "params": sum(p.numel() for p in model.parameters()),
+         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+         "weights": str(cfg.weights) if cfg.weights else None, "frozen": list(cfg.freeze)})
     reported = 0  # images left out so far that a warning has named
 
     def warn_skipped():

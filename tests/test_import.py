@@ -1,0 +1,160 @@
+"""Importing torchvision's CNNs (issue 13): params and MACs equal torchvision's, composites recognised, the
+compiled graph with the imported weights gives torchvision's outputs, and so does the exported code."""
+import importlib.util
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torchvision import models
+
+from builder.analysis import analyze
+from builder.compiler import compile_graph
+from builder.errors import ModelImportError
+from builder.importers import import_module, import_source
+from conftest import flops_macs
+from exports import export_graph
+
+ROOT = Path(__file__).resolve().parents[1]
+ZOO = ["googlenet", "inception_v3", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_small",
+       "squeezenet1_1", "densenet121", "efficientnet_b0", "shufflenet_v2_x1_0", "vgg16_bn", "alexnet",
+       "regnet_y_400mf", "convnext_tiny"]
+COMPOSITES = {"googlenet": {"inception_v1": 9, "aux_googlenet": 2, "basic_conv": 3},
+              "inception_v3": {"inception_a": 3, "inception_b": 1, "inception_c": 4, "inception_d": 1,
+                               "inception_e": 2, "aux_inception_v3": 1, "basic_conv": 5},
+              "resnet50": {"resnet_bottleneck": 16}, "resnext50_32x4d": {"resnet_bottleneck": 16},
+              "convnext_tiny": {"convnext_block": 18}, "mobilenet_v2": {"group": 19}}
+
+
+def _reference(name):
+    kw = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    model = models.get_model(name, weights=None, **kw)
+    torch.manual_seed(0)
+    with torch.no_grad():  # random statistics, so that BN is not the identity in eval
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", ZOO)
+def test_torchvision_models_import_exactly(name, tmp_path):
+    ref = _reference(name)
+    imported = import_module(ref, name=name)
+    g = imported.graph
+    a = analyze(g)
+    assert not a.errors
+    shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+    assert a.blocks["input"].out_shape == shape
+    assert a.training.params == sum(p.numel() for p in ref.parameters())
+    ref.eval()
+    x = torch.randn(2, *shape)
+    assert a.inference.macs == flops_macs(ref, x[:1])
+    kinds = Counter(b.type for b in g.blocks())
+    for kind, n in COMPOSITES.get(name, {}).items():
+        assert kinds[kind] == n, (kind, kinds)
+    net = compile_graph(g).eval()
+    net.load_state_dict(imported.state, strict=True)
+    with torch.no_grad():
+        want = ref(x)
+        torch.testing.assert_close(net(x), want, rtol=1e-5, atol=1e-5)
+    if name in ("googlenet", "mobilenet_v3_small", "shufflenet_v2_x1_0", "regnet_y_400mf", "convnext_tiny"):
+        written = export_graph(g, "py", tmp_path / "model.py", weights=imported.state)
+        spec = importlib.util.spec_from_file_location(f"exported_{name}", written[0])
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        exported = mod.build_model(weights=str(written[1])).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(exported(x), want, rtol=1e-5, atol=1e-5)
+
+
+def test_module_paths_are_block_ids_and_the_keys_stay_torchvisions():
+    imported = import_source("torchvision:resnet18")
+    assert set(imported.state) == set(models.resnet18().state_dict())
+    assert {"conv1", "bn1", "layer1.0", "layer4.1", "fc"} <= set(imported.graph.ids())
+    regnet = import_source("torchvision:regnet_y_400mf")  # "block1-0" is no identifier: renamed, and said so
+    renamed = regnet.graph.meta["renamed_weights"]
+    assert renamed["trunk_output.block1.block1-0.f.a.0.weight"] == "trunk_output.block1.block1_0.f.a.0.weight"
+
+
+class Spectral(nn.Module):
+    def forward(self, x):
+        return torch.fft.fft2(x).real
+
+
+class Odd(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.spectral = Spectral()
+        self.pad = nn.ReflectionPad2d(1)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = self.pad(self.spectral(self.conv(x)))
+        x = torch.roll(x, 1, 2)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_what_cannot_be_mapped_is_listed_at_once():
+    with pytest.raises(ModelImportError) as e:
+        import_module(Odd(), (3, 16, 16))
+    text = str(e.value)
+    assert "3 problems" in text, text
+    assert "function spectral: fft_fft2 has no block kind" in text
+    assert "module pad: torch.nn.modules.padding.ReflectionPad2d has no block kind" in text
+    assert "roll has no block kind" in text and "Traceback" not in text
+
+
+def test_a_model_that_cannot_be_traced_says_why():
+    class Branchy(nn.Module):
+        def forward(self, x):
+            return x if x.sum() > 0 else -x
+    with pytest.raises(ModelImportError, match="torch.fx cannot trace it"):
+        import_module(Branchy(), (3, 8, 8))
+
+
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "builder", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.timeout(600)
+def test_cli_import_then_info_train_and_export(tmp_path):
+    f = tmp_path / "resnet18.json"
+    r = _cli("import", "torchvision:resnet18", "-o", str(f), "--input", "3x64x64", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    info = json.loads(_cli("info", str(f), "--json").stdout)
+    assert report["inference"] == info["inference"] and info["inference"]["params"] == 11_689_512
+    assert (tmp_path / "resnet18.safetensors").exists()
+    from safetensors.torch import load_file
+    before = load_file(str(tmp_path / "resnet18.safetensors"))
+    r = _cli("train", str(f), "--dataset", "synthetic", "--synthetic-size", "16", "--batch-size", "8",
+             "--max-steps", "1", "--epochs", "1", "--workers", "0", "--out", str(tmp_path / "run"),
+             "--freeze", "conv1,layer1", "--json")
+    assert r.returncode == 0, r.stderr
+    start = next(json.loads(x) for x in r.stdout.splitlines() if '"start"' in x)
+    assert start["weights"].endswith("resnet18.safetensors") and start["frozen"] == ["conv1", "layer1"]
+    after = load_file(str(tmp_path / "run" / "last.safetensors"))
+    assert torch.equal(after["conv1.weight"], before["conv1.weight"])  # frozen
+    assert torch.equal(after["layer1.0.conv1.weight"], before["layer1.0.conv1.weight"])
+    assert not torch.equal(after["fc.weight"], before["fc.weight"])  # trained from the imported weights
+    r = _cli("export", str(f), "--format", "py", "-o", str(tmp_path / "r18.py"), "--weights",
+             str(tmp_path / "resnet18.safetensors"))
+    assert r.returncode == 0, r.stderr
+    r = _cli("import", "torchvision:resnet18", "-o", str(tmp_path / "x.json"), "--input", "3x64")
+    assert r.returncode == 2 and "--input must be CxHxW" in r.stderr
+    r = _cli("import", "torchvision:resnet_nope", "-o", str(tmp_path / "x.json"))
+    assert r.returncode == 2 and "torchvision has no classification model" in r.stderr
+    (tmp_path / "oddnet.py").write_text("import torch\nfrom torch import nn\n\n\nclass Odd(nn.Module):\n"
+                                        "    def forward(self, x):\n        return torch.roll(x, 1, 2)\n")
+    r = _cli("import", "oddnet:Odd", "-o", str(tmp_path / "x.json"), "--input", "3x16x16", cwd=tmp_path)
+    assert r.returncode == 2 and "function roll: roll has no block kind" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.json").exists()
