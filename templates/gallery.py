@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .net import Net
+from .zoo import ZOO, zoo
 
 # GoogLeNet, Table 1: name -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
 GOOGLENET_TABLE = [
@@ -259,6 +260,7 @@ TEMPLATES = {
     "resnet50": (lambda **kw: resnet(50, **kw), "ResNet-50 (bottleneck blocks), torchvision-compatible"),
     "resnext50_32x4d": (lambda **kw: resnet(50, groups=32, width_per_group=4, **kw),
                         "ResNeXt-50 32x4d (grouped bottlenecks), torchvision-compatible"),
+    **{name: ((lambda name: lambda **kw: zoo(name, **kw))(name), text) for name, (text, _) in ZOO.items()},
 }
 
 

@@ -123,3 +123,27 @@ def test_inception_v2_follows_the_rethinking_table():
                      "Conv2d_2b_3x3": (64, 147, 147), "maxpool1": (64, 73, 73), "Conv2d_3b_3x3": (80, 71, 71),
                      "Conv2d_4a_3x3": (192, 35, 35), "Conv2d_4b_3x3": (288, 35, 35), "Mixed_5d": (288, 35, 35),
                      "Mixed_6e": (768, 17, 17), "Mixed_7c": (2048, 8, 8)}
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "squeezenet1_1", "densenet121", "efficientnet_b0"])
+def test_zoo_templates_are_what_the_importer_gives_and_equal_torchvision(name):
+    from torchvision import models
+
+    from builder.importers import import_source
+
+    def structure(g):
+        return (sorted((b.id, b.key) for b in g.blocks()), sorted(g.edges()))
+    stored = templates.build(name)
+    assert structure(stored) == structure(import_source(f"torchvision:{name}").graph), \
+        "templates/zoo is out of date: run scripts/make_zoo_templates.py"
+    ref = models.get_model(name, weights=None).eval()
+    a = analyze(stored)
+    assert a.training.params == sum(p.numel() for p in ref.parameters())
+    net = compile_graph(stored).eval()
+    net.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), ref(x), rtol=1e-5, atol=1e-5)
+    small = templates.build(name, num_classes=7, input_size=96)
+    out = compile_graph(small).eval()(torch.randn(1, 3, 96, 96))
+    assert tuple(out.shape) == (1, 7)
