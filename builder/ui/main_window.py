@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QSettings, Qt, QTimer
+from PySide6.QtCore import QPointF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QMessageBox
 
 from blocks import REGISTRY, fmt_shape
 from builder import edits, project
@@ -39,6 +39,7 @@ def settings() -> QSettings:
 class MainWindow(QMainWindow):
     # Every file picker goes through this one function (a Qt file dialog); tests answer it directly.
     ask_path = staticmethod(ask_path)
+    imported = Signal(str)  # the project file an import wrote and opened
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -191,6 +192,7 @@ class MainWindow(QMainWindow):
         self.act_new = self._act(f, "&New", self.new_file, QKeySequence.New)
         self._act(f, "New from &template…", self.open_gallery, "Ctrl+Shift+N")
         self._act(f, "&Open…", self.open_file_dialog, QKeySequence.Open)
+        self.act_import = self._act(f, "&Import a model (torchvision, ONNX)…", self.import_model, "Ctrl+I")
         self.recent_menu = f.addMenu("Open &recent")
         self.act_save = self._act(f, "&Save", self.save, QKeySequence.Save)
         self._act(f, "Save &as…", self.save_as, QKeySequence.SaveAs)
@@ -297,6 +299,49 @@ class MainWindow(QMainWindow):
         first = self.scene.itemsBoundingRect()
         self.view.centerOn(QPointF(first.center().x(), first.top() + self.view.viewport().height() * 0.55))
         self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
+
+    def import_model(self) -> bool:
+        """File > Import: choose a model, choose where its project goes; the import runs beside the event loop,
+        writes the project and its weights, and opens it. Problems are listed in one message."""
+        from .import_dialog import ImportDialog, run_beside
+        if not self.maybe_save():
+            return False
+        dlg = ImportDialog(self, ask_path=self.ask_path)
+        if dlg.exec() != QDialog.Accepted or not dlg.source():
+            return False
+        source = dlg.source()
+        try:
+            size = dlg.input_size()
+        except ValueError as e:
+            QMessageBox.warning(self, "Cannot import", str(e))
+            return False
+        stem = Path(source).stem if source.endswith(".onnx") else source.split(":", 1)[1]
+        target = self.ask_path(self, "Save the imported project as", "Block Builder project (*.json)", True,
+                               f"{stem}.json")
+        if not target:
+            return False
+        target = Path(target).with_suffix(".json")
+
+        def work():
+            from builder.importers import import_source, save_imported
+            imported = import_source(source, size)
+            return save_imported(imported, target)
+
+        def done(written, error):
+            from builder.errors import ModelImportError
+            if error is not None:
+                box = QMessageBox(QMessageBox.Warning, "Cannot import",
+                                  str(error).split("\n")[0] if isinstance(error, ModelImportError)
+                                  else f"{source}: {type(error).__name__}: {error}", parent=self)
+                if isinstance(error, ModelImportError):
+                    box.setDetailedText("\n".join(str(p) for p in error.problems))
+                box.exec()
+                return
+            self.open_path(target, ask=False)
+            self.statusBar().showMessage(f"Imported {source}: {', '.join(str(p) for p in written)}", 10000)
+            self.imported.emit(str(target))
+        run_beside(self, f"Importing {source}…", work, done)
+        return True
 
     def open_template(self, name: str, **options):
         import templates

@@ -56,6 +56,8 @@ class TrainPanel(QWidget):
         self.max_steps.setSpecialValueText("no limit")
         self.out = QLineEdit(str(Path.cwd() / "runs" / "latest"))
         self.resume = QCheckBox("continue from the last checkpoint in this folder")
+        self.from_weights = QCheckBox("start from the project's weights (an imported model's)")
+        self.from_weights.setChecked(True)
         self.start_button = QPushButton("Start training")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -74,6 +76,7 @@ class TrainPanel(QWidget):
         form.addRow("max steps", self.max_steps)
         form.addRow("checkpoints", self.out)
         form.addRow("", self.resume)
+        form.addRow("", self.from_weights)
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
@@ -145,6 +148,13 @@ class TrainPanel(QWidget):
             args += ["--gpus", str(self.gpus.value())]
         if self.max_steps.value():
             args += ["--max-steps", str(self.max_steps.value())]
+        own = self.doc.graph.meta.get("weights")
+        if own:  # the project is saved to a temporary folder: its weights are named by their real path
+            weights = Path(self.doc.path).parent / str(own) if self.doc.path else None
+            if self.from_weights.isChecked() and weights is not None and weights.is_file():
+                args += ["--weights", str(weights)]
+            else:
+                args.append("--from-scratch")
         self._reset_series()
         self.proc = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()

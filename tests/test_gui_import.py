@@ -1,0 +1,89 @@
+"""File > Import through the real widgets (issue 13): a torchvision model from the searchable list, the status bar
+then shows what `block-builder info --json` says, one block edited, one training step from the imported weights."""
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+
+from builder.cli import main as cli
+from builder.ui.import_dialog import ImportDialog
+from builder.ui.main_window import MainWindow
+from helpers import answer_paths, when_modal
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    w = MainWindow()
+    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    w.new_file()
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+
+
+def _choose(name):
+    def act(dlg):
+        QTest.keyClicks(dlg.search, name)  # typed, as a user searches
+        assert dlg.source() == f"torchvision:{name}"
+        QTest.keyClick(dlg.search, Qt.Key_Return)
+    return act
+
+
+def test_import_a_torchvision_model_edit_it_and_train_a_step(qtbot, win, tmp_path, monkeypatch, capsys):
+    target = tmp_path / "resnet18.json"
+    asked = answer_paths(monkeypatch, win, target)
+    chosen = when_modal(ImportDialog, _choose("resnet18"))
+    with qtbot.waitSignal(win.imported, timeout=120000):
+        assert win.act_import.isEnabled()
+        win.act_import.trigger()
+    chosen.check()
+    assert asked == [("Save the imported project as", True)]
+    assert win.doc.path == target and (tmp_path / "resnet18.safetensors").exists()
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    assert cli(["info", str(target), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    tip = win.totals.toolTip()
+    assert f"inference: {info['inference']['params']:,} params, {info['inference']['macs']:,} MACs" in tip
+    assert {"layer1.0", "layer4.1", "fc"} <= set(win.doc.graph.ids())
+    win.doc.push("Set out_features of fc", lambda g: g.set_params("fc", {"out_features": 10}))  # an edit
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    assert "fc" in win.doc.analysis.blocks and win.doc.analysis.blocks["fc"].out_shape == (10,)
+    panel = win.trainer
+    panel.dataset.setCurrentText("synthetic")
+    panel.max_steps.setValue(1)
+    panel.batch.setValue(4)
+    panel.out.setText(str(tmp_path / "run"))
+    starts = []
+    panel.event_received.connect(lambda e: starts.append(e) if e["event"] == "start" else None)
+    with qtbot.waitSignal(panel.finished, timeout=180000):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    # the edited fc does not fit the imported weights (1000 classes): the run says so and trains nothing
+    assert not starts and "fc.weight has shape (1000, 512), the network's is (10, 512)" in panel.status.text()
+    win.doc.undo_stack.undo()
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    starts.clear()
+    with qtbot.waitSignal(panel.finished, timeout=180000):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    assert starts and starts[0]["weights"] == str(tmp_path / "resnet18.safetensors"), panel.status.text()
+    assert "Stopped" in panel.status.text() or "Done" in panel.status.text()
+    assert (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_a_model_that_cannot_be_imported_is_one_message(qtbot, win, tmp_path, monkeypatch):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"not onnx")
+    answer_paths(monkeypatch, win, bad, tmp_path / "x.json")
+    chosen = when_modal(ImportDialog, lambda dlg: dlg.from_file.click())
+    said = []
+    told = when_modal(QMessageBox, lambda box: (said.append(box.text()), box.accept()), timeout_s=120)
+    win.act_import.trigger()
+    chosen.check()
+    qtbot.waitUntil(lambda: bool(said), timeout=120000)
+    told.check()
+    assert "broken.onnx" in said[0] and "Traceback" not in said[0]
+    assert not (tmp_path / "x.json").exists()
