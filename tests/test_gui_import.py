@@ -87,3 +87,25 @@ def test_a_model_that_cannot_be_imported_is_one_message(qtbot, win, tmp_path, mo
     told.check()
     assert "broken.onnx" in said[0] and "Traceback" not in said[0]
     assert not (tmp_path / "x.json").exists()
+
+
+def test_import_an_onnx_file_from_the_dialog(qtbot, win, tmp_path, monkeypatch, capsys):
+    import torch
+    from torchvision import models
+    onnx_file = tmp_path / "squeeze.onnx"
+    torch.onnx.export(models.squeezenet1_1().eval(), (torch.randn(1, 3, 224, 224),), str(onnx_file), dynamo=False,
+                      training=torch.onnx.TrainingMode.PRESERVE)
+    target = tmp_path / "squeeze.json"
+    asked = answer_paths(monkeypatch, win, onnx_file, target)
+    chosen = when_modal(ImportDialog, lambda dlg: QTest.mouseClick(dlg.from_file, Qt.LeftButton))
+    with qtbot.waitSignal(win.imported, timeout=120000):
+        win.act_import.trigger()
+    chosen.check()
+    assert [a[0] for a in asked] == ["Import an ONNX model", "Save the imported project as"]
+    assert win.doc.path == target
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    assert cli(["info", str(target), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["inference"]["params"] == 1_235_496
+    assert f"inference: {info['inference']['params']:,} params, {info['inference']['macs']:,} MACs" in \
+        win.totals.toolTip()

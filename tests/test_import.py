@@ -158,3 +158,63 @@ def test_cli_import_then_info_train_and_export(tmp_path):
     r = _cli("import", "oddnet:Odd", "-o", str(tmp_path / "x.json"), "--input", "3x16x16", cwd=tmp_path)
     assert r.returncode == 2 and "function roll: roll has no block kind" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+ONNX_ZOO = ["resnet18", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_small", "squeezenet1_1",
+            "efficientnet_b0", "alexnet", "regnet_y_400mf", "densenet121"]
+
+
+def _onnx(name, tmp_path, preserve=True):
+    ref = _reference(name).eval()
+    shape = (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+    path = tmp_path / f"{name}.onnx"
+    kw = {"training": torch.onnx.TrainingMode.PRESERVE} if preserve else {}  # PRESERVE: batch norms kept
+    torch.onnx.export(ref, (torch.randn(1, *shape),), str(path), dynamo=False, input_names=["input"],
+                      output_names=["logits"], **kw)
+    return ref, shape, path
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", ONNX_ZOO)
+def test_onnx_files_import_with_torchvisions_counts_and_onnxruntimes_outputs(name, tmp_path):
+    import onnxruntime as ort
+    ref, shape, path = _onnx(name, tmp_path)
+    imported = import_source(str(path))
+    a = analyze(imported.graph)
+    from_torch = analyze(import_module(ref, name=name).graph)  # the eval graph has no aux heads
+    assert a.inference.params == from_torch.inference.params
+    x = torch.randn(1, *shape)
+    assert a.inference.macs == flops_macs(ref, x)
+    net = compile_graph(imported.graph).eval()
+    net.load_state_dict(imported.state, strict=True)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-4)
+
+
+def test_an_onnx_file_with_folded_batch_norms_imports_as_convolutions_with_bias(tmp_path):
+    import onnxruntime as ort
+    ref, shape, path = _onnx("resnet18", tmp_path, preserve=False)
+    imported = import_source(str(path))
+    kinds = Counter(b.type for b in imported.graph.blocks())
+    assert kinds["batchnorm2d"] == 0 and kinds["conv2d"] == 20
+    x = torch.randn(1, *shape)
+    assert analyze(imported.graph).inference.macs == flops_macs(ref, x)
+    net = compile_graph(imported.graph).eval()
+    net.load_state_dict(imported.state, strict=True)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_operators_without_a_block_are_listed_once(tmp_path):
+    _, _, path = _onnx("shufflenet_v2_x1_0", tmp_path)
+    with pytest.raises(ModelImportError) as e:
+        import_source(str(path))
+    ops = {p.why.split(":")[0] for p in e.value.problems}
+    assert {"Reshape", "Transpose", "Slice"} <= ops  # the channel shuffle and the split, named where they are
+    assert not any("is not the output of a block" in p.why for p in e.value.problems)  # no knock-on noise
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage")
+    with pytest.raises(ModelImportError, match="bad.onnx: .*not a valid ONNX model"):
+        import_source(str(bad))

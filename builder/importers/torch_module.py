@@ -546,10 +546,16 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     if problems:
         raise ModelImportError(name, [ImportProblem("weights", "", p) for p in problems])
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
-    from ..layout import auto_layout
-    for bid, pos in auto_layout(graph).items():  # composites and groups collapsed: one readable column
-        graph.move(bid, pos)
+    place(graph)
     return Imported(graph, state)
+
+
+def place(graph: Graph) -> None:
+    """Lay an imported graph out (graphviz, composites and groups collapsed); a wiring too dense for dot to
+    finish in a few seconds (DenseNet's concatenations) gets the layered layout instead."""
+    from ..layout import dot_positions, layered_positions
+    for bid, pos in (dot_positions(graph, timeout=4.0) or layered_positions(graph)).items():
+        graph.move(bid, pos)
 
 
 # ------------------------------------------------------------------------------------- groups of containers

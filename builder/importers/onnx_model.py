@@ -1,0 +1,337 @@
+"""An ONNX file as a block graph, by a direct mapping of the ONNX operators CNNs use onto block kinds (no other
+converter: every op below maps to exactly one block, with its weights from the file's initializers).
+
+Block ids come from the nodes' names, which torch.onnx writes as module scopes (``/layer1/layer1.0/conv1/Conv``
+becomes ``layer1.0.conv1``). A file exported in eval mode has its batch norms folded into the convolutions (they
+arrive as convolutions with a bias), and no auxiliary heads or dropout.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import ImportProblem, ModelImportError
+from ..graph import Graph
+from .torch_module import Imported, block_path, place
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _scope(node) -> str:
+    """The module path in a node name torch.onnx wrote: ``/layer2/layer2.0/downsample/downsample.0/Conv`` ->
+    ``layer2.0.downsample.0`` (a scope is its parent's name plus ``.child`` inside containers, or the child's own
+    name); '' when the name holds no scope."""
+    parts = [p for p in node.name.split("/") if p][:-1]
+    full, prev = "", ""
+    for seg in parts:
+        if prev and seg.startswith(prev + "."):
+            full += seg[len(prev):]
+        else:
+            full = f"{full}.{seg}" if full else seg
+        prev = seg
+    return full
+
+
+class _Onnx:
+    def __init__(self, model, path, input_shape):
+        from onnx import numpy_helper
+        self.path = path
+        self.model = model
+        self.g = Graph(Path(path).stem)
+        self.problems: list[ImportProblem] = []
+        self.const = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        self.value: dict = {}   # ONNX tensor name -> block id
+        self.state: dict = {}
+        self.input_shape = input_shape
+        self.failed: set = set()  # outputs of nodes that could not be mapped: what reads them is not listed again
+
+    def problem(self, node, why):
+        self.problems.append(ImportProblem("operator", _scope(node) or node.name or node.op_type,
+                                           f"{node.op_type}: {why}"))
+
+    PARAMETRIC = {"Conv", "ConvTranspose", "Gemm", "BatchNormalization"}
+
+    def fresh(self, node, kind):
+        """The block id of a node: its module's path for ops with weights (``layer1.0.conv1``); for the others the
+        module's path when the scope's last name is the op's module (``relu``), else the op inside the scope
+        (``layer1.0.add``). Unique and never the parent path of another id."""
+        scope = _scope(node)
+        leaf = [p for p in node.name.split("/") if p][-2:-1]
+        op = node.op_type.lower()
+        if node.op_type not in self.PARAMETRIC and not (leaf and leaf[0].split(".")[-1].lower().startswith(op[:4])):
+            scope = f"{scope}.{op}" if scope else op
+        base = block_path(scope or kind) or kind
+        taken = set(self.g.ids())
+        parents = {".".join(b.split(".")[:i]) for b in taken for i in range(1, b.count(".") + 1)}
+
+        def clash(c):
+            return c in taken or c in parents or any(".".join(c.split(".")[:i]) in taken
+                                                     for i in range(1, c.count(".") + 1))
+        cand, n = base, 2
+        while clash(cand) and n < 50:
+            cand, n = f"{base}_{n}", n + 1
+        if clash(cand):  # a dotted name that cannot be placed: a top-level one
+            cand, n = f"{op}_{len(taken)}", len(taken)
+            while clash(cand):
+                n += 1
+                cand = f"{op}_{n}"
+        return cand
+
+    def add(self, node, kind, params, inputs, tensors=None):
+        bid = self.fresh(node, kind)
+        try:
+            self.g.add_block(kind, params, bid)
+        except Exception as e:  # noqa: BLE001  a value out of the library's range
+            self.problem(node, str(e))
+            return None
+        for src in inputs:
+            if src is not None:
+                self.g.connect(src, bid, check_cycle=False)
+        for name, array in (tensors or {}).items():
+            import torch
+            self.state[f"{bid}.{name}"] = torch.from_numpy(array.copy())
+        self.value[node.output[0]] = bid
+        return bid
+
+    def tensor_in(self, name):
+        """The block that gives tensor ``name``, if any."""
+        if name in self.value:
+            return self.value[name]
+        return None
+
+    def run(self):
+        import numpy as np
+        graph = self.model.graph
+        inputs = [i for i in graph.input if i.name not in self.const]
+        if len(inputs) != 1:
+            self.problems.append(ImportProblem("input", "", f"{len(inputs)} inputs; a network here has one image "
+                                                            "input"))
+            return
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+        shape = tuple(self.input_shape) if self.input_shape else tuple(dims[1:])
+        if len(shape) != 3 or any(not d for d in shape):
+            self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims} is not N x C x H x W with "
+                                                                         "known sizes (pass --input CxHxW)"))
+            return
+        bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
+        self.value[inputs[0].name] = bid
+        for node in graph.node:
+            handler = getattr(self, f"_{node.op_type}", None)
+            if any(n in self.failed for n in node.input):
+                self.failed.update(node.output)  # follows from a problem already listed; an op without a
+                if handler is None:              # block is still named, so one run lists them all
+                    self.problem(node, "no block kind for this operator")
+                continue
+            if handler is None:
+                self.problem(node, "no block kind for this operator")
+                self.failed.update(node.output)
+                continue
+            try:
+                handler(node, _attrs(node))
+            except _Refuse as r:
+                self.problem(node, str(r))
+                self.failed.update(node.output)
+        for i, out in enumerate(graph.output):
+            src = self.tensor_in(out.name)
+            if src is None:
+                continue
+            self.g.add_block("output", {} if i == 0 else dict(role="aux", loss_weight=0.3),
+                             "output" if i == 0 else f"output_{i}")
+            self.g.connect(src, "output" if i == 0 else f"output_{i}", check_cycle=False)
+        del np
+
+    # ------------------------------------------------------------------ operators
+    def _x(self, node, i=0):
+        name = node.input[i]
+        if name not in self.value:
+            raise _Refuse(f"input {name!r} is not the output of a block (a constant where a tensor is expected)")
+        return self.value[name]
+
+    def _c(self, node, i):
+        name = node.input[i] if len(node.input) > i else ""
+        if not name:
+            return None
+        if name not in self.const:
+            raise _Refuse(f"input {i} ({name!r}) must be a constant")
+        return self.const[name]
+
+    def _Constant(self, node, a):
+        from onnx import numpy_helper
+        if "value" not in a:
+            raise _Refuse("only tensor constants")
+        self.const[node.output[0]] = numpy_helper.to_array(a["value"])
+
+    def _pads(self, a, k):
+        pads = list(a.get("pads", [0] * 2 * k))
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise _Refuse("auto_pad is not supported (export with explicit pads)")
+        if pads[:k] != pads[k:]:
+            raise _Refuse(f"asymmetric padding {pads}")
+        return pads[:k]
+
+    def _Conv(self, node, a):
+        w = self._c(node, 1)
+        b = self._c(node, 2)
+        if w is None or w.ndim != 4:
+            raise _Refuse("only 2-D convolutions with constant weights")
+        groups = int(a.get("group", 1))
+        params = dict(out_channels=int(w.shape[0]), kernel=list(map(int, w.shape[2:])),
+                      stride=list(a.get("strides", [1, 1])), padding=self._pads(a, 2),
+                      dilation=list(a.get("dilations", [1, 1])), groups=groups, bias=b is not None)
+        tensors = {"weight": w} | ({"bias": b} if b is not None else {})
+        self.add(node, "conv2d", params, [self._x(node)], tensors)
+
+    def _ConvTranspose(self, node, a):
+        w, b = self._c(node, 1), self._c(node, 2)
+        groups = int(a.get("group", 1))
+        params = dict(out_channels=int(w.shape[1]) * groups, kernel=list(map(int, w.shape[2:])),
+                      stride=list(a.get("strides", [1, 1])), padding=self._pads(a, 2),
+                      output_padding=list(a.get("output_padding", [0, 0])), dilation=list(a.get("dilations", [1, 1])),
+                      groups=groups, bias=b is not None)
+        self.add(node, "conv_transpose2d", params, [self._x(node)], {"weight": w} | ({"bias": b} if b is not None
+                                                                                     else {}))
+
+    def _BatchNormalization(self, node, a):
+        import numpy as np
+        scale, bias, mean, var = (self._c(node, i) for i in range(1, 5))
+        params = dict(eps=float(a.get("epsilon", 1e-5)), momentum=round(1.0 - float(a.get("momentum", 0.9)), 6))
+        self.add(node, "batchnorm2d", params, [self._x(node)],
+                 {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var,
+                  "num_batches_tracked": np.array(0, dtype=np.int64)})
+
+    def _act(kind):
+        def handler(self, node, a):
+            self.add(node, kind, {}, [self._x(node)])
+        return handler
+
+    _Sigmoid = _act("sigmoid")
+    _Tanh = _act("tanh")
+    _HardSwish = _act("hardswish")
+
+    def _Relu(self, node, a):
+        self.add(node, "relu", dict(inplace=False), [self._x(node)])
+
+    def _LeakyRelu(self, node, a):
+        self.add(node, "leaky_relu", dict(negative_slope=float(a.get("alpha", 0.01))), [self._x(node)])
+
+    def _HardSigmoid(self, node, a):
+        if abs(float(a.get("alpha", 0.2)) - 1 / 6) > 1e-6 or abs(float(a.get("beta", 0.5)) - 0.5) > 1e-6:
+            raise _Refuse("only torch's hardsigmoid (alpha 1/6, beta 1/2)")
+        self.add(node, "hardsigmoid", {}, [self._x(node)])
+
+    def _Clip(self, node, a):
+        lo = a.get("min", self._c(node, 1) if len(node.input) > 1 else None)
+        hi = a.get("max", self._c(node, 2) if len(node.input) > 2 else None)
+        if lo is not None and float(lo) == 0.0 and hi is not None and float(hi) == 6.0:
+            return self.add(node, "relu6", dict(inplace=False), [self._x(node)])
+        raise _Refuse(f"clip to [{lo}, {hi}] (only ReLU6's [0, 6] has a block)")
+
+    def _pool(self, node, a, kind):
+        k = list(a["kernel_shape"])
+        if list(a.get("dilations", [1, 1])) != [1, 1]:
+            raise _Refuse("dilated pooling")
+        params = dict(kernel=k, stride=list(a.get("strides", [1, 1])), padding=self._pads(a, 2),
+                      ceil_mode=bool(a.get("ceil_mode", 0)))
+        if kind == "avgpool2d":
+            params["count_include_pad"] = bool(a.get("count_include_pad", 0))
+        self.add(node, kind, params, [self._x(node)])
+
+    def _MaxPool(self, node, a):
+        if len(node.output) > 1 and node.output[1]:
+            raise _Refuse("max pool with indices")
+        self._pool(node, a, "maxpool2d")
+
+    def _AveragePool(self, node, a):
+        self._pool(node, a, "avgpool2d")
+
+    def _GlobalAveragePool(self, node, a):
+        self.add(node, "adaptive_avgpool2d", dict(output_size=[1, 1]), [self._x(node)])
+
+    def _Concat(self, node, a):
+        if int(a.get("axis", 1)) not in (1, -3):
+            raise _Refuse(f"concat along axis {a.get('axis')} (only channels, axis 1)")
+        self.add(node, "concat", {}, [self._x(node, i) for i in range(len(node.input))])
+
+    def _merge(kind):
+        def handler(self, node, a):
+            if any(n in self.const for n in node.input):
+                raise _Refuse("with a constant operand (only tensor-tensor merges have a block)")
+            self.add(node, kind, {}, [self._x(node, 0), self._x(node, 1)])
+        return handler
+
+    _Add = _merge("add")
+    _Mul = _merge("mul")
+
+    def _Flatten(self, node, a):
+        if int(a.get("axis", 1)) != 1:
+            raise _Refuse(f"flatten from axis {a.get('axis')}")
+        self.add(node, "flatten", {}, [self._x(node)])
+
+    def _Gemm(self, node, a):
+        w, b = self._c(node, 1), self._c(node, 2)
+        if float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or int(a.get("transA", 0)):
+            raise _Refuse("only y = x W^T + b")
+        if not int(a.get("transB", 0)):
+            w = w.T
+        self.add(node, "linear", dict(out_features=int(w.shape[0]), bias=b is not None), [self._x(node)],
+                 {"weight": w} | ({"bias": b} if b is not None else {}))
+
+    def _Identity(self, node, a):
+        if node.input[0] in self.const:  # the exporter shares a folded weight this way
+            self.const[node.output[0]] = self.const[node.input[0]]
+        else:
+            self.value[node.output[0]] = self._x(node)
+
+    _Dropout = _Identity
+
+    def _ReduceMean(self, node, a):
+        axes = a.get("axes") or (list(self._c(node, 1)) if len(node.input) > 1 else None)
+        if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
+            raise _Refuse(f"mean over axes {axes} (only over H and W has a block)")
+        pooled = self.add(node, "adaptive_avgpool2d", dict(output_size=[1, 1]), [self._x(node)])
+        if not int(a.get("keepdims", 1)):
+            self.add(node, "flatten", {}, [pooled])
+
+
+class _Refuse(Exception):
+    pass
+
+
+def import_onnx(path: Path, input_shape=None) -> Imported:
+    """The block graph of an ONNX file with its weights; :class:`ModelImportError` lists what cannot be mapped."""
+    try:
+        import onnx
+    except ImportError:
+        raise ModelImportError(str(path), [ImportProblem("file", str(path), "the onnx package is not installed")]) \
+            from None
+    if not Path(path).is_file():
+        raise ModelImportError(str(path), [ImportProblem("file", str(path), "no such file")])
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001  onnx raises DecodeError, ValidationError, ...
+        raise ModelImportError(str(path), [ImportProblem("file", str(path), f"not a valid ONNX model "
+                                                                            f"({type(e).__name__}: "
+                                                                            f"{str(e).splitlines()[0][:200] if str(e) else ''})")]) from None
+    job = _Onnx(model, path, input_shape)
+    job.run()
+    if job.problems:
+        raise ModelImportError(str(path), job.problems)
+    from ..analysis import analyze
+    a = analyze(job.g)
+    if a.errors:
+        raise ModelImportError(str(path), [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
+    from ..compiler import compile_graph
+    from ..train.engine import weights_problems
+    import torch
+    with torch.device("meta"):
+        expected = compile_graph(job.g, a).state_dict()
+    problems = weights_problems(expected, job.state)
+    if problems:
+        raise ModelImportError(str(path), [ImportProblem("weights", "", p) for p in problems])
+    job.g.meta["imported_from"] = Path(path).name
+    place(job.g)
+    return Imported(job.g, job.state)
