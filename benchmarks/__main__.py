@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-NAMES = ["analysis", "compiled", "export", "gui", "responsiveness", "training"]
+NAMES = ["analysis", "compiled", "export", "gui", "import", "responsiveness", "training"]
 
 
 def main(argv):
