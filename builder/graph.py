@@ -389,6 +389,27 @@ class Graph:
         self.changed.emit()
         return old
 
+    def frozen(self) -> list[str]:
+        """Blocks whose parameters training leaves as they are (fine-tuning), kept in ``meta["frozen"]``."""
+        value = self.meta.get("frozen")
+        return [b for b in value if isinstance(b, str) and b in self.g] if isinstance(value, list) else []
+
+    def set_frozen(self, block_id: str, frozen: bool) -> bool:
+        """Freeze or unfreeze a block for training (an undoable edit); returns what it was."""
+        self.block(block_id)
+        current = set(self.frozen())
+        old = block_id in current
+        if old == bool(frozen):
+            return old
+        (current.add if frozen else current.discard)(block_id)
+        self.meta = {k: v for k, v in self.meta.items() if k != "frozen"}
+        if current:
+            self.meta["frozen"] = sorted(current)
+        self._log(lambda: self.set_frozen(block_id, frozen), lambda: self.set_frozen(block_id, old))
+        self.block_changed.emit(block_id)
+        self.changed.emit()
+        return old
+
     def move(self, block_id: str, pos) -> tuple:
         blk = self.block(block_id)
         old, blk.pos = blk.pos, _pos(pos)
@@ -406,6 +427,7 @@ class Graph:
         check_id(new_id)  # refused before anything changes: no block removed and put back, no events
         if new_id in self.g:
             raise DuplicateIdError(f"a block with id {new_id!r} already exists")
+        was_frozen = old_id in self.frozen()
         rec = self.remove_block(old_id)
         rec["block"].id = new_id
         try:
@@ -414,6 +436,8 @@ class Graph:
             rec["block"].id = old_id
             self.restore_block(rec)
             raise
+        if was_frozen:  # the choice follows the block
+            self.set_frozen(new_id, True)
 
     def clear(self) -> None:
         for bid in list(self.g.nodes):

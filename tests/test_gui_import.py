@@ -109,3 +109,31 @@ def test_import_an_onnx_file_from_the_dialog(qtbot, win, tmp_path, monkeypatch, 
     assert info["inference"]["params"] == 1_235_496
     assert f"inference: {info['inference']['params']:,} params, {info['inference']['macs']:,} MACs" in \
         win.totals.toolTip()
+
+
+def test_freeze_a_block_in_the_inspector_and_train_with_it_frozen(qtbot, win, tmp_path):
+    win.open_template("lenet5")
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    win.inspector.show_block("c3")
+    box = win.inspector.editors["__frozen__"]
+    qtbot.waitUntil(box.isVisible, timeout=5000)
+    QTest.mouseClick(box, Qt.LeftButton, pos=box.rect().center())
+    assert win.doc.graph.frozen() == ["c3"]
+    win.doc.undo_stack.undo()
+    assert win.doc.graph.frozen() == []
+    win.doc.undo_stack.redo()
+    assert win.doc.graph.frozen() == ["c3"]
+    win.inspector.show_block("c3")
+    assert win.inspector.editors["__frozen__"].isChecked()
+    win.inspector.show_block("c1_act")  # no parameters: nothing to freeze
+    assert "__frozen__" not in win.inspector.editors
+    panel = win.trainer
+    panel.dataset.setCurrentText("synthetic")
+    panel.max_steps.setValue(1)
+    panel.out.setText(str(tmp_path / "run"))
+    starts = []
+    panel.event_received.connect(lambda e: starts.append(e) if e["event"] == "start" else None)
+    with qtbot.waitSignal(panel.finished, timeout=120000):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    assert starts and starts[0]["frozen"] == ["c3"], panel.status.text()
+    assert starts[0]["trainable_params"] == starts[0]["params"] - (16 * 6 * 25 + 16)

@@ -83,7 +83,8 @@ def cmd_train(args) -> int:
                  compile=args.compile, resume=args.resume, aux_weight=args.aux_weight,
                  label_smoothing=args.label_smoothing, lr=args.lr, weight_decay=args.weight_decay,
                  download=args.download, synthetic_size=args.synthetic_size, log_every=args.log_every,
-                 weights=_weights(args, graph), freeze=tuple(b for f in args.freeze for b in f.split(",") if b))
+                 weights=_weights(args, graph),
+                 freeze=tuple(dict.fromkeys(graph.frozen() + [b for f in args.freeze for b in f.split(",") if b])))
     try:
         cfg.check()  # every setting and --out, before the model is built or a file written
     except SettingsError as e:

@@ -133,6 +133,14 @@ class Inspector(QScrollArea):
         label.editingFinished.connect(lambda: self._relabel(label.text()))
         self.form.addRow("name", label)
         self.editors["__label__"] = label
+        frozen = QCheckBox("keep its weights (frozen in training)")
+        frozen.setToolTip("Fine-tuning: training leaves this block's parameters as they are")
+        frozen.setChecked(block_id in g.frozen())
+        frozen.toggled.connect(self._freeze)
+        rep = self.doc.analysis.blocks.get(block_id) if self.doc.analysis is not None else None
+        if rep is not None and rep.params:  # only blocks with parameters can be frozen
+            self.form.addRow("training", frozen)
+            self.editors["__frozen__"] = frozen
         if spec is not None:
             for p in spec.params:
                 w = self._editor(p)
@@ -184,7 +192,10 @@ class Inspector(QScrollArea):
         for name, entry in self.editors.items():
             if name.startswith("__"):
                 entry.blockSignals(True)
-                entry.setText(b.id if name == "__id__" else b.label)
+                if name == "__frozen__":
+                    entry.setChecked(b.id in self.doc.graph.frozen())
+                else:
+                    entry.setText(b.id if name == "__id__" else b.label)
                 entry.blockSignals(False)
                 continue
             p, w = entry
@@ -215,6 +226,11 @@ class Inspector(QScrollArea):
             return
         self.message.clear()
         self.doc.push(f"Set {name} of {bid}", lambda g: g.set_params(bid, {name: value}), merge_key=(bid, name))
+
+    def _freeze(self, on):
+        bid = self.block_id
+        if bid is not None and bid in self.doc.graph:
+            self.doc.push(f"{'Freeze' if on else 'Unfreeze'} {bid}", lambda g: g.set_frozen(bid, on))
 
     def _rename(self, new_id):
         bid = self.block_id
