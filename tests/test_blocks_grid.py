@@ -227,10 +227,27 @@ def test_mul_broadcasts_like_torch(shapes):
     assert not a_err and a.blocks["blk"].out_shape == tuple(want.shape[1:])
 
 
+@pytest.mark.parametrize("sd", [0.0, 0.3])
+def test_convnext_block_equals_torchvisions_cnblock(sd):
+    from torchvision.models.convnext import CNBlock
+    for shape in [(8, 9, 9), (16, 7, 5)]:
+        rep = check("convnext_block", {"stochastic_depth_prob": sd}, shape)
+        theirs = CNBlock(shape[0], 1e-6, sd).eval()
+        net = compile_graph(single("convnext_block", {"stochastic_depth_prob": sd}, shape)).eval()
+        net.blk.load_state_dict(theirs.state_dict(), strict=True)  # the same children, key for key
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p.normal_()
+            net.blk.load_state_dict(theirs.state_dict())
+            x = torch.randn(2, *shape)
+            torch.testing.assert_close(net(x), theirs(x))
+        assert rep.params == sum(p.numel() for p in theirs.parameters())
+
+
 def test_every_primitive_is_covered():
     tested = {"conv2d", "basic_conv", "maxpool2d", "avgpool2d", "adaptive_avgpool2d", "batchnorm2d", "lrn",
               "dropout", "flatten", "linear", "concat", "add", "input", "output", "identity", "dropout2d",
               "layernorm2d", "channel_shuffle", "stochastic_depth", "conv_transpose2d", "zeropad2d", "upsample",
-              "channel_slice", "mul"} | set(ACTIVATIONS)
+              "channel_slice", "mul", "convnext_block"} | set(ACTIVATIONS)
     primitives = {s.type_id for s in REGISTRY if not s.is_composite}
     assert primitives <= tested, primitives - tested

@@ -26,6 +26,8 @@ def test_the_mutants_carry_what_the_issue_names():
     names = set(m.names)
     for i in range(400):
         kind, _, data = m.mutant(i)
+        if kind not in ("id", "text", "cycle_aux"):
+            continue  # byte flips need not be text
         text = data.decode("utf-8", "surrogatepass")
         if kind == "id" and any(f'"id": "{n}"' in text for n in ("double", "training", "forward", "_modules",
                                                                    "cuda", "zero_grad", "to", "type")):
