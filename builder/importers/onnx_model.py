@@ -122,14 +122,14 @@ class _Onnx:
             handler = getattr(self, f"_{node.op_type}", None)
             if any(n in self.failed for n in node.input):
                 self.failed.update(node.output)  # follows from a problem already listed; an op without a
-                if handler is None:              # block is still named, so one run lists them all
+                if handler is None and node.op_type != "Shape":  # block is still named, so one run lists them
                     self.problem(node, "no block kind for this operator")
                 continue
-            if handler is None:
-                self.problem(node, "no block kind for this operator")
-                self.failed.update(node.output)
-                continue
             try:
+                if self._fold(node):
+                    continue
+                if handler is None:
+                    raise _Refuse("no block kind for this operator")
                 handler(node, _attrs(node))
             except _Refuse as r:
                 self.problem(node, str(r))
@@ -143,10 +143,79 @@ class _Onnx:
             self.g.connect(src, "output" if i == 0 else f"output_{i}", check_cycle=False)
         del np
 
+    # ------------------------------------------------------------------ shape arithmetic (folded to constants)
+    def _fold(self, node) -> bool:
+        """Arithmetic on constants (the exporter's size computations: Shape, Gather, Add, Div, ...) is computed
+        here, so what it feeds (a Slice, a Reshape) sees numbers."""
+        import numpy as np
+        if node.op_type == "Shape" and node.input[0] in self.value and isinstance(self.value[node.input[0]], str):
+            from ..analysis import analyze
+            out = analyze(self.g).blocks[self.value[node.input[0]]].out_shape
+            self.const[node.output[0]] = np.array((1,) + tuple(out), dtype=np.int64)
+            return True
+        if node.op_type not in FOLDABLE or not all(n in self.const for n in node.input if n):
+            return False
+        a = _attrs(node)
+        args = [self.const[n] for n in node.input if n]
+        op = node.op_type
+        if op == "Gather":
+            value = np.take(args[0], args[1], axis=int(a.get("axis", 0)))
+        elif op in ("Add", "Sub", "Mul"):
+            value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](args[0], args[1])
+        elif op == "Div":
+            value = (np.trunc(args[0] / args[1]).astype(args[0].dtype) if args[0].dtype.kind in "iu"
+                     else args[0] / args[1])
+        elif op == "Unsqueeze":
+            axes = a.get("axes") if "axes" in a else list(args[1])
+            value = np.expand_dims(args[0], tuple(int(x) for x in axes))
+        elif op == "Concat":
+            value = np.concatenate(args, axis=int(a.get("axis", 0)))
+        elif op == "Cast":
+            from onnx import helper
+            value = args[0].astype(helper.tensor_dtype_to_np_dtype(int(a["to"])))
+        else:  # Squeeze
+            value = np.squeeze(args[0], tuple(int(x) for x in (a.get("axes") or list(args[1]))))
+        self.const[node.output[0]] = np.asarray(value)
+        return True
+
+    def _Slice(self, node, a):
+        import numpy as np
+        src = self._x(node)
+        starts, ends = self._c(node, 1), self._c(node, 2)
+        axes = self._c(node, 3) if len(node.input) > 3 and node.input[3] else np.arange(len(starts))
+        steps = self._c(node, 4) if len(node.input) > 4 and node.input[4] else np.ones(len(starts), np.int64)
+        if [int(x) % 4 for x in axes] != [1] or int(steps[0]) != 1:
+            raise _Refuse("slicing other than a range of channels")
+        from ..analysis import analyze
+        channels = analyze(self.g).blocks[src].out_shape[0]
+        start, stop = (int(np.clip(v if v >= 0 else v + channels, 0, channels)) for v in (starts[0], ends[0]))
+        self.add(node, "channel_slice", dict(start=start, stop=stop), [src])
+
+    def _Reshape(self, node, a):
+        shape = [int(v) for v in self._c(node, 1)]
+        src = node.input[0]
+        pending = self.value.get(src)
+        if isinstance(pending, _Shuffle) and pending.stage == 2 and len(shape) == 4:
+            return self.add(node, "channel_shuffle", dict(groups=pending.groups), [pending.src])
+        block = self._x(node)
+        if len(shape) == 5:  # the first step of a channel shuffle: N x groups x C/groups x H x W
+            self.value[node.output[0]] = _Shuffle(block, shape[1], 1)
+            return None
+        if len(shape) == 2 and (shape[1] == -1 or shape[0] in (1, -1, 0)):
+            return self.add(node, "flatten", {}, [block])
+        raise _Refuse(f"reshape to {shape} (only a flatten or a channel shuffle has a block)")
+
+    def _Transpose(self, node, a):
+        pending = self.value.get(node.input[0])
+        if isinstance(pending, _Shuffle) and pending.stage == 1 and list(a.get("perm", [])) == [0, 2, 1, 3, 4]:
+            self.value[node.output[0]] = _Shuffle(pending.src, pending.groups, 2)
+            return
+        raise _Refuse(f"transpose {list(a.get('perm', []))} (only the one of a channel shuffle has a block)")
+
     # ------------------------------------------------------------------ operators
     def _x(self, node, i=0):
         name = node.input[i]
-        if name not in self.value:
+        if name not in self.value or not isinstance(self.value[name], str):
             raise _Refuse(f"input {name!r} is not the output of a block (a constant where a tensor is expected)")
         return self.value[name]
 
@@ -294,6 +363,16 @@ class _Onnx:
         pooled = self.add(node, "adaptive_avgpool2d", dict(output_size=[1, 1]), [self._x(node)])
         if not int(a.get("keepdims", 1)):
             self.add(node, "flatten", {}, [pooled])
+
+
+FOLDABLE = {"Gather", "Add", "Sub", "Mul", "Div", "Unsqueeze", "Squeeze", "Concat", "Cast"}
+
+
+class _Shuffle:
+    """A channel shuffle under way: Reshape to N x g x C/g x H x W (stage 1), then Transpose (stage 2)."""
+
+    def __init__(self, src, groups, stage):
+        self.src, self.groups, self.stage = src, groups, stage
 
 
 class _Refuse(Exception):
