@@ -37,8 +37,10 @@ class ImportDialog(QDialog):
         self.from_file = QPushButton("From an ONNX file…")
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.buttons.button(QDialogButtonBox.Ok).setText("Import")
-        self.message = QLabel("")
+        self.message = QLabel("torchvision's architecture with freshly initialised weights (nothing is downloaded). "
+                              "The project and its weights (.safetensors) are written where you choose next.")
         self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #607D8B")
         form = QFormLayout()
         form.addRow("input size", self.input)
         lay = QVBoxLayout(self)
