@@ -207,10 +207,76 @@ class _Onnx:
 
     def _Transpose(self, node, a):
         pending = self.value.get(node.input[0])
-        if isinstance(pending, _Shuffle) and pending.stage == 1 and list(a.get("perm", [])) == [0, 2, 1, 3, 4]:
+        perm = list(a.get("perm", []))
+        if isinstance(pending, _Shuffle) and pending.stage == 1 and perm == [0, 2, 1, 3, 4]:
             self.value[node.output[0]] = _Shuffle(pending.src, pending.groups, 2)
             return
-        raise _Refuse(f"transpose {list(a.get('perm', []))} (only the one of a channel shuffle has a block)")
+        if perm == [0, 2, 3, 1] and isinstance(pending, str):  # a channels-last section opens
+            self.value[node.output[0]] = _NHWC(pending, [])
+            return
+        if perm == [0, 3, 1, 2] and isinstance(pending, _NHWC):  # ... and closes
+            return self._close_nhwc(node, pending)
+        raise _Refuse(f"transpose {perm} (only a channel shuffle's or a channels-last section's has a block)")
+
+    # ConvNeXt in ONNX: a LayerNorm2d is Transpose, LayerNormalization, Transpose; the block is a depthwise 7x7
+    # conv, then that section with MatMul+Add, Gelu, MatMul+Add inside, a Mul by the layer scale and the residual Add.
+    def _nhwc(self, node):
+        pending = self.value.get(node.input[0]) if node.input else None
+        return pending if isinstance(pending, _NHWC) else None
+
+    def _LayerNormalization(self, node, a):
+        pending = self._nhwc(node)
+        if pending is None or int(a.get("axis", -1)) != -1 or pending.ops:
+            raise _Refuse("layer normalisation other than over the channels of a channels-last map")
+        self.value[node.output[0]] = _NHWC(pending.src, [("ln", float(a.get("epsilon", 1e-5)), self._c(node, 1),
+                                                          self._c(node, 2))], node)
+
+    def _MatMul(self, node, a):
+        pending, w = self._nhwc(node), self._c(node, 1)
+        if pending is None or w is None or w.ndim != 2:
+            raise _Refuse("a matrix product other than a Linear over the channels of a channels-last map")
+        self.value[node.output[0]] = _NHWC(pending.src, pending.ops + [("mm", w.T, None)], pending.node)
+
+    def _Gelu(self, node, a):
+        pending = self._nhwc(node)
+        if pending is None or a.get("approximate", b"none") not in (b"none", "none"):
+            raise _Refuse("Gelu other than inside a ConvNeXt block")
+        self.value[node.output[0]] = _NHWC(pending.src, pending.ops + [("gelu",)], pending.node)
+
+    def _close_nhwc(self, node, pending):
+        import numpy as np
+        kinds = [op[0] for op in pending.ops]
+        if kinds == ["ln"]:
+            _, eps, w, b = pending.ops[0]
+            self.add(pending.node, "layernorm2d", dict(eps=eps), [pending.src], {"weight": w, "bias": b})
+            self.value[node.output[0]] = self.value[pending.node.output[0]]
+            return
+        conv = self.g.block(pending.src)
+        if kinds == ["ln", "mm", "gelu", "mm"] and conv.type == "conv2d" and conv.params["kernel"] == [7, 7] \
+                and all(op[2] is not None for op in pending.ops if op[0] == "mm"):
+            self.value[node.output[0]] = _ConvNeXt(pending, None)
+            return
+        raise _Refuse(f"a channels-last section of {kinds} (only ConvNeXt's LayerNorm and block have blocks)")
+
+    def _convnext_block(self, node, pending, scale, residual):
+        """The ConvNeXt block made from its parts: the depthwise conv already added is taken back into it."""
+        import numpy as np
+        conv_id = pending.src
+        if [s for _, s in self.g.inputs(conv_id)] != [residual]:
+            raise _Refuse("a residual that does not add the block's own input")
+        (_, eps, lw, lb), (_, w1, b1), _, (_, w2, b2) = pending.ops
+        tensors = {"block.0.weight": self.state.pop(f"{conv_id}.weight").numpy(),
+                   "block.0.bias": self.state.pop(f"{conv_id}.bias").numpy(),
+                   "block.2.weight": lw, "block.2.bias": lb, "block.3.weight": w1, "block.3.bias": b1,
+                   "block.5.weight": w2, "block.5.bias": b2, "layer_scale": np.asarray(scale).reshape(-1, 1, 1)}
+        self.g.remove_block(conv_id)
+        block_id = conv_id[:-len(".block.0")] if conv_id.endswith(".block.0") else conv_id
+        bid = self.add(node, "convnext_block", dict(eps=eps), [residual], tensors)
+        if bid is not None and bid != block_id and block_id not in self.g:
+            self.g.rename(bid, block_id)
+            for k in [k for k in self.state if k.startswith(bid + ".")]:
+                self.state[block_id + k[len(bid):]] = self.state.pop(k)
+            self.value[node.output[0]] = block_id
 
     # ------------------------------------------------------------------ operators
     def _x(self, node, i=0):
@@ -326,6 +392,23 @@ class _Onnx:
 
     def _merge(kind):
         def handler(self, node, a):
+            pend = [self.value.get(n) for n in node.input]
+            nhwc = next((p for p in pend if isinstance(p, _NHWC)), None)
+            if kind == "add" and nhwc is not None and nhwc.ops and nhwc.ops[-1][0] == "mm" \
+                    and any(n in self.const for n in node.input):  # the bias of a Linear over channels
+                b = next(self.const[n] for n in node.input if n in self.const)
+                self.value[node.output[0]] = _NHWC(nhwc.src, nhwc.ops[:-1] + [("mm", nhwc.ops[-1][1], b)],
+                                                   nhwc.node)
+                return
+            block = next((p for p in pend if isinstance(p, _ConvNeXt)), None)
+            if block is not None and kind == "mul" and block.scale is None and any(n in self.const for n in node.input):
+                scale = next(self.const[n] for n in node.input if n in self.const)
+                self.value[node.output[0]] = _ConvNeXt(block.pending, scale)
+                return
+            if block is not None and kind == "add" and block.scale is not None:
+                other = next(p for p in pend if p is not block)
+                if isinstance(other, str):
+                    return self._convnext_block(node, block.pending, block.scale, other)
             if any(n in self.const for n in node.input):
                 raise _Refuse("with a constant operand (only tensor-tensor merges have a block)")
             self.add(node, kind, {}, [self._x(node, 0), self._x(node, 1)])
@@ -373,6 +456,20 @@ class _Shuffle:
 
     def __init__(self, src, groups, stage):
         self.src, self.groups, self.stage = src, groups, stage
+
+
+class _NHWC:
+    """A channels-last section under way: its source block, the ops seen so far, the node of its LayerNorm."""
+
+    def __init__(self, src, ops, node=None):
+        self.src, self.ops, self.node = src, ops, node
+
+
+class _ConvNeXt:
+    """A ConvNeXt block whose section has closed: waiting for the layer-scale Mul and the residual Add."""
+
+    def __init__(self, pending, scale):
+        self.pending, self.scale = pending, scale
 
 
 class _Refuse(Exception):
