@@ -180,14 +180,35 @@ def _basic_block(m):
                                 shortcut="projection" if m.downsample is not None else "identity")
 
 
+def _inverted_residual(m):
+    first = m.conv[0][0]
+    inp = first.in_channels
+    hidden = first.out_channels if len(m.conv) == 4 else inp
+    if hidden % inp:
+        return f"an expansion of {hidden}/{inp} channels is not a whole ratio"
+    return "inverted_residual", dict(out_channels=m.out_channels, stride=m.stride, expand_ratio=hidden // inp)
+
+
+def _dense_block(m):
+    first = m.denselayer1
+    if first.drop_rate:
+        return "dense layers with dropout have no block"
+    growth = first.conv2.out_channels
+    return "dense_block", dict(layers=len(m), growth_rate=growth, bn_size=first.conv1.out_channels // growth)
+
+
 def _known_composites():
     out = {}
     import importlib
     try:  # the modules (torchvision.models.googlenet is also the name of a function)
-        gn, iv3, rn, cn = (importlib.import_module(f"torchvision.models.{m}")
-                           for m in ("googlenet", "inception", "resnet", "convnext"))
+        gn, iv3, rn, cn, mb2, sq, dn = (importlib.import_module(f"torchvision.models.{m}") for m in (
+            "googlenet", "inception", "resnet", "convnext", "mobilenetv2", "squeezenet", "densenet"))
     except ImportError:
         return out
+    out[mb2.InvertedResidual] = _inverted_residual
+    out[sq.Fire] = _read("fire", dict(squeeze="squeeze", expand1x1="expand1x1", expand3x3="expand3x3"))
+    out[dn._Transition] = _read("dense_transition", dict(out_channels="conv"))
+    out[dn._DenseBlock] = _dense_block
     out[cn.CNBlock] = lambda m: ("convnext_block", dict(layer_scale=1e-6, eps=m.block[2].eps,
                                                         stochastic_depth_prob=m.stochastic_depth.p))
     out[cn.LayerNorm2d] = lambda m: ("layernorm2d", dict(eps=m.eps)) if m.elementwise_affine and m.bias is not None \
