@@ -143,3 +143,54 @@ composite("dense_block", "Dense block (DenseNet)", CAT_RESIDUAL,
           _dense_block, "DenseNet's block: every layer (BN-ReLU-1x1-BN-ReLU-3x3) reads all the feature maps before "
           "it; the output concatenates them all (torchvision's _DenseBlock).",
           lambda p: f"{p['layers']} x +{p['growth_rate']}")
+
+
+def _mbconv(p, s):
+    g, cin = Subgraph(), s[0]
+    bn = dict(eps=p["bn_eps"], momentum=p["bn_momentum"])
+    act = p["activation"]
+
+    def cna(index, src, out, kernel, stride=1, groups=1, with_act=True):
+        x = g.add(f"block.{index}.0", "conv2d", src, out_channels=out, kernel=kernel, stride=stride,
+                  padding=(kernel - 1) // 2, groups=groups, bias=False)
+        x = g.add(f"block.{index}.1", "batchnorm2d", x, **bn)
+        return g.add(f"block.{index}.2", act, x) if with_act else x
+    expanded = p["expanded_channels"] or cin
+    x, i = IN, 0
+    if expanded != cin:
+        x, i = cna(0, x, expanded, 1), 1
+    x = cna(i, x, expanded, p["kernel"], stride=p["stride"], groups=expanded)
+    i += 1
+    if p["se_channels"]:
+        x = _se(g, f"block.{i}", x, expanded, p["se_channels"], p["se_activation"], p["se_gate"])
+        i += 1
+    x = cna(i, x, p["out_channels"], 1, with_act=False)
+    if p["stride"] == 1 and cin == p["out_channels"]:
+        if p["stochastic_depth_prob"] > 0:
+            x = g.add("stochastic_depth", "stochastic_depth", x, p=p["stochastic_depth_prob"], mode="row")
+        x = g.add("add", "add", [x, IN])
+    g.output = x
+    return g
+
+
+composite("mbconv", "MBConv / inverted residual with SE (EfficientNet, MobileNetV3)", CAT_MOBILE,
+          [ch("out_channels", 24, "output channels"),
+           Param("expanded_channels", "int", 0, "Channels after the 1x1 expansion (0 or the input's: no expansion)",
+                 min=0, max=MAX_CHANNELS),
+           Param("kernel", "int", 3, "Kernel of the depthwise conv (3 or 5)", min=1, max=15),
+           Param("stride", "int", 1, "Stride of the depthwise conv", min=1, max=2),
+           Param("activation", "choice", "silu", "After the expansion and the depthwise conv",
+                 choices=("silu", "hardswish", "relu", "relu6")),
+           Param("se_channels", "int", 0, "Squeeze channels of the squeeze-and-excitation (0: none)", min=0,
+                 max=MAX_CHANNELS),
+           Param("se_activation", "choice", "silu", "Inside the squeeze-and-excitation", choices=("silu", "relu")),
+           Param("se_gate", "choice", "sigmoid", "The SE gate", choices=("sigmoid", "hardsigmoid")),
+           Param("stochastic_depth_prob", "float", 0.0, "Dropping the residual branch in training", min=0.0,
+                 max=1.0),
+           Param("bn_eps", "float", 1e-5, "Batch norm epsilon (MobileNetV3: 0.001)", min=1e-12, max=1.0),
+           Param("bn_momentum", "float", 0.1, "Batch norm momentum (MobileNetV3: 0.01)", min=0.0, max=1.0)],
+          _mbconv, "Inverted residual with squeeze-and-excitation: 1x1 expand, depthwise kxk, SE, linear 1x1, "
+          "stochastic depth and the input added when the shape allows (torchvision's MBConv and MobileNetV3 "
+          "InvertedResidual).",
+          lambda p: f"{p['out_channels']} k{p['kernel']}" + (f"/{p['stride']}" if p["stride"] > 1 else "")
+          + (" SE" if p["se_channels"] else ""))

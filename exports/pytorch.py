@@ -230,7 +230,11 @@ def _channels(rows, in_channels):
             for d in (r["in_shape"][1:] if len(r["in_shape"]) == 3 else ()):
                 hw *= d
             ch[r["local"]] = src[0] if hw == 1 else src[0] * hw
-        elif spec.keeps_width or r["type"] in ("add", "output"):
+        elif r["type"] in ("add", "mul"):  # broadcasting merges: the width of an input that is not 1 (a gate)
+            ch[r["local"]] = next((c for c in src if int(c) != 1), src[0])
+        elif r["type"] == "channel_slice":
+            ch[r["local"]] = r["params"]["stop"] - r["params"]["start"]
+        elif spec.keeps_width or r["type"] == "output":
             ch[r["local"]] = src[0]
         else:
             ch[r["local"]] = r["shape"][0]

@@ -28,7 +28,8 @@ COMPOSITES = {"googlenet": {"inception_v1": 9, "aux_googlenet": 2, "basic_conv":
                                "inception_e": 2, "aux_inception_v3": 1, "basic_conv": 5},
               "resnet50": {"resnet_bottleneck": 16}, "resnext50_32x4d": {"resnet_bottleneck": 16},
               "convnext_tiny": {"convnext_block": 18}, "mobilenet_v2": {"inverted_residual": 17},
-              "squeezenet1_1": {"fire": 8}, "densenet121": {"dense_block": 4, "dense_transition": 3}}
+              "squeezenet1_1": {"fire": 8}, "densenet121": {"dense_block": 4, "dense_transition": 3},
+              "efficientnet_b0": {"mbconv": 16}, "mobilenet_v3_small": {"mbconv": 11}}
 
 
 def _reference(name):

@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 import torch
-from torchvision.models import densenet, mobilenetv2, squeezenet
+from torchvision.models import densenet, efficientnet, mobilenetv2, mobilenetv3, squeezenet
 from torchvision.ops import SqueezeExcitation
 
 from builder.analysis import analyze
@@ -28,6 +28,23 @@ CASES = [
     ("dense_transition", dict(out_channels=64), (128, 14, 14), lambda: densenet._Transition(128, 64)),
     ("dense_block", dict(layers=3, growth_rate=8, bn_size=4), (16, 8, 8),
      lambda: densenet._DenseBlock(3, 16, 4, 8, 0.0)),
+    ("mbconv", dict(out_channels=24, expanded_channels=96, kernel=3, stride=2, se_channels=4), (16, 14, 14),
+     lambda: efficientnet.MBConv(efficientnet.MBConvConfig(6, 3, 2, 16, 24, 1), 0.0125,
+                                 __import__("functools").partial(torch.nn.BatchNorm2d, eps=1e-5))),
+    ("mbconv", dict(out_channels=16, expanded_channels=96, kernel=5, stride=1, se_channels=4,
+                    stochastic_depth_prob=0.2), (16, 9, 9),
+     lambda: efficientnet.MBConv(efficientnet.MBConvConfig(6, 5, 1, 16, 16, 1), 0.2, torch.nn.BatchNorm2d)),
+    ("mbconv", dict(out_channels=40, expanded_channels=96, kernel=5, stride=2, activation="hardswish",
+                    se_channels=24, se_activation="relu", se_gate="hardsigmoid", bn_eps=0.001, bn_momentum=0.01),
+     (24, 14, 14),
+     lambda: mobilenetv3.InvertedResidual(mobilenetv3.InvertedResidualConfig(24, 5, 96, 40, True, "HS", 2, 1, 1),
+                                          __import__("functools").partial(torch.nn.BatchNorm2d, eps=0.001,
+                                                                          momentum=0.01))),
+    ("mbconv", dict(out_channels=16, kernel=3, stride=2, activation="relu", se_channels=8, se_activation="relu",
+                    se_gate="hardsigmoid", bn_eps=0.001, bn_momentum=0.01), (16, 14, 14),
+     lambda: mobilenetv3.InvertedResidual(mobilenetv3.InvertedResidualConfig(16, 3, 16, 16, True, "RE", 2, 1, 1),
+                                          __import__("functools").partial(torch.nn.BatchNorm2d, eps=0.001,
+                                                                          momentum=0.01))),
 ]
 
 

@@ -189,6 +189,36 @@ def _inverted_residual(m):
     return "inverted_residual", dict(out_channels=m.out_channels, stride=m.stride, expand_ratio=hidden // inp)
 
 
+_ACTS = {"SiLU": "silu", "Hardswish": "hardswish", "ReLU": "relu", "ReLU6": "relu6", "Sigmoid": "sigmoid",
+         "Hardsigmoid": "hardsigmoid"}
+
+
+def _mbconv(m):
+    """torchvision's MBConv (EfficientNet) and MobileNetV3's InvertedResidual: expand?, depthwise, SE?, project."""
+    from torch import nn
+    parts = list(m.block)
+    cin = parts[0][0].in_channels
+    expanded = parts[0][0].out_channels if parts[0][0].kernel_size == (1, 1) and len(parts) > 2 and \
+        parts[1][0].groups > 1 else cin
+    dw = parts[1] if expanded != cin else parts[0]
+    se = next((p for p in parts if not isinstance(p, nn.Sequential)), None)
+    project = parts[-1]
+    act = _ACTS.get(type(dw[2]).__name__)
+    sd = getattr(m, "stochastic_depth", None)
+    if act is None or len(project) != 2:
+        return "an inverted residual with another activation or projection has no block"
+    params = dict(out_channels=project[0].out_channels, expanded_channels=expanded if expanded != cin else 0,
+                  kernel=dw[0].kernel_size[0], stride=dw[0].stride[0], activation=act,
+                  stochastic_depth_prob=sd.p if sd is not None and m.use_res_connect else 0.0,
+                  bn_eps=dw[1].eps, bn_momentum=dw[1].momentum)
+    if se is not None:
+        se_act, gate = _ACTS.get(type(se.activation).__name__), _ACTS.get(type(se.scale_activation).__name__)
+        if se_act not in ("silu", "relu") or gate not in ("sigmoid", "hardsigmoid"):
+            return "a squeeze-and-excitation with other activations has no block"
+        params.update(se_channels=se.fc1.out_channels, se_activation=se_act, se_gate=gate)
+    return "mbconv", params
+
+
 def _dense_block(m):
     first = m.denselayer1
     if first.drop_rate:
@@ -206,6 +236,8 @@ def _known_composites():
     except ImportError:
         return out
     out[mb2.InvertedResidual] = _inverted_residual
+    en, mb3 = (importlib.import_module(f"torchvision.models.{m}") for m in ("efficientnet", "mobilenetv3"))
+    out[en.MBConv] = out[mb3.InvertedResidual] = _mbconv
     out[sq.Fire] = _read("fire", dict(squeeze="squeeze", expand1x1="expand1x1", expand3x3="expand3x3"))
     out[dn._Transition] = _read("dense_transition", dict(out_channels="conv"))
     out[dn._DenseBlock] = _dense_block
