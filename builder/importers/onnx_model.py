@@ -7,8 +7,9 @@ arrive as convolutions with a bias), and no auxiliary heads or dropout.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import ImportProblem, ModelImportError
 from ..graph import Graph
@@ -103,7 +104,6 @@ class _Onnx:
         return None
 
     def run(self):
-        import numpy as np
         graph = self.model.graph
         inputs = [i for i in graph.input if i.name not in self.const]
         if len(inputs) != 1:
@@ -141,13 +141,11 @@ class _Onnx:
             self.g.add_block("output", {} if i == 0 else dict(role="aux", loss_weight=0.3),
                              "output" if i == 0 else f"output_{i}")
             self.g.connect(src, "output" if i == 0 else f"output_{i}", check_cycle=False)
-        del np
 
     # ------------------------------------------------------------------ shape arithmetic (folded to constants)
     def _fold(self, node) -> bool:
         """Arithmetic on constants (the exporter's size computations: Shape, Gather, Add, Div, ...) is computed
         here, so what it feeds (a Slice, a Reshape) sees numbers."""
-        import numpy as np
         if node.op_type == "Shape" and node.input[0] in self.value and isinstance(self.value[node.input[0]], str):
             from ..analysis import analyze
             out = analyze(self.g).blocks[self.value[node.input[0]]].out_shape
@@ -179,7 +177,6 @@ class _Onnx:
         return True
 
     def _Slice(self, node, a):
-        import numpy as np
         src = self._x(node)
         starts, ends = self._c(node, 1), self._c(node, 2)
         axes = self._c(node, 3) if len(node.input) > 3 and node.input[3] else np.arange(len(starts))
@@ -244,7 +241,6 @@ class _Onnx:
         self.value[node.output[0]] = _NHWC(pending.src, pending.ops + [("gelu",)], pending.node)
 
     def _close_nhwc(self, node, pending):
-        import numpy as np
         kinds = [op[0] for op in pending.ops]
         if kinds == ["ln"]:
             _, eps, w, b = pending.ops[0]
@@ -260,7 +256,6 @@ class _Onnx:
 
     def _convnext_block(self, node, pending, scale, residual):
         """The ConvNeXt block made from its parts: the depthwise conv already added is taken back into it."""
-        import numpy as np
         conv_id = pending.src
         if [s for _, s in self.g.inputs(conv_id)] != [residual]:
             raise _Refuse("a residual that does not add the block's own input")
@@ -330,7 +325,6 @@ class _Onnx:
                                                                                      else {}))
 
     def _BatchNormalization(self, node, a):
-        import numpy as np
         scale, bias, mean, var = (self._c(node, i) for i in range(1, 5))
         params = dict(eps=float(a.get("epsilon", 1e-5)), momentum=round(1.0 - float(a.get("momentum", 0.9)), 6))
         self.add(node, "batchnorm2d", params, [self._x(node)],
