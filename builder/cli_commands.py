@@ -120,30 +120,22 @@ def _import_parser(sub):
     p.set_defaults(func=_cmd_import)
 
 
-def _input_size(text):
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        size = tuple(int(p) for p in parts)
-    except ValueError:
-        size = ()
-    if len(size) != 3 or min(size) < 1:
-        raise CliError(f"--input must be CxHxW (three positive numbers, e.g. 3x224x224), not {text!r}")
-    return size
-
-
 def _cmd_import(args) -> int:
     import json
     from pathlib import Path
 
     from .analysis import analyze
     from .errors import ModelImportError
-    from .importers import import_source, save_imported
+    from .importers import import_source, parse_size, save_imported
     out = Path(args.output)
     if out.suffix != ".json":
         raise CliError(f"-o {out}: the project file must end in .json")
     if not out.parent.is_dir():
         raise CliError(f"-o {out}: the folder {out.parent} does not exist")
-    size = _input_size(args.input) if args.input else None
+    try:
+        size = parse_size(args.input) if args.input else None
+    except ValueError as e:
+        raise CliError(f"--input: {e}") from None
     try:
         imported = import_source(args.source, size, weights=args.weights)
     except ModelImportError as e:

@@ -13,7 +13,19 @@ from pathlib import Path
 from ..errors import ImportProblem, ModelImportError
 from .torch_module import Imported, default_input, import_module
 
-__all__ = ["Imported", "import_module", "import_source", "default_input", "save_imported"]
+__all__ = ["Imported", "import_module", "import_source", "default_input", "save_imported", "parse_size"]
+
+
+def parse_size(text: str) -> tuple:
+    """``3x224x224`` (or ``3,224,224``) as (C, H, W); ValueError saying what is expected otherwise."""
+    parts = str(text).lower().replace(",", "x").split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        size = ()
+    if len(size) != 3 or min(size) < 1:
+        raise ValueError(f"the input size must be CxHxW (three positive numbers, e.g. 3x224x224), not {text!r}")
+    return size
 
 
 def _torchvision(name: str):

@@ -99,17 +99,9 @@ class ImportDialog(QDialog):
 
     def input_size(self):
         """(C, H, W), or None for the model's own; ValueError with a message for anything else."""
+        from builder.importers import parse_size
         text = self.input.text().strip()
-        if not text:
-            return None
-        parts = text.lower().replace(",", "x").split("x")
-        try:
-            size = tuple(int(p) for p in parts)
-        except ValueError:
-            size = ()
-        if len(size) != 3 or min(size) < 1:
-            raise ValueError(f"the input size must be CxHxW (three positive numbers), not {text!r}")
-        return size
+        return parse_size(text) if text else None
 
 
 def run_beside(parent, title: str, work, done) -> None:
