@@ -143,7 +143,8 @@ class MainWindow(QMainWindow):
                 target.doc.undo_stack.resetClean()  # recovered work is unsaved work: the title shows it
                 target._update_title()
                 target.autosave()  # this window's own autosave holds it before the old file goes
-                recovery.remove(o.path)
+                if target.recovery.path.exists():  # (an unwritable folder: the old file stays, nothing lost)
+                    recovery.remove(o.path)
                 target.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
                 recovered += 1
         return recovered
