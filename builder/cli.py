@@ -34,7 +34,12 @@ def cmd_info(args) -> int:
     _apply_input(graph, args.input)
     a = analyze(graph)
     if args.json:
+        from .receptive import receptive_fields
         doc = {"name": graph.name, "file": args.file, **a.to_dict()}
+        fields = receptive_fields(graph, a)
+        for b in doc.get("blocks", []):
+            f = fields.get(b.get("id"))
+            b["receptive_field"] = f.to_dict() if f is not None else None
         if args.per_layer:
             doc["layers"] = [{**r, "output_shape": list(r["output_shape"]) if r["output_shape"] else None}
                              for r in block_rows(graph, a, per_layer=True)]

@@ -265,6 +265,10 @@ class Inspector(QScrollArea):
                 f"<b>params</b> {rep.params:,} ({human(rep.params)})",
                 f"<b>MACs</b> {rep.macs:,} ({human(rep.macs)}) &nbsp; <b>FLOPs</b> {human(2 * rep.macs)}",
                 f"<b>activations</b> {rep.activations:,} values"]
+        from builder.receptive import receptive_fields
+        field = receptive_fields(self.doc.graph, analysis).get(self.block_id)
+        if field is not None and rep.out_shape and len(rep.out_shape) == 3 or (field is not None and field.whole):
+            rows.append(f"<b>receptive field</b> {field.describe()}")
         if not rep.inference and rep.training:
             rows.append("<i>training only (auxiliary head): dropped at inference</i>")
         for e in rep.errors:
