@@ -44,6 +44,61 @@ def add_parser(sub):
     p.set_defaults(func=cmd_train)
 
 
+@extra_command
+def add_evaluate_parser(sub):
+    p = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and the confusion matrix on the "
+                                        "validation set")
+    p.add_argument("file", help="a project file (or a template name)")
+    p.add_argument("--weights", help="trained weights (.safetensors; default: the project's own)")
+    p.add_argument("--dataset", help="as for train (default: fashion-mnist when installed, else synthetic)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--out", help="folder for evaluation.json (default: the weights' folder)")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from ..compiler import compile_graph
+    from .engine import (Config, SettingsError, TrainingError, confusion_png, default_dataset, evaluate_model,
+                         load_weights, worst_png, write_json)
+    graph = load_graph(args.file)
+    args.from_scratch = False
+    weights = _weights(args, graph)
+    if not weights:
+        raise CliError("evaluate needs trained weights: --weights FILE.safetensors (or a project that has them)")
+    out = Path(args.out) if args.out else Path(weights).parent
+    cfg = Config(dataset=args.dataset or default_dataset(), batch_size=args.batch_size, device=args.device,
+                 out=str(out), workers=0)
+    try:
+        cfg.check()
+        model = compile_graph(graph)
+        load_weights(model, weights)
+        result = evaluate_model(model, cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "evaluation.json", {"weights": str(weights), **result})
+        confusion_png(result, out / "confusion.png")
+        worst_png(result, evaluate_model.last_val, out / "most_confident_wrong.png")
+    except SettingsError as e:
+        raise CliError(str(e)) from None
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"{result['dataset']}: accuracy {result['accuracy'] * 100:.2f}% ({result['correct']:,} of "
+          f"{result['images']:,})" + (f", top-5 {result['top5_accuracy'] * 100:.2f}%" if result["top5_accuracy"]
+                                     is not None else ""))
+    for c in result["per_class"]:
+        print(f"  {c['class']:>14}  precision {c['precision']:.3f}  recall {c['recall']:.3f}  ({c['support']})")
+    for name in ("evaluation.json", "confusion.png", "most_confident_wrong.png"):
+        print(f"wrote {out / name}")
+    return 0
+
+
 def _weights(args, graph):
     """--weights, or the project's own weights file (beside the project file) unless --from-scratch."""
     from pathlib import Path
