@@ -99,6 +99,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+@extra_command
+def add_runs_parser(sub):
+    p = sub.add_parser("runs", help="the training runs recorded in a folder (each run's run.json)")
+    p.add_argument("folder", help="a run folder, or a folder of run folders (e.g. runs/)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+
+def cmd_runs(args) -> int:
+    from ..runs import find_runs
+    runs = find_runs(args.folder)
+    if args.json:
+        print(json.dumps([{"folder": str(r.folder), "name": r.doc.get("name"), "status": r.doc.get("status"),
+                           "settings": r.doc.get("settings"), "epochs": r.doc.get("epochs"),
+                           "val_accuracy": r.val_accuracy} for r in runs], indent=1))
+        return 0
+    if not runs:
+        print(f"no runs recorded in {args.folder}")
+    for r in runs:
+        print(r.summary())
+    return 0
+
+
 def _weights(args, graph):
     """--weights, or the project's own weights file (beside the project file) unless --from-scratch."""
     from pathlib import Path
@@ -149,8 +172,18 @@ def cmd_train(args) -> int:
     import torch
     torch.manual_seed(args.seed)
     model = compile_graph(graph)
+    from dataclasses import asdict
+
+    from ..analysis import analyze
+    from ..runs import RunRecorder
+    a = analyze(graph)
+    record = RunRecorder(cfg.out, graph, {k: v for k, v in asdict(cfg).items() if k != "overrides"},
+                         {"training": a.training.to_dict(), "inference": a.inference.to_dict()}) \
+        if int(os.environ.get("RANK", "0")) == 0 else None
 
     def emit(event):
+        if record is not None:
+            record.event(event)
         if args.json:
             print(json.dumps(event), flush=True)
         elif event["event"] == "step":
@@ -172,6 +205,8 @@ def cmd_train(args) -> int:
     try:
         train(model, cfg, emit)
     except TrainingError as e:
+        if record is not None:
+            record.failed(str(e))
         if args.json:
             print(json.dumps({"event": "error", "message": str(e)}), flush=True)
         else:

@@ -61,6 +61,11 @@ class MainWindow(QMainWindow):
         self.advisor_dock = self.add_bottom_dock("Advisor", self.advisor)
         self.trainer = TrainPanel(self.doc)
         self.train_dock = self.add_bottom_dock("Training", self.trainer)
+        from .runs_panel import RunsPanel
+        self.runs = RunsPanel(str(Path(self.trainer.out.text()).parent))
+        self.runs_dock = self.add_bottom_dock("Runs", self.runs)
+        self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.out.text()).parent))
+        self.runs.open_graph.connect(self._open_run_graph)
         self.advisor.block_selected.connect(self.select_block)
         self.advisor.findings_changed.connect(self.scene.apply_advice)
         self.layers_dock.raise_()
@@ -300,6 +305,13 @@ class MainWindow(QMainWindow):
         first = self.scene.itemsBoundingRect()
         self.view.centerOn(QPointF(first.center().x(), first.top() + self.view.viewport().height() * 0.55))
         self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
+
+    def _open_run_graph(self, graph, folder: str) -> None:
+        """The graph a recorded run trained, as a new unsaved document."""
+        if not self.maybe_save():
+            return
+        self.load_graph(graph, None, layout=False)
+        self.statusBar().showMessage(f"Opened the graph of the run in {folder} (unsaved)", 8000)
 
     def import_model(self) -> bool:
         """File > Import: choose a model, choose where its project goes; the import runs beside the event loop,

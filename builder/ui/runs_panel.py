@@ -1,0 +1,104 @@
+"""The Runs view: the training runs recorded in a folder, their validation curves overlaid, and the graph a run
+trained opened again."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QVBoxLayout, QWidget)
+
+from builder.runs import find_runs
+
+COLOURS = ["#1E88E5", "#D81B60", "#43A047", "#FB8C00", "#8E24AA", "#00897B", "#6D4C41", "#3949AB"]
+
+
+class RunsPanel(QWidget):
+    open_graph = Signal(object, str)  # (graph, run folder)
+
+    def __init__(self, folder: str = "", parent=None):
+        super().__init__(parent)
+        import pyqtgraph as pg
+        pg.setConfigOptions(antialias=True, background="w", foreground="#37474F")
+        self.folder = QLineEdit(folder)
+        self.folder.setToolTip("A folder of run folders (each has a run.json): the Train panel's checkpoints go "
+                               "in one")
+        self.refresh_button = QPushButton("Refresh")
+        self.open_button = QPushButton("Open its graph")
+        self.open_button.setEnabled(False)
+        self.list = QListWidget()
+        self.note = QLabel("")
+        self.note.setStyleSheet("color: #607D8B")
+        self.plot = pg.PlotWidget(title="validation accuracy")
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.setYRange(0, 1)
+        self.plot.addLegend()
+        self.plot.setMinimumHeight(120)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("runs in"))
+        top.addWidget(self.folder, 1)
+        top.addWidget(self.refresh_button)
+        left = QVBoxLayout()
+        left.addLayout(top)
+        left.addWidget(self.list, 1)
+        left.addWidget(self.note)
+        left.addWidget(self.open_button)
+        lay = QHBoxLayout(self)
+        lay.addLayout(left, 1)
+        lay.addWidget(self.plot, 1)
+        self.runs = []
+        self.curves = {}
+        self.refresh_button.clicked.connect(self.refresh)
+        self.folder.returnPressed.connect(self.refresh)
+        self.list.itemChanged.connect(lambda _item: self._overlay())
+        self.list.currentRowChanged.connect(lambda row: self.open_button.setEnabled(row >= 0))
+        self.open_button.clicked.connect(self._open)
+
+    def set_folder(self, folder) -> None:
+        self.folder.setText(str(folder))
+        self.refresh()
+
+    def refresh(self) -> None:
+        checked = {r.folder for r, i in zip(self.runs, range(self.list.count()))
+                   if self.list.item(i).checkState() == Qt.Checked}
+        self.runs = find_runs(Path(self.folder.text().strip() or "."))
+        self.list.blockSignals(True)
+        self.list.clear()
+        for r in self.runs:
+            item = QListWidgetItem(r.summary())
+            item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+            item.setCheckState(Qt.Checked if r.folder in checked else Qt.Unchecked)
+            self.list.addItem(item)
+        self.list.blockSignals(False)
+        self.note.setText(f"{len(self.runs)} run(s); tick runs to overlay their curves" if self.runs
+                          else "no runs recorded here yet")
+        self._overlay()
+
+    def _overlay(self) -> None:
+        import pyqtgraph as pg
+        self.plot.clear()
+        self.curves = {}
+        legend = self.plot.plotItem.legend
+        if legend is not None:
+            legend.clear()
+        shown = 0
+        for i, r in enumerate(self.runs):
+            if self.list.item(i).checkState() != Qt.Checked:
+                continue
+            x, y = r.curve("val_accuracy")
+            lr = (r.doc.get("settings") or {}).get("lr")
+            self.curves[str(r.folder)] = self.plot.plot(
+                x, y, pen=pg.mkPen(COLOURS[shown % len(COLOURS)], width=2), symbol="o",
+                name=f"{r.name} (lr {lr if lr is not None else 'recipe'})")
+            shown += 1
+
+    def _open(self) -> None:
+        row = self.list.currentRow()
+        if 0 <= row < len(self.runs):
+            run = self.runs[row]
+            try:
+                graph = run.graph()
+            except Exception as e:  # noqa: BLE001  a record whose graph cannot be read: said, not raised
+                self.note.setText(f"<span style='color:#C62828'>{e}</span>")
+                return
+            self.open_graph.emit(graph, str(run.folder))

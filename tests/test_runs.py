@@ -1,0 +1,55 @@
+"""Run history (issue 15): every training run records run.json; two LeNet-5 runs with different learning rates
+appear in the Runs view with their curves overlaid, and opening a run restores its graph."""
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+
+from builder.cli import main
+from builder.runs import find_runs
+from builder.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _train(out, lr, capsys):
+    assert main(["train", "lenet5", "--dataset", "synthetic", "--synthetic-size", "64", "--batch-size", "16",
+                 "--epochs", "2", "--workers", "0", "--lr", str(lr), "--out", str(out), "--json"]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_two_runs_are_recorded_listed_overlaid_and_reopened(qtbot, tmp_path, monkeypatch, capsys):
+    done = {lr: _train(tmp_path / "runs" / f"lr{lr}", lr, capsys) for lr in (0.01, 0.2)}
+    runs = find_runs(tmp_path / "runs")
+    assert sorted(r.doc["settings"]["lr"] for r in runs) == [0.01, 0.2]
+    for r in runs:
+        assert r.doc["status"] == "done" and len(r.doc["epochs"]) == 2 and r.doc["steps"]
+        assert r.val_accuracy == done[r.doc["settings"]["lr"]]["val_accuracy"]
+        assert r.doc["totals"]["inference"]["params"] == 61_706
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert capsys.readouterr().out.count("LeNet-5, lenet_sgd") == 2
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    win = MainWindow()
+    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    win.show()
+    win.runs.set_folder(tmp_path / "runs")
+    assert win.runs.list.count() == 2
+    for i in range(2):
+        win.runs.list.item(i).setCheckState(Qt.Checked)  # both ticked: both curves drawn
+    assert len(win.runs.curves) == 2
+    for curve in win.runs.curves.values():
+        xs, ys = curve.getData()
+        assert list(xs) == [1, 2] and len(ys) == 2
+    win.runs.list.setCurrentRow(0)
+    with qtbot.waitSignal(win.runs.open_graph, timeout=5000):
+        win.runs.open_button.click()
+    import templates
+    assert win.doc.graph.signature() == templates.build("lenet5").signature()
+
+
+def test_a_failed_run_is_recorded_as_failed(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "lenet5", "--dataset", str(tmp_path / "nowhere"), "--out", str(out)]) == 3
+    capsys.readouterr()
+    [run] = find_runs(out)
+    assert run.doc["status"] == "error" and "neither a known name" in run.doc["error"]
