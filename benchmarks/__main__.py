@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-NAMES = ["analysis", "compiled", "export", "gui", "import", "responsiveness", "training"]
+NAMES = ["analysis", "compiled", "export", "gui", "import", "profile", "responsiveness", "training"]
 
 
 def main(argv):

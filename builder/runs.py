@@ -18,11 +18,18 @@ class RunRecorder:
     """Collects a run's events and keeps ``run.json`` up to date (written atomically at start, every epoch and at
     the end), so a run that is killed still leaves its record up to its last epoch."""
 
-    def __init__(self, folder, graph, settings: dict, totals: dict):
+    def __init__(self, folder, graph, settings: dict, totals: dict, resume: bool = False):
         self.path = Path(folder) / RUN_FILE
+        self.started = False  # nothing is written before training starts: a run that cannot start (a corrupt
+        #                       checkpoint to resume from) leaves the folder's record as it was
         self.doc = {"format": FORMAT, "version": 1, "started": time.time(), "finished": None, "status": "running",
                     "name": graph.name, "settings": settings, "totals": totals, "project": project.to_dict(graph),
                     "epochs": [], "steps": [], "final": None, "error": None}
+        earlier = find_runs(folder)[:1] if resume else []
+        if earlier and earlier[0].folder == self.path.parent:  # a resumed run continues its record
+            for key in ("epochs", "steps", "started"):
+                if isinstance(earlier[0].doc.get(key), type(self.doc[key])):
+                    self.doc[key] = earlier[0].doc[key]
 
     def write(self) -> None:
         try:
@@ -36,10 +43,12 @@ class RunRecorder:
         if kind == "step":
             self.doc["steps"].append([e["step"], e["loss"]])
         elif kind == "epoch":
+            self.doc["epochs"] = [x for x in self.doc["epochs"] if x.get("epoch") != e.get("epoch")]
             self.doc["epochs"].append({k: e[k] for k in ("epoch", "train_loss", "train_accuracy", "val_loss",
                                                            "val_accuracy") if k in e})
             self.write()
         elif kind == "start":
+            self.started = True
             self.doc["start"] = {k: e[k] for k in ("device", "dataset", "train_size", "val_size", "total_steps",
                                                    "params", "trainable_params") if k in e}
             self.write()
@@ -49,8 +58,10 @@ class RunRecorder:
             self.write()
 
     def failed(self, message: str) -> None:
+        """A run that failed: recorded when it had started, or when the folder has no record yet."""
         self.doc.update(status="error", error=message, finished=time.time())
-        self.write()
+        if self.started or not self.path.exists():
+            self.write()
 
 
 @dataclass

@@ -100,6 +100,38 @@ def cmd_evaluate(args) -> int:
 
 
 @extra_command
+def add_profile_parser(sub):
+    p = sub.add_parser("profile", help="measured time of every block on a device, beside its MACs")
+    p.add_argument("file", help="a project file (or a template name)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_profile)
+
+
+def cmd_profile(args) -> int:
+    from .engine import TrainingError
+    from .profile import profile
+    if not 1 <= args.batch_size <= 4096 or not 1 <= args.repeat <= 10_000:
+        raise CliError("--batch-size must be 1 to 4096 and --repeat 1 to 10,000")
+    graph = load_graph(args.file)
+    try:
+        result = profile(graph, args.device, args.batch_size, args.repeat)
+    except TrainingError as e:
+        raise CliError(str(e)) from None
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"{result['device']}, batch {result['batch_size']}: {result['total_ms']:.2f} ms per forward "
+          f"(blocks add up to {result['sum_ms']:.2f} ms)")
+    for r in sorted(result["rows"], key=lambda r: -r["ms"]):
+        gf = f"{r['gflops']:.1f} GFLOP/s" if r["gflops"] else ""
+        print(f"  {r['id']:<24} {r['kind']:<20} {r['ms']:8.3f} ms {r['share'] * 100:5.1f}%  {gf}")
+    return 0
+
+
+@extra_command
 def add_runs_parser(sub):
     p = sub.add_parser("runs", help="the training runs recorded in a folder (each run's run.json)")
     p.add_argument("folder", help="a run folder, or a folder of run folders (e.g. runs/)")
@@ -178,7 +210,7 @@ def cmd_train(args) -> int:
     from ..runs import RunRecorder
     a = analyze(graph)
     record = RunRecorder(cfg.out, graph, {k: v for k, v in asdict(cfg).items() if k != "overrides"},
-                         {"training": a.training.to_dict(), "inference": a.inference.to_dict()}) \
+                         {"training": a.training.to_dict(), "inference": a.inference.to_dict()}, resume=args.resume) \
         if int(os.environ.get("RANK", "0")) == 0 else None
 
     def emit(event):

@@ -28,6 +28,7 @@ class BlockItem(QGraphicsItem):
         self.ports: list[str] = []
         self.report = None
         self.advice: list = []
+        self.heat: float | None = None  # share of the measured time (the latency overlay), or None
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -52,6 +53,19 @@ class BlockItem(QGraphicsItem):
         self._update_tooltip()
         self.prepareGeometryChange()
         self.update()
+
+    def set_heat(self, share: float | None) -> None:
+        """Colour the block's body by its share of the measured time (None: no overlay)."""
+        if share != self.heat:
+            self.heat = share
+            self.update()
+
+    def body_colour(self) -> QColor:
+        """White, or from pale yellow to red as the block takes more of the time (relative to the slowest)."""
+        if self.heat is None:
+            return QColor("#FFFFFF")
+        t = max(0.0, min(1.0, self.heat))
+        return QColor(255, int(248 - 180 * t), int(225 - 205 * t))
 
     def set_report(self, rep):
         key = None if rep is None else (rep.out_shape, rep.params, rep.macs,
@@ -130,7 +144,7 @@ class BlockItem(QGraphicsItem):
         selected = bool(option.state & QStyle.State_Selected)
         border = theme.ERROR if has_error else (QColor("#FFB300") if selected else self.colour.darker(130))
         painter.setPen(QPen(border, 3.0 if (has_error or selected) else 1.2))
-        painter.setBrush(QBrush(QColor("#FFFFFF")))
+        painter.setBrush(QBrush(self.body_colour()))
         painter.drawRoundedRect(rect, 8, 8)
         header = QPainterPath()
         header.setFillRule(Qt.WindingFill)
@@ -274,6 +288,12 @@ class WireItem(QGraphicsPathItem):
 class CanvasScene(QGraphicsScene):
     block_double_clicked = Signal(str)
     status_message = Signal(str)
+
+    def show_heat(self, ms_by_block: dict | None) -> None:
+        """The latency overlay: each block coloured by its measured time relative to the slowest; None clears."""
+        top = max((v for v in (ms_by_block or {}).values()), default=0.0) or 1.0
+        for bid, item in self.blocks.items():
+            item.set_heat(None if ms_by_block is None else ms_by_block.get(bid, 0.0) / top)
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)

@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
     # Every file picker goes through this one function (a Qt file dialog); tests answer it directly.
     ask_path = staticmethod(ask_path)
     imported = Signal(str)  # the project file an import wrote and opened
+    profiled = Signal(dict)  # a latency profile was measured and drawn
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -239,6 +240,8 @@ class MainWindow(QMainWindow):
         self._act(v, "Zoom &out", lambda: self.view.zoom(0.8), QKeySequence.ZoomOut)
         self._act(v, "&Fit to view", self.view.fit, "Ctrl+0")
         self._act(v, "Auto &layout", self.auto_layout, "Ctrl+L")
+        self.act_profile = self._act(v, "Measured &latency (profile on this machine)", self.profile_latency)
+        self._act(v, "Clear the latency overlay", lambda: self.scene.show_heat(None))
         v.addSeparator()
         self.view_menu = v
         h = mb.addMenu("&Help")
@@ -305,6 +308,32 @@ class MainWindow(QMainWindow):
         first = self.scene.itemsBoundingRect()
         self.view.centerOn(QPointF(first.center().x(), first.top() + self.view.viewport().height() * 0.55))
         self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
+
+    def profile_latency(self) -> bool:
+        """Time every block on this machine (beside the event loop) and colour the canvas by it."""
+        from .import_dialog import run_beside
+        a = self.doc.analysis
+        if a is None or not a.ok:
+            self.statusBar().showMessage("Fix the errors in the graph before profiling it", 6000)
+            return False
+        graph = self.doc.graph.copy()
+
+        def work():
+            from builder.train.profile import profile
+            return profile(graph, "cpu", 1, 5)
+
+        def done(result, error):
+            if error is not None:
+                QMessageBox.warning(self, "Cannot profile", f"{type(error).__name__}: {error}")
+                return
+            self.last_profile = result
+            self.scene.show_heat({r["id"]: r["ms"] for r in result["rows"]})
+            slow = max(result["rows"], key=lambda r: r["ms"])
+            self.statusBar().showMessage(f"{result['total_ms']:.1f} ms per image on {result['device']}; slowest: "
+                                         f"{slow['id']} ({slow['share'] * 100:.0f}%)", 15000)
+            self.profiled.emit(result)
+        run_beside(self, "Timing every block…", work, done)
+        return True
 
     def _open_run_graph(self, graph, folder: str) -> None:
         """The graph a recorded run trained, as a new unsaved document."""
