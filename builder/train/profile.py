@@ -16,13 +16,14 @@ from ..compiler import compile_graph, flatten
 class _Clock:
     def __init__(self, device):
         self.cuda = device.type == "cuda"
+        self.mps = device.type == "mps"
 
     def now(self):
         if self.cuda:
             e = torch.cuda.Event(enable_timing=True)
             e.record()
             return e
-        if self.cuda is False and torch.backends.mps.is_available():
+        if self.mps:  # the work queued so far is done before the clock is read
             torch.mps.synchronize()
         return time.perf_counter()
 
