@@ -65,6 +65,9 @@ class MainWindow(QMainWindow):
         from .runs_panel import RunsPanel
         self.runs = RunsPanel(str(Path(self.trainer.out.text()).parent))
         self.runs_dock = self.add_bottom_dock("Runs", self.runs)
+        from .feature_maps import FeatureMapsPanel
+        self.feature_maps = FeatureMapsPanel(self.doc)
+        self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
         self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.out.text()).parent))
         self.runs.open_graph.connect(self._open_run_graph)
         self.advisor.block_selected.connect(self.select_block)
@@ -638,6 +641,7 @@ class MainWindow(QMainWindow):
     def _selection_changed(self):
         ids = self.scene.selected_block_ids()
         self.inspector.show_block(ids[0] if len(ids) == 1 else None)
+        self.feature_maps.select(ids[0] if len(ids) == 1 else None)
 
     def _analysed(self, a):
         inp = [r for r in a.blocks.values() if r.type == "input"]
