@@ -136,6 +136,11 @@ def test_the_inspector_and_info_show_the_field(qtbot, tmp_path, monkeypatch, cap
     assert "receptive field</b> 43x43 px, jump 8" in win.inspector.figures.text()
     win.inspector.show_block("fc")
     assert "receptive field</b> the whole input" in win.inspector.figures.text()
+    win.layers.refresh(win.doc.analysis)  # the Layers table has the column too
+    m = win.layers.model
+    col = [m.horizontalHeaderItem(i).text() for i in range(m.columnCount())].index("receptive field")
+    cells = {m.item(r, 0).text().strip(): m.item(r, col).text() for r in range(m.rowCount())}
+    assert cells["inception5b"] == "379x379 /32" and cells["fc"] == "whole input"
     assert main(["info", "googlenet", "--json"]) == 0
     blocks = {b["id"]: b for b in json.loads(capsys.readouterr().out)["blocks"]}
     assert blocks["inception5b"]["receptive_field"]["h"] == {"size": 379.0, "jump": 32, "start": 22.0}

@@ -12,6 +12,12 @@ SORT_ROLE = Qt.UserRole + 2
 MODES = ["Blocks", "Layers (inside composites)", "Paper table (GoogLeNet Table 1)"]
 
 
+def _field(f) -> str:
+    if f is None:
+        return ""
+    return "whole input" if f.whole else f"{f.h.size:g}x{f.w.size:g} /{f.h.jump:g}"
+
+
 class LayerTable(QWidget):
     def __init__(self, doc, parent=None):
         super().__init__(parent)
@@ -57,8 +63,10 @@ class LayerTable(QWidget):
             cols = PAPER_COLUMNS
             rows = paper_rows(g, analysis)
         else:
-            cols = ["id", "kind", "output", "params", "MACs", "FLOPs", "errors"]
+            from builder.receptive import receptive_fields
+            cols = ["id", "kind", "output", "params", "MACs", "FLOPs", "receptive field", "errors"]
             rows = block_rows(g, analysis, per_layer=mode == 1)
+            fields = receptive_fields(g, analysis) if mode == 0 else {}  # top-level blocks have fields
         self.model.clear()
         self.model.setHorizontalHeaderLabels(cols)
         for r in rows:
@@ -73,6 +81,7 @@ class LayerTable(QWidget):
                     v = {"id": "  " * r["depth"] + r["id"], "kind": r["kind"],
                          "output": fmt_shape(r["output_shape"]) if r["output_shape"] else "—",
                          "params": r["params"], "MACs": r["macs"], "FLOPs": 2 * r["macs"],
+                         "receptive field": _field(fields.get(r["id"])),
                          "errors": "; ".join(r["errors"])}[c]
                     shown = human(v) if isinstance(v, int) else v
                     sort = v if isinstance(v, int) else str(v)
