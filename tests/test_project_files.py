@@ -183,7 +183,7 @@ def test_saves_honour_the_umask_and_clear_leftovers_of_interrupted_saves(tmp_pat
 
 
 KILLER = r"""
-import json, os, random, signal, sys, time
+import json, os, random, select, signal, sys, time
 from pathlib import Path
 import templates
 from builder import project
@@ -196,17 +196,28 @@ rng = random.Random(0)
 corrupt = mid_save = most_temps = 0
 temps = lambda: list(target.parent.glob(f".{target.name}.*.tmp"))
 for i in range(kills):
+    ready, started = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the saver: saves the two versions in turn until it is killed
+    if pid == 0:  # the saver: saves the two versions in turn until it is killed, saying when each begins
         try:
+            os.close(ready)
             k = 0
             while True:
+                os.write(started, b"s")
                 project.save((a, b)[k % 2], target)
                 k += 1
         finally:
             os._exit(1)
-    time.sleep(rng.uniform(0.0, 0.015))  # the fault injected: the kill lands anywhere in a save
+    os.close(started)
+    for _ in range(rng.randint(1, 4)):  # the n-th save has begun
+        assert select.select([ready], [], [], 30)[0], "the saver never started a save"
+        os.read(ready, 1)
+    if i % 2:  # every other kill waits (bounded) for the temporary file: between its write and the rename
+        deadline = time.monotonic() + 30
+        while not temps() and time.monotonic() < deadline:
+            pass
     os.kill(pid, signal.SIGKILL)
+    os.close(ready)
     os.waitpid(pid, 0)
     corrupt += target.read_text() not in versions
     mid_save += bool(temps())
