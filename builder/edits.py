@@ -103,7 +103,9 @@ def collapse(graph: Graph, group_id: str) -> str:
 
 @_atomic
 def group(graph: Graph, ids, name: str = "Group", block_id: str | None = None) -> str:
-    """Collapse a selection into a new composite block (a "group"): one input from outside, one output."""
+    """Collapse a selection into a new composite block (a "group"): one input from outside, one output. When
+    ``block_id`` is the module path above every selected id (an imported container), the blocks inside keep the
+    rest of their paths, so the compiled module's names do not change."""
     ids = [i for i in graph.ids() if i in set(ids)]  # graph order
     chosen = set(ids)
     if not ids:
@@ -132,9 +134,12 @@ def group(graph: Graph, ids, name: str = "Group", block_id: str | None = None) -
                              "outside it")
     out_id = next(iter(leaving)) if leaving else sinks[0]
     src = next(iter(sources))
-    sub = {"nodes": [[bid, graph.block(bid).type, dict(graph.block(bid).params)] for bid in ids],
-           "edges": [[IN if u == src else u, v, k] for v in ids for u, _, k in graph.g.in_edges(v, keys=True)],
-           "output": out_id}
+    under = block_id is not None and all(b.startswith(block_id + ".") for b in ids)
+    local = {bid: bid[len(block_id) + 1:] if under else bid for bid in ids}
+    sub = {"nodes": [[local[bid], graph.block(bid).type, dict(graph.block(bid).params)] for bid in ids],
+           "edges": [[IN if u == src else local[u], local[v], k] for v in ids
+                     for u, _, k in graph.g.in_edges(v, keys=True)],
+           "output": local[out_id]}
     top = min((graph.block(b).pos for b in ids), key=lambda p: (p[1], p[0]))
     new_id = block_id or make_id(name, graph, fallback="group")
     for bid in ids:
@@ -170,3 +175,16 @@ def _sub_layout(sub, row: float = 110.0, col: float = 240.0) -> dict:
         for i, local in enumerate(items):
             out[local] = ((i - (len(items) - 1) / 2) * col, lv * row)
     return out
+
+
+def up_to(graph: Graph, block_id: str) -> Graph:
+    """A copy of ``graph`` with only ``block_id`` and what feeds it, ``block_id`` feeding its only Output (to
+    look at one block's output: feature maps, receptive-field checks)."""
+    keep = nx.ancestors(graph.g, block_id) | {block_id}
+    g = graph.copy()
+    for bid in list(g.ids()):
+        if bid not in keep:
+            g.remove_block(bid)
+    out = g.add_block("output", {}, make_id("probe_output", g))
+    g.connect(block_id, out)
+    return g

@@ -9,25 +9,13 @@ from torch import nn
 import templates
 from builder.analysis import analyze
 from builder.compiler import compile_graph
+from builder.edits import up_to
 from builder.graph import Graph
 from builder.receptive import receptive_fields
 
 
-def _truncated(graph, block):
-    """The graph up to ``block``, whose output becomes the network's only output."""
-    import networkx as nx
-    keep = nx.ancestors(graph.g, block) | {block}
-    g = graph.copy()
-    for bid in list(g.ids()):
-        if bid not in keep:
-            g.remove_block(bid)
-    g.add_block("output", {}, "probe_out")
-    g.connect(block, "probe_out")
-    return g
-
-
 def _brute_support(graph, block, units):
-    g = _truncated(graph, block)
+    g = up_to(graph, block)
     net = compile_graph(g).eval().double()
     for name, m in list(net.named_modules()):
         if isinstance(m, nn.MaxPool2d):  # the same window, a gradient to every input of it

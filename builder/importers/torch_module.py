@@ -634,36 +634,14 @@ def _group_containers(graph: Graph, model) -> None:
 
 
 def _make_group(graph: Graph, path: str, ids: list, name: str) -> bool:
-    import networkx as nx
-
-    from blocks.spec import IN
-    chosen = set(ids)
-    for bid in ids:
-        b = graph.block(bid)
-        if b.spec is None or b.spec.is_composite or b.type in ("input", "output"):
-            return False
-    order = list(nx.topological_sort(graph.g.subgraph(ids)))
-    entry = {(u, v, k) for v in order for u, _, k in graph.g.in_edges(v, keys=True) if u not in chosen}
-    sources = {u for u, _, _ in entry}
-    exits = {(u, v, k) for u in order for _, v, k in graph.g.out_edges(u, keys=True) if v not in chosen}
-    leaving = {u for u, _, _ in exits}
-    if len(sources) != 1 or len(leaving) != 1:
-        return False
-    src, out = next(iter(sources)), next(iter(leaving))
-    local = {bid: bid[len(path) + 1:] for bid in order}
-    sub = {"nodes": [[local[bid], graph.block(bid).type, dict(graph.block(bid).params)] for bid in order],
-           "edges": [[IN if u == src else local[u], local[v], k] for v in order
-                     for u, _, k in sorted(graph.g.in_edges(v, keys=True), key=lambda e: e[2])],
-           "output": local[out]}
+    """Group the primitive blocks ``ids`` under ``path`` (edits.group keeps their paths below it); False, and the
+    graph unchanged, when they are not one-input one-output or hold a composite (groups hold primitives)."""
+    from ..edits import group
     from ..errors import GraphEditError
+    if any(graph.block(b).spec is None or graph.block(b).spec.is_composite for b in ids):
+        return False
     try:
-        with graph.transaction():
-            for bid in order:
-                graph.remove_block(bid)
-            graph.add_block("group", {"name": name, "graph": sub}, path)
-            graph.connect(src, path, "x", check_cycle=False)
-            for _, v, k in exits:
-                graph.connect(path, v, k, check_cycle=False)
+        group(graph, ids, name, block_id=path)
     except GraphEditError:
         return False
     return True

@@ -33,6 +33,17 @@ class _Clock:
             return a.elapsed_time(b)
         return (b - a) * 1e3
 
+    def median_ms(self, fn, warmup: int, repeat: int) -> float:
+        """The median time of ``fn()`` over ``repeat`` runs after ``warmup`` untimed ones."""
+        for _ in range(warmup):
+            fn()
+        samples = []
+        for _ in range(repeat):
+            t0 = self.now()
+            fn()
+            samples.append(self.ms(t0, self.now()))
+        return statistics.median(samples)
+
 
 def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, warmup: int = 3) -> dict:
     """{"rows": [per diagram block: id, kind, ms, share, macs, gflops], "total_ms", "sum_ms", "device", ...}."""
@@ -74,23 +85,9 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
         if spec_forward is None:
             continue
         ins = [torch.randn(batch_size, *s, device=dev) for s in fb.in_shapes]
-        samples = []
-        for i in range(warmup + repeat):
-            t0 = clock.now()
-            spec_forward(ins)
-            t1 = clock.now()
-            if i >= warmup:
-                samples.append(clock.ms(t0, t1))
-        per_block[fb.id] = statistics.median(samples)
+        per_block[fb.id] = clock.median_ms(lambda: spec_forward(ins), warmup, repeat)
     with torch.no_grad():  # the whole network without timers, for the check that the rows add up
-        whole = []
-        for i in range(warmup + repeat):
-            t0 = clock.now()
-            model(x)
-            t1 = clock.now()
-            if i >= warmup:
-                whole.append(clock.ms(t0, t1))
-    total = statistics.median(whole)
+        total = clock.median_ms(lambda: model(x), warmup, repeat)
     rows = {}
     for bid in graph.ids():
         rep = a.blocks.get(bid)

@@ -9,27 +9,14 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 
-def truncated(graph, block_id):
-    """A copy of ``graph`` up to ``block_id``, whose output is the network's only output."""
-    import networkx as nx
-    keep = nx.ancestors(graph.g, block_id) | {block_id}
-    g = graph.copy()
-    for bid in list(g.ids()):
-        if bid not in keep:
-            g.remove_block(bid)
-    from builder.graph import make_id
-    out = g.add_block("output", {}, make_id("feature_probe", g))
-    g.connect(block_id, out)
-    return g
-
-
 def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
     """(C, H, W) numpy array of ``block_id``'s output for one image (a random one when None)."""
     import torch
 
     from builder.compiler import compile_graph
+    from builder.edits import up_to
     from builder.train.engine import load_tensors
-    g = truncated(graph, block_id)
+    g = up_to(graph, block_id)
     torch.manual_seed(seed)
     net = compile_graph(g).eval()
     if weights is not None:
