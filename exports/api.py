@@ -9,6 +9,7 @@ from builder.project import atomic_write
 
 from .errors import ExportError
 
+
 @dataclass(frozen=True)
 class ExportFormat:
     """One export format, as the menu, the file dialog and the command line show it."""
@@ -38,6 +39,10 @@ def export_graph(graph, fmt: str, path, **options) -> list[Path]:
     path = Path(path)
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # "-o out/train.py" makes out/
+    except OSError as e:
+        raise ExportError(f"{path}: cannot make the folder {path.parent}: {e.strerror or e}") from None
     try:
         if fmt == "py":
             from .pytorch import generate

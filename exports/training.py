@@ -5,6 +5,8 @@ from pathlib import Path
 
 from builder.project import atomic_write
 
+SETTINGS_FILE = "train_settings.py"  # builder/train/settings.py, beside an exported train.py (the engine imports it)
+
 MAIN = '''
 
 # ------------------------------------------------------------------ this project's settings (exported)
@@ -17,28 +19,17 @@ def main(argv=None):
     import importlib.util
     import sys
 
+    from train_settings import add_arguments, config_from_args
     ap = argparse.ArgumentParser(description="Train the exported network (python train.py, or torchrun "
                                              "--nproc-per-node=N train.py for DistributedDataParallel).")
-    ap.add_argument("--dataset", default=DEFAULTS["dataset"])
-    ap.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    ap.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    ap.add_argument("--recipe", default=DEFAULTS["recipe"], choices=sorted(RECIPES))
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    ap.add_argument("--out", default="runs/latest")
-    ap.add_argument("--max-steps", type=int, default=0)
-    ap.add_argument("--lr", type=float)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--weights", help="start from these weights (.safetensors)")
-    ap.add_argument("--log-every", type=int, default=10)
     ap.add_argument("--json", action="store_true")
+    add_arguments(ap, skip=("freeze",))  # the same flags as block-builder train, from Config's fields
+    ap.set_defaults(**DEFAULTS)
     args = ap.parse_args(argv)
     spec = importlib.util.spec_from_file_location("exported_model", Path(__file__).with_name(MODEL_FILE))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    cfg = Config(dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe,
-                 device=args.device, out=args.out, seed=args.seed, max_steps=args.max_steps, lr=args.lr,
-                 resume=args.resume, log_every=args.log_every)
+    cfg = config_from_args(args)
 
     def emit(event):
         print(json.dumps(event) if args.json else " ".join(f"{{k}}={{v}}" for k, v in event.items()
@@ -67,8 +58,9 @@ if __name__ == "__main__":
 
 def write_training_script(graph, path: Path, weights=None, epochs: int = 10, batch_size: int = 64,
                           dataset: str = "synthetic") -> list[Path]:
-    """Write ``path`` (train.py) and the model file beside it (model.py)."""
-    from builder.train import engine
+    """Write ``path`` (train.py), the model file beside it (model.py) and the training settings it reads
+    (train_settings.py: the flags are the same as ``block-builder train``'s)."""
+    from builder.train import engine, settings
 
     from .pytorch import generate
     model_path = path.with_name("model.py") if path.name != "model.py" else path.with_name("network.py")
@@ -76,8 +68,10 @@ def write_training_script(graph, path: Path, weights=None, epochs: int = 10, bat
     defaults = {"recipe": graph.meta.get("recipe") or "sgd", "epochs": epochs, "batch_size": batch_size,
                 "dataset": dataset}
     atomic_write(model_path, generate(graph))
+    settings_path = path.with_name(SETTINGS_FILE)
+    atomic_write(settings_path, Path(settings.__file__).read_text())
     atomic_write(path, engine_src + MAIN.format(model_file=model_path.name, defaults=defaults))
-    written = [path, model_path]
+    written = [path, model_path, settings_path]
     if weights is not None:
         from builder.train.engine import save_tensors
         w = path.with_name("model.safetensors")

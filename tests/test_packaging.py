@@ -17,6 +17,8 @@ OURS = {"builder", "blocks", "templates", "exports"}
 def _requirement_name(req: str) -> str:
     return re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0].lower().replace("_", "-")
 
+from exports.training import SETTINGS_FILE  # noqa: E402
+
 
 def _runtime_closure() -> set:
     """The distribution's runtime requirements (no extras) and, recursively, theirs."""
@@ -40,6 +42,8 @@ def _distributions(modules) -> dict:
     out = {}
     for m in modules:
         if m in OURS or m in sys.stdlib_module_names or m.startswith("_") or m == "__main__":
+            continue
+        if m == Path(SETTINGS_FILE).stem:  # the engine's import in an exported train.py: written beside it
             continue
         names = dists.get(m)
         assert names, f"module {m!r} is imported but belongs to no installed distribution"

@@ -7,40 +7,17 @@ import subprocess
 import sys
 
 from ..cli_base import CliError, extra_command, load_graph
+from .settings import add_arguments, config_from_args
 
 
 @extra_command
 def add_parser(sub):
     p = sub.add_parser("train", help="train the network (CPU, CUDA with AMP, MPS; torchrun/DDP for several GPUs)")
     p.add_argument("file", help="a project file (or a template name)")
-    p.add_argument("--dataset", help="synthetic, fashion-mnist, mnist, cifar10, or an image folder "
-                                     "(default: fashion-mnist when installed, else synthetic)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("--recipe", help="default: the template's paper recipe")
-    p.add_argument("--out", default="runs/latest", help="folder for checkpoints (safetensors + JSON)")
     p.add_argument("--json", action="store_true", help="one JSON event per line; the last holds the final metrics")
-    p.add_argument("--max-steps", type=int, default=0)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--aux-weight", type=float, help="weight of each auxiliary loss (default: the outputs' own)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-amp", action="store_true")
-    p.add_argument("--channels-last", action="store_true", help="also on the CPU (on by default with CUDA)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last")
-    p.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR-10")
-    p.add_argument("--synthetic-size", type=int, default=512)
-    p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--gpus", type=int, default=1, help="several: run under torchrun with DistributedDataParallel")
-    p.add_argument("--weights", help="start from these weights (.safetensors); default: the project's own (an "
-                                     "imported model's), if it has them")
     p.add_argument("--from-scratch", action="store_true", help="ignore the project's weights")
-    p.add_argument("--freeze", action="append", default=[], metavar="BLOCK",
-                   help="do not train this block (a module path; repeat it, or give a comma list)")
+    add_arguments(p)  # every training setting, from Config's own fields
     p.set_defaults(func=cmd_train)
 
 
@@ -170,7 +147,7 @@ def _weights(args, graph):
 
 def cmd_train(args) -> int:
     from ..compiler import compile_graph
-    from .engine import RECIPES, Config, SettingsError, TrainingError, default_dataset, end_worker_process, train
+    from .engine import RECIPES, SettingsError, TrainingError, end_worker_process, train
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         argv = [a for a in sys.argv[1:]]
@@ -187,14 +164,8 @@ def cmd_train(args) -> int:
     recipe = args.recipe or graph.meta.get("recipe") or "sgd"
     if recipe not in RECIPES:
         raise CliError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
-    cfg = Config(dataset=args.dataset or default_dataset(), epochs=args.epochs, batch_size=args.batch_size,
-                 recipe=recipe, device=args.device, out=args.out, seed=args.seed, max_steps=args.max_steps,
-                 workers=args.workers, amp=not args.no_amp, channels_last=True if args.channels_last else None,
-                 compile=args.compile, resume=args.resume, aux_weight=args.aux_weight,
-                 label_smoothing=args.label_smoothing, lr=args.lr, weight_decay=args.weight_decay,
-                 download=args.download, synthetic_size=args.synthetic_size, log_every=args.log_every,
-                 weights=_weights(args, graph),
-                 freeze=tuple(dict.fromkeys(graph.frozen() + [b for f in args.freeze for b in f.split(",") if b])))
+    cfg = config_from_args(args, recipe=recipe, weights=_weights(args, graph))
+    cfg.freeze = tuple(dict.fromkeys(graph.frozen() + list(cfg.freeze)))  # the project's frozen blocks, and these
     try:
         cfg.check()  # every setting and --out, before the model is built or a file written
     except SettingsError as e:

@@ -15,158 +15,21 @@ import signal
 import struct
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# ----------------------------------------------------------------------------------------------- recipes
-
-RECIPES = {
-    # GoogLeNet paper: SGD, momentum 0.9, the learning rate cut by 4% every 8 epochs, aux losses weighted 0.3
-    "googlenet_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=2e-4, schedule="step",
-                          step_epochs=8, gamma=0.96, label_smoothing=0.0),
-    # Inception-v3 paper: RMSProp decay 0.9, epsilon 1.0, lr 0.045 decayed by 0.94 every 2 epochs, clipping 2.0,
-    # label smoothing 0.1
-    "inception_rmsprop": dict(optimizer="rmsprop", lr=0.045, alpha=0.9, eps=1.0, momentum=0.9, weight_decay=4e-5,
-                              schedule="step", step_epochs=2, gamma=0.94, grad_clip=2.0, label_smoothing=0.1),
-    "lenet_sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine"),
-    "alexnet_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="step",
-                        step_epochs=30, gamma=0.1),
-    "vgg_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, schedule="step", step_epochs=30,
-                    gamma=0.1),
-    "nin_sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", step_epochs=30,
-                    gamma=0.1),
-    "resnet_sgd": dict(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-4, schedule="step", step_epochs=30,
-                       gamma=0.1, warmup_epochs=0.0),
-    "adam": dict(optimizer="adam", lr=1e-3, schedule="cosine"),
-    "adamw": dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, schedule="cosine", warmup_epochs=1.0),
-    "sgd": dict(optimizer="sgd", lr=0.01, momentum=0.9, schedule="cosine"),
-}
-
-
-@dataclass
-class Config:
-    dataset: str = "synthetic"
-    epochs: int = 1
-    batch_size: int = 64
-    recipe: str = "sgd"
-    device: str = "auto"
-    out: str = "runs/latest"
-    seed: int = 0
-    val_split: float = 0.1
-    max_steps: int = 0             # stop after this many steps (0: no limit)
-    workers: int = 2
-    amp: bool = True               # CUDA only
-    channels_last: bool | None = None   # None: on for CUDA
-    compile: bool = False
-    resume: bool = False
-    aux_weight: float | None = None     # None: each output's own loss weight
-    label_smoothing: float | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    download: bool = False
-    synthetic_size: int = 512
-    num_classes: int = 0           # for synthetic data (0: the model's output width)
-    log_every: int = 10
-    weights: str | None = None     # start from these weights (.safetensors): fine-tuning an imported model
-    freeze: tuple = ()             # block ids (module paths) whose parameters are not trained
-    overrides: dict = field(default_factory=dict)
-
-    def check(self) -> None:
-        """Every setting in its range and ``out`` usable, before any data is read or any file written: one
-        :class:`SettingsError` naming every problem."""
-        problems = []
-
-        def need(ok, text):
-            if not ok:
-                problems.append(text)
-
-        def number(v):
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-        def whole(v):
-            return isinstance(v, int) and not isinstance(v, bool)
-        need(whole(self.epochs) and 1 <= self.epochs <= 100_000, f"epochs must be 1 to 100,000, not {self.epochs}")
-        need(whole(self.batch_size) and 1 <= self.batch_size <= 1_000_000,
-             f"batch size must be 1 to 1,000,000, not {self.batch_size}")
-        need(whole(self.max_steps) and self.max_steps >= 0, f"max steps must be 0 (no limit) or more, not "
-                                                             f"{self.max_steps}")
-        need(whole(self.workers) and 0 <= self.workers <= 256, f"workers must be 0 to 256, not {self.workers}")
-        need(whole(self.log_every) and self.log_every >= 1, f"log every must be at least 1 step, not "
-                                                             f"{self.log_every}")
-        need(whole(self.synthetic_size) and 1 <= self.synthetic_size <= 10_000_000,
-             f"synthetic size must be 1 to 10,000,000 images, not {self.synthetic_size}")
-        need(whole(self.seed) and 0 <= self.seed < 2 ** 63, f"seed must be 0 to 2**63-1, not {self.seed}")
-        need(self.lr is None or (number(self.lr) and self.lr > 0), f"learning rate must be a number above 0, not "
-                                                                  f"{self.lr}")
-        need(self.weight_decay is None or (number(self.weight_decay) and 0 <= self.weight_decay <= 10),
-             f"weight decay must be 0 to 10, not {self.weight_decay}")
-        need(self.label_smoothing is None or (number(self.label_smoothing) and 0 <= self.label_smoothing < 1),
-             f"label smoothing must be at least 0 and below 1, not {self.label_smoothing}")
-        need(self.aux_weight is None or (number(self.aux_weight) and 0 <= self.aux_weight <= 100),
-             f"aux weight must be 0 to 100, not {self.aux_weight}")
-        need(number(self.val_split) and 0 < self.val_split < 1, f"validation split must be between 0 and 1, not "
-                                                                f"{self.val_split}")
-        need(self.recipe in RECIPES, f"unknown recipe {self.recipe!r} (recipes: {', '.join(RECIPES)})")
-        need(self.device in ("auto", "cpu", "cuda", "mps"), f"device must be auto, cpu, cuda or mps, not "
-                                                              f"{self.device!r}")
-        problem = out_problem(self.out)
-        need(problem is None, problem or "")
-        if problems:
-            raise SettingsError("; ".join(problems))
-
-    def recipe_settings(self) -> dict:
-        if self.recipe not in RECIPES:
-            raise TrainingError(f"unknown recipe {self.recipe!r}; recipes: {', '.join(RECIPES)}")
-        r = dict(optimizer="sgd", lr=0.01, momentum=0.0, weight_decay=0.0, schedule="constant", step_epochs=1,
-                 gamma=1.0, warmup_epochs=0.0, grad_clip=0.0, label_smoothing=0.0, alpha=0.99, eps=1e-8)
-        r.update(RECIPES[self.recipe])
-        for key, value in (("lr", self.lr), ("weight_decay", self.weight_decay),
-                           ("label_smoothing", self.label_smoothing)):
-            if value is not None:
-                r[key] = value
-        r.update(self.overrides)
-        return r
-
-
-class TrainingError(Exception):
-    """A problem the user can act on (a missing dataset, a NaN loss, out of memory); the message says what."""
-
-
-class SettingsError(TrainingError):
-    """Settings out of range or an unusable output folder, found before anything runs (exit status 2)."""
-
-
-def out_problem(out) -> str | None:
-    """Why ``out`` cannot hold the run's checkpoints (a file, below a file, not writable), or None."""
-    path = Path(os.path.expanduser(str(out)))
-    if path.exists():
-        if not path.is_dir():
-            return f"--out {out} is a file, not a folder"
-        return None if os.access(path, os.W_OK | os.X_OK) else f"--out {out}: the folder is not writable"
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"--out {out} cannot be made: {parent} is a file"
-            return None if os.access(parent, os.W_OK | os.X_OK) else \
-                f"--out {out} cannot be made: {parent} is not writable"
-    return None
-
+try:
+    from .settings import (FASHION_DIRS, RECIPES, Config, SettingsError, TrainingError, default_dataset,
+                           out_problem)
+except ImportError:  # an exported train.py: the settings module is copied beside it as train_settings.py
+    from train_settings import (FASHION_DIRS, RECIPES, Config, SettingsError, TrainingError,  # type: ignore
+                                default_dataset, out_problem)
 
 # ----------------------------------------------------------------------------------------------- data
 
-FASHION_DIRS = ["/usr/share/datasets/fashion-mnist", "/usr/share/fashion-mnist", "~/.cache/block-builder/fashion-mnist"]
-
-
-def default_dataset() -> str:
-    """Fashion-MNIST where Debian's dataset-fashion-mnist (or a copy) is installed, else synthetic data."""
-    for d in FASHION_DIRS:
-        if (Path(os.path.expanduser(d)) / "train-images-idx3-ubyte.gz").exists():
-            return "fashion-mnist"
-    return "synthetic"
 MNIST_DIRS = ["/usr/share/datasets/mnist", "/usr/share/mnist", "~/.cache/block-builder/mnist"]
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}

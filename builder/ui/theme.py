@@ -30,3 +30,8 @@ PORT_R = 6.0
 
 def colour(category: str) -> QColor:
     return QColor(CATEGORY_COLOURS.get(category, "#78909C"))
+SELECTED = QColor("#FFB300")
+WIRE = QColor("#78909C")
+CANVAS_BACKGROUND = QColor("#F5F7FA")
+# plot series: training and validation in colours apart in hue and lightness (and in line style)
+SERIES = {"train": "#1E88E5", "validation": "#D81B60"}

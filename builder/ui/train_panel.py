@@ -8,10 +8,13 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton,
-                               QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from builder import project
+from builder.train.settings import RECIPES, config_argv, settings_fields
+
+from . import theme
 from .text import esc as _esc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,40 +28,51 @@ class TrainPanel(QWidget):
     def __init__(self, doc, parent=None):
         super().__init__(parent)
         import pyqtgraph as pg
-        from builder.train.engine import RECIPES, default_dataset
+
+        from builder.train.settings import default_dataset  # torch-free: the window opens without torch
 
         self.doc = doc
         self.proc: QProcess | None = None
         self._buffer = b""
         self._tmpdir = tempfile.TemporaryDirectory(prefix="block-builder-train-")
-        self.dataset = QComboBox()
-        self.dataset.setEditable(True)
-        self.dataset.addItems(["fashion-mnist", "synthetic", "mnist", "cifar10"])
+        # the form is made from Config's own fields: the same settings, names and help as `block-builder train`
+        self.editors: dict = {}
+        basic, more = QFormLayout(), QFormLayout()
+        for layout, section in ((basic, "basic"), (more, "more")):
+            layout.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+            for f in settings_fields(section):
+                editor = _editor(f)
+                self.editors[f.name] = editor
+                if f.metadata["kind"] == "flag":
+                    layout.addRow("", editor)
+                else:
+                    layout.addRow(f.metadata["label"] or f.name.replace("_", " "), editor)
+        self.dataset, self.epochs, self.batch = self.editors["dataset"], self.editors["epochs"], \
+            self.editors["batch_size"]
+        self.recipe, self.device, self.max_steps = self.editors["recipe"], self.editors["device"], \
+            self.editors["max_steps"]
+        self.out, self.resume = self.editors["out"], self.editors["resume"]
         self.dataset.setCurrentText(default_dataset())
-        self.dataset.setToolTip("A dataset name, or the path of an image folder (one sub-folder per class)")
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 10000)
         self.epochs.setValue(2)
-        self.batch = QSpinBox()
-        self.batch.setRange(1, 65536)
-        self.batch.setValue(64)
-        self.recipe = QComboBox()
-        self.recipe.addItem("template's recipe", "")
-        for r in RECIPES:
-            self.recipe.addItem(r, r)
-        self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
+        self.out.setText(str(Path.cwd() / "runs" / "latest"))
         self.gpus = QSpinBox()
         self.gpus.setRange(1, 64)
         self.gpus.setToolTip("More than one: the run goes under torchrun with DistributedDataParallel")
-        self.max_steps = QSpinBox()
-        self.max_steps.setRange(0, 10_000_000)
-        self.max_steps.setSpecialValueText("no limit")
-        self.out = QLineEdit(str(Path.cwd() / "runs" / "latest"))
-        self.resume = QCheckBox("continue from the last checkpoint in this folder")
+        more.addRow("GPUs", self.gpus)
         self.from_weights = QCheckBox("start from the project's weights (an imported model's)")
         self.from_weights.setChecked(True)
+        basic.addRow("", self.from_weights)
+        self.more_button = QToolButton()
+        self.more_button.setText("More settings")
+        self.more_button.setCheckable(True)
+        self.more_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.more_button.setArrowType(Qt.RightArrow)
+        self.more_box = QWidget()
+        self.more_box.setLayout(more)
+        self.more_box.setVisible(False)
+        self.more_button.toggled.connect(self._show_more)
         self.start_button = QPushButton("Start training")
+        self.start_button.setDefault(True)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.progress = QProgressBar()
@@ -66,60 +80,111 @@ class TrainPanel(QWidget):
         self.status.setWordWrap(True)
         self.status.setTextFormat(Qt.RichText)
         self.speed = QLabel("")
-        form = QFormLayout()
-        form.addRow("dataset", self.dataset)
-        form.addRow("epochs", self.epochs)
-        form.addRow("batch size", self.batch)
-        form.addRow("recipe", self.recipe)
-        form.addRow("device", self.device)
-        form.addRow("GPUs", self.gpus)
-        form.addRow("max steps", self.max_steps)
-        form.addRow("checkpoints", self.out)
-        form.addRow("", self.resume)
-        form.addRow("", self.from_weights)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.start_button)
-        buttons.addWidget(self.stop_button)
-        left = QVBoxLayout()
-        left.addLayout(form)
-        left.addLayout(buttons)
-        left.addWidget(self.progress)
-        left.addWidget(self.speed)
-        left.addWidget(self.status)
-        left.addStretch(1)
+        self.problems = QLabel("")  # settings out of range, said while typing
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #C62828")
+        # Start, Stop, progress and status stay at the top of the panel, whatever its height: never below the fold
+        top = QHBoxLayout()
+        top.addWidget(self.start_button)
+        top.addWidget(self.stop_button)
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.speed)
+        form_widget = QWidget()
+        form_box = QVBoxLayout(form_widget)
+        form_box.setContentsMargins(0, 0, 4, 0)
+        form_box.addLayout(basic)
+        form_box.addWidget(self.more_button)
+        form_box.addWidget(self.more_box)
+        form_box.addStretch(1)
+        scroll = QScrollArea()  # a short dock scrolls the form, never the buttons
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(form_widget)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(form_widget.sizeHint().width() + 24)
+        self.form_scroll = scroll
         pg.setConfigOptions(antialias=True, background="w", foreground="#37474F")
         self.loss_plot = pg.PlotWidget(title="loss")
         self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.addLegend(offset=(-10, 10))
         self.acc_plot = pg.PlotWidget(title="accuracy")
         self.acc_plot.setLabel("bottom", "epoch")
         self.acc_plot.setYRange(0, 1)
-        self.acc_plot.addLegend()
-        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1E88E5", width=2))
-        self.train_acc_curve = self.acc_plot.plot(pen=pg.mkPen("#43A047", width=2), symbol="o", name="train")
-        self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen("#D81B60", width=2), symbol="o", name="validation")
-        controls = QWidget()
-        controls.setLayout(left)
-        scroll = QScrollArea()  # the dock may be short: the form scrolls instead of forcing its height
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(controls)
-        scroll.setFrameShape(QScrollArea.NoFrame)
+        self.acc_plot.addLegend(offset=(-10, -10))
+        train_c, val_c = theme.SERIES["train"], theme.SERIES["validation"]
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen(train_c, width=2), name="training (per step)")
+        self.val_loss_curve = self.loss_plot.plot(pen=pg.mkPen(val_c, width=2), symbol="o", symbolSize=6,
+                                                  symbolBrush=val_c, symbolPen=val_c, name="validation (per epoch)")
+        self.train_acc_curve = self.acc_plot.plot(pen=pg.mkPen(train_c, width=2), symbol="s", symbolSize=7,
+                                                  symbolBrush=train_c, symbolPen=train_c, name="training")
+        self.val_acc_curve = self.acc_plot.plot(pen=pg.mkPen(val_c, width=2, style=Qt.DashLine), symbol="o",
+                                                symbolSize=7, symbolBrush=val_c, symbolPen=val_c, name="validation")
         for plot in (self.loss_plot, self.acc_plot):
-            plot.setMinimumHeight(120)
-        lay = QHBoxLayout(self)
-        lay.addWidget(scroll, 1)
-        lay.addWidget(self.loss_plot, 2)
-        lay.addWidget(self.acc_plot, 2)
+            plot.setMinimumHeight(110)
+            plot.setMinimumWidth(200)
+        lower = QHBoxLayout()
+        lower.addWidget(scroll, 0)
+        lower.addWidget(self.loss_plot, 1)
+        lower.addWidget(self.acc_plot, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.status)
+        lay.addWidget(self.problems)
+        lay.addLayout(lower, 1)
+        self.problems.hide()
         self._kill_timer = QTimer(self)  # a child: it dies with the panel, never fires on a deleted process
         self._kill_timer.setSingleShot(True)
         self._kill_timer.timeout.connect(self._kill_if_running)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
+        for editor in self.editors.values():
+            _changed_signal(editor).connect(self.check_settings)
+        doc.graph_replaced.connect(self._model_changed)
         self._reset_series()
+
+    def _show_more(self, on):
+        self.more_box.setVisible(on)
+        self.more_button.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+
+    def _model_changed(self, _graph=None):
+        """Another network: the curves of the old one go (a run in progress keeps its curves until it ends)."""
+        if not self.running:
+            self._reset_series()
+            self.progress.setValue(0)
+            self.speed.setText("")
+            self.status.setText("Idle")
+
+    def config(self):
+        """The settings on the form as a Config (the recipe: the chosen one, else the project's)."""
+        from builder.train.settings import Config
+        values = {name: _value(editor, f) for name, editor, f in self._fields()}
+        values["recipe"] = values["recipe"] or self.doc.graph.meta.get("recipe") or "sgd"
+        values["out"] = values["out"] or "runs/latest"
+        return Config(**values)
+
+    def _fields(self):
+        for f in settings_fields("basic") + settings_fields("more"):
+            yield f.name, self.editors[f.name], f
+
+    def check_settings(self, *_):
+        """Check the form as it is typed: every problem is said under the buttons and Start waits for a fix."""
+        from builder.train.settings import SettingsError
+        try:
+            problem = None
+            self.config().check()
+        except (SettingsError, ValueError) as e:
+            problem = str(e)
+        self.problems.setText(problem or "")
+        self.problems.setVisible(bool(problem))
+        self.start_button.setEnabled(problem is None and not self.running)
+        return problem
 
     def _reset_series(self):
         self.steps, self.losses = [], []
-        self.epochs_seen, self.train_acc, self.val_acc = [], [], []
+        self.epochs_seen, self.train_acc, self.val_acc, self.val_loss, self.epoch_steps = [], [], [], [], []
         self.loss_curve.setData([], [])
+        self.val_loss_curve.setData([], [])
         self.train_acc_curve.setData([], [])
         self.val_acc_curve.setData([], [])
 
@@ -134,20 +199,14 @@ class TrainPanel(QWidget):
         if a is None or not a.ok:
             self.status.setText("<span style='color:#C62828'>Fix the errors in the graph before training.</span>")
             return False
+        problem = self.check_settings()
+        if problem:
+            return False
         path = Path(self._tmpdir.name) / "project.json"
         project.save(self.doc.graph, path)
-        args = ["-m", "builder", "train", str(path), "--json", "--dataset", self.dataset.currentText().strip(),
-                "--epochs", str(self.epochs.value()), "--batch-size", str(self.batch.value()),
-                "--device", self.device.currentText(), "--out", self.out.text().strip() or "runs/latest",
-                "--log-every", "1"]
-        if self.recipe.currentData():
-            args += ["--recipe", self.recipe.currentData()]
-        if self.resume.isChecked():
-            args.append("--resume")
+        args = ["-m", "builder", "train", str(path), "--json"] + config_argv(self.config()) + ["--log-every", "1"]
         if self.gpus.value() > 1:
             args += ["--gpus", str(self.gpus.value())]
-        if self.max_steps.value():
-            args += ["--max-steps", str(self.max_steps.value())]
         own = self.doc.graph.meta.get("weights")
         if own:  # the project is saved to a temporary folder: its weights are named by their real path
             weights = Path(self.doc.path).parent / str(own) if self.doc.path else None
@@ -223,6 +282,9 @@ class TrainPanel(QWidget):
             self.train_acc.append(e["train_accuracy"])
             self.val_acc.append(e["val_accuracy"])
             self.train_acc_curve.setData(self.epochs_seen, self.train_acc)
+            self.epoch_steps.append(self.steps[-1] if self.steps else 0)
+            self.val_loss.append(e["val_loss"])
+            self.val_loss_curve.setData(self.epoch_steps, self.val_loss)
             self.val_acc_curve.setData(self.epochs_seen, self.val_acc)
         elif kind == "done":
             verb = "Stopped" if e.get("stopped") else "Done"
@@ -255,3 +317,64 @@ class TrainPanel(QWidget):
 def _eta(s: float) -> str:
     s = int(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+def _editor(f):
+    """The widget for one Config field: a spin box (its range), a combo (its choices, or an editable list), a
+    check box, or a line edit (optional numbers: empty is the recipe's value)."""
+    m = f.metadata
+    if m["kind"] == "flag":
+        w = QCheckBox(m["label"] or f.name.replace("_", " "))
+        w.setChecked(bool(f.default))
+    elif m["kind"] == "int":
+        w = QSpinBox()
+        w.setRange(m["lo"] if m["lo"] is not None else -2 ** 31, min(m["hi"] if m["hi"] is not None else 2 ** 31 - 1,
+                                                                      2 ** 31 - 1))
+        w.setValue(f.default)
+        if m.get("special"):
+            w.setSpecialValueText(m["special"])
+    elif f.name == "recipe":
+        w = QComboBox()
+        w.addItem("the project's recipe", "")
+        for r in RECIPES:
+            w.addItem(r, r)
+    elif m["choices"] or m["suggest"]:
+        w = QComboBox()
+        w.addItems(list(m["choices"] or m["suggest"]))
+        w.setEditable(bool(m["suggest"]))
+        w.setCurrentText(str(f.default))
+    else:
+        w = QLineEdit("" if f.default is None else str(f.default))
+        if f.default is None:
+            w.setPlaceholderText("the recipe's" if m["kind"] == "float" else "none")
+    w.setToolTip(m["help"])
+    return w
+
+
+def _changed_signal(w):
+    if isinstance(w, QCheckBox):
+        return w.toggled
+    if isinstance(w, QSpinBox):
+        return w.valueChanged
+    if isinstance(w, QComboBox):
+        return w.currentTextChanged
+    return w.textChanged
+
+
+def _value(w, f):
+    """The field's value from its widget; a number that does not parse raises ValueError naming the field."""
+    if isinstance(w, QCheckBox):
+        return w.isChecked() if f.default is not None else (True if w.isChecked() else None)
+    if isinstance(w, QSpinBox):
+        return w.value()
+    if isinstance(w, QComboBox):
+        return (w.currentData() if f.name == "recipe" else w.currentText().strip())
+    text = w.text().strip()
+    if f.metadata["kind"] == "float":
+        if not text:
+            return None if f.default is None else f.default
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{f.metadata['label'] or f.name} must be a number, not {text!r}") from None
+    return text or (None if f.default is None else f.default)
