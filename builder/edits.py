@@ -91,8 +91,12 @@ def collapse(graph: Graph, group_id: str) -> str:
     if leaks:
         raise GraphEditError(f"cannot collapse {group_id!r}: {leaks[0][0]!r} feeds {leaks[0][1]!r} outside it")
     pos = min((b.pos for b in members), key=lambda p: p[1])
+    bottom = max(b.pos[1] for b in members)
     for bid in ids:
         graph.remove_block(bid)
+    for other in graph.blocks():  # close the gap: what is below the composite's inside moves up (expand's inverse)
+        if other.pos[1] > bottom + 1.0 and bottom > pos[1]:
+            graph.move(other.id, (other.pos[0], other.pos[1] - (bottom - pos[1])))
     graph.add_block(info["type"], info["params"], group_id, info.get("label", ""), pos)
     if src is not None:
         graph.connect(src, group_id, "x", check_cycle=False)

@@ -73,3 +73,82 @@ def dot_positions(graph, timeout: float = 20.0) -> dict | None:
 
 def auto_layout(graph, use_dot: bool = True) -> dict:
     return (dot_positions(graph) if use_dot else None) or layered_positions(graph)
+
+
+# ------------------------------------------------------------------ free space for new blocks
+
+BLOCK_W, BLOCK_H = 210.0, 82.0   # a block's size on the canvas (the app draws them this size)
+GAP = 18.0                       # the least space kept between two blocks
+
+
+def overlaps(a, b) -> bool:
+    """Two blocks at positions ``a`` and ``b`` (top-left corners) overlap or come closer than GAP."""
+    return abs(a[0] - b[0]) < BLOCK_W + GAP and abs(a[1] - b[1]) < BLOCK_H + GAP
+
+
+class _Occupied:
+    """Block positions in grid buckets: 'is this spot free?' looks at the nine buckets around it."""
+
+    def __init__(self, positions=()):
+        self.cells: dict = {}
+        for p in positions:
+            self.add(p)
+
+    @staticmethod
+    def _cell(p):
+        return int(p[0] // (BLOCK_W + GAP)), int(p[1] // (BLOCK_H + GAP))
+
+    def add(self, p):
+        self.cells.setdefault(self._cell(p), []).append(p)
+
+    def free(self, p) -> bool:
+        cx, cy = self._cell(p)
+        return not any(overlaps(p, q) for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                       for q in self.cells.get((cx + dx, cy + dy), ()))
+
+
+def _offsets(rings: int = 60):
+    """Offsets from a wanted spot, nearest first (half a block apart; at equal distance right and down first)."""
+    sx, sy = (BLOCK_W + GAP) / 2, (BLOCK_H + GAP) / 2
+    out = [(i * sx, j * sy) for i in range(-rings, rings + 1) for j in range(-rings, rings + 1)]
+    out.sort(key=lambda d: (d[0] ** 2 + d[1] ** 2, d[1] < 0, d[0] < 0))
+    return out
+
+
+_OFFSETS = _offsets()
+
+
+def free_spot(occupied: _Occupied, want) -> tuple:
+    for dx, dy in _OFFSETS:
+        p = (want[0] + dx, want[1] + dy)
+        if occupied.free(p):
+            return p
+    return want  # (beyond 60 rings of blocks: leave it where it was asked for)
+
+
+def place_new(graph, new_ids) -> None:
+    """Move the blocks an edit just added to free space next to where they were put: first apart from each other
+    (keeping the first where it is), then together, as one piece (a paste keeps its shape), to the nearest offset
+    where none of them touches an older block. Runs inside the edit, so it is part of its undo step."""
+    new = [i for i in new_ids if i in graph]
+    if not new:
+        return
+    chosen = set(new)
+    old = _Occupied(tuple(b.pos) for b in graph.blocks() if b.id not in chosen)
+    inner = _Occupied()
+    pos = {}
+    for bid in new:
+        p = tuple(graph.block(bid).pos)
+        if not inner.free(p):
+            p = free_spot(inner, p)
+        inner.add(p)
+        pos[bid] = p
+    for dx, dy in _OFFSETS:
+        if all(old.free((p[0] + dx, p[1] + dy)) for p in pos.values()):
+            break
+    else:
+        dx = dy = 0.0
+    for bid, p in pos.items():
+        target = (round(p[0] + dx, 1), round(p[1] + dy, 1))
+        if target != tuple(graph.block(bid).pos):
+            graph.move(bid, target)

@@ -8,6 +8,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from builder.analysis import Analyzer
 from builder.graph import Graph
+from builder.layout import place_new
 
 
 class GraphCommand(QUndoCommand):
@@ -72,7 +73,12 @@ class Document(QObject):
 
     def push(self, text: str, fn, merge_key=None) -> bool:
         """Apply an edit as one undo step; a refused edit shows its message and changes nothing."""
-        cmd = GraphCommand(self, text, fn, merge_key)
+        def placed(g):  # every block an edit adds lands in free space, within the same undo step
+            before = set(g.ids())
+            result = fn(g)
+            place_new(g, [i for i in g.ids() if i not in before])
+            return result
+        cmd = GraphCommand(self, text, placed, merge_key)
         try:
             cmd.redo()
         except Exception as e:  # noqa: BLE001  the model's typed errors, and anything a rule raised

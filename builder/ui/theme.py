@@ -1,6 +1,8 @@
 """Colours and sizes of the canvas (one place, so light and dark themes stay consistent)."""
 from PySide6.QtGui import QColor
 
+from builder.layout import BLOCK_H, BLOCK_W  # one block size for the canvas and for free-space placement
+
 CATEGORY_COLOURS = {
     "Input & output": "#546E7A",
     "Convolution": "#1E88E5",
@@ -23,8 +25,6 @@ PALETTE_ORDER = ["Inception modules", "Inception branches", "Grid reductions", "
                  "Merge", "Input & output"]
 ERROR = QColor("#E53935")
 WARNING = QColor("#FFB300")
-BLOCK_W = 210.0
-BLOCK_H = 82.0
 PORT_R = 6.0
 
 
