@@ -127,6 +127,7 @@ class Graph:
         self.edge_added = Signal()       # (src, dst, port)
         self.edge_removed = Signal()     # (src, dst, port)
         self.changed = Signal()          # () after any change
+        self.direction_changed = Signal()  # () the diagram's reading direction (meta "direction")
         self.journal: list | None = None  # when a list, every edit appends (redo, undo) closures to it
         self._parents: dict = {}  # dotted-path prefix -> how many ids sit under it
         self._wired: dict = {}    # block id -> {input port: source id}: port lookups are O(1) on wide blocks
@@ -407,6 +408,26 @@ class Graph:
             self.meta["frozen"] = sorted(current)
         self._log(lambda: self.set_frozen(block_id, frozen), lambda: self.set_frozen(block_id, old))
         self.block_changed.emit(block_id)
+        self.changed.emit()
+        return old
+
+    @property
+    def direction(self) -> str:
+        """How the diagram reads: "TB" (top to bottom, the default) or "LR" (left to right)."""
+        return "LR" if self.meta.get("direction") == "LR" else "TB"
+
+    def set_direction(self, direction: str) -> str:
+        """Change the reading direction (an undoable edit); returns the old one."""
+        if direction not in ("TB", "LR"):
+            raise GraphEditError(f"direction must be TB or LR, not {direction!r}")
+        old = self.direction
+        if old == direction:
+            return old
+        self.meta = {k: v for k, v in self.meta.items() if k != "direction"}
+        if direction == "LR":
+            self.meta["direction"] = "LR"
+        self._log(lambda: self.set_direction(direction), lambda: self.set_direction(old))
+        self.direction_changed.emit()
         self.changed.emit()
         return old
 

@@ -9,6 +9,8 @@ import networkx as nx
 
 ROW = 110.0
 COL = 240.0
+BLOCK_W, BLOCK_H = 210.0, 82.0   # a block's size on the canvas (the app draws them this size)
+GAP = 18.0                       # the least space kept between two blocks
 
 
 def layered_positions(graph) -> dict:
@@ -38,6 +40,8 @@ def layered_positions(graph) -> dict:
         start = centre - COL * (len(items) - 1) / 2
         for i, n in enumerate(items):
             x[n] = start + COL * i
+    if graph.direction == "LR":  # layers left to right, a layer's blocks one above the other
+        return {n: (round(layer[n] * (BLOCK_W + 60.0), 1), round(x[n] / COL * (BLOCK_H + 40.0), 1)) for n in g.nodes}
     return {n: (round(x[n], 1), round(layer[n] * ROW, 1)) for n in g.nodes}
 
 
@@ -48,7 +52,8 @@ def dot_positions(graph, timeout: float = 20.0) -> dict | None:
         return None
     ids = list(graph.g.nodes)
     index = {n: i for i, n in enumerate(ids)}
-    lines = ["digraph G {", "rankdir=TB; nodesep=0.4; ranksep=0.35;",
+    lr = graph.direction == "LR"
+    lines = ["digraph G {", f"rankdir={graph.direction}; nodesep={0.25 if lr else 0.4}; ranksep={0.6 if lr else 0.35};",
              "node [shape=box, width=2.6, height=0.9, fixedsize=true];"]
     lines += [f"n{i};" for i in range(len(ids))]
     for u, v, _ in graph.edges():
@@ -76,10 +81,6 @@ def auto_layout(graph, use_dot: bool = True) -> dict:
 
 
 # ------------------------------------------------------------------ free space for new blocks
-
-BLOCK_W, BLOCK_H = 210.0, 82.0   # a block's size on the canvas (the app draws them this size)
-GAP = 18.0                       # the least space kept between two blocks
-
 
 def overlaps(a, b) -> bool:
     """Two blocks at positions ``a`` and ``b`` (top-left corners) overlap or come closer than GAP."""

@@ -5,8 +5,8 @@ a drag only moves items, and its release pushes one "Move" step.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen, QTransform
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene,
                                QGraphicsSimpleTextItem, QGraphicsView, QStyle)
 
@@ -18,6 +18,9 @@ from .text import esc as _esc
 
 MIME_KIND = "application/x-block-builder-kind"
 HEADER = 24.0
+OVERVIEW_LOD = 0.6   # below this zoom a block shows only its name (and a composite's kind), large enough to read
+MIN_TEXT_LOD = 0.06  # below this (a minimap) not even that
+OVERVIEW_ZOOM = 0.4  # Fit view: the whole network when it is readable at this zoom, else this zoom from the top
 
 
 class BlockItem(QGraphicsItem):
@@ -29,6 +32,7 @@ class BlockItem(QGraphicsItem):
         self.report = None
         self.advice: list = []
         self.heat: float | None = None  # share of the measured time (the latency overlay), or None
+        self.painted_title = None  # (text, pixel height on screen) of the name as last painted
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -109,20 +113,27 @@ class BlockItem(QGraphicsItem):
         return p
 
     def in_port_local(self, port: str) -> QPointF:
+        """Input ports along the top edge (along the left edge when the diagram reads left to right)."""
         n = max(len(self.ports), 1)
         i = self.ports.index(port) if port in self.ports else 0
+        if self.canvas.horizontal:
+            return QPointF(0.0, theme.BLOCK_H * (i + 1) / (n + 1))
         return QPointF(theme.BLOCK_W * (i + 1) / (n + 1), 0.0)
+
+    def out_port_local(self) -> QPointF:
+        return QPointF(theme.BLOCK_W, theme.BLOCK_H / 2) if self.canvas.horizontal else \
+            QPointF(theme.BLOCK_W / 2, theme.BLOCK_H)
 
     def in_port_pos(self, port: str) -> QPointF:
         return self.mapToScene(self.in_port_local(port))
 
     def out_port_pos(self) -> QPointF:
-        return self.mapToScene(QPointF(theme.BLOCK_W / 2, theme.BLOCK_H))
+        return self.mapToScene(self.out_port_local())
 
     def port_at(self, scene_pos: QPointF, slack: float = 10.0):
         """('in', port) or ('out', None) when scene_pos is on a port."""
         local = self.mapFromScene(scene_pos)
-        if self.has_output and QLineF(local, QPointF(theme.BLOCK_W / 2, theme.BLOCK_H)).length() <= slack:
+        if self.has_output and QLineF(local, self.out_port_local()).length() <= slack:
             return ("out", None)
         for p in self.ports:
             if QLineF(local, self.in_port_local(p)).length() <= slack:
@@ -135,14 +146,12 @@ class BlockItem(QGraphicsItem):
         rect = QRectF(0, 0, theme.BLOCK_W, theme.BLOCK_H)
         rep = self.report
         has_error = bool(rep and rep.errors)
-        if lod < 0.35:  # zoomed far out (an overview of hundreds of blocks): flat colour, red when in error
-            painter.fillRect(rect, theme.ERROR if has_error else self.colour)
-            if option.state & QStyle.State_Selected:
-                painter.setPen(QPen(QColor("#FFB300"), 3.0 / max(lod, 0.01)))
-                painter.drawRect(rect)
+        if lod < OVERVIEW_LOD:  # zoomed out: the name (and a composite's kind) in a font that grows as we zoom out
+            self._paint_overview(painter, rect, lod, has_error, bool(option.state & QStyle.State_Selected))
             return
+        self.painted_title = (self.title, 9.0 * lod * 96 / 72)  # (text, its height on screen in pixels)
         selected = bool(option.state & QStyle.State_Selected)
-        border = theme.ERROR if has_error else (QColor("#FFB300") if selected else self.colour.darker(130))
+        border = theme.ERROR if has_error else (theme.SELECTED if selected else self.colour.darker(130))
         painter.setPen(QPen(border, 3.0 if (has_error or selected) else 1.2))
         painter.setBrush(QBrush(self.body_colour()))
         painter.drawRoundedRect(rect, 8, 8)
@@ -184,7 +193,7 @@ class BlockItem(QGraphicsItem):
             painter.drawEllipse(self.in_port_local(p), theme.PORT_R, theme.PORT_R)
         if self.has_output:
             painter.setBrush(self.colour)
-            painter.drawEllipse(QPointF(theme.BLOCK_W / 2, theme.BLOCK_H), theme.PORT_R, theme.PORT_R)
+            painter.drawEllipse(self.out_port_local(), theme.PORT_R, theme.PORT_R)
         if has_error:
             painter.setPen(Qt.NoPen)
             painter.setBrush(theme.ERROR)
@@ -208,6 +217,39 @@ class BlockItem(QGraphicsItem):
             painter.setFont(f)
             painter.drawText(QRectF(c.x() - 8, c.y() - 8, 16, 16), Qt.AlignCenter, "i")
 
+    def _paint_overview(self, painter, rect, lod, has_error, selected):
+        painter.fillRect(rect, theme.ERROR if has_error else self.colour)
+        if selected:
+            painter.setPen(QPen(theme.SELECTED, 4.0 / max(lod, 0.01)))
+            painter.drawRect(rect)
+        self.painted_title = None
+        if lod < MIN_TEXT_LOD:  # a minimap's dot: no text could be read
+            return
+        spec = self.block.spec
+        second = self.kind_title if spec is not None and spec.is_composite and self.title != self.kind_title else ""
+        f = QFont(painter.font())
+        f.setBold(True)
+        # aim at 13 px on screen, never more than the block allows, never less than 7 px (then the name is elided)
+        size = min(13.0 / lod, theme.BLOCK_H * (0.42 if second else 0.6))
+        f.setPixelSize(max(1, int(size)))
+        painter.setFont(f)
+        room = theme.BLOCK_W - 12
+        least = 7.0 / lod
+        while painter.fontMetrics().horizontalAdvance(self.title) > room and size > least:  # shrink to fit
+            size = max(size * 0.9, least)
+            f.setPixelSize(max(1, int(size)))
+            painter.setFont(f)
+        painter.setPen(QColor("#FFFFFF"))
+        top = QRectF(6, 0, room, theme.BLOCK_H * (0.62 if second else 1.0))
+        painter.drawText(top, Qt.AlignCenter, _fit(painter, self.title, room))
+        self.painted_title = (self.title, int(size) * lod)
+        if second and theme.BLOCK_H * 0.3 * lod >= 7:
+            f.setBold(False)
+            f.setPixelSize(max(1, int(min(theme.BLOCK_H * 0.28, 11.0 / lod))))
+            painter.setFont(f)
+            painter.drawText(QRectF(6, theme.BLOCK_H * 0.58, room, theme.BLOCK_H * 0.38), Qt.AlignCenter,
+                             _fit(painter, second, room))
+
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionHasChanged and self.canvas is not None:
             self.canvas.block_item_moved(self)
@@ -222,8 +264,8 @@ class WireItem(QGraphicsPathItem):
     """A wire, painted by Qt itself (no Python paint: a thousand of them must redraw within a frame), with a
     shape label at its middle that hides when zoomed far out."""
 
-    PEN = QPen(QColor("#78909C"), 2.0)
-    PEN_SELECTED = QPen(QColor("#FFB300"), 3.0)
+    PEN = QPen(theme.WIRE, 2.0)
+    PEN_SELECTED = QPen(theme.SELECTED, 3.0)
 
     def __init__(self, scene: "CanvasScene", src: str, dst: str, port: str):
         super().__init__()
@@ -251,11 +293,7 @@ class WireItem(QGraphicsPathItem):
         s, d = self.canvas.blocks.get(self.src), self.canvas.blocks.get(self.dst)
         if s is None or d is None:
             return
-        a, b = s.out_port_pos(), d.in_port_pos(self.port)
-        dy = max(abs(b.y() - a.y()) * 0.5, 40.0)
-        path = QPainterPath(a)
-        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
-        self.setPath(path)
+        self.setPath(wire_path(s.out_port_pos(), d.in_port_pos(self.port), self.canvas.horizontal))
         self._place_label()
 
     def set_label(self, text: str):
@@ -303,8 +341,10 @@ class CanvasScene(QGraphicsScene):
         self.wires: dict[tuple, WireItem] = {}
         self._drag_wire = None     # (temp path item, source id)
         self._press_positions = None
+        self._repaint_pending = False
         self.show_labels = True
-        self.setBackgroundBrush(QColor("#F5F7FA"))
+        self.horizontal = False  # the diagram reads left to right (the graph's direction "LR")
+        self.setBackgroundBrush(theme.CANVAS_BACKGROUND)
         doc.graph_replaced.connect(self.attach)
         doc.analysed.connect(self.apply_analysis)
         self.attach(doc.graph)
@@ -318,6 +358,7 @@ class CanvasScene(QGraphicsScene):
         self.blocks.clear()
         self.wires.clear()
         self.graph = graph
+        self.horizontal = graph.direction == "LR"
         for name, fn in self._subscriptions():
             getattr(graph, name).connect(fn)
         for b in graph.blocks():
@@ -330,7 +371,15 @@ class CanvasScene(QGraphicsScene):
     def _subscriptions(self):
         return [("block_added", self._add_block), ("block_removed", self._remove_block),
                 ("block_changed", self._block_changed), ("block_moved", self._block_moved),
-                ("edge_added", self._add_wire), ("edge_removed", self._remove_wire)]
+                ("edge_added", self._add_wire), ("edge_removed", self._remove_wire),
+                ("direction_changed", self._direction_changed)]
+
+    def _direction_changed(self):
+        self.horizontal = self.graph.direction == "LR"
+        for item in self.blocks.values():
+            item.refresh_model()
+        for w in self.wires.values():
+            w.update_path()
 
     def _add_block(self, bid):
         item = BlockItem(self, bid)
@@ -342,6 +391,14 @@ class CanvasScene(QGraphicsScene):
         item = self.blocks.pop(bid, None)
         if item is not None:
             self.removeItem(item)
+            if not self._repaint_pending:  # one full repaint after a burst of removals: no stale paint remains
+                self._repaint_pending = True
+                QTimer.singleShot(0, self._repaint_views)
+
+    def _repaint_views(self):
+        self._repaint_pending = False
+        for view in self.views():
+            view.viewport().update()
 
     def _block_changed(self, bid):
         item = self.blocks.get(bid)
@@ -406,6 +463,23 @@ class CanvasScene(QGraphicsScene):
                 w.update_path()
 
     # ------------------------------------------------------------------ helpers
+    def neighbour(self, bid: str, key) -> str | None:
+        """The block an arrow key goes to from ``bid`` (see CanvasView.keyPressEvent), or None."""
+        g = self.graph
+        main, cross = (0, 1) if self.horizontal else (1, 0)
+        forward = Qt.Key_Right if self.horizontal else Qt.Key_Down
+        backward = Qt.Key_Left if self.horizontal else Qt.Key_Up
+        here = g.block(bid).pos
+        if key in (forward, backward):
+            near = g.g.successors(bid) if key == forward else g.g.predecessors(bid)
+            near = [n for n in dict.fromkeys(near) if n in self.blocks]
+            return min(near, key=lambda n: abs(g.block(n).pos[cross] - here[cross]), default=None)
+        sign = 1 if key in (Qt.Key_Right, Qt.Key_Down) else -1
+        row = (theme.BLOCK_H if not self.horizontal else theme.BLOCK_W) * 0.75
+        beside = [b.id for b in g.blocks() if b.id != bid and abs(b.pos[main] - here[main]) <= row
+                  and (b.pos[cross] - here[cross]) * sign > 0]
+        return min(beside, key=lambda n: abs(g.block(n).pos[cross] - here[cross]), default=None)
+
     def block_at(self, pos: QPointF) -> BlockItem | None:
         for it in self.items(pos):
             if isinstance(it, BlockItem):
@@ -454,11 +528,7 @@ class CanvasScene(QGraphicsScene):
 
     def _update_temp(self, pos):
         temp, src, _ = self._drag_wire
-        a = self.blocks[src].out_port_pos()
-        path = QPainterPath(a)
-        dy = max(abs(pos.y() - a.y()) * 0.5, 30.0)
-        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(pos.x(), pos.y() - dy), pos)
-        temp.setPath(path)
+        temp.setPath(wire_path(self.blocks[src].out_port_pos(), pos, self.horizontal))
 
     def mouseMoveEvent(self, event):
         if self._drag_wire is not None:
@@ -542,22 +612,45 @@ class CanvasView(QGraphicsView):
         self.zoom_changed.emit(z)
 
     def wheelEvent(self, event):
-        if event.modifiers() & Qt.ControlModifier or not event.angleDelta().x():
-            delta = event.angleDelta().y()
-            if delta:
-                self.zoom(1.15 if delta > 0 else 1 / 1.15)
-                event.accept()
-                return
+        """Every diagram tool's convention: the wheel scrolls, Shift+wheel scrolls sideways, Ctrl+wheel zooms
+        around the cursor (a touchpad's pinch zooms too: see viewportEvent)."""
+        delta = event.angleDelta()
+        if event.modifiers() & Qt.ControlModifier:
+            if delta.y():
+                self.zoom(1.15 ** (delta.y() / 120))
+            event.accept()
+            return
+        if event.modifiers() & Qt.ShiftModifier and delta.y() and not delta.x():
+            bar = self.horizontalScrollBar()
+            bar.setValue(bar.value() - delta.y())
+            event.accept()
+            return
         super().wheelEvent(event)
 
+    def viewportEvent(self, event):
+        if event.type() == QEvent.NativeGesture and event.gestureType() == Qt.ZoomNativeGesture:
+            self.zoom(1.0 + event.value())
+            return True
+        return super().viewportEvent(event)
+
     def fit(self):
+        """The whole network when its names can be read that way; else its full width (its height when it reads
+        left to right) at a zoom where every name can still be read, from the top: it reads top to bottom by
+        scrolling, never at a zoom that shows only coloured bars."""
         rect = self.scene().itemsBoundingRect().adjusted(-40, -40, 40, 40)
-        if rect.isValid():
-            self.fitInView(rect, Qt.KeepAspectRatio)
-            if self.transform().m11() > 1.0:
-                self.resetTransform()
-                self.centerOn(rect.center())
-            self._zoomed()
+        if not rect.isValid():
+            return
+        vw, vh = max(self.viewport().width(), 1), max(self.viewport().height(), 1)
+        whole = min(vw / rect.width(), vh / rect.height())
+        along_width = (vh / rect.height()) if self.scene().horizontal else (vw / rect.width())
+        z = min(1.0, whole if whole >= OVERVIEW_ZOOM else min(along_width, OVERVIEW_ZOOM))
+        z = max(z, 0.05)
+        self.setTransform(QTransform.fromScale(z, z))
+        if self.scene().horizontal:
+            self.centerOn(rect.left() + vw / (2 * z), rect.center().y())
+        else:
+            self.centerOn(rect.center().x(), rect.top() + vh / (2 * z))
+        self._zoomed()
 
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:
@@ -585,6 +678,22 @@ class CanvasView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
+    def keyPressEvent(self, event):
+        """Arrow keys move the selection along the wires: down (right, reading left to right) to the block fed,
+        up to the block feeding it, sideways to the nearest block beside it."""
+        ids = self.scene().selected_block_ids()
+        keys = (Qt.Key_Up, Qt.Key_Down, Qt.Key_Left, Qt.Key_Right)
+        if event.key() in keys and len(ids) == 1 and not event.modifiers() & ~Qt.KeypadModifier:
+            target = self.scene().neighbour(ids[0], event.key())
+            if target is not None:
+                item = self.scene().blocks[target]
+                self.scene().clearSelection()
+                item.setSelected(True)
+                self.ensureVisible(item, 40, 40)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     # drops from the palette
     def dragEnterEvent(self, event):
         if event.mimeData().hasFormat(MIME_KIND):
@@ -607,6 +716,18 @@ class CanvasView(QGraphicsView):
             event.acceptProposedAction()
         else:
             super().dropEvent(event)
+
+
+def wire_path(a: QPointF, b: QPointF, horizontal: bool) -> QPainterPath:
+    """A wire from an output port to an input port: leaves and enters along the reading direction."""
+    path = QPainterPath(a)
+    if horizontal:
+        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
+        path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
+    else:
+        dy = max(abs(b.y() - a.y()) * 0.5, 40.0)
+        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
+    return path
 
 
 def _fit(painter: QPainter, text: str, width: float) -> str:

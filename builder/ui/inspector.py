@@ -157,8 +157,9 @@ class Inspector(QScrollArea):
         if p.kind == "int":
             w = QSpinBox()
             w.setRange(int(lo), int(min(hi, INT_LIMIT)))
-            w.setKeyboardTracking(False)
+            w.setKeyboardTracking(False)  # applied on Enter or leaving the field: one undo step
             w.valueChanged.connect(lambda v, n=p.name: self._apply(n, v))
+            w.lineEdit().textEdited.connect(lambda _t, p=p, w=w: self._check_typed(p, w))
         elif p.kind == "float":
             w = QDoubleSpinBox()
             w.setDecimals(6 if (p.max or 1) <= 1 else 3)
@@ -166,6 +167,7 @@ class Inspector(QScrollArea):
             w.setSingleStep(0.05 if (p.max or 10) <= 1 else 0.1)
             w.setKeyboardTracking(False)
             w.valueChanged.connect(lambda v, n=p.name: self._apply(n, v))
+            w.lineEdit().textEdited.connect(lambda _t, p=p, w=w: self._check_typed(p, w))
         elif p.kind == "bool":
             w = QCheckBox()
             w.toggled.connect(lambda v, n=p.name: self._apply(n, v))
@@ -185,7 +187,37 @@ class Inspector(QScrollArea):
         else:
             w = QLineEdit()
             w.editingFinished.connect(lambda n=p.name, w=w: self._apply(n, w.text()))
+            w.textEdited.connect(lambda _t, p=p, w=w: self._check_typed(p, w))
         return w
+
+    def _check_typed(self, p, w):
+        """Check a value as it is typed (before it is applied): the parameter's own rules, then the block's shape
+        rule with its current inputs; the message shows at once and the field is marked."""
+        problem = None
+        bid = self.block_id
+        if bid is None or bid not in self.doc.graph:
+            return None
+        b = self.doc.graph.block(bid)
+        text = w.lineEdit().text() if isinstance(w, (QSpinBox, QDoubleSpinBox)) else w.text()
+        if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            text = text.strip()
+            try:
+                value = int(text) if isinstance(w, QSpinBox) else float(text)
+            except ValueError:
+                value, problem = None, f"{p.title}: {text!r} is not a number" if text else f"{p.title}: type a value"
+        else:
+            value = text
+        if problem is None:
+            try:
+                params = b.spec.validate_params({p.name: value}, base=b.params)
+                rep = self.doc.analysis.blocks.get(bid) if self.doc.analysis is not None else None
+                if b.spec.shape is not None and rep is not None and rep.in_shapes and all(rep.in_shapes):
+                    b.spec.shape(params, rep.in_shapes)
+            except Exception as e:  # noqa: BLE001  ParamError, BlockError: the rule's own message
+                problem = f"{p.title}: {e}"
+        w.setStyleSheet("border: 2px solid #E53935;" if problem else "")
+        self.message.setText(problem or "")
+        return problem
 
     def _load_values(self):
         b = self.doc.graph.block(self.block_id)
@@ -219,6 +251,9 @@ class Inspector(QScrollArea):
 
     # ------------------------------------------------------------------ edits
     def _apply(self, name, value):
+        entry = self.editors.get(name)
+        if entry is not None:
+            entry[1].setStyleSheet("")
         bid = self.block_id
         if bid is None or bid not in self.doc.graph:
             return

@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from blocks import REGISTRY, fmt_shape
 from builder import edits, project
@@ -20,6 +20,7 @@ from exports import EXPORTS
 
 from . import theme
 from .canvas import CanvasScene, CanvasView
+from .overlays import FindBar, MessageStrip, Minimap
 from .dialogs import TemplateGallery, ask_path
 from .document import Document
 from .inspector import Inspector
@@ -44,11 +45,21 @@ class MainWindow(QMainWindow):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.resize(1440, 900)
+        self._first_size()
         self.doc = Document(parent=self)
         self.scene = CanvasScene(self.doc, self)
         self.view = CanvasView(self.scene)
-        self.setCentralWidget(self.view)
+        self.find_bar = FindBar(lambda: self.doc.graph)
+        centre = QWidget()
+        centre_layout = QVBoxLayout(centre)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.setSpacing(0)
+        centre_layout.addWidget(self.find_bar)
+        centre_layout.addWidget(self.view, 1)
+        self.setCentralWidget(centre)
+        self.minimap = Minimap(self.view)
+        self.messages = MessageStrip(centre)
+        self.find_bar.found.connect(self.go_to_block)
         self.palette = Palette()
         self.inspector = Inspector(self.doc)
         self.layers = LayerTable(self.doc)
@@ -70,7 +81,8 @@ class MainWindow(QMainWindow):
         self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
         self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.out.text()).parent))
         self.runs.open_graph.connect(self._open_run_graph)
-        self.advisor.block_selected.connect(self.select_block)
+        self.advisor.block_selected.connect(self.go_to_block)
+        self.layers.block_selected.connect(self.go_to_block)
         self.advisor.findings_changed.connect(self.scene.apply_advice)
         self.layers_dock.raise_()
         self.resizeDocks([self.layers_dock], [230], Qt.Vertical)
@@ -86,7 +98,9 @@ class MainWindow(QMainWindow):
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
         self.doc.graph_replaced.connect(lambda _: self._update_title())
-        self.doc.edit_failed.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.doc.graph_replaced.connect(self._watch_direction)
+        self._watch_direction(self.doc.graph)
+        self.doc.edit_failed.connect(lambda m: self.say(m, kind="warning"))
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.block_double_clicked.connect(self._double_clicked)
         self.view.block_dropped.connect(self.add_block)
@@ -94,6 +108,9 @@ class MainWindow(QMainWindow):
         self.palette.add_requested.connect(lambda k: self.add_block(k, None))
         self.inspector.expand_button.clicked.connect(self.expand_selected)
         self._update_title()
+        self.restore_state()
+        from PySide6.QtWidgets import QApplication
+        QApplication.instance().installEventFilter(self)  # Ctrl+Z in the inspector undoes the graph (eventFilter)
         from .recovery import Recovery, autosave_seconds
         self.recovery = Recovery()
         self.other_windows: list = []  # windows this one opened (recovered documents)
@@ -109,11 +126,11 @@ class MainWindow(QMainWindow):
             try:
                 self.recovery.write(self.doc.graph, self.doc.path)
             except ProjectError as e:
-                self.statusBar().showMessage(f"Autosave failed: {e}", 8000)
+                self.say(f"Autosave failed: {e}", kind="warning")
         else:
             problem = self.recovery.discard()
             if problem:
-                self.statusBar().showMessage(f"Autosave: {problem}", 8000)
+                self.say(f"Autosave: {problem}", kind="warning")
 
     def offer_recovery(self) -> int:
         """After a crash: offer every recovery file no running window owns, one at a time (Recover, Discard, or
@@ -154,7 +171,7 @@ class MainWindow(QMainWindow):
                 target.autosave()  # this window's own autosave holds it before the old file goes
                 if target.recovery.path.exists():  # (an unwritable folder: the old file stays, nothing lost)
                     recovery.remove(o.path)
-                target.statusBar().showMessage("Recovered unsaved work; save it to keep it", 10000)
+                target.say("Recovered unsaved work; save it to keep it")
                 recovered += 1
         return recovered
 
@@ -166,6 +183,34 @@ class MainWindow(QMainWindow):
         win.destroyed.connect(lambda *_: self.other_windows.remove(win) if win in self.other_windows else None)
         win.show()
         return win
+
+    def _first_size(self):
+        """The last session's size and place; on a first start 90% of the screen's free area (never bigger)."""
+        screen = QGuiApplication.primaryScreen()
+        free = screen.availableGeometry() if screen is not None else None
+        if free is not None and free.width() > 0:
+            w, h = min(1440, int(free.width() * 0.92)), min(900, int(free.height() * 0.92))
+            self.resize(w, h)
+            self.move(free.x() + (free.width() - w) // 2, free.y() + (free.height() - h) // 2)
+        else:
+            self.resize(1280, 800)
+
+    def restore_state(self):
+        """Window geometry and the docks as the user left them (after the docks exist)."""
+        s = settings()
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+            screen = self.screen().availableGeometry() if self.screen() is not None else None
+            if screen is not None and not screen.intersects(self.frameGeometry()):
+                self._first_size()  # saved on a screen that is gone
+        if state is not None:
+            self.restoreState(state)
+
+    def save_state(self):
+        s = settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
 
     def _dock(self, title, widget, area, size):
         dock = QDockWidget(title, self)
@@ -184,6 +229,22 @@ class MainWindow(QMainWindow):
         self.bottom_docks.append(dock)
         self.bottom_docks[0].raise_()
         return dock
+
+    def eventFilter(self, obj, event):
+        """Undo and redo act on the network wherever the focus is in this window: a field of the inspector or a
+        table would otherwise take Ctrl+Z for its own text. Fields whose text is not part of the network (Find,
+        the training form, the palette's search) keep their own text undo."""
+        if event.type() == QEvent.ShortcutOverride and isinstance(obj, QWidget) and \
+                (event.matches(QKeySequence.Undo) or event.matches(QKeySequence.Redo)
+                 or QKeySequence(event.keyCombination()) in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"))) \
+                and obj.window() is self and not self._own_text_undo(obj):
+            event.ignore()
+            return True  # not accepted: the Edit menu's shortcut runs
+        return False
+
+    def _own_text_undo(self, widget) -> bool:
+        return any(w is widget or w.isAncestorOf(widget)
+                   for w in (self.find_bar, self.trainer, self.palette.search, self.runs))
 
     # ------------------------------------------------------------------ actions and menus
     def _act(self, menu, text, slot, shortcut=None, tip=""):
@@ -234,6 +295,8 @@ class MainWindow(QMainWindow):
         self.act_delete = self._act(e, "&Delete", self.delete_selected, QKeySequence.Delete)
         self.act_delete.setShortcuts([QKeySequence.Delete, QKeySequence("Backspace")])
         self._act(e, "Select &all", self.select_all, QKeySequence.SelectAll)
+        e.addSeparator()
+        self._act(e, "&Find a block…", self.find, QKeySequence.Find, "Find a block by its id, label or kind")
         b = mb.addMenu("&Block")
         self._act(b, "&Expand composite", self.expand_selected, "Ctrl+E")
         self._act(b, "&Collapse back into its composite", self.collapse_selected, "Ctrl+Shift+E")
@@ -243,10 +306,20 @@ class MainWindow(QMainWindow):
         self._act(v, "Zoom &out", lambda: self.view.zoom(0.8), QKeySequence.ZoomOut)
         self._act(v, "&Fit to view", self.view.fit, "Ctrl+0")
         self._act(v, "Auto &layout", self.auto_layout, "Ctrl+L")
+        self.act_left_right = self._act(v, "Read &left to right", self.toggle_direction, "",
+                                        "Lay the network out left to right (branches one above the other)")
+        self.act_left_right.setCheckable(True)
+        self.act_minimap = self._act(v, "&Minimap", lambda: self.minimap.set_wanted(self.act_minimap.isChecked()),
+                                     "Ctrl+M")
+        self.act_minimap.setCheckable(True)
+        self.act_minimap.setChecked(True)
         self.act_profile = self._act(v, "Measured &latency (profile on this machine)", self.profile_latency)
         self._act(v, "Clear the latency overlay", lambda: self.scene.show_heat(None))
         v.addSeparator()
         self.view_menu = v
+        panels = v.addMenu("&Panels")
+        for dock in [self.palette.parentWidget(), self.inspector.parentWidget()] + self.bottom_docks:
+            panels.addAction(dock.toggleViewAction())  # closed panels come back from here
         h = mb.addMenu("&Help")
         self._act(h, "&Keyboard shortcuts", self.show_shortcuts, "F1")
         self._act(h, "The Inception-v3 &design principles", self.show_principles)
@@ -306,18 +379,14 @@ class MainWindow(QMainWindow):
             for bid, pos in auto_layout(graph).items():
                 graph.block(bid).pos = pos
         self.doc.set_graph(graph, path)
-        self.view.resetTransform()
-        self.view.zoom(0.8)
-        first = self.scene.itemsBoundingRect()
-        self.view.centerOn(QPointF(first.center().x(), first.top() + self.view.viewport().height() * 0.55))
-        self.zoom_label.setText(f"{self.view.transform().m11() * 100:.0f}%")
+        self.view.fit()  # the whole network when it reads that way, else its width from the top
 
     def profile_latency(self) -> bool:
         """Time every block on this machine (beside the event loop) and colour the canvas by it."""
         from .import_dialog import run_beside
         a = self.doc.analysis
         if a is None or not a.ok:
-            self.statusBar().showMessage("Fix the errors in the graph before profiling it", 6000)
+            self.say("Fix the errors in the graph before profiling it", kind="warning")
             return False
         graph = self.doc.graph.copy()
 
@@ -332,8 +401,8 @@ class MainWindow(QMainWindow):
             self.last_profile = result
             self.scene.show_heat({r["id"]: r["ms"] for r in result["rows"]})
             slow = max(result["rows"], key=lambda r: r["ms"])
-            self.statusBar().showMessage(f"{result['total_ms']:.1f} ms per image on {result['device']}; slowest: "
-                                         f"{slow['id']} ({slow['share'] * 100:.0f}%)", 15000)
+            self.say(f"{result['total_ms']:.1f} ms per image on {result['device']}; slowest: {slow['id']} "
+                     f"({slow['share'] * 100:.0f}%)")
             self.profiled.emit(result)
         run_beside(self, "Timing every block…", work, done)
         return True
@@ -343,7 +412,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return
         self.load_graph(graph, None, layout=False)
-        self.statusBar().showMessage(f"Opened the graph of the run in {folder} (unsaved)", 8000)
+        self.say("Opened the graph this run trained (unsaved)", folder)
 
     def import_model(self) -> bool:
         """File > Import: choose a model, choose where its project goes; the import runs beside the event loop,
@@ -383,7 +452,7 @@ class MainWindow(QMainWindow):
                 box.exec()
                 return
             self.open_path(target, ask=False)
-            self.statusBar().showMessage(f"Imported {source}: {', '.join(str(p) for p in written)}", 10000)
+            self.say(f"Imported {source}: {', '.join(Path(p).name for p in written)}", target)
             self.imported.emit(str(target))
         run_beside(self, f"Importing {source}…", work, done)
         return True
@@ -444,7 +513,7 @@ class MainWindow(QMainWindow):
         self.recovery.discard()
         self._remember(path)
         self._update_title()
-        self.statusBar().showMessage(f"Saved {path}", 4000)
+        self.say(f"Saved {self.doc.graph.name}", path)
         return True
 
     def _remember(self, path):
@@ -478,7 +547,7 @@ class MainWindow(QMainWindow):
         except ExportError as e:
             QMessageBox.critical(self, "Export failed", str(e))
             return None
-        self.statusBar().showMessage(f"Exported {', '.join(map(str, written))}", 6000)
+        self.say(f"Exported {label}: {', '.join(Path(p).name for p in written)}", written[0])
         return written
 
     def showEvent(self, event):
@@ -490,6 +559,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         if self.maybe_save():
+            self.save_state()
             self.trainer.shutdown()
             self.autosave_timer.stop()
             self.recovery.discard()  # a file that cannot be removed is offered next time: nothing lost
@@ -568,7 +638,7 @@ class MainWindow(QMainWindow):
                 payload = json.loads(QGuiApplication.clipboard().text())[CLIP_MIME]
                 assert isinstance(payload["blocks"], list) and isinstance(payload["edges"], list)
             except (ValueError, KeyError, TypeError, AssertionError):
-                self.statusBar().showMessage("The clipboard holds no blocks to paste", 4000)
+                self.say("The clipboard holds no blocks to paste", kind="warning")
                 return
         mapping = {}
 
@@ -604,7 +674,7 @@ class MainWindow(QMainWindow):
             if grp:
                 self.doc.push(f"Collapse {grp['id']}", lambda g, gid=grp["id"]: edits.collapse(g, gid))
                 return
-        self.statusBar().showMessage("Select a block that came from expanding a composite block", 5000)
+        self.say("Select a block that came from expanding a composite block", kind="warning")
 
     def group_selected(self):
         ids = self.scene.selected_block_ids()
@@ -625,12 +695,43 @@ class MainWindow(QMainWindow):
         self.doc.push("Auto layout", edit)
         self.view.fit()
 
+    def toggle_direction(self):
+        """Top to bottom <-> left to right: the direction and the new layout are one undo step."""
+        direction = "LR" if self.doc.graph.direction == "TB" else "TB"
+
+        def edit(g):
+            g.set_direction(direction)
+            for bid, p in auto_layout(g).items():
+                if tuple(g.block(bid).pos) != p:
+                    g.move(bid, p)
+        self.doc.push("Read left to right" if direction == "LR" else "Read top to bottom", edit)
+        self.view.fit()
+
     def select_block(self, bid):
         item = self.scene.blocks.get(bid)
         if item is not None:
             self.scene.clearSelection()
             item.setSelected(True)
             self.view.ensureVisible(item, 60, 60)
+
+    def go_to_block(self, bid):
+        """Select a block and bring it to the middle of the view (Find, the Layers table, the Advisor)."""
+        item = self.scene.blocks.get(bid)
+        if item is None:  # a layer inside a composite: its top-level block
+            item = next((self.scene.blocks[b] for b in self.scene.blocks if bid.startswith(b + ".")), None)
+        if item is None:
+            return
+        self.scene.clearSelection()
+        item.setSelected(True)
+        if not self.view.mapToScene(self.view.viewport().rect()).boundingRect().contains(item.sceneBoundingRect()):
+            self.view.centerOn(item)
+
+    def find(self):
+        self.find_bar.open()
+
+    def say(self, text: str, path=None, kind: str = "info"):
+        """A result where the eye is: over the canvas, with the path and Open folder / Copy path."""
+        self.messages.show_message(text, path, kind)
 
     def _double_clicked(self, bid):
         b = self.doc.graph.block(bid)
@@ -642,6 +743,7 @@ class MainWindow(QMainWindow):
         ids = self.scene.selected_block_ids()
         self.inspector.show_block(ids[0] if len(ids) == 1 else None)
         self.feature_maps.select(ids[0] if len(ids) == 1 else None)
+        self.layers.select(ids[0] if len(ids) == 1 else None)
 
     def _analysed(self, a):
         inp = [r for r in a.blocks.values() if r.type == "input"]
@@ -657,6 +759,10 @@ class MainWindow(QMainWindow):
         self.problems.setText(f"<span style='color:#C62828'><b>{len(errors)} error{'s' * (len(errors) != 1)}"
                               f"</b></span>" if errors else "<span style='color:#2E7D32'>✓ no errors</span>")
         self.problems.setToolTip("\n".join(str(e) for e in errors[:30]))
+
+    def _watch_direction(self, graph):
+        graph.direction_changed.connect(lambda: self.act_left_right.setChecked(graph.direction == "LR"))
+        self.act_left_right.setChecked(graph.direction == "LR")
 
     def _update_title(self, *_):
         self.setWindowTitle(f"{self.doc.title}{'*' if self.doc.dirty else ''} — Block Builder")

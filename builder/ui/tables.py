@@ -1,7 +1,7 @@
 """The per-layer table dock: sortable, with the GoogLeNet paper's Table 1 view."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
@@ -9,6 +9,7 @@ from blocks import fmt_shape
 from builder.report import PAPER_COLUMNS, block_rows, human, paper_rows
 
 SORT_ROLE = Qt.UserRole + 2
+ID_ROLE = Qt.UserRole + 3
 MODES = ["Blocks", "Layers (inside composites)", "Paper table (GoogLeNet Table 1)"]
 
 
@@ -19,8 +20,13 @@ def _field(f) -> str:
 
 
 class LayerTable(QWidget):
+    """Rows and the canvas are linked both ways: choosing a row selects its block (scrolled into view); selecting
+    a block selects its row."""
+    block_selected = Signal(str)
+
     def __init__(self, doc, parent=None):
         super().__init__(parent)
+        self._selecting = False
         self.doc = doc
         self.mode = QComboBox()
         self.mode.addItems(MODES)
@@ -33,6 +39,8 @@ class LayerTable(QWidget):
         self.view.setSortingEnabled(True)
         self.view.sortByColumn(-1, Qt.AscendingOrder)  # network order until the user clicks a header
         self.view.setAlternatingRowColors(True)
+        self.view.setSelectionBehavior(QTableView.SelectRows)
+        self.view.setSelectionMode(QTableView.SingleSelection)
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
@@ -46,12 +54,35 @@ class LayerTable(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.view)
         self.mode.currentIndexChanged.connect(lambda _: self.refresh(self.doc.analysis))
+        self.view.selectionModel().currentRowChanged.connect(self._row_chosen)
         self._timer = QTimer(self)  # a burst of edits rebuilds the table once, after the canvas is current
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(lambda: self.refresh(self.doc.analysis))
         doc.analysed.connect(lambda _: self._timer.start())
         self.refresh(doc.analysis)
+
+    def _row_chosen(self, current, _previous=None):
+        if self._selecting or not current.isValid():
+            return
+        bid = self.proxy.index(current.row(), 0).data(ID_ROLE)
+        if bid:
+            self.block_selected.emit(bid)
+
+    def select(self, bid):
+        """Select the row of ``bid`` (None: clear) without echoing it back to the canvas."""
+        self._selected = bid
+        self._selecting = True
+        try:
+            if bid is None:
+                self.view.clearSelection()
+                return
+            hits = self.proxy.match(self.proxy.index(0, 0), ID_ROLE, bid, 1, Qt.MatchExactly)
+            if hits:
+                self.view.setCurrentIndex(hits[0])
+                self.view.scrollTo(hits[0])
+        finally:
+            self._selecting = False
 
     def refresh(self, analysis):
         if analysis is None or not self.isVisible() and self.model.rowCount():
@@ -94,8 +125,11 @@ class LayerTable(QWidget):
                 if r.get("errors"):
                     it.setForeground(QColor("#C62828"))
                 items.append(it)
+            items[0].setData(r.get("id"), ID_ROLE)
             self.model.appendRow(items)
         self._stale = False
+        if getattr(self, "_selected", None):
+            self.select(self._selected)
 
     def showEvent(self, event):
         super().showEvent(event)

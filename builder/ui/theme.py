@@ -35,3 +35,4 @@ WIRE = QColor("#78909C")
 CANVAS_BACKGROUND = QColor("#F5F7FA")
 # plot series: training and validation in colours apart in hue and lightness (and in line style)
 SERIES = {"train": "#1E88E5", "validation": "#D81B60"}
+MESSAGE_COLOURS = {"info": "#263238", "warning": "#8D5A00", "error": "#B71C1C"}
