@@ -500,6 +500,9 @@ class MainWindow(QMainWindow):
             return False
         if not path.endswith(".json"):
             path += ".json"
+        old_stem = self.doc.path.stem if self.doc.path else None
+        if self.doc.graph.name in ("untitled", "", old_stem):  # an unnamed project takes its file's name
+            self.doc.graph.name = Path(path).stem
         return self._save_to(Path(path))
 
     def _save_to(self, path) -> bool:

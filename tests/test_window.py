@@ -1,0 +1,285 @@
+"""A window a newcomer can read (issue 14): names at every zoom, find, table and canvas linked, wheel conventions,
+arrow keys, messages with paths, undo from the inspector, no stale items, and a 1366x768 screen. Real input
+events throughout (qtbot key presses and clicks, QWheelEvent sent to the viewport)."""
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QImage, QPainter, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+import templates
+from builder import advisor
+from builder.ui.canvas import BlockItem, WireItem
+from builder.ui.main_window import MainWindow
+from helpers import answer_paths
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def win(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    w = MainWindow()
+    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    w.resize(1366, 768)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+
+
+def _settle(qtbot, win):
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+
+
+def _visible(win, bid) -> bool:
+    shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    return shown.contains(win.scene.blocks[bid].sceneBoundingRect())
+
+
+def _render_at_view_zoom(win):
+    """Paint the whole scene at the zoom the view has (each item sees that level of detail)."""
+    z = win.view.transform().m11()
+    src = win.scene.itemsBoundingRect()
+    img = QImage(int(src.width() * z) + 2, int(src.height() * z) + 2, QImage.Format_ARGB32)
+    img.fill(0)
+    p = QPainter(img)
+    win.scene.render(p, QRectF(0, 0, src.width() * z, src.height() * z), src)
+    p.end()
+    return img
+
+
+def test_at_fit_view_every_inception_v3_block_name_is_painted_legibly(qtbot, win):
+    win.load_graph(templates.build("inception_v3"))
+    _settle(qtbot, win)
+    win.view.fit()
+    z = win.view.transform().m11()
+    assert 0.3 <= z <= 1.0  # not the 22% of coloured bars
+    for item in win.scene.blocks.values():
+        item.painted_title = None
+    _render_at_view_zoom(win)
+    for bid, item in win.scene.blocks.items():
+        assert item.painted_title is not None, bid
+        text, pixels = item.painted_title
+        assert text == item.title and pixels >= 7.0, (bid, item.painted_title)
+    # the network's width fits and its top is in view
+    shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    net = win.scene.itemsBoundingRect()
+    assert shown.left() <= net.left() and shown.right() >= net.right() and shown.top() <= net.top() + 1
+
+
+def test_ctrl_f_finds_inception4d_and_scrolls_it_into_view(qtbot, win):
+    win.load_graph(templates.build("googlenet"))
+    _settle(qtbot, win)
+    win.view.setFocus()
+    assert not _visible(win, "inception4d")
+    qtbot.keyClick(win.view, Qt.Key_F, Qt.ControlModifier)
+    assert win.find_bar.isVisible() and win.find_bar.edit.hasFocus()
+    qtbot.keyClicks(win.find_bar.edit, "inception4d")
+    assert win.scene.selected_block_ids() == ["inception4d"] and _visible(win, "inception4d")
+    assert win.find_bar.count.text() == "1 of 1"
+    win.find_bar.edit.clear()
+    qtbot.keyClicks(win.find_bar.edit, "inception v1")  # a kind: every Inception module, in reading order
+    assert win.find_bar.count.text() == "1 of 9" and win.scene.selected_block_ids() == ["inception3a"]
+    qtbot.keyClick(win.find_bar.edit, Qt.Key_Return)
+    assert win.scene.selected_block_ids() == ["inception3b"]
+    qtbot.keyClick(win.find_bar.edit, Qt.Key_Return, Qt.ShiftModifier)
+    assert win.scene.selected_block_ids() == ["inception3a"]
+    qtbot.keyClick(win.find_bar.edit, Qt.Key_Escape)
+    assert not win.find_bar.isVisible()
+
+
+def test_table_rows_and_canvas_selection_are_linked_both_ways(qtbot, win):
+    win.load_graph(templates.build("googlenet"))
+    _settle(qtbot, win)
+    win.layers_dock.raise_()
+    table = win.layers.view
+    qtbot.waitUntil(lambda: win.layers.proxy.rowCount() == len(win.doc.graph), timeout=5000)
+    row = next(r for r in range(win.layers.proxy.rowCount())
+               if win.layers.proxy.index(r, 0).data().strip() == "inception5a")
+    index = win.layers.proxy.index(row, 1)
+    table.scrollTo(index)
+    qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=table.visualRect(index).center())
+    assert win.scene.selected_block_ids() == ["inception5a"] and _visible(win, "inception5a")
+    # and back: click a block on the canvas, its row is selected
+    item = win.scene.blocks["inception4a"]
+    win.view.centerOn(item)
+    at = win.view.mapFromScene(item.sceneBoundingRect().center())
+    qtbot.mouseClick(win.view.viewport(), Qt.LeftButton, pos=at)
+    assert win.scene.selected_block_ids() == ["inception4a"]
+    assert table.currentIndex().siblingAtColumn(0).data().strip() == "inception4a"
+
+
+def _wheel(win, dy, modifiers=Qt.NoModifier):
+    vp = win.view.viewport()
+    pos = QPointF(vp.width() / 2, vp.height() / 2)
+    ev = QWheelEvent(pos, vp.mapToGlobal(pos), QPoint(0, 0), QPoint(0, dy), Qt.NoButton, modifiers,
+                     Qt.NoScrollPhase, False)
+    QApplication.sendEvent(vp, ev)
+
+
+def test_the_wheel_scrolls_and_ctrl_wheel_zooms(qtbot, win):
+    win.load_graph(templates.build("googlenet"))
+    _settle(qtbot, win)
+    bar = win.view.verticalScrollBar()
+    z0, v0 = win.view.transform().m11(), bar.value()
+    _wheel(win, -120)
+    assert bar.value() > v0 and win.view.transform().m11() == z0  # scrolled down, same zoom
+    _wheel(win, 120, Qt.ControlModifier)
+    assert win.view.transform().m11() == pytest.approx(z0 * 1.15)
+    _wheel(win, -240, Qt.ControlModifier)
+    assert win.view.transform().m11() == pytest.approx(z0 / 1.15)
+    h = win.view.horizontalScrollBar()
+    win.view.zoom(10.0)  # (capped at 400%): wider than the view
+    assert h.maximum() > h.minimum()
+    h.setValue(h.minimum())
+    h0 = h.value()
+    _wheel(win, -120, Qt.ShiftModifier)
+    assert h.value() > h0  # Shift+wheel: sideways
+
+
+def test_arrow_keys_move_the_selection_along_wires(qtbot, win):
+    win.load_graph(templates.build("googlenet"))
+    _settle(qtbot, win)
+    win.select_block("conv1")
+    win.view.setFocus()
+    qtbot.keyClick(win.view, Qt.Key_Down)
+    assert win.scene.selected_block_ids() == ["maxpool1"]
+    qtbot.keyClick(win.view, Qt.Key_Up)
+    assert win.scene.selected_block_ids() == ["conv1"]
+    win.select_block("aux1")
+    qtbot.keyClick(win.view, Qt.Key_Right)
+    assert win.scene.selected_block_ids() == ["inception4b"]
+
+
+def test_undoing_a_refactor_leaves_no_item_of_its_blocks(qtbot, win):
+    win.load_graph(templates.build("googlenet"))
+    _settle(qtbot, win)
+    before = set(win.doc.graph.ids())
+    ref = next(r for r in advisor.refactors(advisor.check(win.doc.graph, win.doc.analysis))
+               if r.code == "factorize_3x3")
+    assert win.doc.push(ref.title, lambda g: advisor.apply(g, ref))
+    _settle(qtbot, win)
+    added = set(win.doc.graph.ids()) - before
+    assert added
+    win.view.setFocus()
+    qtbot.keyClick(win.view, Qt.Key_Z, Qt.ControlModifier)
+    _settle(qtbot, win)
+    assert set(win.doc.graph.ids()) == before
+    in_scene = [it for it in win.scene.items() if isinstance(it, (BlockItem, WireItem))]
+    assert not [it for it in in_scene if isinstance(it, BlockItem) and it.block_id in added]
+    assert not [it for it in in_scene if isinstance(it, WireItem) and (it.src in added or it.dst in added)]
+    assert len([it for it in in_scene if isinstance(it, BlockItem)]) == len(before)
+    assert all(it.scene() is win.scene for it in in_scene)
+
+
+def test_ctrl_z_with_focus_in_the_inspector_undoes_the_edit(qtbot, win):
+    win.open_template("lenet5")
+    _settle(qtbot, win)
+    win.select_block("c1")
+    spin = win.inspector.editors["out_channels"][1]
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "12")
+    qtbot.keyClick(spin.lineEdit(), Qt.Key_Return)
+    _settle(qtbot, win)
+    assert win.doc.graph.block("c1").params["out_channels"] == 12
+    assert QApplication.focusWidget() in (spin, spin.lineEdit())  # the focus stays in the inspector
+    qtbot.keyClick(spin.lineEdit(), Qt.Key_Z, Qt.ControlModifier)
+    _settle(qtbot, win)
+    assert win.doc.graph.block("c1").params["out_channels"] == 6
+    assert spin.value() == 6
+    qtbot.keyClick(spin.lineEdit(), Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    _settle(qtbot, win)
+    assert win.doc.graph.block("c1").params["out_channels"] == 12
+
+
+def test_the_inspector_checks_a_value_as_it_is_typed(qtbot, win):
+    win.open_template("lenet5")
+    _settle(qtbot, win)
+    win.select_block("c1")
+    spin = win.inspector.editors["out_channels"][1]
+    spin.setFocus()
+    spin.lineEdit().selectAll()
+    qtbot.keyClick(spin.lineEdit(), Qt.Key_Backspace)
+    assert "type a value" in win.inspector.message.text()  # said at once, nothing applied
+    assert win.doc.graph.block("c1").params["out_channels"] == 6
+    qtbot.keyClicks(spin.lineEdit(), "8")
+    assert win.inspector.message.text() == ""
+    qtbot.keyClicks(spin.lineEdit(), "x")  # the spin box's validator refuses letters: still fine
+    assert win.inspector.message.text() == "" and spin.lineEdit().text() == "8"
+
+
+def test_save_and_export_say_so_with_the_path(qtbot, win, tmp_path, monkeypatch):
+    win.new_file()
+    win.add_block("conv2d")
+    _settle(qtbot, win)
+    target = tmp_path / "my_net.json"
+    answer_paths(monkeypatch, win, target)
+    qtbot.keyClick(win.view, Qt.Key_S, Qt.ControlModifier)
+    assert target.exists()
+    assert win.messages.isVisible() and str(target) in win.messages.text.text()
+    assert win.messages.open_button.isVisible() and win.messages.copy_button.isVisible()
+    win.messages.copy_button.click()
+    assert QApplication.clipboard().text() == str(target)
+    assert win.doc.graph.name == "my_net" and "my_net.json" in win.windowTitle()  # Save As names the project
+    win.open_template("lenet5")
+    _settle(qtbot, win)
+    out = tmp_path / "code" / "net.py"  # a folder that does not exist yet
+    answer_paths(monkeypatch, win, out)
+    win.export_actions["py"].trigger()
+    assert out.exists() and str(out) in win.messages.text.text()
+    # the message strip sits over the canvas, clear of the status bar's totals
+    strip = win.messages.geometry()
+    assert win.centralWidget().rect().contains(strip)
+
+
+def test_at_1366x768_the_status_bar_start_button_and_totals_are_visible(qtbot, win):
+    win.open_template("googlenet")
+    _settle(qtbot, win)
+    win.train_dock.raise_()
+    qtbot.waitUntil(lambda: win.trainer.start_button.isVisible(), timeout=5000)
+    frame = win.rect()
+    for widget in (win.statusBar(), win.totals, win.trainer.start_button, win.trainer.stop_button,
+                   win.trainer.progress):
+        assert widget.isVisible() and not widget.visibleRegion().isEmpty(), widget
+        top_left = widget.mapTo(win, QPoint(0, 0))
+        assert frame.contains(QRectF(top_left, widget.size()).toRect()), widget
+    assert "Inference" in win.totals.text() and "Training" in win.totals.text()
+    form = win.trainer.form_scroll
+    assert form.horizontalScrollBar().maximum() == 0  # the form is never wider than its room
+
+
+def test_left_to_right_is_one_undo_step_and_turns_the_ports(qtbot, win):
+    win.open_template("lenet5")
+    _settle(qtbot, win)
+    item = win.scene.blocks["c1"]
+    assert item.out_port_local().x() == item.shape().boundingRect().width() / 2  # output at the bottom middle
+    win.act_left_right.trigger()
+    _settle(qtbot, win)
+    assert win.doc.graph.direction == "LR" and win.act_left_right.isChecked()
+    xs = [win.doc.graph.block(b).pos[0] for b in ("input", "c1", "s2")]
+    assert xs == sorted(xs) and len(set(xs)) == 3  # reads left to right
+    assert item.out_port_local().x() == item.shape().boundingRect().width()  # output on the right edge
+    qtbot.keyClick(win.view, Qt.Key_Z, Qt.ControlModifier)
+    _settle(qtbot, win)
+    assert win.doc.graph.direction == "TB" and not win.act_left_right.isChecked()
+
+
+def test_closed_panels_come_back_from_the_view_menu_and_the_layout_is_restored(qtbot, win, tmp_path):
+    panels = next(a.menu() for a in win.view_menu.actions() if a.menu() and "Panels" in a.text())
+    toggles = {a.text() for a in panels.actions()}
+    assert {"Blocks", "Inspector", "Layers", "Advisor", "Training", "Runs", "Feature maps"} <= toggles
+    win.advisor_dock.close()
+    assert not win.advisor_dock.isVisible()
+    win.advisor_dock.toggleViewAction().trigger()
+    assert win.advisor_dock.isVisible()
+    win.resize(900, 640)
+    win.inspector.parentWidget().close()
+    win.save_state()
+    again = MainWindow()
+    try:
+        again.show()
+        qtbot.waitExposed(again)
+        assert again.size().height() == 640 and not again.inspector.parentWidget().isVisible()
+    finally:
+        again.doc.undo_stack.setClean()
+        again.close()
