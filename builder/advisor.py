@@ -53,6 +53,9 @@ class Finding:
 
 @dataclass
 class Preview:
+    """A refactor's effect before it is applied. ``*_params``/``*_macs`` are the inference totals (the
+    network as deployed, as the status bar's "Inference"); ``*_training_params``/``*_training_macs`` count the
+    auxiliary heads too (the status bar's "Training")."""
     refactor: Refactor
     before_params: int
     after_params: int
@@ -60,6 +63,10 @@ class Preview:
     after_macs: int
     ok: bool
     message: str = ""
+    before_training_params: int = 0
+    after_training_params: int = 0
+    before_training_macs: int = 0
+    after_training_macs: int = 0
 
     @property
     def macs_saving(self) -> float:
@@ -68,10 +75,11 @@ class Preview:
     def describe(self) -> str:
         if not self.ok:
             return f"{self.refactor.title}: cannot apply ({self.message})"
-        return (f"{self.refactor.title}: MACs {human(self.before_macs)} -> {human(self.after_macs)} "
-                f"({self.after_macs - self.before_macs:+,} MACs, {-self.macs_saving * 100:+.1f}%), params "
+        return (f"{self.refactor.title}: inference MACs {human(self.before_macs)} -> {human(self.after_macs)} "
+                f"({self.after_macs - self.before_macs:+,}, {-self.macs_saving * 100:+.1f}%), inference params "
                 f"{human(self.before_params)} -> {human(self.after_params)} "
-                f"({self.after_params - self.before_params:+,})")
+                f"({self.after_params - self.before_params:+,}); training params "
+                f"{human(self.before_training_params)} -> {human(self.after_training_params)}")
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -98,7 +106,7 @@ def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
                     _conv_checks(out, bid, n.local, n.type, n.params, n.in_shapes[0], n.result.out_shape, a)
             if b.type == "inception_v1":
                 out.append(Finding(bid, "inception_v1", 3, "Inception v1 module can become Inception-v3 A",
-                                   f"{bid}: its 5x5 branch can be two 3x3 and its pool branch an average pool, "
+                                   "Its 5x5 branch can be two 3x3 and its pool branch an average pool, "
                                    "keeping every output shape (figure 5 of the Inception-v3 paper).",
                                    [Refactor("to_inception_a", bid, title=f"Turn {bid} into an Inception-v3 A "
                                                                           "module")]))
@@ -112,7 +120,8 @@ def _bottleneck(out, graph, a, bid, b, ins, outs, depth):
         return
     before, after = ins[0] * ins[1] * ins[2], outs[0] * outs[1] * outs[2]
     spatial = outs[1] < ins[1] or outs[2] < ins[2]
-    if spatial and after * 4 < before:
+    global_pool = outs[1] == outs[2] == 1 and outs[0] >= ins[0]  # a classifier's global pool keeps every channel
+    if spatial and after * 4 < before and not global_pool:
         early = " early in the network, where it hurts most" if depth < 0.35 else ""
         out.append(Finding(bid, "bottleneck", 1, "Representational bottleneck",
                            f"{bid} shrinks the representation {before / after:.1f}x in one step "
@@ -268,13 +277,14 @@ def preview(graph: Graph, ref: Refactor) -> Preview:
     try:
         apply(trial, ref)
     except GraphEditError as e:
-        return Preview(ref, a0.training.params, a0.training.params, a0.inference.macs, a0.inference.macs, False,
-                       str(e))
+        return Preview(ref, a0.inference.params, a0.inference.params, a0.inference.macs, a0.inference.macs, False,
+                       str(e), a0.training.params, a0.training.params, a0.training.macs, a0.training.macs)
     a1 = Analyzer(trial).run()
     ok = a1.ok and _same_outputs(a0, a1)
     msg = "" if ok else ("it would break the graph: " + "; ".join(str(e) for e in a1.errors[:2]) if not a1.ok
                          else "an output shape would change")
-    return Preview(ref, a0.training.params, a1.training.params, a0.inference.macs, a1.inference.macs, ok, msg)
+    return Preview(ref, a0.inference.params, a1.inference.params, a0.inference.macs, a1.inference.macs, ok, msg,
+                   a0.training.params, a1.training.params, a0.training.macs, a1.training.macs)
 
 
 def _same_outputs(a0, a1) -> bool:
@@ -300,7 +310,7 @@ def _replace_chain(graph, bid, specs) -> list[str]:
     prev = ins[0][1] if ins else None
     for i, (suffix, type_id, params) in enumerate(specs):
         # the first block keeps the id (and so its place in the state_dict); the others get new ones
-        nid = make_id(f"{bid}_{suffix}".replace(".", "_"), taken) if i else bid
+        nid = _sibling_id(bid, suffix, taken) if i else bid
         taken.add(nid)
         graph.add_block(type_id, params, nid, pos=(x + 30.0 * i, y + 95.0 * i), group=b.group)
         if prev is not None:
@@ -310,6 +320,16 @@ def _replace_chain(graph, bid, specs) -> list[str]:
     for v, port in outs:
         graph.connect(prev, v, port)
     return new
+
+
+def _sibling_id(bid: str, suffix: str, taken) -> str:
+    """A new id beside ``bid``: under the same parent path (``inception3a.branch3.1`` gives
+    ``inception3a.branch3.conv_1_a``), so a refactored composite's blocks keep one naming scheme."""
+    parent, _, last = bid.rpartition(".")
+    if not parent:
+        return make_id(f"{bid}_{suffix}", taken)
+    local = {t[len(parent) + 1:] for t in taken if t.startswith(parent + ".")}
+    return f"{parent}.{make_id(f'{last}_{suffix}', local, fallback='conv')}"
 
 
 def _conv_params(b, **changes):
@@ -364,7 +384,7 @@ def _insert_reduction(graph, bid, options):
     channels = int(options.get("channels", 16))
     src = ins[0][1]
     taken = set(graph.ids())
-    rid = make_id(f"{bid}_reduce".replace(".", "_"), taken)
+    rid = _sibling_id(bid, "reduce", taken)
     params = {"out_channels": channels, "kernel": 1}
     if b.type == "basic_conv":
         params.update(eps=b.params["eps"], batch_norm=b.params["batch_norm"])
@@ -373,7 +393,7 @@ def _insert_reduction(graph, bid, options):
     graph.connect(src, rid)
     made = [rid]
     if b.type == "conv2d":
-        act = make_id(f"{rid}_relu", set(graph.ids()))
+        act = _sibling_id(rid, "relu", set(graph.ids()))
         graph.add_block("relu", {}, act, pos=(b.pos[0] - 15, b.pos[1] - 30), group=b.group)
         graph.connect(rid, act)
         rid = act
@@ -408,7 +428,7 @@ def _efficient_reduction(graph, bid, options):
     x, y = graph.block(first).pos
     graph.remove_block(first)
     graph.remove_block(second)
-    rid = make_id(f"{first}_reduction".replace(".", "_"), set(graph.ids()))
+    rid = _sibling_id(first, "reduction", set(graph.ids()))
     graph.add_block("grid_reduction", {"reduce": max(min(in_shape[0], extra), 1), "out_channels": extra,
                                        "pool": pool, "padding": padding, "batch_norm": bn}, rid, pos=(x, y))
     if ins:

@@ -31,12 +31,16 @@ def _cmd_check(args) -> int:
               "refactors": [{"title": p.refactor.title, "code": p.refactor.code, "block": p.refactor.block,
                              "applicable": p.ok, "macs_before": p.before_macs, "macs_after": p.after_macs,
                              "params_before": p.before_params, "params_after": p.after_params,
+                             "training_params_before": p.before_training_params,
+                             "training_params_after": p.after_training_params,
                              "macs_saving": p.macs_saving, "message": p.message} for p in previews]}
     if args.apply:
         done, before, after = advisor.apply_all(graph)
         result["applied"] = [r.title for r in done]
         result["total"] = {"macs_before": before.inference.macs, "macs_after": after.inference.macs,
-                           "params_before": before.training.params, "params_after": after.training.params,
+                           "params_before": before.inference.params, "params_after": after.inference.params,
+                           "training_params_before": before.training.params,
+                           "training_params_after": after.training.params,
                            "compiles": after.ok}
         if args.output:
             project.save(graph, args.output)
@@ -46,7 +50,7 @@ def _cmd_check(args) -> int:
     if not findings:
         print("no findings: the design follows the principles the advisor checks")
     for f in findings:
-        where = f"{f.block}: " if f.block else ""
+        where = f"{f.block}: " if f.block and not f.message.startswith(f.block) else ""
         print(f"[principle {f.principle}] {f.title}\n    {where}{f.message}")
     if previews:
         print("\nrefactors:")
@@ -54,10 +58,11 @@ def _cmd_check(args) -> int:
             print(f"  - {p.describe()}")
     if args.apply:
         t = result["total"]
-        print(f"\napplied {len(result['applied'])} refactors: MACs {human(t['macs_before'])} -> "
+        print(f"\napplied {len(result['applied'])} refactors: inference MACs {human(t['macs_before'])} -> "
               f"{human(t['macs_after'])} (saves {t['macs_before'] - t['macs_after']:,} MACs, "
-              f"{(1 - t['macs_after'] / t['macs_before']) * 100:.1f}%), params "
-              f"{human(t['params_before'])} -> {human(t['params_after'])}; "
+              f"{(1 - t['macs_after'] / t['macs_before']) * 100:.1f}%), "
+              f"inference params {human(t['params_before'])} -> {human(t['params_after'])}, training params "
+              f"{human(t['training_params_before'])} -> {human(t['training_params_after'])}; "
               f"{'the graph compiles' if t['compiles'] else 'the graph has errors'}"
               + (f"; written to {args.output}" if args.output else ""))
     return 0

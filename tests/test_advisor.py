@@ -129,3 +129,34 @@ def test_check_on_the_paper_googlenet_lists_and_applies_the_factorizations(tmp_p
     assert f"saves {before.inference.macs - a.inference.macs:,} MACs" in r.stdout
     net = compile_graph(g).eval()
     assert net(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_no_bottleneck_finding_for_the_global_pool_before_a_classifier():
+    import templates as t
+    for name in ("googlenet", "inception_v3", "resnet50", "vgg16", "nin", "alexnet", "lenet5"):
+        g = t.build(name)
+        a = analyze(g)
+        pools = [bid for bid, r in a.blocks.items() if r.out_shape and len(r.out_shape) == 3
+                 and r.out_shape[1:] == (1, 1) and r.in_shapes and r.in_shapes[0][1] > 1]
+        found = [f for f in advisor.check(g, a) if f.code == "bottleneck" and f.block in pools]
+        assert not found, (name, found)
+
+
+def test_a_refactor_inside_a_composite_names_its_blocks_under_the_same_path():
+    import templates as t
+    g = t.build("googlenet")
+    ref = next(r for r in advisor.refactors(advisor.check(g)) if r.code == "factorize_3x3")
+    made = advisor.apply(g, ref)
+    parent = f"{ref.block}.{ref.inner}".rpartition(".")[0]
+    assert made[0] == f"{ref.block}.{ref.inner}" and all(m.startswith(parent + ".") for m in made), made
+    assert analyze(g).ok
+
+
+def test_the_preview_labels_inference_and_training_totals():
+    import templates as t
+    g = t.build("googlenet")
+    a = analyze(g)
+    p = advisor.preview(g, advisor.refactors(advisor.check(g, a))[0])
+    assert p.before_params == a.inference.params == 6_624_904
+    assert p.before_training_params == a.training.params == 13_004_888
+    assert "inference MACs" in p.describe() and "training params" in p.describe()

@@ -60,7 +60,8 @@ def test_apply_a_refactor_from_the_advisor_and_undo_it(qtbot, win):
     QTest.mouseClick(win.advisor.apply_button, Qt.LeftButton)
     analysed(qtbot, win)
     a = win.doc.analysis
-    assert a.inference.macs == p.after_macs and a.training.params == p.after_params
+    assert a.inference.macs == p.after_macs and a.inference.params == p.after_params
+    assert a.training.params == p.after_training_params and "Inference" in win.advisor.detail.text()
     assert f"{p.after_macs:,} MACs" in win.totals.toolTip()
     assert win.doc.undo_stack.count() == 1
     QTest.keySequence(win, "Ctrl+Z")

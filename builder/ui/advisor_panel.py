@@ -6,9 +6,12 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QSpinBox, QSpli
                                QVBoxLayout, QWidget)
 
 from builder import advisor
+
 from .text import esc as _esc
 
 ROLE = Qt.UserRole + 3
+SHORT = {1: "avoid bottlenecks", 2: "high-dim. local processing", 3: "reduce before aggregating",
+         4: "balance width and depth"}
 
 
 class AdvisorPanel(QWidget):
@@ -20,8 +23,15 @@ class AdvisorPanel(QWidget):
         self.doc = doc
         self.findings: list = []
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Finding", "Block"])
-        self.tree.setColumnWidth(0, 520)
+        self.tree.setHeaderLabels(["Finding", "Principle", "Block"])
+        self.tree.setColumnWidth(0, 440)
+        self.tree.setColumnWidth(1, 190)
+        self.legend = QLabel("Checks against the four design principles of the Inception-v3 paper; a blue <b>i</b> "
+                             "on a block marks a finding. Select a finding to read its principle, or a refactor "
+                             "(↳) to see its cost before applying it.")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.RichText)
+        self.legend.setStyleSheet("color: #546E7A")
         self.tree.setWordWrap(True)
         self.detail = QLabel()
         self.detail.setWordWrap(True)
@@ -36,11 +46,14 @@ class AdvisorPanel(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.detail, 1)
-        row = QHBoxLayout()
+        self.channels_row = QWidget()  # only for the refactor that uses it (inserting a 1x1 reduction)
+        row = QHBoxLayout(self.channels_row)
+        row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("1x1 reduction channels"))
         row.addWidget(self.channels)
         row.addStretch(1)
-        rl.addLayout(row)
+        rl.addWidget(self.channels_row)
+        self.channels_row.hide()
         rl.addWidget(self.apply_button)
         split = QSplitter()
         split.addWidget(self.tree)
@@ -48,7 +61,8 @@ class AdvisorPanel(QWidget):
         split.setSizes([700, 400])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(split)
+        lay.addWidget(self.legend)
+        lay.addWidget(split, 1)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(120)
@@ -63,11 +77,12 @@ class AdvisorPanel(QWidget):
         self.findings = advisor.check(self.doc.graph, self.doc.analysis)
         self.tree.clear()
         for f in self.findings:
-            top = QTreeWidgetItem([f"[{f.principle}] {f.title}", f.block or ""])
+            top = QTreeWidgetItem([f.title, f"{f.principle}: {SHORT[f.principle]}", f.block or ""])
+            top.setToolTip(1, f"Principle {f.principle}: {advisor.PRINCIPLES[f.principle]}")
             top.setToolTip(0, f"{f.message}\n\nPrinciple {f.principle}: {advisor.PRINCIPLES[f.principle]}")
             top.setData(0, ROLE, ("finding", f))
             for r in f.refactors:
-                it = QTreeWidgetItem([f"↳ {r.title}", r.block])
+                it = QTreeWidgetItem([f"↳ {r.title}", "refactor", r.block])
                 it.setData(0, ROLE, ("refactor", r))
                 top.addChild(it)
             self.tree.addTopLevelItem(top)
@@ -79,6 +94,7 @@ class AdvisorPanel(QWidget):
     def _current(self, item, _prev=None):
         self.current_preview = None
         self.apply_button.setEnabled(False)
+        self.channels_row.hide()
         if item is None:
             return
         kind, obj = item.data(0, ROLE)
@@ -90,14 +106,18 @@ class AdvisorPanel(QWidget):
             return
         ref = obj
         if ref.code == "insert_reduction":
+            self.channels_row.show()
             ref.options["channels"] = self.channels.value()
         p = advisor.preview(self.doc.graph, ref)
         self.current_preview = p
         if p.ok:
             self.detail.setText(
-                f"<b>{_esc(ref.title)}</b><br><br>MACs: {p.before_macs:,} → {p.after_macs:,} "
-                f"(<b>{p.after_macs - p.before_macs:+,}</b>, {-p.macs_saving * 100:+.1f}%)<br>"
-                f"params: {p.before_params:,} → {p.after_params:,} (<b>{p.after_params - p.before_params:+,}</b>)"
+                f"<b>{_esc(ref.title)}</b><br><br><b>Inference</b> (as deployed; the status bar's first total)<br>"
+                f"MACs {p.before_macs:,} → {p.after_macs:,} (<b>{p.after_macs - p.before_macs:+,}</b>, "
+                f"{-p.macs_saving * 100:+.1f}%)<br>params {p.before_params:,} → {p.after_params:,} "
+                f"(<b>{p.after_params - p.before_params:+,}</b>)<br><br><b>Training</b> (with auxiliary heads)<br>"
+                f"params {p.before_training_params:,} → {p.after_training_params:,} "
+                f"({p.after_training_params - p.before_training_params:+,})"
                 "<br><br>Output shapes stay the same. Apply it as one undoable step.")
             self.apply_button.setEnabled(True)
         else:
