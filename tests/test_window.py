@@ -283,3 +283,27 @@ def test_closed_panels_come_back_from_the_view_menu_and_the_layout_is_restored(q
     finally:
         again.doc.undo_stack.setClean()
         again.close()
+
+
+def test_the_gallery_shows_a_thumbnail_size_and_cost_for_every_template(qtbot):
+    import templates as t
+    from builder.analysis import analyze
+    from builder.ui import dialogs
+    dlg = dialogs.TemplateGallery()
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitUntil(lambda: not dlg._pending, timeout=30000)  # filled beside the event loop
+    assert dlg.list.count() == len(t.TEMPLATES)
+    for i in range(dlg.list.count()):
+        item = dlg.list.item(i)
+        name = item.data(Qt.UserRole)
+        image = item.icon().pixmap(dialogs.THUMB).toImage()
+        background = dialogs.theme.CANVAS_BACKGROUND.rgb()
+        coloured = sum(image.pixel(x, y) != background for x in range(0, image.width(), 3)
+                       for y in range(0, image.height(), 3))
+        assert coloured > 40, name  # a diagram was drawn, not a blank card
+        assert "params" in item.text() and "MACs" in item.text(), name
+    dlg.select("googlenet")
+    a = analyze(t.build("googlenet"))
+    assert f"{a.inference.params:,}" == "6,624,904" and "6,624,904" in dlg.details.text()
+    assert "1,498,376,192" in dlg.details.text() and "13,004,888" in dlg.details.text()
