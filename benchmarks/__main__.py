@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-NAMES = ["analysis", "compiled", "export", "gui", "import", "profile", "responsiveness", "training"]
+NAMES = ["analysis", "compiled", "export", "gui", "import", "profile", "responsiveness", "startup", "training"]
 
 
 def main(argv):
