@@ -1,6 +1,8 @@
-"""Regenerate the README screenshots: .venv/bin/python docs/screenshots.py (runs offscreen)."""
+"""Regenerate the README screenshots: .venv/bin/python docs/screenshots.py (runs offscreen, about a minute: one
+shot trains LeNet-5 for a few hundred steps to show the Train panel during a run)."""
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -8,43 +10,144 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from builder import edits
+from builder import advisor, edits  # noqa: E402
 from builder.ui.main_window import MainWindow  # noqa: E402
 
 HERE = Path(__file__).parent
+app = QApplication.instance() or QApplication([])
 
 
-def shot(template, expand, select, name, table_mode=0):
+def settle(win, until=None, timeout=60.0):
+    """Let the event loop run: queued analyses, the table's and the advisor's timers (and ``until``, if given)."""
+    deadline = time.monotonic() + timeout
+    quiet = time.monotonic() + 0.4
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if until is not None and until():
+            break
+        if until is None and time.monotonic() > quiet:
+            break
+        time.sleep(0.01)
+    for _ in range(5):
+        app.processEvents()
+
+
+def window(template, size=(1440, 900)):
     win = MainWindow()
+    win.resize(*size)
     win.show()
     win.open_template(template)
+    settle(win)
+    return win
+
+
+def save(win, name, widget=None):
+    (widget or win).grab().save(str(HERE / name))
+    print("wrote", HERE / name)
+
+
+def done(win):
+    win.doc.undo_stack.setClean()
+    win.close()
+
+
+def expanded(template, expand, select, name, table_mode=0):
+    win = window(template)
     win.doc.push(f"Expand {expand}", lambda g: edits.expand(g, expand))
-    app.processEvents()
+    settle(win)
     win.view.resetTransform()
     win.view.zoom(0.72)
-    item = win.scene.blocks[select]
-    item.setSelected(True)
+    win.scene.blocks[select].setSelected(True)
     members = [it for bid, it in win.scene.blocks.items() if bid.startswith(expand + ".")]
     rect = members[0].sceneBoundingRect()
     for it in members[1:]:
         rect = rect.united(it.sceneBoundingRect())
     win.view.centerOn(rect.center())
     win.layers.mode.setCurrentIndex(table_mode)
-    app.processEvents()
+    settle(win)
     model = win.layers.proxy
     for row in range(model.rowCount()):
         if model.index(row, 0).data().startswith("inception ("):
             win.layers.view.scrollTo(model.index(row, 0), win.layers.view.ScrollHint.PositionAtTop)
             break
-    win.advisor.refresh()  # the advisor's badges, without waiting for its timer
+    win.advisor.refresh()
+    settle(win)
+    save(win, name)
+    done(win)
+
+
+def overview(template, name, select=None):
+    win = window(template)
+    win.view.fit()
+    if select:
+        win.go_to_block(select)
+    settle(win)
+    save(win, name)
+    done(win)
+
+
+def small_screen():
+    win = window("googlenet", (1366, 768))
+    win.train_dock.raise_()
+    win.say("Saved googlenet", Path.home() / "projects" / "googlenet.json")
+    settle(win)
+    save(win, "window_1366x768.png")
+    done(win)
+
+
+def training_run():
+    win = window("lenet5", (1440, 900))
+    win.train_dock.raise_()
+    panel = win.trainer
+    panel.dataset.setCurrentText("fashion-mnist" if panel.dataset.currentText() == "fashion-mnist" else "synthetic")
+    panel.epochs.setValue(4)
+    panel.max_steps.setValue(0)
+    panel.out.setText(str(Path("/tmp") / "block-builder-screenshot-run"))
+    if panel.dataset.currentText() == "synthetic":
+        panel.editors["synthetic_size"].setValue(4096)
+    panel.start()
+    settle(win, until=lambda: len(panel.val_acc) >= 3, timeout=600)
+    save(win, "training.png")
+    panel.shutdown()
+    done(win)
+
+
+def advisor_preview():
+    win = window("googlenet")
+    win.advisor_dock.raise_()
+    win.advisor.refresh()
+    tree = win.advisor.tree
+    for i in range(tree.topLevelItemCount()):
+        top = tree.topLevelItem(i)
+        if top.childCount() and "5x5" in top.text(0) or (top.childCount() and "asymmetric" in top.text(0)):
+            top.setExpanded(True)
+            tree.setCurrentItem(top.child(0))
+            break
+    settle(win)
+    save(win, "advisor.png")
+    done(win)
+
+
+def gallery():
+    from builder.ui.dialogs import TemplateGallery
+    dlg = TemplateGallery()
+    dlg.show()
+    deadline = time.monotonic() + 60
+    while dlg._pending and time.monotonic() < deadline:
+        app.processEvents()
+    dlg.select("inception_v3")
     for _ in range(5):
         app.processEvents()
-    win.grab().save(str(HERE / name))
-    win.doc.undo_stack.setClean()
-    win.close()
+    dlg.grab().save(str(HERE / "gallery.png"))
+    print("wrote", HERE / "gallery.png")
+    dlg.close()
 
 
-app = QApplication.instance() or QApplication([])
-shot("googlenet", "inception3a", "inception3a.branch3.1", "googlenet.png", table_mode=2)
-shot("inception_v3", "Mixed_6b", "Mixed_6b.branch7x7dbl_2", "inception_v3.png", table_mode=0)
-print("wrote", HERE / "googlenet.png", HERE / "inception_v3.png")
+expanded("googlenet", "inception3a", "inception3a.branch3.1", "googlenet.png", table_mode=2)
+expanded("inception_v3", "Mixed_6b", "Mixed_6b.branch7x7dbl_2", "inception_v3.png", table_mode=0)
+overview("googlenet", "overview_googlenet.png")
+overview("inception_v3", "overview_inception_v3.png", select="Mixed_6e")
+small_screen()
+advisor_preview()
+gallery()
+training_run()

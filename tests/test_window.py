@@ -307,3 +307,18 @@ def test_the_gallery_shows_a_thumbnail_size_and_cost_for_every_template(qtbot):
     a = analyze(t.build("googlenet"))
     assert f"{a.inference.params:,}" == "6,624,904" and "6,624,904" in dlg.details.text()
     assert "1,498,376,192" in dlg.details.text() and "13,004,888" in dlg.details.text()
+
+
+def test_the_minimap_shows_while_the_network_is_out_of_view_and_a_click_goes_there(qtbot, win):
+    win.load_graph(templates.build("inception_v3"))
+    _settle(qtbot, win)
+    qtbot.waitUntil(lambda: win.minimap.isVisible(), timeout=5000)  # the network is taller than the view
+    mm = win.minimap
+    bottom = win.scene.blocks["fc"].sceneBoundingRect().center()
+    assert not _visible(win, "fc")
+    qtbot.mouseClick(mm.viewport(), Qt.LeftButton, pos=mm.mapFromScene(bottom))
+    assert _visible(win, "fc")
+    win.open_template("lenet5")
+    _settle(qtbot, win)
+    win.view.zoom(0.2)
+    qtbot.waitUntil(lambda: not win.minimap.isVisible(), timeout=5000)  # all of it in view: no minimap

@@ -119,15 +119,16 @@ class Minimap(QGraphicsView):
         self.setFrameShape(QFrame.Box)
         self.setStyleSheet("background: rgba(255, 255, 255, 225); border: 1px solid #90A4AE;")
         self.setCursor(Qt.PointingHandCursor)
-        self.setToolTip("Minimap: click or drag to move the view (View > Minimap hides it)")
+        self.setToolTip("Minimap: click or drag to move the view (View > Minimap hides it; it shows only while part "
+                        "of the network is out of view)")
         self._timer = QTimer(self)  # edits and scrolls in a burst refit the map once
         self._timer.setSingleShot(True)
         self._timer.setInterval(60)
         self._timer.timeout.connect(self.refit)
         main_view.scene().changed.connect(lambda _r: self._timer.start())
         for bar in (main_view.horizontalScrollBar(), main_view.verticalScrollBar()):
-            bar.valueChanged.connect(lambda _v: self.viewport().update())
-        main_view.zoom_changed.connect(lambda _z: self.viewport().update())
+            bar.valueChanged.connect(lambda _v: self._timer.start())
+        main_view.zoom_changed.connect(lambda _z: self._timer.start())
         main_view.installEventFilter(self)
         self.wanted = True  # the View menu's choice (the canvas may still be too small to show it)
         self.place()
@@ -137,10 +138,15 @@ class Minimap(QGraphicsView):
         self.place()
 
     def refit(self):
+        self.place()
         rect = self.scene().itemsBoundingRect().adjusted(-60, -60, 60, 60)
         if rect.isValid():
             self.fitInView(rect, Qt.KeepAspectRatio)
         self.viewport().update()
+
+    def needed(self) -> bool:
+        """Only while part of the network is out of view."""
+        return not self.visible_rect().contains(self.scene().itemsBoundingRect())
 
     def visible_rect(self) -> QRectF:
         return self.main.mapToScene(self.main.viewport().rect()).boundingRect()
@@ -170,10 +176,10 @@ class Minimap(QGraphicsView):
         """Bottom right of the canvas, at most a quarter of its width and a third of its height; a canvas too
         small to spare that has no minimap (View > Minimap brings it back when there is room)."""
         vp = self.main.viewport().geometry()
-        w, h = min(180, vp.width() // 4), min(220, vp.height() // 3)
+        w, h = min(150, vp.width() // 5), min(190, vp.height() // 3)
         self.setFixedSize(max(w, 1), max(h, 1))
         self.move(vp.right() - self.width() - 8, vp.bottom() - self.height() - 8)
-        self.setVisible(self.wanted and w >= 90 and h >= 90)
+        self.setVisible(self.wanted and w >= 80 and h >= 90 and self.needed())
 
     def eventFilter(self, obj, event):
         if obj is self.main and event.type() == QEvent.Resize:
