@@ -4,6 +4,7 @@ machine keeps), and the canvas's heat overlay follows the figures."""
 import json
 
 import pytest
+from PySide6.QtCore import Qt
 
 import templates
 from builder.cli import main
@@ -26,9 +27,12 @@ def test_every_block_has_a_row_and_the_rows_add_up():
 
 
 def test_cli_profile_json(capsys):
-    assert main(["profile", "lenet5", "--repeat", "2", "--json"]) == 0
+    assert main(["profile", "lenet5", "--repeat", "2", "--json", "--backward"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {r["id"] for r in result["rows"]} >= {"c1", "c3", "c5", "f6", "output_fc"}
+    rows = {r["id"]: r for r in result["rows"]}
+    assert rows["c1"]["backward_ms"] > 0 and rows["input"]["backward_ms"] == 0
+    assert 0 < result["backward_sum_ms"] <= result["backward_timed_total_ms"] * (1 + 1e-9)
     assert main(["profile", "lenet5", "--batch-size", "0"]) == 2
 
 
@@ -53,5 +57,30 @@ def test_the_heat_overlay_follows_the_figures(qtbot, tmp_path, monkeypatch):
     ordered = sorted((b for b in ms if b in colours), key=ms.get)
     greens = [colours[b].green() for b in ordered]
     assert greens == sorted(greens, reverse=True)
-    win.scene.show_heat(None)
+    # the Layers table sets the measured times beside the MACs
+    qtbot.waitUntil(lambda: win.layers.model.columnCount() > 8, timeout=5000)
+    header = [win.layers.model.headerData(c, Qt.Horizontal) for c in range(win.layers.model.columnCount())]
+    assert header.index("forward ms") == header.index("FLOPs") + 1  # beside the analytic cost
+    assert {"forward ms", "share", "GFLOP/s", "backward ms"} <= set(header)
+    rows = {win.layers.model.item(r, 0).text().strip(): r for r in range(win.layers.model.rowCount())}
+    shown = win.layers.model.item(rows[slowest], header.index("forward ms")).text()
+    assert shown == f"{ms[slowest]:.2f}"
+    win.clear_profile()
     assert {item.body_colour().name() for item in win.scene.blocks.values()} == {"#ffffff"}
+    assert "forward ms" not in [win.layers.model.headerData(c, Qt.Horizontal)
+                                for c in range(win.layers.model.columnCount())]
+
+
+def test_backward_times_with_in_place_activations_and_residual_adds():
+    """ResNet-50 (in-place ReLUs after hooked convolutions, residual adds): every block with parameters has a
+    backward time, and the model's in-place flags are as they were after profiling."""
+    result = profile(templates.build("resnet18"), "cpu", batch_size=1, repeat=2, warmup=1, backward=True)
+    rows = {r["id"]: r for r in result["rows"]}
+    assert rows["conv1"]["backward_ms"] > 0 and rows["layer1.0"]["backward_ms"] > 0 and rows["fc"]["backward_ms"] > 0
+
+
+def test_the_blocks_add_up_to_at_most_their_own_timed_runs():
+    """By construction: each timed run's blocks are disjoint intervals inside that run, and the rows are means
+    over the same runs, so (with no merges timed apart) they never add up to more than those runs took."""
+    result = profile(templates.build("lenet5"), "cpu", batch_size=4, repeat=5, warmup=1)
+    assert 0 < result["sum_ms"] <= result["timed_total_ms"] * (1 + 1e-9)

@@ -83,6 +83,7 @@ def add_profile_parser(sub):
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--backward", action="store_true", help="time every block's backward pass too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_profile)
 
@@ -94,7 +95,7 @@ def cmd_profile(args) -> int:
         raise CliError("--batch-size must be 1 to 4096 and --repeat 1 to 10,000")
     graph = load_graph(args.file)
     try:
-        result = profile(graph, args.device, args.batch_size, args.repeat)
+        result = profile(graph, args.device, args.batch_size, args.repeat, backward=args.backward)
     except TrainingError as e:
         raise CliError(str(e)) from None
     if args.json:
@@ -102,9 +103,12 @@ def cmd_profile(args) -> int:
         return 0
     print(f"{result['device']}, batch {result['batch_size']}: {result['total_ms']:.2f} ms per forward "
           f"(blocks add up to {result['sum_ms']:.2f} ms)")
+    if args.backward:
+        print(f"backward: {result['backward_total_ms']:.2f} ms (blocks add up to {result['backward_sum_ms']:.2f} ms)")
     for r in sorted(result["rows"], key=lambda r: -r["ms"]):
         gf = f"{r['gflops']:.1f} GFLOP/s" if r["gflops"] else ""
-        print(f"  {r['id']:<24} {r['kind']:<20} {r['ms']:8.3f} ms {r['share'] * 100:5.1f}%  {gf}")
+        bw = f"  backward {r['backward_ms']:8.3f} ms" if args.backward else ""
+        print(f"  {r['id']:<24} {r['kind']:<20} {r['ms']:8.3f} ms {r['share'] * 100:5.1f}%  {gf}{bw}")
     return 0
 
 

@@ -45,8 +45,30 @@ class _Clock:
         return statistics.median(samples)
 
 
-def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, warmup: int = 3) -> dict:
-    """{"rows": [per diagram block: id, kind, ms, share, macs, gflops], "total_ms", "sum_ms", "device", ...}."""
+def _middle_means(runs):
+    """(mean run time, {block: mean time}) over the middle runs by their time (the fastest and slowest fifth
+    dropped): block means over the same runs add up exactly to the mean of those runs' sums."""
+    runs = sorted(runs, key=lambda r: r[0])
+    cut = len(runs) // 5
+    kept = runs[cut:len(runs) - cut] or runs
+    blocks = {bid for r in kept for bid in r[1]}
+    return (sum(r[0] for r in kept) / len(kept),
+            {bid: sum(r[1].get(bid, 0.0) for r in kept) / len(kept) for bid in blocks})
+
+
+def _scalar(out):
+    """A number that depends on every output (the backward pass starts from it)."""
+    if isinstance(out, torch.Tensor):
+        return out.float().sum()
+    values = out.values() if isinstance(out, dict) else out
+    return sum(_scalar(v) for v in values)
+
+
+def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, warmup: int = 3,
+            backward: bool = False) -> dict:
+    """{"rows": [per diagram block: id, kind, ms, share, macs, gflops (and backward_ms)], "total_ms", "sum_ms",
+    "device", ...}. With ``backward``, each block's backward pass is timed too (full backward hooks: from the
+    gradient of its output arriving to the gradient of its input leaving), beside the whole backward."""
     from .engine import pick_device
     dev = pick_device(device)
     a = analyze(graph)
@@ -55,27 +77,48 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
     shape = model.input_shapes[0]
     x = torch.randn(batch_size, *shape, device=dev)
     clock = _Clock(dev)
-    times: dict = {}
+    run: dict = {}      # this run's block intervals (the hooks fill it while timing is on)
     starts: dict = {}
+    timing = [False]
     hooks = []
     modules = dict(model.named_modules())
     owner = {fb.id: (fb.group or fb.id) for fb in flat}
+
+    def before(bid):
+        if timing[0]:
+            starts[bid] = clock.now()
+
+    def after(bid):
+        if timing[0]:
+            run.setdefault(bid, []).append((starts[bid], clock.now()))
     for fb in flat:
         m = modules.get(fb.id)
         if m is None:
             continue
-        hooks.append(m.register_forward_pre_hook(lambda _m, _i, bid=fb.id: starts.__setitem__(bid, clock.now())))
-        hooks.append(m.register_forward_hook(
-            lambda _m, _i, _o, bid=fb.id: times.setdefault(bid, []).append((starts[bid], clock.now()))))
+        hooks.append(m.register_forward_pre_hook(lambda _m, _i, bid=fb.id: before(bid)))
+        hooks.append(m.register_forward_hook(lambda _m, _i, _o, bid=fb.id: after(bid)))
+    # Timed runs alternate with plain ones, so a machine that slows down or speeds up affects both alike. Each
+    # timed run's blocks are disjoint intervals inside its forward: their sum is at most that run's time.
+    runs, plain = [], []
     with torch.no_grad():
         for _ in range(warmup):
             model(x)
-        times.clear()
         for _ in range(repeat):
+            t0 = clock.now()
             model(x)
+            plain.append(clock.ms(t0, clock.now()))
+            run.clear()
+            timing[0] = True
+            t0 = clock.now()
+            model(x)
+            t1 = clock.now()
+            timing[0] = False
+            runs.append((clock.ms(t0, t1), {bid: sum(clock.ms(s0, s1) for s0, s1 in pairs)
+                                            for bid, pairs in run.items()}))
+    timed_total, per_block = _middle_means(runs)
+    back = _backward(model, x, flat, modules, clock, warmup, repeat) if backward else None
     for h in hooks:
         h.remove()
-    per_block = {bid: statistics.median(clock.ms(s, e) for s, e in pairs) for bid, pairs in times.items()}
     # merges have no module: each is timed on tensors of its own input shapes
     for fb in flat:
         if fb.id in per_block or fb.type in ("input", "output"):
@@ -86,8 +129,7 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
             continue
         ins = [torch.randn(batch_size, *s, device=dev) for s in fb.in_shapes]
         per_block[fb.id] = clock.median_ms(lambda: spec_forward(ins), warmup, repeat)
-    with torch.no_grad():  # the whole network without timers, for the check that the rows add up
-        total = clock.median_ms(lambda: model(x), warmup, repeat)
+    total = statistics.median(plain)  # the whole network without timers, for the check that the rows add up
     rows = {}
     for bid in graph.ids():
         rep = a.blocks.get(bid)
@@ -98,9 +140,67 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
         top = owner.get(fb_id, fb_id)
         if top in rows:
             rows[top]["ms"] += ms
+    if back is not None:
+        for r in rows.values():
+            r["backward_ms"] = 0.0
+        for fb_id, ms in back["blocks"].items():
+            top = owner.get(fb_id, fb_id)
+            if top in rows:
+                rows[top]["backward_ms"] += ms
     summed = sum(r["ms"] for r in rows.values())
     for r in rows.values():
         r["share"] = r["ms"] / summed if summed else 0.0
         r["gflops"] = (2 * r["macs"] / (r["ms"] * 1e-3) / 1e9) if r["ms"] > 0 else None
-    return {"device": str(dev), "batch_size": batch_size, "repeat": repeat, "total_ms": total, "sum_ms": summed,
-            "rows": list(rows.values())}
+    result = {"device": str(dev), "batch_size": batch_size, "repeat": repeat, "total_ms": total, "sum_ms": summed,
+              "timed_total_ms": timed_total, "rows": list(rows.values())}
+    if back is not None:
+        result.update(backward_total_ms=back["total"], backward_sum_ms=sum(r["backward_ms"] for r in rows.values()),
+                      backward_timed_total_ms=back["timed_total"])
+    return result
+
+
+def _backward(model, x, flat, modules, clock, warmup, repeat) -> dict:
+    """Per-block backward times: plain and timed backward passes alternate, like the forward's."""
+    x = x.detach().clone().requires_grad_(True)  # so the first block's input gradient is computed (and timed)
+    run, starts, timing, hooks = {}, {}, [False], []
+    # a hooked module's output may not be overwritten in place (autograd refuses it): in-place activations are
+    # switched off while timing (the same values; only memory differs), and back on after
+    inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
+    for m in inplace:
+        m.inplace = False
+
+    def before(bid):
+        if timing[0]:
+            starts[bid] = clock.now()
+
+    def after(bid):
+        if timing[0] and bid in starts:
+            run[bid] = run.get(bid, 0.0) + clock.ms(starts.pop(bid), clock.now())
+    for fb in flat:
+        m = modules.get(fb.id)
+        if m is None:
+            continue
+        hooks.append(m.register_full_backward_pre_hook(lambda _m, _g, bid=fb.id: before(bid)))
+        hooks.append(m.register_full_backward_hook(lambda _m, _gi, _go, bid=fb.id: after(bid)))
+    plain, runs = [], []
+    try:
+        for i in range(warmup + repeat):
+            for timed in (False, True):
+                loss = _scalar(model(x))
+                run.clear()
+                timing[0] = timed
+                t0 = clock.now()
+                loss.backward()
+                elapsed = clock.ms(t0, clock.now())
+                timing[0] = False
+                model.zero_grad(set_to_none=True)
+                x.grad = None
+                if i >= warmup:
+                    (runs.append((elapsed, dict(run))) if timed else plain.append(elapsed))
+    finally:
+        for h in hooks:
+            h.remove()
+        for m in inplace:
+            m.inplace = True
+    timed_total, blocks = _middle_means(runs)
+    return {"total": statistics.median(plain), "timed_total": timed_total, "blocks": blocks}

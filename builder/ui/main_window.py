@@ -314,7 +314,7 @@ class MainWindow(QMainWindow):
         self.act_minimap.setCheckable(True)
         self.act_minimap.setChecked(True)
         self.act_profile = self._act(v, "Measured &latency (profile on this machine)", self.profile_latency)
-        self._act(v, "Clear the latency overlay", lambda: self.scene.show_heat(None))
+        self._act(v, "Clear the latency overlay", self.clear_profile)
         v.addSeparator()
         self.view_menu = v
         panels = v.addMenu("&Panels")
@@ -392,7 +392,7 @@ class MainWindow(QMainWindow):
 
         def work():
             from builder.train.profile import profile
-            return profile(graph, "cpu", 1, 5)
+            return profile(graph, "cpu", 1, 5, backward=True)
 
         def done(result, error):
             if error is not None:
@@ -400,12 +400,18 @@ class MainWindow(QMainWindow):
                 return
             self.last_profile = result
             self.scene.show_heat({r["id"]: r["ms"] for r in result["rows"]})
+            self.layers.set_profile(result)
             slow = max(result["rows"], key=lambda r: r["ms"])
-            self.say(f"{result['total_ms']:.1f} ms per image on {result['device']}; slowest: {slow['id']} "
-                     f"({slow['share'] * 100:.0f}%)")
+            self.say(f"{result['total_ms']:.1f} ms forward, {result['backward_total_ms']:.1f} ms backward per image on "
+                     f"{result['device']}; slowest: {slow['id']} ({slow['share'] * 100:.0f}%). The Layers table "
+                     "shows every block's time beside its MACs.")
             self.profiled.emit(result)
         run_beside(self, "Timing every block…", work, done)
         return True
+
+    def clear_profile(self):
+        self.scene.show_heat(None)
+        self.layers.set_profile(None)
 
     def _open_run_graph(self, graph, folder: str) -> None:
         """The graph a recorded run trained, as a new unsaved document."""

@@ -10,6 +10,7 @@ from builder.report import PAPER_COLUMNS, block_rows, human, paper_rows
 
 SORT_ROLE = Qt.UserRole + 2
 ID_ROLE = Qt.UserRole + 3
+MEASURED = ("forward ms", "share", "GFLOP/s", "backward ms")
 MODES = ["Blocks", "Layers (inside composites)", "Paper table (GoogLeNet Table 1)"]
 
 
@@ -60,7 +61,13 @@ class LayerTable(QWidget):
         self._timer.setInterval(150)
         self._timer.timeout.connect(lambda: self.refresh(self.doc.analysis))
         doc.analysed.connect(lambda _: self._timer.start())
+        self.profile = None  # a measured latency profile, shown beside the MACs until cleared
         self.refresh(doc.analysis)
+
+    def set_profile(self, result):
+        """Measured per-block times (builder.train.profile) as columns beside the MACs; None removes them."""
+        self.profile = result
+        self.refresh(self.doc.analysis)
 
     def _row_chosen(self, current, _previous=None):
         if self._selecting or not current.isValid():
@@ -96,6 +103,10 @@ class LayerTable(QWidget):
         else:
             from builder.receptive import receptive_fields
             cols = ["id", "kind", "output", "params", "MACs", "FLOPs", "receptive field", "errors"]
+            measured = {r["id"]: r for r in self.profile["rows"]} if self.profile and mode == 0 else {}
+            if measured:
+                cols[6:6] = ["forward ms", "share", "GFLOP/s"] + (
+                    ["backward ms"] if "backward_ms" in next(iter(measured.values())) else [])
             rows = block_rows(g, analysis, per_layer=mode == 1)
             fields = receptive_fields(g, analysis) if mode == 0 else {}  # top-level blocks have fields
         self.model.clear()
@@ -109,19 +120,29 @@ class LayerTable(QWidget):
                         and isinstance(v, int) and v else ("" if v in (None, 0) and c in ("params", "ops") else str(v))
                     sort = v if isinstance(v, (int, float)) else str(v)
                 else:
+                    m = measured.get(r["id"], {})
                     v = {"id": "  " * r["depth"] + r["id"], "kind": r["kind"],
                          "output": fmt_shape(r["output_shape"]) if r["output_shape"] else "—",
                          "params": r["params"], "MACs": r["macs"], "FLOPs": 2 * r["macs"],
                          "receptive field": _field(fields.get(r["id"])),
+                         "forward ms": m.get("ms"), "share": m.get("share"), "GFLOP/s": m.get("gflops"),
+                         "backward ms": m.get("backward_ms"),
                          "errors": "; ".join(r["errors"])}[c]
-                    shown = human(v) if isinstance(v, int) else v
-                    sort = v if isinstance(v, int) else str(v)
+                    if isinstance(v, float) or (v is None and c in MEASURED):
+                        shown = "" if v is None else (f"{v * 100:.1f}%" if c == "share" else f"{v:.2f}" if
+                                                      c != "GFLOP/s" else f"{v:.1f}")
+                        sort = -1.0 if v is None else v
+                    else:
+                        shown = human(v) if isinstance(v, int) else v
+                        sort = v if isinstance(v, int) else str(v)
                 it = QStandardItem(shown)
                 it.setEditable(False)
                 it.setData(sort, SORT_ROLE)
                 if isinstance(v, int):
                     it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                     it.setToolTip(f"{v:,}")
+                elif isinstance(v, float):
+                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 if r.get("errors"):
                     it.setForeground(QColor("#C62828"))
                 items.append(it)
