@@ -57,3 +57,45 @@ def test_evaluate_without_weights_or_with_bad_ones_is_one_message(tmp_path, caps
     assert main(["evaluate", "lenet5", "--weights", str(bad), "--dataset", "synthetic"]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "w.safetensors: not a valid safetensors file" in err[0]
+
+
+@pytest.mark.timeout(300)
+def test_the_evaluation_panel_shows_what_evaluate_wrote(qtbot, tmp_path, monkeypatch, capsys):
+    """The app's Evaluation panel runs `evaluate` beside the event loop (a real click on Evaluate) and shows its
+    numbers: the accuracy, a row per class, the confusion matrix (rows as shares of each true class), the worst
+    images; the files are beside the weights."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+
+    from builder.ui.main_window import MainWindow
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--dataset", "synthetic", "--synthetic-size", "400", "--epochs", "1",
+                 "--batch-size", "50", "--out", str(run), "--workers", "0", "--json"]) == 0
+    capsys.readouterr()
+    win = MainWindow()
+    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    win.show()
+    win.open_template("lenet5")
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    win.evaluation_dock.raise_()
+    panel = win.evaluation
+    panel.use_run(run)
+    assert panel.weights.text() == str(run / "best.safetensors")
+    panel.dataset.setCurrentText("synthetic")
+    with qtbot.waitSignal(panel.evaluated, timeout=240000) as got:
+        qtbot.mouseClick(panel.evaluate_button, Qt.LeftButton)
+        assert not panel.evaluate_button.isEnabled()  # running beside the event loop
+    result = got.args[0]
+    saved = json.loads((run / "evaluation.json").read_text())
+    assert saved["accuracy"] == result["accuracy"]
+    assert f"{result['accuracy'] * 100:.2f}%" in panel.status.text()
+    assert panel.table.rowCount() == len(result["classes"]) == 10
+    image = panel.confusion_image.image
+    assert image.shape == (10, 10)
+    m = np.array(result["confusion"], dtype=float)
+    assert np.allclose(image.T, m / np.maximum(m.sum(1, keepdims=True), 1))
+    assert m.sum() == result["images"]
+    assert panel.wrong.pixmap() is not None and not panel.wrong.pixmap().isNull()
+    panel.weights.setText(str(tmp_path / "missing.safetensors"))
+    assert not panel.evaluate() and "No weights file" in panel.status.text()

@@ -76,10 +76,14 @@ class MainWindow(QMainWindow):
         from .runs_panel import RunsPanel
         self.runs = RunsPanel(str(Path(self.trainer.out.text()).parent))
         self.runs_dock = self.add_bottom_dock("Runs", self.runs)
+        from .evaluation_panel import EvaluationPanel
+        self.evaluation = EvaluationPanel(self.doc, ask_path=self.ask_path)
+        self.evaluation_dock = self.add_bottom_dock("Evaluation", self.evaluation)
         from .feature_maps import FeatureMapsPanel
         self.feature_maps = FeatureMapsPanel(self.doc)
         self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
         self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.out.text()).parent))
+        self.trainer.finished.connect(lambda _code: self.evaluation.use_run(self.trainer.out.text()))
         self.runs.open_graph.connect(self._open_run_graph)
         self.advisor.block_selected.connect(self.go_to_block)
         self.layers.block_selected.connect(self.go_to_block)
@@ -570,6 +574,7 @@ class MainWindow(QMainWindow):
         if self.maybe_save():
             self.save_state()
             self.trainer.shutdown()
+            self.evaluation.shutdown()
             self.autosave_timer.stop()
             self.recovery.discard()  # a file that cannot be removed is offered next time: nothing lost
             event.accept()
