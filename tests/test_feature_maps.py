@@ -1,11 +1,12 @@
 """Feature maps (issue 15): select LeNet-5's conv c1 on the canvas and the panel shows its 6 maps of 28x28,
 computed in a worker while the event loop keeps running."""
+import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer
 from PySide6.QtTest import QTest
 
-from builder.ui.feature_maps import compute_maps
+from builder.ui.feature_maps import compute_maps, load_image
 from builder.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,7 +40,40 @@ def test_lenet_c1_shows_six_maps_of_28x28_without_blocking(qtbot, tmp_path, monk
     assert len(win.feature_maps.view.ci.items) == 6  # one image per channel
     assert ticks  # the event loop ran while the worker computed
     # the maps are the network's: the same as conv c1 of the compiled LeNet on that image
-    torch.testing.assert_close(torch.from_numpy(maps), torch.from_numpy(compute_maps(win.doc.graph, "c1")))
+    source = win.feature_maps.image_source()
+    assert source[0] == ("dataset" if source[0] == "dataset" else "random")
+    x, _, caption = load_image(source, (1, 32, 32))
+    assert caption in win.feature_maps.status.text()
+    torch.testing.assert_close(torch.from_numpy(maps), torch.from_numpy(compute_maps(win.doc.graph, "c1", image=x)))
+    # the input, with the 5x5 field of c1's centre unit (14, 14): input rows and columns 14 to 18
+    assert win.feature_maps.input_image.image.shape == (32, 32)
+    assert win.feature_maps.field_rect.rect() == QRectF(14, 14, 5, 5)
+    assert "5x5 px" in win.feature_maps.field_text.text()
+
+
+def test_an_image_file_dropped_or_opened_is_the_one_shown(qtbot, tmp_path, monkeypatch):
+    from PIL import Image
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path))
+    picture = tmp_path / "stripes.png"
+    Image.fromarray((np.indices((40, 40))[1] % 8 < 4).astype(np.uint8) * 255).save(picture)
+    win = MainWindow()
+    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    win.open_template("lenet5")
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    panel = win.feature_maps
+    panel.select("s2")
+    panel.set_file(str(picture))
+    with qtbot.waitSignal(panel.computed, timeout=60000) as got:
+        panel.show_selected()
+    assert got.args[0].shape == (6, 14, 14) and "stripes.png" in panel.status.text()
+    shown = panel.input_image.image
+    assert shown.shape == (32, 32) and shown.max() == 1.0 and shown.min() == 0.0  # the stripes, resized
+    assert panel.field_rect.rect() == QRectF(14, 14, 6, 6)  # s2 (2x2 pool after 5x5 conv) at its centre (7, 7)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    panel.set_file(str(tmp_path / "broken.png"))
+    assert panel.show_selected()
+    qtbot.waitUntil(lambda: "Cannot compute the maps" in panel.status.text(), timeout=30000)
+    assert "not an image this can read" in panel.status.text()
 
 
 def test_a_block_without_a_map_is_refused_in_the_panel(qtbot, tmp_path, monkeypatch):

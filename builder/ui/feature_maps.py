@@ -1,12 +1,75 @@
 """Feature maps: the selected block's output channels for one image, as a grid; computed in a worker thread (the
-window keeps answering), with the project's own weights when it has them, else the current initial ones."""
+window keeps answering), with the project's own weights when it has them, else the current initial ones. The image
+is a validation image of a dataset (by number), an image file (opened or dropped on the panel) or random noise;
+beside the maps, the input with the receptive field of the block's centre unit drawn on it."""
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+
+def load_image(source, in_shape):
+    """(normalised tensor 1xCxHxW, the picture as an HxW or HxWx3 array in 0..1, a caption) for ``source``:
+    ("random",), ("dataset", name, index) or ("file", path). A file is converted to the input's channels and
+    size; a dataset image is prepared as training prepares it."""
+    import numpy as np
+    import torch
+
+    from builder.train.engine import TrainingError, batches, load_dataset, prepare
+    from builder.train.settings import Config
+    c, h, w = in_shape
+    kind = source[0]
+    if kind == "random":
+        x = torch.rand(1, c, h, w, generator=torch.Generator().manual_seed(0))
+        return x, _picture(x[0]), "random noise"
+    if kind == "file":
+        from PIL import Image, UnidentifiedImageError
+        try:
+            with Image.open(source[1]) as im:
+                im = im.convert("L" if c == 1 else "RGB").resize((w, h))
+                arr = np.asarray(im, dtype=np.float32) / 255.0
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            raise TrainingError(f"{source[1]}: not an image this can read ({e})") from None
+        x = torch.from_numpy(arr).reshape(h, w, -1).permute(2, 0, 1)[None]
+        if x.shape[1] != c:
+            x = x.expand(1, c, h, w).clone()
+        pic = x[0].clone()
+        return (x - 0.45) / 0.226, _picture(pic), f"{Path(source[1]).name}"
+    name, index = source[1], int(source[2])
+    _, val = load_dataset(Config(dataset=name, workers=0), in_shape, 10)
+    if not 0 <= index < len(val):
+        raise TrainingError(f"{name} has {len(val):,} validation images: choose 0 to {len(val) - 1:,}")
+    if hasattr(val, "x"):
+        xb, yb = val.x[index:index + 1], val.y[index:index + 1]
+    else:
+        for i, (xb, yb) in enumerate(batches(val, 1, 0, 0, shuffle=False)):
+            if i == index:
+                break
+    x = prepare(xb, val, in_shape, "cpu", False)
+    raw = torch.nn.functional.interpolate(xb.float()[:, :c] / 255.0, size=(h, w), mode="bilinear",
+                                          align_corners=False) if xb.shape[-2:] != (h, w) else xb.float() / 255.0
+    names = getattr(val, "classes", None) or _class_names(val)
+    label = int(yb[0])
+    caption = f"{name} validation image {index} ({names[label] if names and label < len(names) else label})"
+    return x, _picture(raw[0]), caption
+
+
+def _class_names(val):
+    from builder.train.engine import CLASS_NAMES
+    return CLASS_NAMES.get(getattr(val, "name", ""), None)
+
+
+def _picture(chw):
+    """A CxHxW tensor as an HxW (one channel) or HxWx3 array scaled to 0..1 for display."""
+    arr = chw.float().numpy()
+    arr = arr[0] if arr.shape[0] != 3 else arr.transpose(1, 2, 0)
+    lo, hi = float(arr.min()), float(arr.max())
+    return (arr - lo) / (hi - lo) if hi > lo else arr * 0
 
 
 def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
@@ -41,20 +104,97 @@ class FeatureMapsPanel(QWidget):
         self.doc = doc
         self.block_id = None
         self.maps = None
+        from builder.train.settings import DATASETS, default_dataset
         self.status = QLabel("Select a block with a CxHxW output, then Show")
         self.status.setWordWrap(True)
+        self.source = QComboBox()
+        self.source.addItem("a validation image", "dataset")
+        self.source.addItem("an image file", "file")
+        self.source.addItem("random noise", "random")
+        self.dataset = QComboBox()
+        self.dataset.setEditable(True)
+        self.dataset.addItems(list(DATASETS))
+        self.dataset.setCurrentText(default_dataset())
+        self.index = QSpinBox()
+        self.index.setRange(0, 10_000_000)
+        self.index.setPrefix("image #")
+        self.file = ""
+        self.open_button = QPushButton("Open image…")
+        self.open_button.setToolTip("Or drop an image file on this panel")
         self.show_button = QPushButton("Show its feature maps")
+        self.input_view = pg.GraphicsLayoutWidget()  # the input, with the block's receptive field on it
+        self.input_view.setFixedWidth(170)
+        self.input_box = self.input_view.addViewBox(lockAspect=True, enableMouse=False)
+        self.input_box.invertY(True)
+        self.input_image = pg.ImageItem()
+        self.input_box.addItem(self.input_image)
+        self.field_rect = QGraphicsRectItem()
+        self.field_rect.setPen(QPen(QColor("#FFB300"), 0))
+        self.field_rect.setZValue(5)
+        self.input_box.addItem(self.field_rect)
+        self.field_text = QLabel("")
+        self.field_text.setWordWrap(True)
+        self.field_text.setStyleSheet("color: #546E7A")
         self.view = pg.GraphicsLayoutWidget()
         self.view.setMinimumHeight(160)
         left = QVBoxLayout()
         left.addWidget(self.status)
+        left.addWidget(self.source)
+        left.addWidget(self.dataset)
+        left.addWidget(self.index)
+        left.addWidget(self.open_button)
         left.addWidget(self.show_button)
         left.addStretch(1)
+        middle = QVBoxLayout()
+        middle.addWidget(self.input_view, 1)
+        middle.addWidget(self.field_text)
         lay = QHBoxLayout(self)
         lay.addLayout(left, 1)
+        lay.addLayout(middle, 0)
         lay.addWidget(self.view, 3)
         self.show_button.clicked.connect(self.show_selected)
+        self.open_button.clicked.connect(self._open_file)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.setAcceptDrops(True)
         self._thread = None
+        self._source_changed()
+
+    def _source_changed(self, *_):
+        kind = self.source.currentData()
+        self.dataset.setVisible(kind == "dataset")
+        self.index.setVisible(kind == "dataset")
+        self.open_button.setVisible(kind == "file")
+
+    def _open_file(self):
+        path, _ = QFileDialog.getOpenFileName(self, "An image for the feature maps", self.file,
+                                              "Images (*.png *.jpg *.jpeg *.bmp *.gif *.webp);;All files (*)")
+        if path:
+            self.set_file(path)
+
+    def set_file(self, path: str) -> None:
+        self.file = path
+        self.source.setCurrentIndex(self.source.findData("file"))
+        self.status.setText(f"Image: {Path(path).name}. Select a block, then Show.")
+
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.set_file(urls[0])
+            event.acceptProposedAction()
+            if self.block_id:
+                self.show_selected()
+
+    def image_source(self):
+        kind = self.source.currentData()
+        if kind == "file":
+            return ("file", self.file) if self.file else None
+        if kind == "dataset":
+            return ("dataset", self.dataset.currentText().strip(), self.index.value())
+        return ("random",)
 
     def select(self, block_id) -> None:
         self.block_id = block_id
@@ -72,11 +212,21 @@ class FeatureMapsPanel(QWidget):
         weights = Path(self.doc.path).parent / str(own) if own and self.doc.path else None
         weights = weights if weights is not None and weights.is_file() else None
         graph = self.doc.graph.copy()
+        source = self.image_source()
+        if source is None:
+            self.status.setText("Open an image file first (or drop one on this panel)")
+            return False
+        inp = next((r for r in a.blocks.values() if r.type == "input"), None)
+        in_shape = inp.out_shape if inp is not None else None
+        from builder.receptive import receptive_fields
+        field = receptive_fields(graph, a).get(bid)
         outcome = {}
 
         def work():
             try:
-                outcome["maps"] = compute_maps(graph, bid, weights=weights)
+                x, picture, caption = load_image(source, in_shape)
+                outcome["picture"], outcome["caption"] = picture, caption
+                outcome["maps"] = compute_maps(graph, bid, image=x, weights=weights)
             except Exception as e:  # noqa: BLE001  shown in the panel, never raised into the event loop
                 outcome["error"] = e
         self.status.setText(f"Computing {bid}'s {rep.out_shape[0]} maps…")
@@ -92,12 +242,35 @@ class FeatureMapsPanel(QWidget):
             if "error" in outcome:
                 self.status.setText(f"Cannot compute the maps: {outcome['error']}")
                 return
-            self._draw(bid, outcome["maps"], weights)
+            self._draw_input(outcome["picture"], field, rep.out_shape)
+            self._draw(bid, outcome["maps"], weights, outcome["caption"])
         timer.timeout.connect(poll)
         timer.start(20)
         return True
 
-    def _draw(self, bid, maps, weights) -> None:
+    def _draw_input(self, picture, field, out_shape) -> None:
+        """The input image with the input pixels the block's centre unit sees framed (clipped to the image)."""
+        self.input_image.setImage(picture.transpose(1, 0, 2) if picture.ndim == 3 else picture.T, levels=(0, 1))
+        h, w = picture.shape[:2]
+        if field is None:
+            self.field_rect.setRect(QRectF())
+            self.field_text.setText("")
+            return
+        if field.whole:
+            rect = QRectF(0, 0, w, h)
+            text = "the centre unit sees the whole input"
+        else:
+            (r0, r1), (c0, c1) = field.h.span(out_shape[1] // 2), field.w.span(out_shape[2] // 2)
+            top, bottom = max(r0, 0), min(r1 + 1, h)
+            left, right = max(c0, 0), min(c1 + 1, w)
+            rect = QRectF(left, top, max(right - left, 0), max(bottom - top, 0))
+            text = (f"receptive field of the centre unit ({out_shape[1] // 2}, {out_shape[2] // 2}): "
+                    f"{field.describe()}")
+        self.field_rect.setRect(rect)
+        self.field_text.setText(text)
+        self.input_box.autoRange(padding=0.02)
+
+    def _draw(self, bid, maps, weights, caption="a random image") -> None:
         import math
 
         import pyqtgraph as pg
@@ -114,5 +287,5 @@ class FeatureMapsPanel(QWidget):
         self.status.setText(f"{bid}: {c} maps of {maps.shape[1]}x{maps.shape[2]}"
                             + (f" (the first {shown})" if shown < c else "")
                             + (" with the project's weights" if weights else " with the current initial weights")
-                            + ", for a random image")
+                            + f", for {caption}")
         self.computed.emit(maps)
