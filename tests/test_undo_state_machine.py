@@ -37,11 +37,11 @@ class UndoMachine(RuleBasedStateMachine):
     @rule(kind=st.sampled_from(KINDS), n=st.integers(0, 10_000))
     def add(self, kind, n):
         ids = self.doc.graph.ids()
-        src = ids[n % len(ids)]
+        src = ids[n % len(ids)] if ids else None  # (every block may have been removed)
 
         def edit(g):
             new = g.add_block(kind, None, None, pos=(n, n))
-            if g.block(src).type != "output":
+            if src is not None and g.block(src).type != "output":
                 g.connect(src, new)
         self._push(f"add {kind}", edit)
 
@@ -69,6 +69,8 @@ class UndoMachine(RuleBasedStateMachine):
     @rule(n=st.integers(0, 10_000), dx=st.floats(-500, 500))
     def move(self, n, dx):
         ids = self.doc.graph.ids()
+        if not ids:
+            return
         bid = ids[n % len(ids)]
         self._push("move", lambda g: g.move(bid, (dx, dx)))
 
