@@ -19,7 +19,7 @@ def main(argv=None):
     import importlib.util
     import sys
 
-    from train_settings import add_arguments, config_from_args
+    from train_settings import ErrorEvent, Exit, add_arguments, config_from_args
     ap = argparse.ArgumentParser(description="Train the exported network (python train.py, or torchrun "
                                              "--nproc-per-node=N train.py for DistributedDataParallel).")
     ap.add_argument("--json", action="store_true")
@@ -34,7 +34,7 @@ def main(argv=None):
     def emit(event):
         print(json.dumps(event) if args.json else " ".join(f"{{k}}={{v}}" for k, v in event.items()
                                                           if not isinstance(v, (dict, list))), flush=True)
-    code = 0
+    code = Exit.OK
     try:
         cfg.check()  # settings and --out first: exit status 2, nothing built or written
         torch.manual_seed(args.seed)
@@ -45,10 +45,10 @@ def main(argv=None):
         model.loss_weights = mod.LOSS_WEIGHTS
         train(model, cfg, emit)
     except TrainingError as e:
-        print(json.dumps({{"event": "error", "message": str(e)}}) if args.json else f"error: {{e}}", flush=True)
-        code = 2 if isinstance(e, SettingsError) else 3
-    end_worker_process(code)  # under torchrun: ends the worker here (see its docstring)
-    sys.exit(code)
+        print(json.dumps(ErrorEvent(message=str(e))) if args.json else f"error: {{e}}", flush=True)
+        code = Exit.SETTINGS if isinstance(e, SettingsError) else Exit.TRAINING
+    end_worker_process(int(code))  # under torchrun: ends the worker here (see its docstring)
+    sys.exit(int(code))
 
 
 if __name__ == "__main__":

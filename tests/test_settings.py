@@ -93,3 +93,29 @@ def test_the_panel_runs_the_argv_of_its_config_and_checks_as_you_type(qtbot, tmp
     i = args.index("--json")
     assert args[i + 1:-2] == config_argv(cfg) and "--lr" in args and args[args.index("--lr") + 1] == "0.5"
     panel.proc = None
+
+
+def test_a_run_reports_typed_events_that_read_back_from_their_json_lines(tmp_path):
+    import templates
+    from builder.compiler import compile_graph
+    from builder.train.engine import train
+    from builder.train.settings import (EVENTS, DoneEvent, EpochEvent, Exit, StartEvent, StepEvent, parse_event)
+    events = []
+    cfg = Config(dataset="synthetic", synthetic_size=64, batch_size=16, epochs=2, out=str(tmp_path / "run"),
+                 workers=0, log_every=1)
+    train(compile_graph(templates.build("lenet5")), cfg, events.append)
+    kinds = [type(e) for e in events]
+    assert kinds[0] is StartEvent and kinds[-1] is DoneEvent and StepEvent in kinds
+    assert kinds.count(EpochEvent) == 2
+    for e in events:
+        again = parse_event(json.loads(json.dumps(e)))  # the wire format is the dict itself
+        assert type(again) is type(e) and again == e
+        assert all(getattr(again, f) == e[f] for f in type(e).required)
+    done = events[-1]
+    assert done.val_accuracy == done["val_accuracy"] and done.epoch == 2
+    with pytest.raises(TypeError, match="missing message"):
+        EVENTS["warning"]()
+    with pytest.raises(TypeError, match="unknown colour"):
+        EVENTS["error"](message="x", colour="red")
+    assert parse_event({"event": "step", "step": 1}) is None and parse_event(["not", "an", "event"]) is None
+    assert (Exit.OK, Exit.SETTINGS, Exit.TRAINING) == (0, 2, 3)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from ..cli_base import CliError, extra_command, load_graph
-from .settings import add_arguments, config_from_args
+from .settings import ErrorEvent, Exit, add_arguments, config_from_args
 
 
 @extra_command
@@ -62,7 +62,7 @@ def cmd_evaluate(args) -> int:
         raise CliError(str(e)) from None
     except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 3
+        return Exit.TRAINING
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -152,6 +152,7 @@ def _weights(args, graph):
 def cmd_train(args) -> int:
     from ..compiler import compile_graph
     from .engine import RECIPES, SettingsError, TrainingError, end_worker_process, train
+    from .settings import DoneEvent, EpochEvent, StartEvent, StepEvent, WarningEvent
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         argv = [a for a in sys.argv[1:]]
@@ -174,7 +175,7 @@ def cmd_train(args) -> int:
         cfg.check()  # every setting and --out, before the model is built or a file written
     except SettingsError as e:
         if args.json:
-            print(json.dumps({"event": "error", "message": str(e)}), flush=True)
+            print(json.dumps(ErrorEvent(message=str(e))), flush=True)
         raise CliError(str(e)) from None
     import torch
     torch.manual_seed(args.seed)
@@ -193,31 +194,31 @@ def cmd_train(args) -> int:
             record.event(event)
         if args.json:
             print(json.dumps(event), flush=True)
-        elif event["event"] == "step":
-            print(f"epoch {event['epoch']} step {event['step']}/{event['total_steps']} loss {event['loss']:.4f} "
-                  f"acc {event['accuracy']:.3f} lr {event['lr']:.3g} {event['images_per_s']:.0f} img/s "
-                  f"eta {event['eta_s']:.0f}s", flush=True)
-        elif event["event"] == "epoch":
-            print(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}, val loss {event['val_loss']:.4f}, "
-                  f"val accuracy {event['val_accuracy']:.4f} ({event['epoch_s']:.1f}s)", flush=True)
-        elif event["event"] == "start":
-            print(f"training on {event['device']} ({event['dataset']}, {event['train_size']} images, "
-                  f"recipe {event['recipe']}, {event['params']:,} params)", flush=True)
-        elif event["event"] == "warning":
-            print(f"warning: {event['message']}", file=sys.stderr, flush=True)
-        elif event["event"] == "done":
-            print(f"done: val accuracy {event['val_accuracy']:.4f} in {event['seconds']:.1f}s; weights in "
-                  f"{event['checkpoint']}", flush=True)
-    code = 0
+        elif isinstance(event, StepEvent):
+            print(f"epoch {event.epoch} step {event.step}/{event.total_steps} loss {event.loss:.4f} "
+                  f"acc {event.accuracy:.3f} lr {event.lr:.3g} {event.images_per_s:.0f} img/s "
+                  f"eta {event.eta_s:.0f}s", flush=True)
+        elif isinstance(event, EpochEvent):
+            print(f"epoch {event.epoch}: train loss {event.train_loss:.4f}, val loss {event.val_loss:.4f}, "
+                  f"val accuracy {event.val_accuracy:.4f} ({event.epoch_s:.1f}s)", flush=True)
+        elif isinstance(event, StartEvent):
+            print(f"training on {event.device} ({event.dataset}, {event.train_size} images, "
+                  f"recipe {event.recipe}, {event.params:,} params)", flush=True)
+        elif isinstance(event, WarningEvent):
+            print(f"warning: {event.message}", file=sys.stderr, flush=True)
+        elif isinstance(event, DoneEvent):
+            print(f"done: val accuracy {event.val_accuracy:.4f} in {event.seconds:.1f}s; weights in "
+                  f"{event.checkpoint}", flush=True)
+    code = Exit.OK
     try:
         train(model, cfg, emit)
     except TrainingError as e:
         if record is not None:
             record.failed(str(e))
         if args.json:
-            print(json.dumps({"event": "error", "message": str(e)}), flush=True)
+            print(json.dumps(ErrorEvent(message=str(e))), flush=True)
         else:
             print(f"error: {e}", file=sys.stderr)
-        code = 3
-    end_worker_process(code)  # under torchrun: ends here (see its docstring); otherwise returns
-    return code
+        code = Exit.TRAINING
+    end_worker_process(int(code))  # under torchrun: ends here (see its docstring); otherwise returns
+    return int(code)

@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 try:
-    from .settings import (FASHION_DIRS, RECIPES, Config, SettingsError, TrainingError, default_dataset,
-                           out_problem)
+    from .settings import (FASHION_DIRS, RECIPES, Config, DoneEvent, EpochEvent, ResumedEvent, SettingsError,
+                           StartEvent, StepEvent, TrainingError, WarningEvent, default_dataset, out_problem)
 except ImportError:  # an exported train.py: the settings module is copied beside it as train_settings.py
-    from train_settings import (FASHION_DIRS, RECIPES, Config, SettingsError, TrainingError,  # type: ignore
+    from train_settings import (FASHION_DIRS, RECIPES, Config, DoneEvent, EpochEvent,  # type: ignore
+                                ResumedEvent, SettingsError, StartEvent, StepEvent, TrainingError, WarningEvent,
                                 default_dataset, out_problem)
 
 # ----------------------------------------------------------------------------------------------- data
@@ -257,9 +258,9 @@ def skipped_warning(data, reported: int) -> dict | None:
     if not new:
         return None
     path, why = new[0]
-    return {"event": "warning", "skipped_images": len(data.skipped),
-            "message": f"{len(new)} image(s) left out of training because they cannot be used (first: {path}: "
-                       f"{why}); {len(data.skipped)} in all"}
+    return WarningEvent(skipped_images=len(data.skipped),
+                        message=f"{len(new)} image(s) left out of training because they cannot be used (first: "
+                                f"{path}: {why}); {len(data.skipped)} in all")
 
 
 def prepare(x, data, in_shape, device, channels_last):
@@ -765,7 +766,7 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
     if cfg.resume:  # before anything is written: a checkpoint that cannot resume stays as it is
         state.update(load_checkpoint(out, "last", model, optimizer))
         model.to(device)
-        say({"event": "resumed", "epoch": state["epoch"], "step": state["step"]})
+        say(ResumedEvent(epoch=state["epoch"], step=state["step"]))
     train_model = model
     if world > 1:
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
@@ -776,14 +777,14 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
-    say({"event": "start", "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
-         "channels_last": channels_last, "world_size": world, "dataset": train_data.name,
-         "train_size": len(train_data), "val_size": len(val_data), "batch_size": cfg.batch_size,
-         "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "total_steps": total_steps,
-         "recipe": cfg.recipe, "settings": r, "loss_weights": weights,
-         "params": sum(p.numel() for p in model.parameters()),
-         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-         "weights": str(cfg.weights) if cfg.weights else None, "frozen": list(cfg.freeze)})
+    say(StartEvent(device=str(device), amp=str(amp_dtype).replace("torch.", "") if amp_dtype else None,
+                   channels_last=channels_last, world_size=world, dataset=train_data.name,
+                   train_size=len(train_data), val_size=len(val_data), batch_size=cfg.batch_size,
+                   epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
+                   recipe=cfg.recipe, settings=r, loss_weights=weights,
+                   params=sum(p.numel() for p in model.parameters()),
+                   trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                   weights=str(cfg.weights) if cfg.weights else None, frozen=list(cfg.freeze)))
     reported = 0  # images left out so far that a warning has named
 
     def warn_skipped():
@@ -858,10 +859,10 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
                     elapsed = time.perf_counter() - t_start
                     ips = seen / max(elapsed, 1e-9)
                     left = (total_steps - state["step"]) * cfg.batch_size / max(ips, 1e-9)
-                    say({"event": "step", "epoch": epoch + 1, "step": state["step"], "total_steps": total_steps,
-                         "loss": lv, "main_loss": main_loss.item(), "aux_losses": [a.item() for a in aux],
-                         "accuracy": run_correct / max(run_n, 1), "lr": optimizer.param_groups[0]["lr"],
-                         "images_per_s": ips, "eta_s": left})
+                    say(StepEvent(epoch=epoch + 1, step=state["step"], total_steps=total_steps, loss=lv,
+                                  main_loss=main_loss.item(), aux_losses=[a.item() for a in aux],
+                                  accuracy=run_correct / max(run_n, 1), lr=optimizer.param_groups[0]["lr"],
+                                  images_per_s=ips, eta_s=left))
                 if _STOP["flag"]:
                     stopped = True
                     break
@@ -875,7 +876,7 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
                        "val_accuracy": val_acc, "epoch_s": time.perf_counter() - t_epoch}
             state.update(epoch=epoch, batch=0)
             state["history"].append(metrics)
-            say({"event": "epoch", **metrics})
+            say(EpochEvent(**metrics))
             warn_skipped()
             if rank == 0:
                 improved = val_acc > state["best_val_accuracy"]
@@ -896,12 +897,12 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
         val_loss, val_acc = evaluate(model, val_data, cfg, in_shape, device, channels_last, autocast, weights,
                                      world, rank)
         metrics = {"epoch": state["epoch"], "step": state["step"], "val_loss": val_loss, "val_accuracy": val_acc}
-    final = {"event": "done", "stopped": stopped, **metrics, "best_val_accuracy": max(state["best_val_accuracy"],
-                                                                                       metrics["val_accuracy"]),
-             "seconds": time.perf_counter() - t_start, "images_per_s": seen / max(time.perf_counter() - t_start,
-                                                                                  1e-9),
-             "checkpoint": str(out / "last.safetensors"), "device": str(device),
-             "skipped_images": len(getattr(train_data, "skipped", []))}
+    final = DoneEvent(stopped=stopped, **metrics, best_val_accuracy=max(state["best_val_accuracy"],
+                                                                         metrics["val_accuracy"]),
+                      seconds=time.perf_counter() - t_start,
+                      images_per_s=seen / max(time.perf_counter() - t_start, 1e-9),
+                      checkpoint=str(out / "last.safetensors"), device=str(device),
+                      skipped_images=len(getattr(train_data, "skipped", [])))
     warn_skipped()
     say(final)
     return final

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import MISSING, dataclass, field, fields
+from enum import IntEnum
 from pathlib import Path
 
 # ----------------------------------------------------------------------------------------------- recipes
@@ -265,3 +266,94 @@ def config_argv(cfg: Config) -> list:
         elif v is not None and v != cli_default(f):
             argv += [flag_name(f), repr(v) if isinstance(v, float) else str(v)]
     return argv
+
+
+# ------------------------------------------------------------------ what a run reports, and how it ends
+
+class Exit(IntEnum):
+    """The exit status of ``block-builder train`` / ``evaluate`` and an exported train.py."""
+    OK = 0
+    SETTINGS = 2   # a setting out of range, an unusable --out, a project that cannot be read: nothing ran
+    TRAINING = 3   # the run began and could not go on (a missing dataset, NaN loss, out of memory)
+
+
+class Event(dict):
+    """One training event. Each kind is its own class with its fields declared (``required`` and ``optional``),
+    checked when it is made; the values read as attributes (``event.val_accuracy``). It stays a dict: the JSON
+    line a run prints (``{"event": kind, ...}``), the run record and the exported train.py's output are unchanged."""
+    kind = ""
+    required: tuple = ()
+    optional: tuple = ()
+
+    def __init__(self, **values):
+        missing = [f for f in self.required if f not in values]
+        unknown = [f for f in values if f not in self.required and f not in self.optional]
+        if missing or unknown:
+            raise TypeError(f"{type(self).__name__}: " + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unknown {', '.join(unknown)}"]
+                                                                           if unknown else [])))
+        super().__init__(event=self.kind, **values)
+
+    def __getattr__(self, name):
+        if name in self.required or name in self.optional:
+            return self.get(name)
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+
+class StartEvent(Event):
+    kind = "start"
+    required = ("device", "amp", "channels_last", "world_size", "dataset", "train_size", "val_size", "batch_size",
+                "epochs", "steps_per_epoch", "total_steps", "recipe", "settings", "loss_weights", "params",
+                "trainable_params", "weights", "frozen")
+
+
+class ResumedEvent(Event):
+    kind = "resumed"
+    required = ("epoch", "step")
+
+
+class StepEvent(Event):
+    kind = "step"
+    required = ("epoch", "step", "total_steps", "loss", "main_loss", "aux_losses", "accuracy", "lr", "images_per_s",
+                "eta_s")
+
+
+class EpochEvent(Event):
+    kind = "epoch"
+    required = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_s")
+
+
+class DoneEvent(Event):
+    kind = "done"
+    required = ("stopped", "epoch", "step", "val_loss", "val_accuracy", "best_val_accuracy", "seconds",
+                "images_per_s", "checkpoint", "device", "skipped_images")
+    optional = ("train_loss", "train_accuracy", "epoch_s")
+
+
+class WarningEvent(Event):
+    kind = "warning"
+    required = ("message",)
+    optional = ("skipped_images",)
+
+
+class ErrorEvent(Event):
+    kind = "error"
+    required = ("message",)
+
+
+EVENTS = {cls.kind: cls for cls in (StartEvent, ResumedEvent, StepEvent, EpochEvent, DoneEvent, WarningEvent,
+                                    ErrorEvent)}
+
+
+def parse_event(value) -> Event | None:
+    """A JSON line's object as its typed event; None for anything else (another program's output, a line from a
+    newer version with fields this one does not know is still read: unknown fields are kept as they are)."""
+    if not isinstance(value, dict) or value.get("event") not in EVENTS:
+        return None
+    cls = EVENTS[value["event"]]
+    fields = {k: v for k, v in value.items() if k != "event"}
+    if any(f not in fields for f in cls.required):
+        return None
+    event = cls.__new__(cls)
+    dict.__init__(event, value)
+    return event

@@ -12,7 +12,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
                                QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from builder import project
-from builder.train.settings import RECIPES, config_argv, settings_fields
+from builder.train.settings import (RECIPES, DoneEvent, EpochEvent, ErrorEvent, Exit, ResumedEvent, StartEvent,
+                                    StepEvent, WarningEvent, config_argv, parse_event, settings_fields)
 
 from . import theme
 from .text import esc as _esc
@@ -225,6 +226,7 @@ class TrainPanel(QWidget):
         self.proc.finished.connect(self._finished)
         self._stderr = b""
         self._error_shown = False
+        self._done = False
         self.proc.readyReadStandardError.connect(lambda: setattr(self, "_stderr", self._stderr
                                                                  + bytes(self.proc.readAllStandardError())))
         self.proc.start(sys.executable, args)
@@ -256,49 +258,50 @@ class TrainPanel(QWidget):
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
             try:
-                event = json.loads(line)
+                event = parse_event(json.loads(line))
             except ValueError:
                 continue
-            if isinstance(event, dict) and "event" in event:
+            if event is not None:
                 self._handle(event)
 
     def _handle(self, e):
-        kind = e["event"]
-        if kind == "start":
-            self.progress.setRange(0, max(int(e["total_steps"]), 1))
+        """One typed event of the run (builder.train.settings): the plots, the progress and the status follow."""
+        if isinstance(e, StartEvent):
+            self.progress.setRange(0, max(int(e.total_steps), 1))
             self.progress.setValue(0)
-            amp = f", AMP {e['amp']}" if e.get("amp") else ""
-            self.status.setText(f"Training on <b>{e['device']}</b>{amp}: {e['dataset']}, {e['train_size']:,} "
-                                f"images, recipe {e['recipe']}")
-        elif kind == "step":
-            self.steps.append(e["step"])
-            self.losses.append(e["loss"])
+            amp = f", AMP {e.amp}" if e.amp else ""
+            self.status.setText(f"Training on <b>{e.device}</b>{amp}: {e.dataset}, {e.train_size:,} images, recipe "
+                                f"{e.recipe}")
+        elif isinstance(e, StepEvent):
+            self.steps.append(e.step)
+            self.losses.append(e.loss)
             self.loss_curve.setData(self.steps, self.losses)
-            self.progress.setValue(int(e["step"]))
-            self.speed.setText(f"epoch {e['epoch']} · step {e['step']}/{e['total_steps']} · "
-                               f"{e['images_per_s']:.0f} images/s · {_eta(e['eta_s'])} left")
-        elif kind == "epoch":
-            self.epochs_seen.append(e["epoch"])
-            self.train_acc.append(e["train_accuracy"])
-            self.val_acc.append(e["val_accuracy"])
+            self.progress.setValue(int(e.step))
+            self.speed.setText(f"epoch {e.epoch} · step {e.step}/{e.total_steps} · {e.images_per_s:.0f} images/s · "
+                               f"{_eta(e.eta_s)} left")
+        elif isinstance(e, EpochEvent):
+            self.epochs_seen.append(e.epoch)
+            self.train_acc.append(e.train_accuracy)
+            self.val_acc.append(e.val_accuracy)
             self.train_acc_curve.setData(self.epochs_seen, self.train_acc)
             self.epoch_steps.append(self.steps[-1] if self.steps else 0)
-            self.val_loss.append(e["val_loss"])
+            self.val_loss.append(e.val_loss)
             self.val_loss_curve.setData(self.epoch_steps, self.val_loss)
             self.val_acc_curve.setData(self.epochs_seen, self.val_acc)
-        elif kind == "done":
-            verb = "Stopped" if e.get("stopped") else "Done"
-            left_out = (f" · <span style='color:#E65100'>{e['skipped_images']:,} unusable images left out</span>"
-                        if e.get("skipped_images") else "")
-            self.status.setText(f"{verb}: validation accuracy <b>{e['val_accuracy'] * 100:.2f}%</b> in "
-                                f"{e['seconds']:.1f}s · weights in {_esc(e['checkpoint'])}{left_out}")
-        elif kind == "warning":
-            self.status.setText(f"<span style='color:#E65100'>{_esc(e['message'])}</span>")
-        elif kind == "resumed":
-            self.status.setText(f"Resumed at epoch {e['epoch']}, step {e['step']}")
-        elif kind == "error":
+        elif isinstance(e, DoneEvent):
+            self._done = True
+            verb = "Stopped" if e.stopped else "Done"
+            left_out = (f" · <span style='color:#E65100'>{e.skipped_images:,} unusable images left out</span>"
+                        if e.skipped_images else "")
+            self.status.setText(f"{verb}: validation accuracy <b>{e.val_accuracy * 100:.2f}%</b> in "
+                                f"{e.seconds:.1f}s · weights in {_esc(e.checkpoint)}{left_out}")
+        elif isinstance(e, WarningEvent):
+            self.status.setText(f"<span style='color:#E65100'>{_esc(e.message)}</span>")
+        elif isinstance(e, ResumedEvent):
+            self.status.setText(f"Resumed at epoch {e.epoch}, step {e.step}")
+        elif isinstance(e, ErrorEvent):
             self._error_shown = True
-            self.status.setText(f"<span style='color:#C62828'>{_esc(e['message'])}</span>")
+            self.status.setText(f"<span style='color:#C62828'>{_esc(e.message)}</span>")
         self.event_received.emit(e)
 
     def _finished(self, code, _status=None):
@@ -306,10 +309,12 @@ class TrainPanel(QWidget):
         self._read()
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        if code != 0 and not self._error_shown and "Done" not in self.status.text() \
-                and "Stopped" not in self.status.text():
+        self.check_settings()
+        if code != Exit.OK and not self._error_shown and not self._done:
             tail = self._stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-            self.status.setText(f"<span style='color:#C62828'>The training process ended (code {code}): "
+            why = {Exit.SETTINGS: "its settings were refused", Exit.TRAINING: "training could not go on"}.get(
+                code, f"code {code}")
+            self.status.setText(f"<span style='color:#C62828'>The training process ended ({why}): "
                                 f"{_esc(tail[0])}</span>")
         self.finished.emit(code)
 
