@@ -14,6 +14,7 @@ from blocks import REGISTRY, fmt_shape
 from builder.report import human
 
 from . import theme
+from .interaction import CanvasInteraction, wire_path
 from .text import esc as _esc
 
 MIME_KIND = "application/x-block-builder-kind"
@@ -339,8 +340,7 @@ class CanvasScene(QGraphicsScene):
         self.graph = None
         self.blocks: dict[str, BlockItem] = {}
         self.wires: dict[tuple, WireItem] = {}
-        self._drag_wire = None     # (temp path item, source id)
-        self._press_positions = None
+        self.interaction = CanvasInteraction(self)  # wire drags and one-step moves
         self._repaint_pending = False
         self.show_labels = True
         self.horizontal = False  # the diagram reads left to right (the graph's direction "LR")
@@ -500,89 +500,29 @@ class CanvasScene(QGraphicsScene):
     def selected_wires(self) -> list[tuple]:
         return [it.key for it in self.selectedItems() if isinstance(it, WireItem)]
 
-    # ------------------------------------------------------------------ wiring by drag, one-step moves
+    # ------------------------------------------------------------------ mouse: the interaction handler decides
     def mousePressEvent(self, event):
-        if event.button() == Qt.LeftButton:
-            item, hit = self.port_at(event.scenePos())
-            if item is not None:
-                kind, port = hit
-                if kind == "out":
-                    self._begin_wire(item.block_id, None, event.scenePos())
-                    event.accept()
-                    return
-                src = self.graph.source_of(item.block_id, port)
-                if src is not None:  # pick up an existing wire by its end, to move or drop it
-                    self._begin_wire(src, (item.block_id, port), event.scenePos())
-                    event.accept()
-                    return
+        if event.button() == Qt.LeftButton and self.interaction.press(event.scenePos()):
+            event.accept()
+            return
         super().mousePressEvent(event)
-        self._press_positions = {bid: it.pos() for bid, it in self.blocks.items() if it.isSelected()}
-
-    def _begin_wire(self, src, detached, pos):
-        temp = QGraphicsPathItem()
-        temp.setPen(QPen(QColor("#1E88E5"), 2.0, Qt.DashLine))
-        temp.setZValue(5)
-        self.addItem(temp)
-        self._drag_wire = (temp, src, detached)
-        self._update_temp(pos)
-
-    def _update_temp(self, pos):
-        temp, src, _ = self._drag_wire
-        temp.setPath(wire_path(self.blocks[src].out_port_pos(), pos, self.horizontal))
+        self.interaction.moves_begin()
 
     def mouseMoveEvent(self, event):
-        if self._drag_wire is not None:
-            self._update_temp(event.scenePos())
+        if self.interaction.move(event.scenePos()):
             event.accept()
             return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event):
-        if self._drag_wire is not None:
-            temp, src, detached = self._drag_wire
-            self._drag_wire = None
-            self.removeItem(temp)
-            item, hit = self.port_at(event.scenePos())
-            target = (item.block_id, hit[1]) if item is not None and hit and hit[0] == "in" else None
-            self.request_wire(src, target, detached)
+        if self.interaction.release(event.scenePos()):
             event.accept()
             return
         super().mouseReleaseEvent(event)
-        self._finish_move()
+        self.interaction.moves_end()
 
     def request_wire(self, src, target, detached=None):
-        """Connect ``src`` to ``target`` (block, port), replacing what the port had; ``detached`` is a wire
-        picked up by its end (dropped on nothing, it is removed). One undo step."""
-        if target == detached:
-            return
-        if target is None and detached is None:
-            return
-
-        def edit(g):
-            if detached is not None:
-                g.disconnect(src, *detached)
-            if target is not None:
-                old = g.source_of(*target)
-                if old is not None:
-                    g.disconnect(old, *target)
-                g.connect(src, *target)
-        text = f"Connect {src} to {target[0]}" if target else f"Disconnect {src} from {detached[0]}"
-        self.doc.push(text, edit)
-
-    def _finish_move(self):
-        before = self._press_positions
-        self._press_positions = None
-        if not before:
-            return
-        moved = {bid: (it.pos().x(), it.pos().y()) for bid, it in self.blocks.items()
-                 if bid in before and it.pos() != before[bid]}
-        if not moved:
-            return
-
-        def edit(g):
-            for bid, pos in moved.items():
-                g.move(bid, pos)
-        self.doc.push(f"Move {len(moved)} block{'s' if len(moved) > 1 else ''}", edit)
+        return self.interaction.request_wire(src, target, detached)
 
 
 class CanvasView(QGraphicsView):
@@ -716,18 +656,6 @@ class CanvasView(QGraphicsView):
             event.acceptProposedAction()
         else:
             super().dropEvent(event)
-
-
-def wire_path(a: QPointF, b: QPointF, horizontal: bool) -> QPainterPath:
-    """A wire from an output port to an input port: leaves and enters along the reading direction."""
-    path = QPainterPath(a)
-    if horizontal:
-        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
-        path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
-    else:
-        dy = max(abs(b.y() - a.y()) * 0.5, 40.0)
-        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
-    return path
 
 
 def _fit(painter: QPainter, text: str, width: float) -> str:
