@@ -68,7 +68,7 @@ class BlockItem(QGraphicsItem):
     def body_colour(self) -> QColor:
         """White, or from pale yellow to red as the block takes more of the time (relative to the slowest)."""
         if self.heat is None:
-            return QColor("#FFFFFF")
+            return QColor(theme.BODY)
         t = max(0.0, min(1.0, self.heat))
         return QColor(255, int(248 - 180 * t), int(225 - 205 * t))
 
@@ -161,7 +161,7 @@ class BlockItem(QGraphicsItem):
         header.addRoundedRect(QRectF(0, 0, theme.BLOCK_W, HEADER), 8, 8)
         header.addRect(QRectF(0, HEADER / 2, theme.BLOCK_W, HEADER / 2))
         painter.fillPath(header, self.colour)
-        painter.setPen(QColor("#FFFFFF"))
+        painter.setPen(theme.BODY)
         f = QFont(painter.font())
         f.setPointSizeF(9.0)
         f.setBold(True)
@@ -171,7 +171,7 @@ class BlockItem(QGraphicsItem):
         f.setBold(False)
         f.setPointSizeF(8.0)
         painter.setFont(f)
-        painter.setPen(QColor("#37474F"))
+        painter.setPen(theme.TEXT)
         painter.drawText(QRectF(8, HEADER + 2, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter,
                          _fit(painter, f"{self.summary}  ·  {self.kind_title}" if self.summary else self.kind_title,
                               theme.BLOCK_W - 16))
@@ -179,17 +179,17 @@ class BlockItem(QGraphicsItem):
             shape = fmt_shape(rep.out_shape) if rep.out_shape else "no shape"
             f.setBold(True)
             painter.setFont(f)
-            painter.setPen(theme.ERROR if has_error else QColor("#263238"))
+            painter.setPen(theme.ERROR if has_error else theme.SHAPE_TEXT)
             painter.drawText(QRectF(8, HEADER + 18, theme.BLOCK_W - 22, 16), Qt.AlignLeft | Qt.AlignVCenter,
                              _fit(painter, rep.errors[0].message if has_error else f"→ {shape}",
                                   theme.BLOCK_W - 22))
             f.setBold(False)
             painter.setFont(f)
-            painter.setPen(QColor("#607D8B"))
+            painter.setPen(theme.COST_TEXT)
             cost = f"{human(rep.params)} params · {human(rep.macs)} MACs" if rep.params or rep.macs else "no params"
             painter.drawText(QRectF(8, HEADER + 36, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter, cost)
-        painter.setPen(QPen(QColor("#455A64"), 1.2))
-        painter.setBrush(QColor("#ECEFF1"))
+        painter.setPen(QPen(theme.PORT_EDGE, 1.2))
+        painter.setBrush(theme.PORT_FILL)
         for p in self.ports:
             painter.drawEllipse(self.in_port_local(p), theme.PORT_R, theme.PORT_R)
         if self.has_output:
@@ -200,7 +200,7 @@ class BlockItem(QGraphicsItem):
             painter.setBrush(theme.ERROR)
             c = QPointF(theme.BLOCK_W - 4, 2)
             painter.drawEllipse(c, 9, 9)
-            painter.setPen(QColor("#FFFFFF"))
+            painter.setPen(theme.BODY)
             f.setBold(True)
             painter.setFont(f)
             painter.drawText(QRectF(c.x() - 9, c.y() - 9, 18, 18), Qt.AlignCenter, "!")
@@ -210,10 +210,10 @@ class BlockItem(QGraphicsItem):
             painter.drawEllipse(QPointF(theme.BLOCK_W - 4, 2), 6, 6)
         if self.advice:  # the design advisor has something to say about this block
             painter.setPen(Qt.NoPen)
-            painter.setBrush(QColor("#1565C0"))
+            painter.setBrush(theme.ADVICE)
             c = QPointF(theme.BLOCK_W - (26 if has_error else 4), 2)
             painter.drawEllipse(c, 8, 8)
-            painter.setPen(QColor("#FFFFFF"))
+            painter.setPen(theme.BODY)
             f.setBold(True)
             painter.setFont(f)
             painter.drawText(QRectF(c.x() - 8, c.y() - 8, 16, 16), Qt.AlignCenter, "i")
@@ -240,7 +240,7 @@ class BlockItem(QGraphicsItem):
             size = max(size * 0.9, least)
             f.setPixelSize(max(1, int(size)))
             painter.setFont(f)
-        painter.setPen(QColor("#FFFFFF"))
+        painter.setPen(theme.BODY)
         top = QRectF(6, 0, room, theme.BLOCK_H * (0.62 if second else 1.0))
         painter.drawText(top, Qt.AlignCenter, _fit(painter, self.title, room))
         self.painted_title = (self.title, int(size) * lod)
@@ -279,7 +279,7 @@ class WireItem(QGraphicsPathItem):
         self.tag.setBrush(QColor(255, 255, 255, 230))
         self.tag.setPen(Qt.NoPen)
         self.text = QGraphicsSimpleTextItem(self.tag)
-        self.text.setBrush(QColor("#455A64"))
+        self.text.setBrush(theme.WIRE_LABEL)
         f = QFont()
         f.setPointSizeF(7.5)
         self.text.setFont(f)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtGui import QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
+
+from . import theme
 
 
 def wire_path(a: QPointF, b: QPointF, horizontal: bool) -> QPainterPath:
@@ -60,7 +62,7 @@ class CanvasInteraction:
 
     def _begin(self, src, detached, pos):
         temp = QGraphicsPathItem()
-        temp.setPen(QPen(QColor("#1E88E5"), 2.0, Qt.DashLine))
+        temp.setPen(QPen(theme.DRAG_WIRE, 2.0, Qt.DashLine))
         temp.setZValue(5)
         self.scene.addItem(temp)
         self.drag = WireDrag(src, detached, temp)

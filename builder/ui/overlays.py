@@ -152,7 +152,7 @@ class Minimap(QGraphicsView):
         return self.main.mapToScene(self.main.viewport().rect()).boundingRect()
 
     def drawForeground(self, painter, rect):
-        painter.setPen(QPen(QColor("#FB8C00"), 2.0 / max(self.transform().m11(), 1e-3)))
+        painter.setPen(QPen(theme.MINIMAP_FRAME, 2.0 / max(self.transform().m11(), 1e-3)))
         painter.setBrush(QColor(255, 179, 0, 40))
         painter.drawRect(self.visible_rect())
 

@@ -36,3 +36,14 @@ CANVAS_BACKGROUND = QColor("#F5F7FA")
 # plot series: training and validation in colours apart in hue and lightness (and in line style)
 SERIES = {"train": "#1E88E5", "validation": "#D81B60"}
 MESSAGE_COLOURS = {"info": "#263238", "warning": "#8D5A00", "error": "#B71C1C"}
+# the canvas's text and parts (canvas.py, interaction.py, overlays.py)
+BODY = QColor("#FFFFFF")          # a block's body, and text on a coloured header
+TEXT = QColor("#37474F")          # a block's kind line
+SHAPE_TEXT = QColor("#263238")    # its output shape
+COST_TEXT = QColor("#607D8B")     # its params and MACs
+PORT_EDGE = QColor("#455A64")
+PORT_FILL = QColor("#ECEFF1")
+WIRE_LABEL = QColor("#455A64")
+ADVICE = QColor("#1565C0")        # the advisor's badge
+DRAG_WIRE = QColor("#1E88E5")     # a wire being dragged
+MINIMAP_FRAME = QColor("#FB8C00")
