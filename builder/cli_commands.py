@@ -135,8 +135,9 @@ def _cmd_import(args) -> int:
     out = Path(args.output)
     if out.suffix != ".json":
         raise CliError(f"-o {out}: the project file must end in .json")
-    if not out.parent.is_dir():
-        raise CliError(f"-o {out}: the folder {out.parent} does not exist")
+    blocker = next((p for p in [out.parent, *out.parent.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise CliError(f"-o {out}: {blocker} is a file, not a folder")
     try:
         size = parse_size(args.input) if args.input else None
     except ValueError as e:
@@ -145,6 +146,10 @@ def _cmd_import(args) -> int:
         imported = import_source(args.source, size, weights=args.weights)
     except ModelImportError as e:
         raise CliError(str(e)) from None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # made once the import worked: a failure leaves nothing
+    except OSError as e:
+        raise CliError(f"-o {out}: cannot make the folder {out.parent}: {e.strerror or e}") from None
     written = save_imported(imported, out, with_weights=not args.no_weights)
     a = analyze(imported.graph)
     composites = sum(1 for b in imported.graph.blocks() if b.spec is not None and b.spec.is_composite)

@@ -223,3 +223,15 @@ def test_onnx_operators_without_a_block_are_listed_once(tmp_path):
     bad.write_bytes(b"\x08\x07garbage")
     with pytest.raises(ModelImportError, match="bad.onnx: .*not a valid ONNX model"):
         import_source(str(bad))
+
+
+def test_import_makes_the_output_folder_and_refuses_a_file_in_its_way(tmp_path, capsys):
+    from builder.cli import main as cli_main
+    out = tmp_path / "new" / "deeper" / "sq.json"
+    assert cli_main(["import", "torchvision:squeezenet1_1", "-o", str(out), "--no-weights"]) == 0
+    assert out.is_file()
+    (tmp_path / "afile").write_text("x")
+    assert cli_main(["import", "torchvision:squeezenet1_1", "-o", str(tmp_path / "afile" / "sq.json")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert cli_main(["import", "torchvision:no_such_model", "-o", str(tmp_path / "never" / "x.json")]) == 2
+    assert not (tmp_path / "never").exists()  # a failed import leaves nothing behind
