@@ -1,6 +1,7 @@
 """Block positions: graphviz ``dot`` when it is installed, otherwise a layered layout in pure Python."""
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -108,19 +109,18 @@ class _Occupied:
                        for q in self.cells.get((cx + dx, cy + dy), ()))
 
 
+@functools.cache
 def _offsets(rings: int = 60):
-    """Offsets from a wanted spot, nearest first (half a block apart; at equal distance right and down first)."""
+    """Offsets from a wanted spot, nearest first (half a block apart; at equal distance right and down first);
+    made on the first placement, not at import (the window opens sooner)."""
     sx, sy = (BLOCK_W + GAP) / 2, (BLOCK_H + GAP) / 2
     out = [(i * sx, j * sy) for i in range(-rings, rings + 1) for j in range(-rings, rings + 1)]
     out.sort(key=lambda d: (d[0] ** 2 + d[1] ** 2, d[1] < 0, d[0] < 0))
-    return out
-
-
-_OFFSETS = _offsets()
+    return tuple(out)
 
 
 def free_spot(occupied: _Occupied, want) -> tuple:
-    for dx, dy in _OFFSETS:
+    for dx, dy in _offsets():
         p = (want[0] + dx, want[1] + dy)
         if occupied.free(p):
             return p
@@ -144,7 +144,7 @@ def place_new(graph, new_ids) -> None:
             p = free_spot(inner, p)
         inner.add(p)
         pos[bid] = p
-    for dx, dy in _OFFSETS:
+    for dx, dy in _offsets():
         if all(old.free((p[0] + dx, p[1] + dy)) for p in pos.values()):
             break
     else:
