@@ -171,13 +171,19 @@ def test_undoing_a_refactor_leaves_no_item_of_its_blocks(qtbot, win):
     assert all(it.scene() is win.scene for it in in_scene)
 
 
-def test_ctrl_z_with_focus_in_the_inspector_undoes_the_edit(qtbot, win):
+def _c1_channels(qtbot, win):
+    """LeNet-5 open, c1 selected, the focus in its out_channels field with the text selected."""
     win.open_template("lenet5")
     _settle(qtbot, win)
     win.select_block("c1")
     spin = win.inspector.editors["out_channels"][1]
     spin.setFocus()
     spin.lineEdit().selectAll()
+    return spin
+
+
+def test_ctrl_z_with_focus_in_the_inspector_undoes_the_edit(qtbot, win):
+    spin = _c1_channels(qtbot, win)
     qtbot.keyClicks(spin.lineEdit(), "12")
     qtbot.keyClick(spin.lineEdit(), Qt.Key_Return)
     _settle(qtbot, win)
@@ -193,12 +199,7 @@ def test_ctrl_z_with_focus_in_the_inspector_undoes_the_edit(qtbot, win):
 
 
 def test_the_inspector_checks_a_value_as_it_is_typed(qtbot, win):
-    win.open_template("lenet5")
-    _settle(qtbot, win)
-    win.select_block("c1")
-    spin = win.inspector.editors["out_channels"][1]
-    spin.setFocus()
-    spin.lineEdit().selectAll()
+    spin = _c1_channels(qtbot, win)
     qtbot.keyClick(spin.lineEdit(), Qt.Key_Backspace)
     assert "type a value" in win.inspector.message.text()  # said at once, nothing applied
     assert win.doc.graph.block("c1").params["out_channels"] == 6

@@ -45,6 +45,33 @@ class _Clock:
         return statistics.median(samples)
 
 
+class _BlockTimer:
+    """Times each block between its 'before' and 'after' hooks while a timed run is on. The intervals are read
+    when the run ends (CUDA events can only be read once the work is done), summed per block (a module called
+    twice counts twice)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.on = False
+        self.starts: dict = {}
+        self.pairs: dict = {}
+
+    def before(self, bid):
+        if self.on:
+            self.starts[bid] = self.clock.now()
+
+    def after(self, bid):
+        if self.on and bid in self.starts:
+            self.pairs.setdefault(bid, []).append((self.starts.pop(bid), self.clock.now()))
+
+    def start(self):
+        self.starts, self.pairs, self.on = {}, {}, True
+
+    def stop(self) -> dict:
+        self.on = False
+        return {bid: sum(self.clock.ms(a, b) for a, b in pairs) for bid, pairs in self.pairs.items()}
+
+
 def _middle_means(runs):
     """(mean run time, {block: mean time}) over the middle runs by their time (the fastest and slowest fifth
     dropped): block means over the same runs add up exactly to the mean of those runs' sums."""
@@ -77,26 +104,16 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
     shape = model.input_shapes[0]
     x = torch.randn(batch_size, *shape, device=dev)
     clock = _Clock(dev)
-    run: dict = {}      # this run's block intervals (the hooks fill it while timing is on)
-    starts: dict = {}
-    timing = [False]
+    timer = _BlockTimer(clock)
     hooks = []
     modules = dict(model.named_modules())
     owner = {fb.id: (fb.group or fb.id) for fb in flat}
-
-    def before(bid):
-        if timing[0]:
-            starts[bid] = clock.now()
-
-    def after(bid):
-        if timing[0]:
-            run.setdefault(bid, []).append((starts[bid], clock.now()))
     for fb in flat:
         m = modules.get(fb.id)
         if m is None:
             continue
-        hooks.append(m.register_forward_pre_hook(lambda _m, _i, bid=fb.id: before(bid)))
-        hooks.append(m.register_forward_hook(lambda _m, _i, _o, bid=fb.id: after(bid)))
+        hooks.append(m.register_forward_pre_hook(lambda _m, _i, bid=fb.id: timer.before(bid)))
+        hooks.append(m.register_forward_hook(lambda _m, _i, _o, bid=fb.id: timer.after(bid)))
     # Timed runs alternate with plain ones, so a machine that slows down or speeds up affects both alike. Each
     # timed run's blocks are disjoint intervals inside its forward: their sum is at most that run's time.
     runs, plain = [], []
@@ -107,16 +124,13 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
             t0 = clock.now()
             model(x)
             plain.append(clock.ms(t0, clock.now()))
-            run.clear()
-            timing[0] = True
+            timer.start()
             t0 = clock.now()
             model(x)
             t1 = clock.now()
-            timing[0] = False
-            runs.append((clock.ms(t0, t1), {bid: sum(clock.ms(s0, s1) for s0, s1 in pairs)
-                                            for bid, pairs in run.items()}))
+            runs.append((clock.ms(t0, t1), timer.stop()))
     timed_total, per_block = _middle_means(runs)
-    back = _backward(model, x, flat, modules, clock, warmup, repeat) if backward else None
+    back = _backward(model, x, flat, modules, _BlockTimer(clock), warmup, repeat) if backward else None
     for h in hooks:
         h.remove()
     # merges have no module: each is timed on tensors of its own input shapes
@@ -159,44 +173,37 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
     return result
 
 
-def _backward(model, x, flat, modules, clock, warmup, repeat) -> dict:
+def _backward(model, x, flat, modules, timer, warmup, repeat) -> dict:
     """Per-block backward times: plain and timed backward passes alternate, like the forward's."""
+    clock = timer.clock
     x = x.detach().clone().requires_grad_(True)  # so the first block's input gradient is computed (and timed)
-    run, starts, timing, hooks = {}, {}, [False], []
+    hooks = []
     # a hooked module's output may not be overwritten in place (autograd refuses it): in-place activations are
     # switched off while timing (the same values; only memory differs), and back on after
     inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
     for m in inplace:
         m.inplace = False
-
-    def before(bid):
-        if timing[0]:
-            starts[bid] = clock.now()
-
-    def after(bid):
-        if timing[0] and bid in starts:
-            run[bid] = run.get(bid, 0.0) + clock.ms(starts.pop(bid), clock.now())
     for fb in flat:
         m = modules.get(fb.id)
         if m is None:
             continue
-        hooks.append(m.register_full_backward_pre_hook(lambda _m, _g, bid=fb.id: before(bid)))
-        hooks.append(m.register_full_backward_hook(lambda _m, _gi, _go, bid=fb.id: after(bid)))
+        hooks.append(m.register_full_backward_pre_hook(lambda _m, _g, bid=fb.id: timer.before(bid)))
+        hooks.append(m.register_full_backward_hook(lambda _m, _gi, _go, bid=fb.id: timer.after(bid)))
     plain, runs = [], []
     try:
         for i in range(warmup + repeat):
             for timed in (False, True):
                 loss = _scalar(model(x))
-                run.clear()
-                timing[0] = timed
+                if timed:
+                    timer.start()
                 t0 = clock.now()
                 loss.backward()
                 elapsed = clock.ms(t0, clock.now())
-                timing[0] = False
+                blocks = timer.stop()
                 model.zero_grad(set_to_none=True)
                 x.grad = None
                 if i >= warmup:
-                    (runs.append((elapsed, dict(run))) if timed else plain.append(elapsed))
+                    (runs.append((elapsed, blocks)) if timed else plain.append(elapsed))
     finally:
         for h in hooks:
             h.remove()
