@@ -72,6 +72,22 @@ class _BlockTimer:
         return {bid: sum(self.clock.ms(a, b) for a, b in pairs) for bid, pairs in self.pairs.items()}
 
 
+def _attach(flat, modules, timer, backward: bool) -> list:
+    """The timer's hooks on every diagram block's module (forward, or the full backward pass)."""
+    hooks = []
+    for fb in flat:
+        m = modules.get(fb.id)
+        if m is None:
+            continue
+        if backward:
+            hooks.append(m.register_full_backward_pre_hook(lambda _m, _g, bid=fb.id: timer.before(bid)))
+            hooks.append(m.register_full_backward_hook(lambda _m, _gi, _go, bid=fb.id: timer.after(bid)))
+        else:
+            hooks.append(m.register_forward_pre_hook(lambda _m, _i, bid=fb.id: timer.before(bid)))
+            hooks.append(m.register_forward_hook(lambda _m, _i, _o, bid=fb.id: timer.after(bid)))
+    return hooks
+
+
 def _middle_means(runs):
     """(mean run time, {block: mean time}) over the middle runs by their time (the fastest and slowest fifth
     dropped): block means over the same runs add up exactly to the mean of those runs' sums."""
@@ -105,15 +121,9 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
     x = torch.randn(batch_size, *shape, device=dev)
     clock = _Clock(dev)
     timer = _BlockTimer(clock)
-    hooks = []
     modules = dict(model.named_modules())
     owner = {fb.id: (fb.group or fb.id) for fb in flat}
-    for fb in flat:
-        m = modules.get(fb.id)
-        if m is None:
-            continue
-        hooks.append(m.register_forward_pre_hook(lambda _m, _i, bid=fb.id: timer.before(bid)))
-        hooks.append(m.register_forward_hook(lambda _m, _i, _o, bid=fb.id: timer.after(bid)))
+    hooks = _attach(flat, modules, timer, backward=False)
     # Timed runs alternate with plain ones, so a machine that slows down or speeds up affects both alike. Each
     # timed run's blocks are disjoint intervals inside its forward: their sum is at most that run's time.
     runs, plain = [], []
@@ -177,18 +187,12 @@ def _backward(model, x, flat, modules, timer, warmup, repeat) -> dict:
     """Per-block backward times: plain and timed backward passes alternate, like the forward's."""
     clock = timer.clock
     x = x.detach().clone().requires_grad_(True)  # so the first block's input gradient is computed (and timed)
-    hooks = []
     # a hooked module's output may not be overwritten in place (autograd refuses it): in-place activations are
     # switched off while timing (the same values; only memory differs), and back on after
     inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
     for m in inplace:
         m.inplace = False
-    for fb in flat:
-        m = modules.get(fb.id)
-        if m is None:
-            continue
-        hooks.append(m.register_full_backward_pre_hook(lambda _m, _g, bid=fb.id: timer.before(bid)))
-        hooks.append(m.register_full_backward_hook(lambda _m, _gi, _go, bid=fb.id: timer.after(bid)))
+    hooks = _attach(flat, modules, timer, backward=True)
     plain, runs = [], []
     try:
         for i in range(warmup + repeat):
