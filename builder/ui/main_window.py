@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
         self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.out.text()).parent))
         self.trainer.finished.connect(lambda _code: self.evaluation.use_run(self.trainer.out.text()))
+        self.trainer.event_received.connect(self._training_event)
         self.runs.open_graph.connect(self._open_run_graph)
         self.advisor.block_selected.connect(self.go_to_block)
         self.layers.block_selected.connect(self.go_to_block)
@@ -411,6 +412,16 @@ class MainWindow(QMainWindow):
             self.profiled.emit(result)
         run_beside(self, "Timing every block…", work, done)
         return True
+
+    def _training_event(self, event):
+        """A run's end where the eye is: its accuracy and where its weights are."""
+        from builder.train.settings import DoneEvent, ErrorEvent
+        if isinstance(event, DoneEvent):
+            verb = "Training stopped" if event.stopped else "Training done"
+            self.say(f"{verb}: validation accuracy {event.val_accuracy * 100:.2f}% after {event.epoch} epoch(s), "
+                     f"{event.seconds:.0f} s. Evaluate it in the Evaluation panel.", event.checkpoint)
+        elif isinstance(event, ErrorEvent):
+            self.say(f"Training failed: {event.message}", kind="error")
 
     def clear_profile(self):
         self.scene.show_heat(None)
