@@ -23,7 +23,7 @@ KILL_AFTER_MS = 5000
 
 
 class TrainPanel(QWidget):
-    event_received = Signal(dict)
+    event_received = Signal(object)  # a typed event (builder.train.settings), passed on as it is
     finished = Signal(int)
 
     def __init__(self, doc, parent=None):
