@@ -53,16 +53,22 @@ def test_the_cli_and_the_exported_train_py_take_the_same_flags(tmp_path):
     assert all(flag in help_text for flag in exported), sorted(f for f in exported if f not in help_text)
 
 
-def test_the_window_opens_without_torch_and_its_form_is_config(tmp_path):
+def test_the_window_opens_without_torch_or_pyqtgraph_and_its_form_is_config(tmp_path):
     code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
             "from builder.ui.main_window import MainWindow; w = MainWindow(); w.open_template('googlenet'); w.show();"
-            "app.processEvents(); import json;"
-            "print(json.dumps({'torch': 'torch' in sys.modules, 'fields': sorted(w.trainer.editors)}))")
+            "app.processEvents(); app.processEvents(); import json; plots = 'pyqtgraph' in sys.modules;"
+            "w.train_dock.raise_(); [app.processEvents() for _ in range(5)];"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'fields': sorted(w.trainer.editors),"
+            " 'pyqtgraph_at_start': plots, 'train_plots': w.trainer.plots.built,"
+            " 'other_plots': [w.evaluation.plots.built, w.runs.plots.built, w.feature_maps.plots.built]}))")
     env = {"QT_QPA_PLATFORM": "offscreen", "BLOCK_BUILDER_CONFIG_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
            "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["torch"] is False
+    # nor pyqtgraph: each panel's plots are made when its tab first comes to the front
+    assert result["pyqtgraph_at_start"] is False and result["train_plots"] is True
+    assert result["other_plots"] == [False, False, False]
     assert result["fields"] == sorted(f.name for f in settings_fields() if f.metadata["form"])
 
 

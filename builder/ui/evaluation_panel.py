@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView,
 
 from builder import project
 
+from .plots import LazyPlots
 from .text import esc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +29,6 @@ class EvaluationPanel(QWidget):
 
     def __init__(self, doc, ask_path=None, parent=None):
         super().__init__(parent)
-        import pyqtgraph as pg
-
         from builder.train.settings import DATASETS, default_dataset
         self.doc = doc
         self.ask_path = ask_path
@@ -68,12 +67,7 @@ class EvaluationPanel(QWidget):
         left.addWidget(self.table, 1)
         left_w = QWidget()
         left_w.setLayout(left)
-        self.confusion_plot = pg.PlotWidget(title="confusion matrix (each true class's row as shares)")
-        self.confusion_plot.invertY(True)
-        self.confusion_plot.setAspectLocked(True)
-        self.confusion_image = pg.ImageItem()
-        self.confusion_plot.addItem(self.confusion_image)
-        self.confusion_plot.setMinimumSize(220, 160)
+        self.plots = LazyPlots(self._make_plot)  # the confusion matrix, made when first shown or drawn
         self.wrong = QLabel("The most confidently wrong validation images appear here.")
         self.wrong.setAlignment(Qt.AlignCenter)
         self.wrong.setWordWrap(True)
@@ -82,13 +76,22 @@ class EvaluationPanel(QWidget):
         wrong_scroll.setWidget(self.wrong)
         split = QSplitter()
         split.addWidget(left_w)
-        split.addWidget(self.confusion_plot)
+        split.addWidget(self.plots)
         split.addWidget(wrong_scroll)
         split.setSizes([380, 420, 420])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addWidget(split)
         self.evaluate_button.clicked.connect(self.evaluate)
+
+    def _make_plot(self, pg):
+        self.confusion_plot = pg.PlotWidget(title="confusion matrix (each true class's row as shares)")
+        self.confusion_plot.invertY(True)
+        self.confusion_plot.setAspectLocked(True)
+        self.confusion_image = pg.ImageItem()
+        self.confusion_plot.addItem(self.confusion_image)
+        self.confusion_plot.setMinimumSize(220, 160)
+        return [(self.confusion_plot, 1)]
 
     def _browse(self):
         if self.ask_path is None:
@@ -179,6 +182,7 @@ class EvaluationPanel(QWidget):
                 if col:
                     it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, col, it)
+        self.plots.ensure()
         m = np.array(result["confusion"], dtype=float)
         share = m / np.maximum(m.sum(1, keepdims=True), 1)  # each true class's row as shares: visible at any size
         self.confusion_image.setImage(share.T, levels=(0, 1))

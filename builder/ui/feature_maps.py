@@ -12,6 +12,8 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from .plots import LazyPlots
+
 
 def load_image(source, in_shape):
     """(normalised tensor 1xCxHxW, the picture as an HxW or HxWx3 array in 0..1, a caption) for ``source``:
@@ -99,8 +101,6 @@ class FeatureMapsPanel(QWidget):
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
-        import pyqtgraph as pg
-        pg.setConfigOptions(antialias=True, background="w", foreground="#37474F")
         self.doc = doc
         self.block_id = None
         self.maps = None
@@ -122,6 +122,30 @@ class FeatureMapsPanel(QWidget):
         self.open_button = QPushButton("Open image…")
         self.open_button.setToolTip("Or drop an image file on this panel")
         self.show_button = QPushButton("Show its feature maps")
+        self.field_text = QLabel("")
+        self.field_text.setWordWrap(True)
+        self.field_text.setStyleSheet("color: #546E7A")
+        self.plots = LazyPlots(self._make_plots)  # the input and the maps, made when first shown or drawn
+        left = QVBoxLayout()
+        left.addWidget(self.status)
+        left.addWidget(self.source)
+        left.addWidget(self.dataset)
+        left.addWidget(self.index)
+        left.addWidget(self.open_button)
+        left.addWidget(self.show_button)
+        left.addStretch(1)
+        left.insertWidget(left.count() - 1, self.field_text)
+        lay = QHBoxLayout(self)
+        lay.addLayout(left, 1)
+        lay.addWidget(self.plots, 4)
+        self.show_button.clicked.connect(self.show_selected)
+        self.open_button.clicked.connect(self._open_file)
+        self.source.currentIndexChanged.connect(self._source_changed)
+        self.setAcceptDrops(True)
+        self._thread = None
+        self._source_changed()
+
+    def _make_plots(self, pg):
         self.input_view = pg.GraphicsLayoutWidget()  # the input, with the block's receptive field on it
         self.input_view.setFixedWidth(170)
         self.input_box = self.input_view.addViewBox(lockAspect=True, enableMouse=False)
@@ -132,32 +156,9 @@ class FeatureMapsPanel(QWidget):
         self.field_rect.setPen(QPen(QColor("#FFB300"), 0))
         self.field_rect.setZValue(5)
         self.input_box.addItem(self.field_rect)
-        self.field_text = QLabel("")
-        self.field_text.setWordWrap(True)
-        self.field_text.setStyleSheet("color: #546E7A")
         self.view = pg.GraphicsLayoutWidget()
         self.view.setMinimumHeight(160)
-        left = QVBoxLayout()
-        left.addWidget(self.status)
-        left.addWidget(self.source)
-        left.addWidget(self.dataset)
-        left.addWidget(self.index)
-        left.addWidget(self.open_button)
-        left.addWidget(self.show_button)
-        left.addStretch(1)
-        middle = QVBoxLayout()
-        middle.addWidget(self.input_view, 1)
-        middle.addWidget(self.field_text)
-        lay = QHBoxLayout(self)
-        lay.addLayout(left, 1)
-        lay.addLayout(middle, 0)
-        lay.addWidget(self.view, 3)
-        self.show_button.clicked.connect(self.show_selected)
-        self.open_button.clicked.connect(self._open_file)
-        self.source.currentIndexChanged.connect(self._source_changed)
-        self.setAcceptDrops(True)
-        self._thread = None
-        self._source_changed()
+        return [(self.input_view, 0), (self.view, 3)]
 
     def _source_changed(self, *_):
         kind = self.source.currentData()
@@ -250,6 +251,7 @@ class FeatureMapsPanel(QWidget):
 
     def _draw_input(self, picture, field, out_shape) -> None:
         """The input image with the input pixels the block's centre unit sees framed (clipped to the image)."""
+        self.plots.ensure()
         self.input_image.setImage(picture.transpose(1, 0, 2) if picture.ndim == 3 else picture.T, levels=(0, 1))
         h, w = picture.shape[:2]
         if field is None:
@@ -274,6 +276,7 @@ class FeatureMapsPanel(QWidget):
         import math
 
         import pyqtgraph as pg
+        self.plots.ensure()
         self.maps = maps
         self.view.clear()
         c = maps.shape[0]

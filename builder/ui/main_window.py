@@ -229,6 +229,8 @@ class MainWindow(QMainWindow):
 
     def add_bottom_dock(self, title, widget):
         dock = self._dock(title, widget, Qt.BottomDockWidgetArea, 220)
+        if hasattr(widget, "plots"):  # its pyqtgraph widgets are made when its tab first comes to the front
+            widget.plots.watch(dock)
         self.tabifyDockWidget(self.bottom_docks[0], dock)
         self.bottom_docks.append(dock)
         self.bottom_docks[0].raise_()

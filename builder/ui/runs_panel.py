@@ -10,6 +10,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QListWidget, QLis
 
 from builder.runs import find_runs
 
+from .plots import LazyPlots
+
 COLOURS = ["#1E88E5", "#D81B60", "#43A047", "#FB8C00", "#8E24AA", "#00897B", "#6D4C41", "#3949AB"]
 
 
@@ -18,8 +20,6 @@ class RunsPanel(QWidget):
 
     def __init__(self, folder: str = "", parent=None):
         super().__init__(parent)
-        import pyqtgraph as pg
-        pg.setConfigOptions(antialias=True, background="w", foreground="#37474F")
         self.folder = QLineEdit(folder)
         self.folder.setToolTip("A folder of run folders (each has a run.json): the Train panel's checkpoints go "
                                "in one")
@@ -29,11 +29,7 @@ class RunsPanel(QWidget):
         self.list = QListWidget()
         self.note = QLabel("")
         self.note.setStyleSheet("color: #607D8B")
-        self.plot = pg.PlotWidget(title="validation accuracy")
-        self.plot.setLabel("bottom", "epoch")
-        self.plot.setYRange(0, 1)
-        self.plot.addLegend()
-        self.plot.setMinimumHeight(120)
+        self.plots = LazyPlots(self._make_plot)  # made when the panel first shows or curves are overlaid
         top = QHBoxLayout()
         top.addWidget(QLabel("runs in"))
         top.addWidget(self.folder, 1)
@@ -45,7 +41,7 @@ class RunsPanel(QWidget):
         left.addWidget(self.open_button)
         lay = QHBoxLayout(self)
         lay.addLayout(left, 1)
-        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.plots, 1)
         self.runs = []
         self.curves = {}
         self.refresh_button.clicked.connect(self.refresh)
@@ -53,6 +49,14 @@ class RunsPanel(QWidget):
         self.list.itemChanged.connect(lambda _item: self._overlay())
         self.list.currentRowChanged.connect(lambda row: self.open_button.setEnabled(row >= 0))
         self.open_button.clicked.connect(self._open)
+
+    def _make_plot(self, pg):
+        self.plot = pg.PlotWidget(title="validation accuracy")
+        self.plot.setLabel("bottom", "epoch")
+        self.plot.setYRange(0, 1)
+        self.plot.addLegend()
+        self.plot.setMinimumHeight(120)
+        return [(self.plot, 1)]
 
     def set_folder(self, folder) -> None:
         self.folder.setText(str(folder))
@@ -75,7 +79,11 @@ class RunsPanel(QWidget):
         self._overlay()
 
     def _overlay(self) -> None:
+        checked = any(self.list.item(i).checkState() == Qt.Checked for i in range(len(self.runs)))
+        if not checked and not self.plots.built:
+            return  # nothing to draw yet: pyqtgraph waits
         import pyqtgraph as pg
+        self.plots.ensure()
         self.plot.clear()
         self.curves = {}
         legend = self.plot.plotItem.legend

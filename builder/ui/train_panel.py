@@ -16,6 +16,7 @@ from builder.train.settings import (RECIPES, DoneEvent, EpochEvent, ErrorEvent, 
                                     StepEvent, WarningEvent, config_argv, parse_event, settings_fields)
 
 from . import theme
+from .plots import LazyPlots
 from .text import esc as _esc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +29,6 @@ class TrainPanel(QWidget):
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
-        import pyqtgraph as pg
-
         from builder.train.settings import default_dataset  # torch-free: the window opens without torch
 
         self.doc = doc
@@ -104,7 +103,28 @@ class TrainPanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(form_widget.sizeHint().width() + 24)
         self.form_scroll = scroll
-        pg.setConfigOptions(antialias=True, background="w", foreground="#37474F")
+        self.plots = LazyPlots(self._make_plots)  # the curves, made when the panel first shows or a run reports
+        lower = QHBoxLayout()
+        lower.addWidget(scroll, 0)
+        lower.addWidget(self.plots, 2)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.status)
+        lay.addWidget(self.problems)
+        lay.addLayout(lower, 1)
+        self.problems.hide()
+        self._kill_timer = QTimer(self)  # a child: it dies with the panel, never fires on a deleted process
+        self._kill_timer.setSingleShot(True)
+        self._kill_timer.timeout.connect(self._kill_if_running)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        for editor in self.editors.values():
+            _changed_signal(editor).connect(self.check_settings)
+        doc.graph_replaced.connect(self._model_changed)
+        self._reset_series()
+
+    def _make_plots(self, pg):
         self.loss_plot = pg.PlotWidget(title="loss")
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.addLegend(offset=(-10, 10))
@@ -123,26 +143,7 @@ class TrainPanel(QWidget):
         for plot in (self.loss_plot, self.acc_plot):
             plot.setMinimumHeight(110)
             plot.setMinimumWidth(200)
-        lower = QHBoxLayout()
-        lower.addWidget(scroll, 0)
-        lower.addWidget(self.loss_plot, 1)
-        lower.addWidget(self.acc_plot, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 4, 6, 4)
-        lay.addLayout(top)
-        lay.addWidget(self.status)
-        lay.addWidget(self.problems)
-        lay.addLayout(lower, 1)
-        self.problems.hide()
-        self._kill_timer = QTimer(self)  # a child: it dies with the panel, never fires on a deleted process
-        self._kill_timer.setSingleShot(True)
-        self._kill_timer.timeout.connect(self._kill_if_running)
-        self.start_button.clicked.connect(self.start)
-        self.stop_button.clicked.connect(self.stop)
-        for editor in self.editors.values():
-            _changed_signal(editor).connect(self.check_settings)
-        doc.graph_replaced.connect(self._model_changed)
-        self._reset_series()
+        return [(self.loss_plot, 1), (self.acc_plot, 1)]
 
     def _show_more(self, on):
         self.more_box.setVisible(on)
@@ -184,10 +185,9 @@ class TrainPanel(QWidget):
     def _reset_series(self):
         self.steps, self.losses = [], []
         self.epochs_seen, self.train_acc, self.val_acc, self.val_loss, self.epoch_steps = [], [], [], [], []
-        self.loss_curve.setData([], [])
-        self.val_loss_curve.setData([], [])
-        self.train_acc_curve.setData([], [])
-        self.val_acc_curve.setData([], [])
+        if self.plots.built:
+            for curve in (self.loss_curve, self.val_loss_curve, self.train_acc_curve, self.val_acc_curve):
+                curve.setData([], [])
 
     @property
     def running(self) -> bool:
@@ -273,6 +273,7 @@ class TrainPanel(QWidget):
             self.status.setText(f"Training on <b>{e.device}</b>{amp}: {e.dataset}, {e.train_size:,} images, recipe "
                                 f"{e.recipe}")
         elif isinstance(e, StepEvent):
+            self.plots.ensure()
             self.steps.append(e.step)
             self.losses.append(e.loss)
             self.loss_curve.setData(self.steps, self.losses)
@@ -280,6 +281,7 @@ class TrainPanel(QWidget):
             self.speed.setText(f"epoch {e.epoch} · step {e.step}/{e.total_steps} · {e.images_per_s:.0f} images/s · "
                                f"{_eta(e.eta_s)} left")
         elif isinstance(e, EpochEvent):
+            self.plots.ensure()
             self.epochs_seen.append(e.epoch)
             self.train_acc.append(e.train_accuracy)
             self.val_acc.append(e.val_accuracy)
