@@ -134,6 +134,15 @@ def test_the_wheel_scrolls_and_ctrl_wheel_zooms(qtbot, win):
     h0 = h.value()
     _wheel(win, -120, Qt.ShiftModifier)
     assert h.value() > h0  # Shift+wheel: sideways
+    # a touchpad's pinch (a native zoom gesture) zooms too
+    from PySide6.QtGui import QNativeGestureEvent, QPointingDevice
+    z1 = win.view.transform().m11()
+    vp = win.view.viewport()
+    at = QPointF(vp.width() / 2, vp.height() / 2)
+    pinch = QNativeGestureEvent(Qt.ZoomNativeGesture, QPointingDevice.primaryPointingDevice(), 2, at, at,
+                                vp.mapToGlobal(at), -0.2, QPointF(0, 0))
+    QApplication.sendEvent(vp, pinch)
+    assert win.view.transform().m11() == pytest.approx(z1 * 0.8)
 
 
 def test_arrow_keys_move_the_selection_along_wires(qtbot, win):
@@ -323,3 +332,26 @@ def test_the_minimap_shows_while_the_network_is_out_of_view_and_a_click_goes_the
     _settle(qtbot, win)
     win.view.zoom(0.2)
     qtbot.waitUntil(lambda: not win.minimap.isVisible(), timeout=5000)  # all of it in view: no minimap
+
+
+def test_train_and_validation_curves_differ_and_clear_when_another_network_opens(qtbot, win):
+    from builder.train.settings import EpochEvent, StepEvent
+    win.open_template("lenet5")
+    _settle(qtbot, win)
+    win.train_dock.raise_()
+    panel = win.trainer
+    panel._handle(StepEvent(epoch=1, step=1, total_steps=2, loss=2.3, main_loss=2.3, aux_losses=[], accuracy=0.1,
+                            lr=0.1, images_per_s=100.0, eta_s=1.0))
+    panel._handle(EpochEvent(epoch=1, step=1, train_loss=2.0, train_accuracy=0.3, val_loss=2.1, val_accuracy=0.25,
+                             epoch_s=1.0))
+    train_pen, val_pen = panel.train_acc_curve.opts["pen"], panel.val_acc_curve.opts["pen"]
+    assert train_pen.color() != val_pen.color() and train_pen.style() != val_pen.style()
+    assert panel.train_acc_curve.opts["symbolBrush"] != panel.val_acc_curve.opts["symbolBrush"]
+    legend = [label.text for _, label in panel.acc_plot.plotItem.legend.items]
+    assert legend == ["training", "validation"]
+    assert len(panel.val_acc_curve.getData()[0]) == 1
+    win.open_template("googlenet")  # another network: its curves start empty
+    _settle(qtbot, win)
+    assert panel.val_acc_curve.getData()[0] is None or len(panel.val_acc_curve.getData()[0]) == 0
+    assert panel.loss_curve.getData()[0] is None or len(panel.loss_curve.getData()[0]) == 0
+    assert panel.status.text() == "Idle"
