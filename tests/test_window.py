@@ -284,12 +284,17 @@ def test_closed_panels_come_back_from_the_view_menu_and_the_layout_is_restored(q
     assert win.advisor_dock.isVisible()
     win.resize(900, 640)
     win.inspector.parentWidget().close()
+    win.resizeDocks([win.layers_dock], [300], Qt.Vertical)
+    QApplication.processEvents()
+    layers_height = win.layers_dock.height()
     win.save_state()
     again = MainWindow()
     try:
         again.show()
         qtbot.waitExposed(again)
         assert again.size().height() == 640 and not again.inspector.parentWidget().isVisible()
+        QApplication.processEvents()
+        assert abs(again.layers_dock.height() - layers_height) <= 4  # the panels' sizes too
     finally:
         again.doc.undo_stack.setClean()
         again.close()

@@ -208,8 +208,7 @@ class MainWindow(QMainWindow):
             screen = self.screen().availableGeometry() if self.screen() is not None else None
             if screen is not None and not screen.intersects(self.frameGeometry()):
                 self._first_size()  # saved on a screen that is gone
-        if state is not None:
-            self.restoreState(state)
+        self._restored = state is not None and bool(self.restoreState(state))
 
     def save_state(self):
         s = settings()
@@ -579,8 +578,10 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not getattr(self, "_sized", False):  # the canvas gets most of the window on first show
             self._sized = True
-            self.resizeDocks([self.layers_dock], [max(200, self.height() // 4)], Qt.Vertical)
-            self.resizeDocks([self.inspector.parentWidget()], [330], Qt.Horizontal)
+            if not getattr(self, "_restored", False):  # (the panels as the user left them otherwise)
+                self.resizeDocks([self.layers_dock], [max(200, self.height() // 4)], Qt.Vertical)
+                self.resizeDocks([self.inspector.parentWidget()], [330], Qt.Horizontal)
+            QTimer.singleShot(0, self.view.fit)  # a network opened before the window showed: fit the real view
 
     def closeEvent(self, event):
         if self.maybe_save():
