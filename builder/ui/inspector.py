@@ -75,6 +75,7 @@ class Inspector(QScrollArea):
         self.doc = doc
         self.block_id: str | None = None
         self.editors: dict = {}
+        self.key_filter = None  # the window's event filter for undo/redo keys, set on every field made
         self.setWidgetResizable(True)
         self.body = QWidget()
         self.setWidget(self.body)
@@ -149,6 +150,9 @@ class Inspector(QScrollArea):
                 self.editors[p.name] = (p, w)
             self._load_values()
         self.expand_button.setVisible(bool(spec and spec.is_composite))
+        if self.key_filter is not None:  # (a spin box's inner line edit is the one with the focus)
+            for w in self.body.findChildren(QWidget):
+                w.installEventFilter(self.key_filter)
         self._analysed(self.doc.analysis)
 
     def _editor(self, p):

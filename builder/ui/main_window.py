@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
@@ -31,6 +31,22 @@ def settings() -> QSettings:
     if base:
         return QSettings(str(Path(base) / "block-builder.ini"), QSettings.IniFormat)
     return QSettings("BlockBuilder", "Block Builder")
+
+
+class NetworkUndoKeys(QObject):
+    """An event filter for the inspector's fields: Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y) undo and redo the network, as
+    everywhere else in the window, instead of the field's own text (a line edit or spin box would take them).
+    Fields whose text is not the network's (Find, the training form, the palette's search) keep their text undo."""
+
+    REDO_EXTRA = (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"))
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.ShortcutOverride and (
+                event.matches(QKeySequence.Undo) or event.matches(QKeySequence.Redo)
+                or QKeySequence(event.keyCombination()) in self.REDO_EXTRA):
+            event.ignore()
+            return True  # not accepted by the field: the Edit menu's shortcut runs
+        return False
 
 
 class MainWindow(QMainWindow):
@@ -113,8 +129,7 @@ class MainWindow(QMainWindow):
         self.inspector.expand_button.clicked.connect(self.expand_selected)
         self._update_title()
         self.restore_state()
-        from PySide6.QtWidgets import QApplication
-        QApplication.instance().installEventFilter(self)  # Ctrl+Z in the inspector undoes the graph (eventFilter)
+        self.inspector.key_filter = NetworkUndoKeys(self.inspector)  # Ctrl+Z in its fields undoes the network
         from .recovery import Recovery, autosave_seconds
         self.recovery = Recovery()
         self.other_windows: list = []  # windows this one opened (recovered documents)
@@ -234,22 +249,6 @@ class MainWindow(QMainWindow):
         self.bottom_docks.append(dock)
         self.bottom_docks[0].raise_()
         return dock
-
-    def eventFilter(self, obj, event):
-        """Undo and redo act on the network wherever the focus is in this window: a field of the inspector or a
-        table would otherwise take Ctrl+Z for its own text. Fields whose text is not part of the network (Find,
-        the training form, the palette's search) keep their own text undo."""
-        if event.type() == QEvent.ShortcutOverride and isinstance(obj, QWidget) and \
-                (event.matches(QKeySequence.Undo) or event.matches(QKeySequence.Redo)
-                 or QKeySequence(event.keyCombination()) in (QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y"))) \
-                and obj.window() is self and not self._own_text_undo(obj):
-            event.ignore()
-            return True  # not accepted: the Edit menu's shortcut runs
-        return False
-
-    def _own_text_undo(self, widget) -> bool:
-        return any(w is widget or w.isAncestorOf(widget)
-                   for w in (self.find_bar, self.trainer, self.palette.search, self.runs))
 
     # ------------------------------------------------------------------ actions and menus
     def _act(self, menu, text, slot, shortcut=None, tip=""):
