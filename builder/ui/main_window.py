@@ -204,7 +204,8 @@ class MainWindow(QMainWindow):
         return win
 
     def _first_size(self):
-        """The last session's size and place; on a first start 90% of the screen's free area (never bigger)."""
+        """The size of a first start: 92% of the screen's free area, at most 1440x900, centred (restore_state then
+        puts back the last session's size and place, if there was one)."""
         screen = QGuiApplication.primaryScreen()
         free = screen.availableGeometry() if screen is not None else None
         if free is not None and free.width() > 0:
