@@ -153,6 +153,12 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
             continue
         ins = [torch.randn(batch_size, *s, device=dev) for s in fb.in_shapes]
         per_block[fb.id] = clock.median_ms(lambda: spec_forward(ins), warmup, repeat)
+        if back is not None:  # and its backward: the gradient of the output handed back to each input
+            leaves = [t.requires_grad_(True) for t in ins]
+            out = spec_forward(leaves)
+            grad = torch.randn_like(out)
+            back["blocks"][fb.id] = clock.median_ms(
+                lambda: torch.autograd.grad(out, leaves, grad, retain_graph=True), warmup, repeat)
     total = statistics.median(plain)  # the whole network without timers, for the check that the rows add up
     rows = {}
     for bid in graph.ids():
