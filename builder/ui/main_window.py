@@ -327,6 +327,7 @@ class MainWindow(QMainWindow):
             panels.addAction(dock.toggleViewAction())  # closed panels come back from here
         h = mb.addMenu("&Help")
         self._act(h, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self._act(h, "Recent &messages", self.show_messages, "", "The messages shown over the canvas, newest first")
         self._act(h, "The Inception-v3 &design principles", self.show_principles)
         self._act(h, "&About Block Builder", self.show_about)
         self._refresh_recent()
@@ -341,6 +342,10 @@ class MainWindow(QMainWindow):
         return ("<table cellspacing=4>" + "".join(sorted(set(rows))) + "</table><p>Canvas: drag from a block's "
                 "output port (bottom) to an input port (top) to wire; drag a wire's end away to drop it; Ctrl+wheel "
                 "zooms, middle-drag pans; double-click a composite block to expand it.</p>")
+
+    def show_messages(self):
+        recent = list(reversed(self.messages.history[-30:]))
+        QMessageBox.information(self, "Recent messages", "\n\n".join(recent) if recent else "No messages yet.")
 
     def show_shortcuts(self):
         QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())

@@ -230,6 +230,7 @@ class MessageStrip(QFrame):
         shown = esc(text) + (f"<br><span style='color:#B0BEC5'>{esc(str(self.path))}</span>" if self.path else "")
         self.text.setText(shown)
         self.history.append(text + (f" ({self.path})" if self.path else ""))
+        del self.history[:-200]
         for b in (self.open_button, self.copy_button):
             b.setVisible(self.path is not None)
         self.place()
