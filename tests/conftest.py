@@ -26,6 +26,31 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def make_window(qtbot, tmp_path, monkeypatch):
+    """``make_window(template=None, size=None, new=False, show=True)``: a main window with the test's own settings
+    folder, optionally sized, with a new file or a template open (analysed), shown and exposed; closed at the end
+    of the test without a save prompt, its training child stopped."""
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+
+    def make(template=None, size=None, new=False, show=True):
+        from builder.ui.main_window import MainWindow
+        w = MainWindow()
+        qtbot.addWidget(w, before_close_func=lambda w: (w.doc.undo_stack.setClean(), w.trainer.shutdown()))
+        if size:
+            w.resize(*size)
+        if new:
+            w.new_file()
+        if show:
+            w.show()
+            qtbot.waitExposed(w)
+        if template:
+            w.open_template(template)
+            qtbot.waitUntil(lambda: not w.doc.analysis_pending, timeout=10000)
+        return w
+    return make
+
+
 def flops_macs(module, *inputs) -> int:
     """MACs as torch counts them: FlopCounterMode total / 2, under no_grad (inference_mode reports 0)."""
     import torch

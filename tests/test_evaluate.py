@@ -60,24 +60,18 @@ def test_evaluate_without_weights_or_with_bad_ones_is_one_message(tmp_path, caps
 
 
 @pytest.mark.timeout(300)
-def test_the_evaluation_panel_shows_what_evaluate_wrote(qtbot, tmp_path, monkeypatch, capsys):
+def test_the_evaluation_panel_shows_what_evaluate_wrote(qtbot, tmp_path, make_window, capsys):
     """The app's Evaluation panel runs `evaluate` beside the event loop (a real click on Evaluate) and shows its
     numbers: the accuracy, a row per class, the confusion matrix (rows as shares of each true class), the worst
     images; the files are beside the weights."""
     import numpy as np
     from PySide6.QtCore import Qt
 
-    from builder.ui.main_window import MainWindow
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
     run = tmp_path / "run"
     assert main(["train", "lenet5", "--dataset", "synthetic", "--synthetic-size", "400", "--epochs", "1",
                  "--batch-size", "50", "--out", str(run), "--workers", "0", "--json"]) == 0
     capsys.readouterr()
-    win = MainWindow()
-    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    win.show()
-    win.open_template("lenet5")
-    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    win = make_window("lenet5")
     win.evaluation_dock.raise_()
     panel = win.evaluation
     panel.use_run(run)

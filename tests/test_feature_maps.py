@@ -7,19 +7,12 @@ from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer
 from PySide6.QtTest import QTest
 
 from builder.ui.feature_maps import compute_maps, load_image
-from builder.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def test_lenet_c1_shows_six_maps_of_28x28_without_blocking(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path))
-    win = MainWindow()
-    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    win.show()
-    qtbot.waitExposed(win)
-    win.open_template("lenet5")
-    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+def test_lenet_c1_shows_six_maps_of_28x28_without_blocking(qtbot, make_window):
+    win = make_window("lenet5")
     item = win.scene.blocks["c1"]
     win.view.centerOn(item)
     pos = win.view.mapFromScene(item.sceneBoundingRect().center())
@@ -51,15 +44,11 @@ def test_lenet_c1_shows_six_maps_of_28x28_without_blocking(qtbot, tmp_path, monk
     assert "5x5 px" in win.feature_maps.field_text.text()
 
 
-def test_an_image_file_dropped_or_opened_is_the_one_shown(qtbot, tmp_path, monkeypatch):
+def test_an_image_file_dropped_or_opened_is_the_one_shown(qtbot, tmp_path, make_window):
     from PIL import Image
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path))
     picture = tmp_path / "stripes.png"
     Image.fromarray((np.indices((40, 40))[1] % 8 < 4).astype(np.uint8) * 255).save(picture)
-    win = MainWindow()
-    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    win.open_template("lenet5")
-    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    win = make_window("lenet5", show=False)
     panel = win.feature_maps
     panel.select("s2")
     panel.set_file(str(picture))
@@ -76,12 +65,8 @@ def test_an_image_file_dropped_or_opened_is_the_one_shown(qtbot, tmp_path, monke
     assert "not an image this can read" in panel.status.text()
 
 
-def test_a_block_without_a_map_is_refused_in_the_panel(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path))
-    win = MainWindow()
-    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    win.open_template("lenet5")
-    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+def test_a_block_without_a_map_is_refused_in_the_panel(make_window):
+    win = make_window("lenet5", show=False)
     win.feature_maps.select("f6")  # a flat vector
     assert not win.feature_maps.show_selected()
     assert "CxHxW" in win.feature_maps.status.text()

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from PySide6.QtTest import QTest
 
 from builder.ui.canvas import MIME_KIND
-from builder.ui.main_window import MainWindow
 from helpers import answer_paths, when_modal
 
 # Every test here takes seconds; a minute and a half means it waits on something that will not come.
@@ -19,14 +18,8 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())  # no prompt on teardown
-    w.new_file()
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
+def win(make_window):
+    return make_window(new=True)
 
 
 def vp_point(win, scene_pt: QPointF) -> QPoint:

@@ -9,21 +9,14 @@ from PySide6.QtWidgets import QMessageBox
 
 from builder.cli import main as cli
 from builder.ui.import_dialog import ImportDialog
-from builder.ui.main_window import MainWindow
 from helpers import answer_paths, when_modal
 
 pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    w.new_file()
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
+def win(make_window):
+    return make_window(new=True)
 
 
 def _choose(name):

@@ -6,17 +6,11 @@ from PySide6.QtCore import QElapsedTimer, QProcess, Qt, QTimer
 from PySide6.QtTest import QTest
 
 from builder.graph import Graph
-from builder.ui.main_window import MainWindow
 
 
 @pytest.fixture
-def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=lambda w: (w.doc.undo_stack.setClean(), w.trainer.shutdown()))
-    w.show()
-    qtbot.waitExposed(w)
-    return w
+def win(make_window):
+    return make_window()
 
 
 def analysed(qtbot, win):

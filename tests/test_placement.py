@@ -8,7 +8,6 @@ import templates
 from builder import advisor
 from builder.graph import Graph
 from builder.layout import BLOCK_H, BLOCK_W, GAP, overlaps, place_new
-from builder.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -43,14 +42,10 @@ def test_place_new_moves_a_paste_as_one_piece_and_spreads_blocks_put_on_one_spot
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_add_paste_refactor_expand_sequences_never_overlap(qtbot, tmp_path, monkeypatch, seed):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+def test_random_add_paste_refactor_expand_sequences_never_overlap(make_window, seed):
     rng = random.Random(seed)
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
+    w = make_window()
     w.load_graph(templates.build(rng.choice(["googlenet", "inception_v3", "lenet5"])))
-    w.show()
-    qtbot.waitExposed(w)
     g = w.doc.graph
     assert not _overlapping(g)
     kinds = ["conv2d", "relu", "maxpool2d", "batchnorm2d", "inception_v1", "concat", "dropout"]

@@ -36,14 +36,8 @@ def test_cli_profile_json(capsys):
     assert main(["profile", "lenet5", "--batch-size", "0"]) == 2
 
 
-def test_the_heat_overlay_follows_the_figures(qtbot, tmp_path, monkeypatch):
-    from builder.ui.main_window import MainWindow
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path))
-    win = MainWindow()
-    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    win.show()
-    win.open_template("lenet5")
-    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+def test_the_heat_overlay_follows_the_figures(qtbot, make_window):
+    win = make_window("lenet5")
     before = {bid: item.body_colour().name() for bid, item in win.scene.blocks.items()}
     assert set(before.values()) == {"#ffffff"}
     with qtbot.waitSignal(win.profiled, timeout=120000) as got:

@@ -110,16 +110,11 @@ def test_a_concat_sees_as_far_as_its_widest_branch_and_flatten_sees_everything()
     assert rf["fc"].whole and rf["fc"].describe() == "the whole input"
 
 
-def test_the_inspector_and_info_show_the_field(qtbot, tmp_path, monkeypatch, capsys):
+def test_the_inspector_and_info_show_the_field(make_window, capsys):
     import json
 
     from builder.cli import main
-    from builder.ui.main_window import MainWindow
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path))
-    win = MainWindow()
-    qtbot.addWidget(win, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    win.open_template("googlenet")
-    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    win = make_window("googlenet", show=False)
     win.inspector.show_block("inception3a")
     assert "receptive field</b> 43x43 px, jump 8" in win.inspector.figures.text()
     win.inspector.show_block("fc")

@@ -11,7 +11,6 @@ import pytest
 from PySide6.QtTest import QTest
 
 from builder.train.settings import Config, add_arguments, config_argv, config_from_args, settings_fields
-from builder.ui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(180)
@@ -72,13 +71,8 @@ def test_the_window_opens_without_torch_or_pyqtgraph_and_its_form_is_config(tmp_
     assert result["fields"] == sorted(f.name for f in settings_fields() if f.metadata["form"])
 
 
-def test_the_panel_runs_the_argv_of_its_config_and_checks_as_you_type(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    w.open_template("lenet5")
-    w.show()
-    qtbot.waitExposed(w)
+def test_the_panel_runs_the_argv_of_its_config_and_checks_as_you_type(make_window, monkeypatch):
+    w = make_window("lenet5")
     panel = w.trainer
     panel.more_button.click()
     lr = panel.editors["lr"]

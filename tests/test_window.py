@@ -16,14 +16,8 @@ pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
-def win(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
-    w = MainWindow()
-    qtbot.addWidget(w, before_close_func=lambda w: w.doc.undo_stack.setClean())
-    w.resize(1366, 768)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
+def win(make_window):
+    return make_window(size=(1366, 768))
 
 
 def _settle(qtbot, win):
