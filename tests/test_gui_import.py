@@ -14,6 +14,19 @@ from helpers import answer_paths, when_modal
 pytestmark = pytest.mark.timeout(240)
 
 
+def _start_events(panel) -> list:
+    """The start events of the panel's runs, as they arrive."""
+    starts = []
+    panel.event_received.connect(lambda e: starts.append(e) if e["event"] == "start" else None)
+    return starts
+
+
+def _train_until_done(qtbot, panel, timeout_ms):
+    """Click Start and wait (bounded) until the training process has ended."""
+    with qtbot.waitSignal(panel.finished, timeout=timeout_ms):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+
+
 @pytest.fixture
 def win(make_window):
     return make_window(new=True)
@@ -51,17 +64,14 @@ def test_import_a_torchvision_model_edit_it_and_train_a_step(qtbot, win, tmp_pat
     panel.max_steps.setValue(1)
     panel.batch.setValue(4)
     panel.out.setText(str(tmp_path / "run"))
-    starts = []
-    panel.event_received.connect(lambda e: starts.append(e) if e["event"] == "start" else None)
-    with qtbot.waitSignal(panel.finished, timeout=180000):
-        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    starts = _start_events(panel)
+    _train_until_done(qtbot, panel, 180000)
     # the edited fc does not fit the imported weights (1000 classes): the run says so and trains nothing
     assert not starts and "fc.weight has shape (1000, 512), the network's is (10, 512)" in panel.status.text()
     win.doc.undo_stack.undo()
     qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
     starts.clear()
-    with qtbot.waitSignal(panel.finished, timeout=180000):
-        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    _train_until_done(qtbot, panel, 180000)
     assert starts and starts[0]["weights"] == str(tmp_path / "resnet18.safetensors"), panel.status.text()
     assert "Stopped" in panel.status.text() or "Done" in panel.status.text()
     assert (tmp_path / "run" / "last.safetensors").exists()
@@ -124,9 +134,7 @@ def test_freeze_a_block_in_the_inspector_and_train_with_it_frozen(qtbot, win, tm
     panel.dataset.setCurrentText("synthetic")
     panel.max_steps.setValue(1)
     panel.out.setText(str(tmp_path / "run"))
-    starts = []
-    panel.event_received.connect(lambda e: starts.append(e) if e["event"] == "start" else None)
-    with qtbot.waitSignal(panel.finished, timeout=120000):
-        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+    starts = _start_events(panel)
+    _train_until_done(qtbot, panel, 120000)
     assert starts and starts[0]["frozen"] == ["c3"], panel.status.text()
     assert starts[0]["trainable_params"] == starts[0]["params"] - (16 * 6 * 25 + 16)

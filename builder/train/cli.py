@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from ..cli_base import CliError, extra_command, load_graph
-from .settings import ErrorEvent, Exit, add_arguments, config_from_args
+from .settings import DEVICES, ErrorEvent, Exit, add_arguments, config_from_args
 
 
 @extra_command
@@ -29,7 +29,7 @@ def add_evaluate_parser(sub):
     p.add_argument("--weights", help="trained weights (.safetensors; default: the project's own)")
     p.add_argument("--dataset", help="as for train (default: fashion-mnist when installed, else synthetic)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--out", help="folder for evaluation.json (default: the weights' folder)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
     p.set_defaults(func=cmd_evaluate)
@@ -80,7 +80,7 @@ def cmd_evaluate(args) -> int:
 def add_profile_parser(sub):
     p = sub.add_parser("profile", help="measured time of every block on a device, beside its MACs")
     p.add_argument("file", help="a project file (or a template name)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="cpu")
+    p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--backward", action="store_true", help="time every block's backward pass too")

@@ -140,8 +140,7 @@ class Config:
         need(number(self.val_split) and 0 < self.val_split < 1, f"validation split must be between 0 and 1, not "
                                                                 f"{self.val_split}")
         need(self.recipe in RECIPES, f"unknown recipe {self.recipe!r} (recipes: {', '.join(RECIPES)})")
-        need(self.device in ("auto", "cpu", "cuda", "mps"), f"device must be auto, cpu, cuda or mps, not "
-                                                              f"{self.device!r}")
+        need(self.device in DEVICES, f"device must be auto, cpu, cuda or mps, not {self.device!r}")
         problem = out_problem(self.out)
         need(problem is None, problem or "")
         if problems:
