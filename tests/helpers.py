@@ -1,5 +1,15 @@
-"""Small graph builders shared by the tests."""
+"""Small graph builders and helpers shared by the tests."""
+import importlib.util
+
 from builder.graph import Graph
+
+
+def load_module(path, name="exported"):
+    """Import the Python file at ``path`` (exported code, a generated model) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def feature_graph():

@@ -1,7 +1,7 @@
 """Exported composite classes are built from their arguments: instantiated with other widths, they equal
 torchvision's modules with the same widths (names, shapes, outputs), and one class serves every instance of a
 kind and structure, whatever its widths."""
-import importlib.util
+import importlib
 import re
 
 import pytest
@@ -10,6 +10,7 @@ import torch
 import templates
 from builder.graph import Graph
 from exports.pytorch import generate
+from helpers import load_module
 
 tv_googlenet = importlib.import_module("torchvision.models.googlenet")  # the module, not the function
 tv_inception = importlib.import_module("torchvision.models.inception")
@@ -18,10 +19,7 @@ tv_inception = importlib.import_module("torchvision.models.inception")
 def load(src, tmp_path, name):
     path = tmp_path / f"{name}.py"
     path.write_text(src)
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_module(path, name)
 
 
 @pytest.fixture(scope="module")

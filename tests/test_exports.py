@@ -1,5 +1,4 @@
 """Exported PyTorch code, ONNX, TorchScript and diagrams against the compiled module."""
-import importlib.util
 import re
 import shutil
 
@@ -13,15 +12,8 @@ from builder.compiler import compile_graph
 from builder.graph import Graph, make_id
 from exports import ExportError, export_graph
 from exports.pytorch import generate
-from helpers import feature_graph
+from helpers import feature_graph, load_module
 from strategies import graphs
-
-
-def load_module(path, name="exported"):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def check_equivalent(g, tmp_path, name="m"):

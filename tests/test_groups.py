@@ -1,5 +1,4 @@
 """Collapsing a selection into a new composite block (a group): analysis, compile, export, expand, undo."""
-import importlib.util
 
 import pytest
 import torch
@@ -11,6 +10,7 @@ from builder.analysis import analyze
 from builder.compiler import compile_graph
 from builder.errors import GraphEditError
 from exports.pytorch import generate
+from helpers import load_module
 
 
 def test_group_a_selection_keeps_every_figure_and_round_trips(tmp_path):
@@ -28,9 +28,7 @@ def test_group_a_selection_keeps_every_figure_and_round_trips(tmp_path):
     assert "class FeatureStage(nn.Module)" in src
     path = tmp_path / "m.py"
     path.write_text(src)
-    spec = importlib.util.spec_from_file_location("grp", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(path, "grp")
     model = mod.build_model().eval()
     model.load_state_dict(net.state_dict(), strict=True)
     x = torch.randn(2, 1, 32, 32)

@@ -1,5 +1,4 @@
 """The desktop app driven through its real widgets with pytest-qt."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from PySide6.QtTest import QTest
 
 from builder.ui.canvas import MIME_KIND
-from helpers import answer_paths, when_modal
+from helpers import answer_paths, load_module, when_modal
 
 # Every test here takes seconds; a minute and a half means it waits on something that will not come.
 pytestmark = pytest.mark.timeout(90)
@@ -188,9 +187,7 @@ def test_export_code_from_the_menu(qtbot, win, tmp_path, monkeypatch):
     win.export_actions["py"].trigger()
     assert asked == [("Export PyTorch code (.py)", True)]
     assert target.exists()
-    spec = importlib.util.spec_from_file_location("exported_net", target)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(target, "exported_net")
     import torch
     model = mod.build_model().eval()
     assert model(torch.randn(1, 3, 224, 224)).shape == (1, 1000)

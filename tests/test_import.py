@@ -1,6 +1,5 @@
 """Importing torchvision's CNNs (issue 13): params and MACs equal torchvision's, composites recognised, the
 compiled graph with the imported weights gives torchvision's outputs, and so does the exported code."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from builder.errors import ModelImportError
 from builder.importers import import_module, import_source
 from conftest import flops_macs
 from exports import export_graph
+from helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ["googlenet", "inception_v3", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_small",
@@ -67,9 +67,7 @@ def test_torchvision_models_import_exactly(name, tmp_path):
         want = ref(x)
         torch.testing.assert_close(net(x), want, rtol=1e-5, atol=1e-5)
     written = export_graph(g, "py", tmp_path / "model.py", weights=imported.state)  # ships the weights
-    spec = importlib.util.spec_from_file_location(f"exported_{name}", written[0])
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(written[0], f"exported_{name}")
     exported = mod.build_model(weights=str(written[1])).eval()
     with torch.no_grad():
         torch.testing.assert_close(exported(x), want, rtol=1e-5, atol=1e-5)

@@ -1,6 +1,5 @@
 """In-place operations are exact by construction: compiled and exported networks give the outputs and gradients
 of the same network with every in-place operation turned off, in eval and in train mode."""
-import importlib.util
 
 import pytest
 import torch
@@ -10,6 +9,7 @@ from builder.analysis import analyze
 from builder.compiler import compile_graph, flatten, inplace_plan
 from builder.graph import Graph
 from exports import export_graph
+from helpers import load_module
 
 
 def without_inplace(g: Graph) -> Graph:
@@ -47,9 +47,7 @@ def assert_same_network(g: Graph, tmp_path=None):
     if tmp_path is not None:
         path = tmp_path / "m.py"
         export_graph(g, "py", path)
-        spec = importlib.util.spec_from_file_location("inplace_export", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        mod = load_module(path, "inplace_export")
         exported = mod.build_model()
         exported.load_state_dict(net.state_dict())
         models.append(exported)

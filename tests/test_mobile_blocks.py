@@ -1,7 +1,6 @@
 """The composites of the efficient CNNs (issue 13) equal torchvision's modules: the same children (weights load
 with strict=True), the same outputs, the same parameter count; analysis's MACs are FlopCounterMode's; exported
 code builds the same network."""
-import importlib.util
 
 import pytest
 import torch
@@ -12,7 +11,7 @@ from builder.analysis import analyze
 from builder.compiler import compile_graph
 from conftest import flops_macs
 from exports import export_graph
-from helpers import single
+from helpers import load_module, single
 
 CASES = [
     ("inverted_residual", dict(out_channels=24, stride=2, expand_ratio=6), (16, 14, 14),
@@ -69,9 +68,7 @@ def test_equals_torchvisions_module(kind, params, shape, make, tmp_path):
     assert a.blocks["blk"].params == sum(p.numel() for p in ref.parameters())
     assert a.blocks["blk"].macs == flops_macs(ref, x[:1])
     export_graph(g, "py", tmp_path / "m.py")
-    spec = importlib.util.spec_from_file_location(f"mobile_{kind}", tmp_path / "m.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(tmp_path / "m.py", f"mobile_{kind}")
     model = mod.build_model().eval()
     model.load_state_dict(net.state_dict(), strict=True)
     with torch.no_grad():

@@ -1,7 +1,6 @@
 """Block ids become attributes of torch modules: names nn.Module (or the compiled and exported networks) already
 use are refused at edit time with a free name suggested, and files that have them load with those blocks
 renamed (never a traceback later in compile or export)."""
-import importlib.util
 import json
 
 import pytest
@@ -13,6 +12,7 @@ from builder.compiler import compile_graph
 from builder.errors import GraphEditError, InvalidIdError
 from builder.graph import TORCH_ATTRIBUTES, Graph, check_id, make_id, torch_name_clash
 from exports import export_graph
+from helpers import load_module
 
 CLASHES = ["double", "float", "training", "forward", "parameters", "modules", "apply", "cuda", "type", "zero_grad",
            "train", "to", "_parameters", "_modules", "code", "loss_weights"]
@@ -63,9 +63,7 @@ def _chain(mid):
 def _exported_matches(g, net, tmp_path):
     """The exported code of ``g`` loads ``net``'s weights and gives its outputs."""
     export_graph(g, "py", tmp_path / "m.py")
-    spec = importlib.util.spec_from_file_location("clash_export", tmp_path / "m.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_module(tmp_path / "m.py", "clash_export")
     model = mod.build_model().eval()
     model.load_state_dict(net.state_dict(), strict=True)
     x = torch.randn(2, 3, 8, 8)
