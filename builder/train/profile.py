@@ -209,7 +209,7 @@ def _backward(model, x, flat, modules, timer, warmup, repeat) -> dict:
                 t0 = clock.now()
                 loss.backward()
                 elapsed = clock.ms(t0, clock.now())
-                blocks = timer.stop()
+                blocks = timer.stop() if timed else None
                 model.zero_grad(set_to_none=True)
                 x.grad = None
                 if i >= warmup:

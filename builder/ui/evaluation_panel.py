@@ -5,12 +5,11 @@ matrix with class names, and the most confidently wrong images. The numbers are 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, Signal
+from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
@@ -18,10 +17,10 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView,
 
 from builder import project
 
+from .child import builder_process
 from .plots import LazyPlots
 from .text import esc
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class EvaluationPanel(QWidget):
@@ -127,11 +126,7 @@ class EvaluationPanel(QWidget):
         project.save(self.doc.graph, path)
         self._out = b""
         self._err = b""
-        self.proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", str(ROOT) + os.pathsep + env.value("PYTHONPATH", ""))
-        self.proc.setProcessEnvironment(env)
-        self.proc.setWorkingDirectory(str(ROOT))
+        self.proc = builder_process(self)
         self.proc.readyReadStandardOutput.connect(lambda: setattr(self, "_out", self._out +
                                                                   bytes(self.proc.readAllStandardOutput())))
         self.proc.readyReadStandardError.connect(lambda: setattr(self, "_err", self._err +

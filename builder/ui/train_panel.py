@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -16,10 +15,10 @@ from builder.train.settings import (RECIPES, DoneEvent, EpochEvent, ErrorEvent, 
                                     StepEvent, WarningEvent, config_argv, parse_event, settings_fields)
 
 from . import theme
+from .child import builder_process
 from .plots import LazyPlots
 from .text import esc as _esc
 
-ROOT = Path(__file__).resolve().parents[2]
 KILL_AFTER_MS = 5000
 
 
@@ -216,12 +215,7 @@ class TrainPanel(QWidget):
             else:
                 args.append("--from-scratch")
         self._reset_series()
-        self.proc = QProcess(self)
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", str(ROOT) + os.pathsep + env.value("PYTHONPATH", ""))
-        env.insert("PYTHONUNBUFFERED", "1")
-        self.proc.setProcessEnvironment(env)
-        self.proc.setWorkingDirectory(str(ROOT))
+        self.proc = builder_process(self)
         self.proc.readyReadStandardOutput.connect(self._read)
         self.proc.finished.connect(self._finished)
         self._stderr = b""
