@@ -121,16 +121,17 @@ class Minimap(QGraphicsView):
         self.setCursor(Qt.PointingHandCursor)
         self.setToolTip("Minimap: click or drag to move the view (View > Minimap hides it; it shows only while part "
                         "of the network is out of view)")
-        self._timer = QTimer(self)  # edits and scrolls in a burst refit the map once
+        self._timer = QTimer(self)  # edits and scrolls in one turn of the event loop refit the map once
         self._timer.setSingleShot(True)
-        self._timer.setInterval(60)
+        self._timer.setInterval(0)  # (Qt already sends scene changes once per turn of the event loop)
         self._timer.timeout.connect(self.refit)
         main_view.scene().changed.connect(lambda _r: self._timer.start())
         for bar in (main_view.horizontalScrollBar(), main_view.verticalScrollBar()):
-            bar.valueChanged.connect(lambda _v: self._timer.start())
-        main_view.zoom_changed.connect(lambda _z: self._timer.start())
+            bar.valueChanged.connect(lambda _v: self._view_moved())
+        main_view.zoom_changed.connect(lambda _z: self._view_moved())
         main_view.installEventFilter(self)
         self.wanted = True  # the View menu's choice (the canvas may still be too small to show it)
+        self.network = QRectF()  # the scene's items' bounds, as of the last scene change
         self.place()
 
     def set_wanted(self, on: bool):
@@ -138,15 +139,22 @@ class Minimap(QGraphicsView):
         self.place()
 
     def refit(self):
+        """After the scene changed: its bounds again, the map fitted to them."""
+        self.network = self.scene().itemsBoundingRect()
         self.place()
-        rect = self.scene().itemsBoundingRect().adjusted(-60, -60, 60, 60)
+        rect = self.network.adjusted(-60, -60, 60, 60)
         if rect.isValid():
             self.fitInView(rect, Qt.KeepAspectRatio)
         self.viewport().update()
 
+    def _view_moved(self):
+        """A scroll or a zoom moves only the frame (and may show or hide the map): the scene is as it was."""
+        self.place()
+        self.viewport().update()
+
     def needed(self) -> bool:
         """Only while part of the network is out of view."""
-        return not self.visible_rect().contains(self.scene().itemsBoundingRect())
+        return not self.visible_rect().contains(self.network)
 
     def visible_rect(self) -> QRectF:
         return self.main.mapToScene(self.main.viewport().rect()).boundingRect()
@@ -183,7 +191,6 @@ class Minimap(QGraphicsView):
 
     def eventFilter(self, obj, event):
         if obj is self.main and event.type() == QEvent.Resize:
-            self.place()
             self.refit()
         return False
 
