@@ -134,3 +134,46 @@ def answer_paths(monkeypatch, win, *paths):
         return queue.pop(0)
     monkeypatch.setattr(win, "ask_path", ask)
     return asked
+
+
+# Float32 outputs of two correct implementations of one network differ by rounding: each layer adds a few ulps
+# of its output's magnitude, and the order of a convolution's sums changes with the thread count (one thread per
+# pytest-xdist worker on a busy machine, several on a quiet one). So a comparison's tolerance grows with the
+# network's depth and is relative to the size of the reference outputs, never a bare absolute number: the
+# logits of a random-weight ResNet-50 (up to 272 in size) differ from onnxruntime's by 1.4e-4 with one thread,
+# though both are right (5e-7 of their size; this allows 5.4e-5 for its 54 layers).
+PER_LAYER = 1e-6   # relative rounding allowed per layer (about 8 float32 ulps)
+MAX_RELATIVE = 1e-3  # never looser than this, however deep: an error of 1e-2 (relative) always fails
+
+
+def depth_of(model) -> int:
+    """The layers a value passes through at most, counted as the multiply-accumulate layers of ``model``
+    (convolutions and linear layers: where rounding errors are made), at least 1."""
+    from torch import nn
+    return max(1, sum(isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) for m in model.modules()))
+
+
+def output_tolerance(want, depth: int) -> float:
+    """The absolute tolerance for outputs compared with ``want`` (a tensor or array) after ``depth`` layers:
+    ``min(PER_LAYER * depth, MAX_RELATIVE) * max|want|``."""
+    import torch
+    want = torch.as_tensor(want)
+    scale = float(want.detach().abs().max()) if want.numel() else 0.0
+    return min(PER_LAYER * max(1, depth), MAX_RELATIVE) * max(scale, 1e-6)
+
+
+def assert_outputs_close(got, want, depth: int, what: str = "outputs") -> None:
+    """``got`` equals ``want`` up to the rounding of a ``depth``-layer float32 network (see
+    :func:`output_tolerance`); the message names the worst element, its difference and the tolerance."""
+    import torch
+    got, want = torch.as_tensor(got), torch.as_tensor(want)
+    assert got.shape == want.shape, f"{what}: shape {tuple(got.shape)} != {tuple(want.shape)}"
+    tol = output_tolerance(want, depth)
+    diff = (got.detach().double() - want.detach().double()).abs()
+    worst = float(diff.max()) if diff.numel() else 0.0
+    assert bool(torch.isfinite(want).all()), f"{what}: the reference has non-finite values"
+    assert bool(torch.isfinite(got).all()), f"{what}: non-finite values where the reference has none"
+    if worst > tol:
+        where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+        raise AssertionError(f"{what} differ by {worst:.3g} at {where} (allowed {tol:.3g}: {depth} layers, "
+                             f"max|want| {float(want.abs().max()):.3g})")

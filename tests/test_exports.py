@@ -12,7 +12,7 @@ from builder.compiler import compile_graph
 from builder.graph import Graph, make_id
 from exports import ExportError, export_graph
 from exports.pytorch import generate
-from helpers import feature_graph, load_module
+from helpers import assert_outputs_close, depth_of, feature_graph, load_module
 from strategies import graphs
 
 
@@ -27,7 +27,7 @@ def check_equivalent(g, tmp_path, name="m"):
     model.load_state_dict(net.state_dict(), strict=True)
     x = torch.randn(2, *mod.INPUT_SHAPE)
     with torch.no_grad():
-        assert (model(x) - net(x)).abs().max().item() <= 1e-6
+        assert_outputs_close(model(x), net(x), depth_of(net), "exported vs compiled")
     model.train()
     net.train()
     torch.manual_seed(1)
@@ -37,7 +37,7 @@ def check_equivalent(g, tmp_path, name="m"):
     a, b = (a, b) if isinstance(b, tuple) else ((a,), (b,))
     assert isinstance(a, tuple) and len(a) == len(b)  # train mode returns (main, aux...) in both
     for got, want in zip(a, b):  # batch statistics, and the same dropout masks from the same seed
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert_outputs_close(got, want, depth_of(net), "exported vs compiled in training mode")
     return mod, path.read_text()
 
 
@@ -121,7 +121,6 @@ def test_hostile_names_give_code_that_runs_only_the_model(tmp_path, monkeypatch)
 
 
 def test_onnx_matches_torch_under_onnxruntime(tmp_path):
-    import numpy as np
     import onnxruntime as ort
     g = templates.build("googlenet", num_classes=10)
     net = compile_graph(g).eval()
@@ -135,7 +134,7 @@ def test_onnx_matches_torch_under_onnxruntime(tmp_path):
     (y,) = sess.run(None, {"input": x.numpy()})
     with torch.no_grad():
         ref = net(x).numpy()
-    assert np.abs(y - ref).max() <= 1e-4
+    assert_outputs_close(torch.from_numpy(y), torch.from_numpy(ref), depth_of(net), "onnxruntime vs compiled")
 
 
 @pytest.mark.parametrize("which", ["features", "googlenet"])
@@ -150,7 +149,7 @@ def test_torchscript_reloads_and_matches(tmp_path, which):
     loaded = torch.jit.load(str(path))
     x = torch.randn(2, *net.input_shapes[0])
     with torch.no_grad():
-        assert (loaded(x) - net(x)).abs().max().item() <= 1e-5
+        assert_outputs_close(loaded(x), net(x), depth_of(net), "TorchScript vs compiled")
 
 
 def test_torch_export_program_reloads(tmp_path):

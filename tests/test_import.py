@@ -17,7 +17,7 @@ from builder.errors import ModelImportError
 from builder.importers import import_module, import_source
 from conftest import flops_macs
 from exports import export_graph
-from helpers import load_module
+from helpers import assert_outputs_close, depth_of, load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 ZOO = ["googlenet", "inception_v3", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_small",
@@ -65,12 +65,12 @@ def test_torchvision_models_import_exactly(name, tmp_path):
     net.load_state_dict(imported.state, strict=True)
     with torch.no_grad():
         want = ref(x)
-        torch.testing.assert_close(net(x), want, rtol=1e-5, atol=1e-5)
+        assert_outputs_close(net(x), want, depth_of(ref), "compiled vs torchvision")
     written = export_graph(g, "py", tmp_path / "model.py", weights=imported.state)  # ships the weights
     mod = load_module(written[0], f"exported_{name}")
     exported = mod.build_model(weights=str(written[1])).eval()
     with torch.no_grad():
-        torch.testing.assert_close(exported(x), want, rtol=1e-5, atol=1e-5)
+        assert_outputs_close(exported(x), want, depth_of(ref), "exported vs torchvision")
 
 
 def test_module_paths_are_block_ids_and_the_keys_stay_torchvisions():
@@ -184,17 +184,17 @@ def test_onnx_files_import_with_torchvisions_counts_and_onnxruntimes_outputs(nam
     assert a.inference.params == from_torch.inference.params
     x = torch.randn(1, *shape)
     assert a.inference.macs == flops_macs(ref, x)
-    _same_as_onnxruntime(imported, path, x)
+    _same_as_onnxruntime(imported, path, x, depth_of(ref))
 
 
-def _same_as_onnxruntime(imported, path, x):
+def _same_as_onnxruntime(imported, path, x, depth):
     """The imported network, with the imported weights, gives what onnxruntime gives for the file."""
     import onnxruntime as ort
     net = compile_graph(imported.graph).eval()
     net.load_state_dict(imported.state, strict=True)
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
-        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-4)
+        assert_outputs_close(net(x), torch.from_numpy(want), depth, "compiled vs onnxruntime")
 
 
 def test_an_onnx_file_with_folded_batch_norms_imports_as_convolutions_with_bias(tmp_path):
@@ -204,7 +204,7 @@ def test_an_onnx_file_with_folded_batch_norms_imports_as_convolutions_with_bias(
     assert kinds["batchnorm2d"] == 0 and kinds["conv2d"] == 20
     x = torch.randn(1, *shape)
     assert analyze(imported.graph).inference.macs == flops_macs(ref, x)
-    _same_as_onnxruntime(imported, path, x)
+    _same_as_onnxruntime(imported, path, x, depth_of(ref))
 
 
 def test_onnx_operators_without_a_block_are_listed_once(tmp_path):

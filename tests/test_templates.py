@@ -7,6 +7,7 @@ from builder.analysis import analyze
 from builder.compiler import compile_graph
 from builder.report import paper_rows
 from conftest import flops_macs
+from helpers import assert_outputs_close, depth_of
 
 SIZES = {"googlenet": 224, "inception_v3": 299, "alexnet": 224, "vgg16": 224, "resnet18": 224, "resnet50": 224,
          "resnext50_32x4d": 224}
@@ -36,8 +37,7 @@ def test_matches_torchvision(name, aux, template_pair):
     size = SIZES[name]
     x = torch.randn(1, 3, size, size)
     with torch.no_grad():
-        diff = (net(x) - ref(x)).abs().max().item()
-    assert diff <= 1e-5
+        assert_outputs_close(net(x), ref(x), depth_of(ref), f"{name} vs torchvision")
     ref_params = sum(p.numel() for p in ref.parameters())
     assert a.training.params == ref_params == sum(p.numel() for p in net.parameters())
     assert a.inference.macs == flops_macs(ref, x) == flops_macs(net, x)
@@ -143,7 +143,7 @@ def test_zoo_templates_are_what_the_importer_gives_and_equal_torchvision(name):
     net.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
-        torch.testing.assert_close(net(x), ref(x), rtol=1e-5, atol=1e-5)
+        assert_outputs_close(net(x), ref(x), depth_of(ref), f"{name} vs torchvision")
     small = templates.build(name, num_classes=7, input_size=96)
     out = compile_graph(small).eval()(torch.randn(1, 3, 96, 96))
     assert tuple(out.shape) == (1, 7)
