@@ -100,6 +100,19 @@ def _conv_cost(p, ins, out, bias=None):
     return Cost(params, out[0] * out[1] * out[2] * per_out)
 
 
+def _flat_width(ch, ins):
+    """Flatten's features: the channels times the grid (the channels alone on a 1x1 map)."""
+    hw = 1
+    for d in (ins[0][1:] if len(ins[0]) == 3 else ()):
+        hw *= d
+    return ch[0] if hw == 1 else ch[0] * hw
+
+
+def _broadcast_width(ch):
+    """A broadcasting merge's width: that of an input that is not 1 (a gate of 1 channel broadcasts)."""
+    return next((c for c in ch if int(c) != 1), ch[0])
+
+
 def _conv_summary(p):
     k, s = p["kernel"], p["stride"]
     txt = f"{p['out_channels']}, {k[0]}x{k[1]}"
@@ -303,7 +316,7 @@ def _flatten_shape(p, ins):
 
 register(BlockSpec(
     "flatten", "Flatten", "Reshape",
-    shape=_flatten_shape, cost=lambda p, ins, out: ZERO,
+    shape=_flatten_shape, cost=lambda p, ins, out: ZERO, channel_rule=lambda p, ch, ins, out: _flat_width(ch, ins),
     torch=TorchCall("nn.Flatten", lambda p, i, o: [(None, 1, None)]),
     alias="view", in_table=False,
     keeps_width=True,  # for the class count of a head on a 1x1 map (the exporter checks the value)
@@ -365,12 +378,13 @@ def _add_shape(p, ins):
 register(BlockSpec(
     "concat", "Concat", "Merge", ports=(), variadic=True, min_inputs=1,
     shape=_concat_shape, cost=lambda p, ins, out: ZERO, in_table=False,
-    forward=lambda args: f"torch.cat([{', '.join(args)}], 1)",
+    forward=lambda args: f"torch.cat([{', '.join(args)}], 1)", channel_rule=lambda p, ch, ins, out: sum(ch[1:], ch[0]),
     description="Joins branches along the channel axis, in port order (Inception's filter concatenation)."))
 
 register(BlockSpec(
     "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2,
     shape=_add_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " + ".join(args),
+    channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
     description="Element-wise sum (ResNet's shortcut); all inputs must have the same shape."))
 
 
@@ -407,6 +421,7 @@ def _broadcast_shape(p, ins):
 register(BlockSpec(
     "mul", "Multiply", "Merge", ports=(), variadic=True, min_inputs=2,
     shape=_broadcast_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " * ".join(args),
+    channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
     description="Element-wise product with broadcasting (squeeze-and-excitation: the Cx1x1 gate times the map)."))
 
 
@@ -541,6 +556,7 @@ register(BlockSpec(
     params=(Param("start", "int", 0, "First channel taken", min=0, max=MAX_CHANNELS),
             Param("stop", "int", 1, "One past the last channel taken", min=1, max=MAX_CHANNELS)),
     shape=_slice_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"channels {p['start']}:{p['stop']}",
+    channel_rule=lambda p, ch, ins, out: p["stop"] - p["start"],
     torch=TorchCall("ChannelSlice", lambda p, i, o: [(None, p["start"], None), (None, p["stop"], None)]),
     alias="view", in_table=False,
     description="Channels start..stop-1 of its input (ShuffleNet's split: x.chunk(2, dim=1) is two slices)."))

@@ -339,6 +339,21 @@ class BlockSpec:
     keeps_width: bool = False  # elementwise or per-channel: the output width is the input's (a class count
     #                            passes through it to the output)
     in_table: bool = True      # a row of its own in the paper's per-layer table (activations are not)
+    # (p, input channels, input shapes, output shape) -> output channels, written with the inputs' channels so
+    # that symbolic widths (SymInt: ``in_channels``, ``ch1x1 + ch3x3``) stay symbolic in exported classes; the
+    # default: the width parameter, else the input's (``keeps_width``), else the output shape's number
+    channel_rule: Callable | None = None
+    class_name: str = ""       # composites: the class exported code defines for it (torchvision's name)
+
+    def channels(self, p: dict, in_chs: list, in_shapes, out_shape):
+        """The output channels of a block of this kind (symbolic where its inputs' are)."""
+        if self.channel_rule is not None:
+            return self.channel_rule(p, in_chs, in_shapes, out_shape)
+        if self.width_param:
+            return p[self.width_param]
+        if self.keeps_width and in_chs:
+            return in_chs[0]
+        return out_shape[0] if out_shape else None
 
     def __post_init__(self):
         if self.build is None and self.torch is not None:
