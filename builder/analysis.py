@@ -368,20 +368,24 @@ def _ancestors(nxg, targets) -> set:
 
 
 def _kahn(pred, succ) -> list:
-    """Topological order, stable in insertion order; shorter than the graph when there is a cycle."""
+    """Topological order: of the blocks whose inputs are ready, the one added to the graph first runs first
+    (so a network lists its blocks in the order they were added wherever the wiring allows: GoogLeNet's aux
+    heads, added after inception5b as torchvision registers them, come there); shorter than the graph when
+    there is a cycle."""
+    import heapq
+    index = {n: i for i, n in enumerate(pred)}
     indeg = {n: len(p) for n, p in pred.items()}
-    ready = [n for n, d in indeg.items() if d == 0]
-    ready.reverse()
+    ready = [index[n] for n, d in indeg.items() if d == 0]
+    heapq.heapify(ready)
+    nodes = list(pred)
     order = []
     while ready:
-        n = ready.pop()
+        n = nodes[heapq.heappop(ready)]
         order.append(n)
-        nxt = []
         for m in succ[n]:
             indeg[m] -= 1
             if indeg[m] == 0:
-                nxt.append(m)
-        ready.extend(reversed(nxt))
+                heapq.heappush(ready, index[m])
     return order
 
 

@@ -68,11 +68,11 @@ class Stmt:
 
 
 def name_values(stmts: list, inputs: dict, returns: list, names: dict, frees: bool = True) -> tuple[dict, list]:
-    """Variable names, torchvision's way: a value read exactly once, by the very next statement (or the
-    return), takes ``x`` (or ``out`` while ``x`` still holds a value read later); every other value gets a name
-    of its own, from ``names`` ({value: base name}). Returns {value: variable} and, per statement, the
-    variables to ``del`` after it (named values whose last reader it is, when more statements follow and
-    ``frees``: in the network's own forward, where a value would otherwise live to the end)."""
+    """Variable names, torchvision's way: a value read exactly once, by the very next statement and as all it
+    reads (a chain: ``x = self.layer1(x)``), takes ``x`` (or ``out`` while ``x`` still holds a value read later);
+    every other value gets a name of its own, from ``names`` ({value: base name}). Returns {value: variable} and,
+    per statement, the variables to ``del`` after it: in the network's own forward (``frees``), a named value
+    whose last reader it is, when more main-path statements follow (else it would live to the end)."""
     uses: dict = {}
     for i, st in enumerate(stmts):
         for v in st.reads:
@@ -81,6 +81,7 @@ def name_values(stmts: list, inputs: dict, returns: list, names: dict, frees: bo
         for v in group:
             uses.setdefault(v, []).append(len(stmts))
     last = {v: u[-1] for v, u in uses.items()}
+    sole = [set(st.reads) for st in stmts] + [set(returns[0]) if returns else set()]
     taken = set(RESERVED_NAMES) | set(inputs.values())
     var = dict(inputs)
     holder = {p: None for p in POOL}
@@ -91,16 +92,19 @@ def name_values(stmts: list, inputs: dict, returns: list, names: dict, frees: bo
     for i, st in enumerate(stmts):
         for t in st.targets:
             pool = None
-            if len(st.targets) == 1 and uses.get(t) == [i + 1]:
-                pool = next((p for p in POOL if holder[p] is None or last.get(holder[p], -1) <= i), None)
+            if len(st.targets) == 1 and uses.get(t) == [i + 1] and sole[i + 1] == {t} and \
+                    (i + 1 == len(stmts) or stmts[i + 1].section == st.section or len(returns) == 1):
+                free = [p for p in POOL if holder[p] is None or last.get(holder[p], -1) <= i]
+                mine = [var[v] for v in st.reads if var.get(v) in free]  # continue the chain it reads
+                pool = (mine or free or [None])[0]
             if pool is not None:
                 var[t] = pool
                 holder[pool] = t
             else:
                 var[t] = var_name(names.get(t, "v"), taken)
         for v in dict.fromkeys(st.reads):
-            if frees and last.get(v) == i and var[v] not in POOL and i + 1 < len(stmts) and \
-                    stmts[i + 1].section == st.section and v not in inputs:
+            if frees and st.section == 0 and last.get(v) == i and var[v] not in POOL and i + 1 < len(stmts) and \
+                    stmts[i + 1].section == 0 and v not in inputs:
                 dels[i].append(var[v])
     return var, dels
 
@@ -485,9 +489,11 @@ class Writer:
             lines += statement_lines([m[0] for m in aux], var, [m[1] for m in aux], indent + "    ", comments)
             lines.append(f"{indent}    return {', '.join(var[o] for o in outs)}")
             lines.append(f"{indent}return {var[outs[0]]}")
+        elif s.path and len(outs) == 1 and lines and lines[-1].startswith(f"{indent}{var[outs[0]]} = ") and \
+                stmts and stmts[-1].targets == outs and var[outs[0]] in POOL:
+            lines[-1] = lines[-1].replace(f"{indent}{var[outs[0]]} = ", f"{indent}return ", 1)  # return torch.cat(...)
         else:
             lines.append(f"{indent}return {', '.join(var[o] for o in outs) if outs else 'None'}")
-        # the last statement's value returned at once: ``return self.fc(x)`` reads no worse than two lines
         init_lines = self._init_lines(init, flags, s)
         args = [f"{v}: Tensor" for v in inputs.values()]
         return init_lines, (args, lines), symbols

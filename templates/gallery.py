@@ -39,11 +39,12 @@ def googlenet(num_classes: int = 1000, aux: bool = True, input_size=None, varian
             continue
         name, chans = item
         n.add(name, "inception_v1", variant=variant, batch_norm=bn, **dict(zip(V1_KEYS, chans)))
-        if aux and name in ("inception4a", "inception4d"):
-            head = "aux1" if name == "inception4a" else "aux2"
-            n.add(head, "aux_googlenet", name, num_classes=num_classes, variant=variant)
+    if aux:  # added after inception5b, where torchvision registers them (they read 4a and 4d)
+        last = n.last
+        for head, src in (("aux1", "inception4a"), ("aux2", "inception4d")):
+            n.add(head, "aux_googlenet", src, num_classes=num_classes, variant=variant)
             n.output(head, f"{head}_out", role="aux", weight=0.3)
-            n.last = name
+        n.last = last
     n.add("avgpool", "adaptive_avgpool2d", output_size=1)
     n.add("flatten", "flatten")
     n.add("dropout", "dropout", p=0.2 if tv and dropout is None else (0.4 if dropout is None else dropout))
