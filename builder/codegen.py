@@ -141,6 +141,9 @@ def build_tree(ir: IR) -> Scope:
     root = Scope("", "", training_only=False)
     scopes = {"": root}
     for n in ir.nodes:
+        if _structural(n):  # an Input is an argument of forward, an Output a returned value: no module
+            root.children[n.id] = n
+            continue
         parts = n.id.split(".")
         cur, path = root, ""
         context = ""
@@ -158,9 +161,9 @@ def build_tree(ir: IR) -> Scope:
         cur.children[parts[-1]] = n
     producer_scopes = {}
     for n in ir.nodes:
-        producer_scopes[n.id] = _prefixes(n.id)
+        producer_scopes[n.id] = set() if _structural(n) else _prefixes(n.id)
     for n in ir.nodes:
-        mine = _prefixes(n.id)
+        mine = producer_scopes[n.id]
         for v in n.inputs:
             theirs = producer_scopes[v]
             for p in mine - theirs:
@@ -174,6 +177,10 @@ def build_tree(ir: IR) -> Scope:
     for s in scopes.values():
         s.makes.sort(key=order.__getitem__)
     return root
+
+
+def _structural(n) -> bool:
+    return not n.scope and n.kind in ("input", "output")
 
 
 def _prefixes(node_id: str) -> set:

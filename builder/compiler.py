@@ -16,8 +16,7 @@ from .ir import inplace_plan, lower  # noqa: F401  (inplace_plan: re-exported fo
 
 def compile_graph(graph: Graph, analysis: Analysis | None = None):
     """Compile to the network's module: train mode returns (main, aux...) when there are aux outputs, eval
-    mode returns the main output only. ``.code`` holds its source, ``.ir`` the lowered network it was made
-    from, ``.output_ids``, ``.loss_weights`` and ``.input_shapes`` what the trainer needs."""
+    mode returns the main output only. ``.code`` holds its source; ``.output_ids``, ``.loss_weights`` and ``.input_shapes`` what the trainer needs."""
     import torch
     import torch.nn.functional as F
     from torch import Tensor, nn
@@ -30,7 +29,6 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None):
     exec(compile(src.text, f"<block-builder {graph.name!r}>", "exec"), namespace)  # our own generated code
     model = namespace[src.model]()
     model.code = src.text
-    model.ir = ir
     model.output_ids = list(ir.outputs)
     model.loss_weights = list(ir.loss_weights)
     model.input_shapes = [n.shape for n in ir.inputs]

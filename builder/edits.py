@@ -124,7 +124,8 @@ def group(graph: Graph, ids, name: str = "Group", block_id: str | None = None) -
             ids.remove(bid)
             ids.extend(expand(graph, bid))
     chosen = set(ids)
-    ids = list(nx.topological_sort(graph.g.subgraph(ids)))  # inner blocks in the order they run
+    index = {b: i for i, b in enumerate(graph.ids())}  # inner blocks in the order they run, as the graph lists
+    ids = list(nx.lexicographical_topological_sort(graph.g.subgraph(ids), key=index.__getitem__))  # them
     entry = {(u, v, k) for v in ids for u, _, k in graph.g.in_edges(v, keys=True) if u not in chosen}
     sources = {u for u, _, _ in entry}
     if len(sources) != 1:

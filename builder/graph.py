@@ -465,10 +465,12 @@ class Graph:
             self.remove_block(bid)
 
     # ------------------------------------------------------------------ copying
-    def copy(self) -> "Graph":
+    def copy(self, order=None) -> "Graph":
+        """A copy; ``order``: the block ids in the order the copy lists them (the order a network runs its
+        blocks in, where the wiring leaves a choice)."""
         new = Graph(self.name)
         new.meta = dict(self.meta)
-        for b in self.blocks():
+        for b in (self.blocks() if order is None else [self.block(i) for i in order]):
             new.add_block(b.type, b.params, b.id, b.label, b.pos, b.group, strict=False)
         for u, v, k in self.edges():
             new.connect(u, v, k, check_cycle=False)

@@ -144,12 +144,14 @@ def place_new(graph, new_ids) -> None:
             p = free_spot(inner, p)
         inner.add(p)
         pos[bid] = p
+    def at(p, dx, dy):  # positions are kept to 0.1: the spot checked is the one stored (no float-edge overlap)
+        return (round(p[0] + dx, 1), round(p[1] + dy, 1))
     for dx, dy in _offsets():
-        if all(old.free((p[0] + dx, p[1] + dy)) for p in pos.values()):
+        if all(old.free(at(p, dx, dy)) for p in pos.values()):
             break
     else:
         dx = dy = 0.0
     for bid, p in pos.items():
-        target = (round(p[0] + dx, 1), round(p[1] + dy, 1))
+        target = at(p, dx, dy)
         if target != tuple(graph.block(bid).pos):
             graph.move(bid, target)

@@ -121,7 +121,7 @@ def test_a_grouped_composite_used_16_times_with_4_widths_is_one_class(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x), net(x))
     tv = torchvision_bottleneck(256, 128)
-    same_module(mod.Bottleneck(256, planes=128, groups=32, base_width=4), tv, (256, 8, 8))
+    same_module(mod.Bottleneck(256, planes=128, groups=32, base_width=4, downsample=True), tv, (256, 8, 8))
 
 
 def torchvision_bottleneck(inplanes, planes):

@@ -22,8 +22,7 @@ def check_equivalent(g, tmp_path, name="m"):
     mod = load_module(path, name)
     model = mod.build_model().eval()
     net = compile_graph(g).eval()
-    assert list(model.state_dict()) == list(net.state_dict()) or \
-        sorted(model.state_dict()) == sorted(net.state_dict())
+    assert list(model.state_dict()) == list(net.state_dict())  # one back end: the same keys in the same order
     model.load_state_dict(net.state_dict(), strict=True)
     x = torch.randn(2, *mod.INPUT_SHAPE)
     with torch.no_grad():
@@ -250,14 +249,50 @@ def test_exported_script_runs_for_a_graph_with_two_inputs(tmp_path):
         torch.testing.assert_close(model(x, d), net(x, d))
 
 
-def test_exported_forward_frees_intermediates_like_the_compiled_one():
-    """Both generators delete a value after its last use; the exported forward keeps what an aux head reads."""
+def test_the_compiled_module_is_the_exported_code():
+    """One back end: the compiled network's source is the exported file's classes and model, word for word."""
+    for name in ("googlenet", "resnet50", "mobilenet_v2", "efficientnet_b0"):
+        g = templates.build(name)
+        src = generate(g)
+        code = compile_graph(g).code
+        assert code.strip() in src, name
+
+
+def test_exported_forward_reads_like_torchvisions():
+    """The argument is x; a chain is ``x = self.block(x)``; a value is named only where it is read twice or
+    later (the input of an aux head); no ``del`` in a class, and in the network only where a named value would
+    otherwise live to the end."""
     src = generate(templates.build("googlenet"))
-    forward = src[src.index("    def forward(self, input"):src.index("def build_model")]
-    assert "        del conv1\n" in forward and "        del inception5b\n" in forward
-    main = forward[:forward.index("if self.training")]
-    assert "del inception4a" not in main  # aux1 reads it in training
-    assert "            del inception4a\n" in forward
+    forward = src[src.index("    def forward(self, x: Tensor):\n        x = self.conv1(x)"):src.index("def build_model")]
+    assert forward.splitlines()[1:4] == ["        x = self.conv1(x)  # 64 x 112 x 112",
+                                         "        x = self.maxpool1(x)  # 64 x 56 x 56",
+                                         "        x = self.conv2(x)  # 64 x 56 x 56"]
+    assert "        inception4a = self.inception4a(x)  # 512 x 14 x 14\n" \
+           "        x = self.inception4b(inception4a)  # 512 x 14 x 14\n" in forward
+    assert "            aux1 = self.aux1(inception4a)  # 1000\n" in forward
+    assert "            return fc, aux1, aux2\n        return fc\n" in forward
+    assert not re.search(r"\bdel ", src) and "input" not in forward
+    inception = src[src.index("class Inception("):src.index("class InceptionAux(")]
+    assert inception.split("def forward(self, x: Tensor):\n")[1] == (
+        "        branch1 = self.branch1(x)\n        branch2 = self.branch2(x)\n        branch3 = self.branch3(x)\n"
+        "        branch4 = self.branch4(x)\n        return torch.cat([branch1, branch2, branch3, branch4], 1)\n\n\n")
+    resnet = generate(templates.build("resnet50"))
+    assert "        x = self.layer1(x)  # 256 x 56 x 56\n        x = self.layer2(x)  # 512 x 28 x 28\n" in resnet
+    assert "        out = self.conv1(x)\n        out = self.bn1(out)\n" in resnet  # x still read by the shortcut
+    # a value that would live to the end of the network's forward is freed after its last reader
+    g = Graph("skip")
+    g.add_block("input", {"channels": 3, "height": 8, "width": 8}, "inp")
+    g.add_block("conv2d", {"out_channels": 4, "kernel": 1}, "a")
+    g.add_block("conv2d", {"out_channels": 4, "kernel": 1}, "b")
+    g.add_block("add", {}, "sum")
+    g.add_block("conv2d", {"out_channels": 4, "kernel": 1}, "c")
+    g.add_block("output", {}, "out")
+    for u, v in (("inp", "a"), ("a", "b"), ("a", "sum"), ("b", "sum"), ("sum", "c"), ("c", "out")):
+        g.connect(u, v)
+    body = generate(g).split("    def forward(self, x: Tensor):\n")[1].split("\n\n")[0]
+    assert body.splitlines() == ["        a = self.a(x)  # 4 x 8 x 8", "        b = self.b(a)  # 4 x 8 x 8",
+                                 "        x = a + b  # 4 x 8 x 8", "        del a, b", "        x = self.c(x)  # 4 x 8 x 8",
+                                 "        return x"]
 
 
 @pytest.mark.parametrize("graph_name,group_name", [("F", "INPUT_SHAPE"), ("torch", "LOSS_WEIGHTS"),

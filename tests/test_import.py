@@ -62,6 +62,8 @@ def test_torchvision_models_import_exactly(name, tmp_path):
     for kind, n in COMPOSITES.get(name, {}).items():
         assert kinds[kind] == n, (kind, kinds)
     net = compile_graph(g).eval()
+    renamed = g.meta.get("renamed_weights", {})
+    assert list(net.state_dict()) == [renamed.get(k, k) for k in ref.state_dict()]  # torchvision's order
     net.load_state_dict(imported.state, strict=True)
     with torch.no_grad():
         want = ref(x)
@@ -69,6 +71,7 @@ def test_torchvision_models_import_exactly(name, tmp_path):
     written = export_graph(g, "py", tmp_path / "model.py", weights=imported.state)  # ships the weights
     mod = load_module(written[0], f"exported_{name}")
     exported = mod.build_model(weights=str(written[1])).eval()
+    assert list(exported.state_dict()) == list(net.state_dict())
     with torch.no_grad():
         assert_outputs_close(exported(x), want, depth_of(ref), "exported vs torchvision")
 

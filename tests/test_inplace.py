@@ -6,7 +6,8 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from builder.analysis import analyze
-from builder.compiler import compile_graph, flatten, inplace_plan
+from builder.compiler import compile_graph
+from builder.ir import inplace_plan, lower
 from builder.graph import Graph
 from exports import export_graph
 from helpers import load_module
@@ -84,7 +85,7 @@ def test_relu_after_dropout_beside_a_branch_that_reads_the_same_tensor(tmp_path)
     g.add_block("output", {}, "out")
     _chain(g, ("inp", "c1"), ("c1", "drop"), ("drop", "relu"), ("relu", "cat"), ("c1", "c2"), ("c2", "cat"),
            ("cat", "out"))
-    assert "relu" in inplace_plan(flatten(g)[0])  # runs out of place
+    assert "relu" in inplace_plan(lower(g))  # runs out of place
     assert_same_network(g, tmp_path)
 
 
@@ -104,7 +105,7 @@ def test_relu_after_flatten_beside_a_pooled_branch(tmp_path):
     g.add_block("output", {}, "out")
     _chain(g, ("inp", "c1"), ("c1", "f1"), ("f1", "relu"), ("relu", "fc1"), ("c1", "gap"), ("gap", "f2"),
            ("f2", "fc2"), ("fc1", "sum"), ("fc2", "sum"), ("sum", "out"))
-    assert "relu" in inplace_plan(flatten(g)[0])
+    assert "relu" in inplace_plan(lower(g))
     assert_same_network(g, tmp_path)
 
 
@@ -120,7 +121,7 @@ def test_relu_after_an_op_that_saves_its_output_trains(before, tmp_path):
     g.add_block("linear", {"out_features": 3}, "fc")
     g.add_block("output", {}, "out")
     _chain(g, ("inp", "c1"), ("c1", "act"), ("act", "relu"), ("relu", "flat"), ("flat", "fc"), ("fc", "out"))
-    assert "relu" in inplace_plan(flatten(g)[0])
+    assert "relu" in inplace_plan(lower(g))
     assert_same_network(g, tmp_path)
 
 
@@ -136,7 +137,7 @@ def test_in_place_still_happens_where_it_is_safe():
     g.add_block("linear", {"out_features": 3}, "fc")
     g.add_block("output", {}, "out")
     _chain(g, ("inp", "c1"), ("c1", "bn"), ("bn", "r1"), ("r1", "r2"), ("r2", "flat"), ("flat", "fc"), ("fc", "out"))
-    plan = inplace_plan(flatten(g)[0])
+    plan = inplace_plan(lower(g))
     assert "r1" not in plan and "r2" in plan
     assert compile_graph(g).r1.inplace is True
     assert_same_network(g)

@@ -148,8 +148,8 @@ def test_arrow_keys_move_the_selection_along_wires(qtbot, win):
     assert win.scene.selected_block_ids() == ["maxpool1"]
     qtbot.keyClick(win.view, Qt.Key_Up)
     assert win.scene.selected_block_ids() == ["conv1"]
-    win.select_block("aux1")
-    qtbot.keyClick(win.view, Qt.Key_Right)
+    win.select_block("aux1")  # beside the main column, on its right
+    qtbot.keyClick(win.view, Qt.Key_Left)
     assert win.scene.selected_block_ids() == ["inception4b"]
 
 

@@ -586,7 +586,9 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     renamed = {k: _key(k) for k in model.state_dict() if _key(k) != k}
     if renamed:
         graph.meta["renamed_weights"] = renamed
+    graph = _in_registration_order(graph, model)
     _group_containers(graph, model)
+    graph = _in_registration_order(graph, model)  # a group where its first block was
     from ..analysis import analyze
     a = analyze(graph)
     if a.errors:
@@ -601,6 +603,22 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
     place(graph)
     return Imported(graph, state)
+
+
+def _in_registration_order(graph: Graph, model) -> Graph:
+    """The graph with its blocks listed in the order the model registers its modules (a function block right
+    after what it reads), so the network runs, and registers, them in the source's order wherever the wiring
+    leaves a choice: GoogLeNet's aux heads after inception5b, RegNet's projection before its branch."""
+    rank = {block_path(p): i for i, (p, _) in enumerate(model.named_modules()) if p}
+    keys: dict = {}
+    for pos, bid in enumerate(graph.ids()):  # the traced order: a block's inputs come before it
+        parts = bid.split(".")
+        r = next((rank[".".join(parts[:i])] for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in rank), None)
+        if r is None:
+            r = max((keys[s][0] for _, s in graph.inputs(bid) if s in keys), default=-1)
+        keys[bid] = (r, pos)
+    order = sorted(keys, key=keys.__getitem__)
+    return graph.copy(order) if order != graph.ids() else graph
 
 
 def place(graph: Graph) -> None:

@@ -9,8 +9,11 @@ import time
 
 import torch
 
+from blocks import REGISTRY
+
 from ..analysis import analyze
-from ..compiler import compile_graph, flatten
+from ..compiler import compile_graph
+from ..ir import lower
 
 
 class _Clock:
@@ -115,14 +118,14 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
     from .engine import pick_device
     dev = pick_device(device)
     a = analyze(graph)
-    flat, _, _ = flatten(graph, a)
+    flat = lower(graph, a).nodes
     model = compile_graph(graph, a).to(dev).eval()
     shape = model.input_shapes[0]
     x = torch.randn(batch_size, *shape, device=dev)
     clock = _Clock(dev)
     timer = _BlockTimer(clock)
     modules = dict(model.named_modules())
-    owner = {fb.id: (fb.group or fb.id) for fb in flat}
+    owner = {n.id: n.block for n in flat}
     hooks = _attach(flat, modules, timer, backward=False)
     # Timed runs alternate with plain ones, so a machine that slows down or speeds up affects both alike. Each
     # timed run's blocks are disjoint intervals inside its forward: their sum is at most that run's time.
@@ -145,12 +148,12 @@ def profile(graph, device: str = "cpu", batch_size: int = 1, repeat: int = 10, w
         h.remove()
     # merges have no module: each is timed on tensors of its own input shapes
     for fb in flat:
-        if fb.id in per_block or fb.type in ("input", "output"):
+        spec = REGISTRY[fb.kind]
+        if fb.id in per_block or spec.forward is None:
             continue
-        spec_forward = {"concat": lambda ts: torch.cat(ts, 1), "add": lambda ts: sum(ts[1:], ts[0]),
-                        "mul": lambda ts: torch.stack(torch.broadcast_tensors(*ts)).prod(0)}.get(fb.type)
-        if spec_forward is None:
-            continue
+        # the kind's own forward expression (the one the generated code runs), over the list ``ts``
+        spec_forward = eval("lambda ts: " + spec.forward([f"ts[{i}]" for i in range(len(fb.in_shapes))]),
+                            {"torch": torch})
         ins = [torch.randn(batch_size, *s, device=dev) for s in fb.in_shapes]
         per_block[fb.id] = clock.median_ms(lambda: spec_forward(ins), warmup, repeat)
         if back is not None:  # and its backward: the gradient of the output handed back to each input
