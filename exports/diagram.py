@@ -1,4 +1,5 @@
-"""Diagrams: graphviz DOT (written without the ``dot`` binary), SVG and PNG (rendered by it)."""
+"""Diagrams: graphviz DOT (built with the ``graphviz`` package, no ``dot`` binary needed), SVG and PNG (rendered
+by the ``dot`` program, in a child process with a time limit: the package's own ``pipe`` has none)."""
 from __future__ import annotations
 
 import shutil
@@ -24,25 +25,30 @@ def visible(text: str) -> str:
                      for line in str(text).split("\n"))
 
 
-def _q(text: str) -> str:
-    """A DOT double-quoted string: user text made visible, then backslashes, quotes and newlines escaped, so no
-    user text breaks out."""
-    return '"' + visible(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def _label(text: str) -> str:
+    """A label for the graphviz package: user text made visible and its backslashes made literal (the package
+    quotes the string and escapes its quotes), lines joined with DOT's line break; no user text breaks out."""
+    import graphviz
+    return "\\n".join(graphviz.escape(line) for line in visible(text).split("\n"))
 
 
 def to_dot(graph, analysis=None) -> str:
+    """The diagram as DOT text, built with the ``graphviz`` package (no ``dot`` program needed)."""
+    import graphviz
     a = analysis or analyze(graph)
-    lines = ["digraph network {", "  rankdir=TB;", "  graph [fontname=\"Helvetica\", nodesep=0.3, ranksep=0.35];",
-             "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, fillcolor=white];",
-             "  edge [fontname=\"Helvetica\", fontsize=8, color=\"#78909C\"];",
-             f"  label={_q(graph.name)}; labelloc=t; fontsize=14;"]
+    d = graphviz.Digraph("network", graph_attr={"rankdir": "TB", "fontname": "Helvetica", "nodesep": "0.3",
+                                                "ranksep": "0.35", "label": _label(graph.name), "labelloc": "t",
+                                                "fontsize": "14"},
+                         node_attr={"shape": "box", "style": "rounded,filled", "fontname": "Helvetica",
+                                    "fontsize": "10", "fillcolor": "white"},
+                         edge_attr={"fontname": "Helvetica", "fontsize": "8", "color": "#78909C"})
     ids = {bid: f"n{i}" for i, bid in enumerate(graph.ids())}
     groups: dict = {}
     for b in graph.blocks():
         if b.group:
             groups.setdefault(b.group["id"], []).append(b.id)
 
-    def node_line(bid, indent="  "):
+    def node(target, bid):
         b = graph.block(bid)
         spec = REGISTRY.get(b.type)
         rep = a.blocks.get(bid)
@@ -52,22 +58,24 @@ def to_dot(graph, analysis=None) -> str:
         if rep and (rep.params or rep.macs):
             label += f"\n{human(rep.params)} params, {human(rep.macs)} MACs"
         colour = COLOURS.get(spec.category if spec else "", "#78909C")
-        extra = ', color="#E53935", penwidth=2' if rep and rep.errors else f', color="{colour}", penwidth=1.5'
-        return f"{indent}{ids[bid]} [label={_q(label)}{extra}];"
+        style = {"color": "#E53935", "penwidth": "2"} if rep and rep.errors else {"color": colour, "penwidth": "1.5"}
+        target.node(ids[bid], label=_label(label), **style)
 
     grouped = {bid for members in groups.values() for bid in members}
     for i, (gid, members) in enumerate(groups.items()):
-        lines.append(f"  subgraph cluster_{i} {{")
-        lines.append(f"    label={_q(gid)}; style=\"rounded,dashed\"; color=\"#B0BEC5\";")
-        lines += [node_line(m, "    ") for m in members]
-        lines.append("  }")
-    lines += [node_line(bid) for bid in graph.ids() if bid not in grouped]
+        with d.subgraph(name=f"cluster_{i}") as c:
+            c.attr(label=_label(gid), style="rounded,dashed", color="#B0BEC5")
+            for m in members:
+                node(c, m)
+    for bid in graph.ids():
+        if bid not in grouped:
+            node(d, bid)
     for u, v, k in graph.edges():
         rep = a.blocks.get(u)
-        lab = fmt_shape(rep.out_shape) if rep and rep.out_shape else ""
-        lines.append(f"  {ids[u]} -> {ids[v]} [label={_q(lab)}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+        d.edge(ids[u], ids[v], label=_label(fmt_shape(rep.out_shape) if rep and rep.out_shape else ""))
+    # the package indents with tabs; two spaces a level keep every character of the text printable
+    return "".join("  " * (len(line) - len(line.lstrip("\t"))) + line.lstrip("\t")
+                   for line in d.source.splitlines(keepends=True))
 
 
 def write_diagram(graph, fmt: str, path: Path) -> list[Path]:

@@ -6,7 +6,7 @@ import torch
 from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer
 from PySide6.QtTest import QTest
 
-from builder.ui.feature_maps import compute_maps, load_image
+from builder.ui.feature_maps import load_image
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,12 +32,20 @@ def test_lenet_c1_shows_six_maps_of_28x28_without_blocking(qtbot, make_window):
     assert "c1: 6 maps of 28x28" in win.feature_maps.status.text()
     assert len(win.feature_maps.view.ci.items) == 6  # one image per channel
     assert ticks  # the event loop ran while the worker computed
-    # the maps are the network's: the same as conv c1 of the compiled LeNet on that image
+    # the maps are the network's: conv c1 of the whole compiled LeNet (the same seed, so the same weights) on
+    # the validation image the panel names
     source = win.feature_maps.image_source()
-    assert source[0] == ("dataset" if source[0] == "dataset" else "random")
+    from builder.train.settings import default_dataset
+    assert source == ("dataset", default_dataset(), 0)
     x, _, caption = load_image(source, (1, 32, 32))
     assert caption in win.feature_maps.status.text()
-    torch.testing.assert_close(torch.from_numpy(maps), torch.from_numpy(compute_maps(win.doc.graph, "c1", image=x)))
+    from builder.compiler import compile_graph
+    torch.manual_seed(0)
+    net = compile_graph(win.doc.graph).eval()
+    with torch.no_grad():
+        want = net.c1(x)[0]
+    assert tuple(want.shape) == (6, 28, 28)
+    torch.testing.assert_close(torch.from_numpy(maps), want)
     # the input, with the 5x5 field of c1's centre unit (14, 14): input rows and columns 14 to 18
     assert win.feature_maps.input_image.image.shape == (32, 32)
     assert win.feature_maps.field_rect.rect() == QRectF(14, 14, 5, 5)
