@@ -5,6 +5,7 @@ so a template built from these blocks loads torchvision's weights unchanged.
 """
 from __future__ import annotations
 
+from . import tables
 from .composite import IN, OptionalPart, Subgraph
 from .spec import MAX_CHANNELS, BlockError, BlockSpec, Param, register
 
@@ -22,12 +23,12 @@ def ch(name, default, help_, code=""):
 BN = Param("batch_norm", "bool", True, "Batch norm after every convolution (the GoogLeNet paper has none)")
 
 
-def composite(type_id, title, category, params, expand, description, summary=None, class_name=""):
+def composite(type_id, title, category, params, expand, description, summary=None, class_name="", report=None):
     """A composite kind; ``class_name``: the class exported code defines for it (torchvision's name), by default
-    the type id in CamelCase."""
+    the type id in CamelCase; ``report``: its row in a paper-style table (blocks/tables.py)."""
     name = class_name or "".join(w[:1].upper() + w[1:] for w in type_id.split("_"))
     return register(BlockSpec(type_id, title, category, params=tuple(params), expand=expand,
-                              description=description, summary=summary, class_name=name))
+                              description=description, summary=summary, class_name=name, report=report))
 
 
 # ---------------------------------------------------------------- Inception v1 branches
@@ -107,7 +108,7 @@ composite("inception_v1", "Inception v1 module", CAT_INCEPTION,
                              "torchvision (3x3 in the '5x5' branch, ceil pool) or paper (true 5x5)",
                              choices=("torchvision", "paper")), BN],
           _inception_v1, "GoogLeNet's module with 1x1 dimension reductions (the six numbers of Table 1).",
-          _v1_summary, class_name="Inception")
+          _v1_summary, class_name="Inception", report=tables.columns("inception", {"#1x1": "ch1x1", "#3x3 reduce": "ch3x3red", "#3x3": "ch3x3", "#5x5 reduce": "ch5x5red", "#5x5": "ch5x5", "pool proj": "pool_proj"}))
 
 
 def _inception_naive(p, s):
@@ -125,7 +126,7 @@ composite("inception_naive", "Inception module, naive", CAT_INCEPTION,
           [ch("ch1x1", 64, "#1x1"), ch("ch3x3", 128, "#3x3"), ch("ch5x5", 32, "#5x5"),
            Param("batch_norm", "bool", False, "Batch norm after every convolution")],
           _inception_naive, "1x1, 3x3, 5x5 and 3x3 max pool side by side, without reductions (figure 2a).",
-          lambda p: f"{p['ch1x1']}|{p['ch3x3']}|{p['ch5x5']}|pool", class_name="InceptionNaive")
+          lambda p: f"{p['ch1x1']}|{p['ch3x3']}|{p['ch5x5']}|pool", class_name="InceptionNaive", report=tables.columns("inception (naive)", {"#1x1": "ch1x1", "#3x3": "ch3x3", "#5x5": "ch5x5"}))
 
 
 # ---------------------------------------------------------------- Inception-v3 modules (torchvision names)
@@ -155,7 +156,7 @@ composite("inception_a", "Inception-v3 A (fig. 5)", CAT_INCEPTION,
            ch("dblred", 64, "reduce before the double 3x3"), ch("dbl", 96, "double 3x3 branch"),
            ch("pool_features", 32, "avg pool -> 1x1 projection"), BN],
           _inception_a, "35x35 module: the 5x5 factorised into two 3x3 (Mixed_5b..5d).",
-          lambda p: f"pool {p['pool_features']}", class_name="InceptionA")
+          lambda p: f"pool {p['pool_features']}", class_name="InceptionA", report=tables.module("inception A"))
 
 
 def _inception_b(p, s):
@@ -172,7 +173,7 @@ composite("inception_b", "Grid reduction B (35 -> 17)", CAT_REDUCTION,
           [ch("ch3x3", 384, "stride-2 3x3 branch"), ch("dblred", 64, "reduce before the double 3x3"),
            ch("dbl", 96, "double 3x3 branch (the second with stride 2)"), BN],
           _inception_b, "Efficient grid reduction (fig. 10): stride-2 convs and a stride-2 pool in parallel.",
-          lambda p: f"{p['ch3x3']}|{p['dbl']}|pool", class_name="InceptionB")
+          lambda p: f"{p['ch3x3']}|{p['dbl']}|pool", class_name="InceptionB", report=tables.module("reduction B"))
 
 
 def _inception_c(p, s):
@@ -200,7 +201,7 @@ composite("inception_c", "Inception-v3 C (fig. 6, 1xn/nx1)", CAT_INCEPTION,
            Param("n", "int", 7, "n of the 1xn and nx1 convolutions (odd)", min=1, max=31),
            ch("pool_features", 192, "avg pool -> 1x1 projection"), BN],
           _inception_c, "17x17 module: nxn factorised into 1xn then nx1 (Mixed_6b..6e).",
-          lambda p: f"n={p['n']}, c7={p['c7']}", class_name="InceptionC")
+          lambda p: f"n={p['n']}, c7={p['c7']}", class_name="InceptionC", report=tables.module("inception C"))
 
 
 def _inception_d(p, s):
@@ -219,7 +220,7 @@ composite("inception_d", "Grid reduction D (17 -> 8)", CAT_REDUCTION,
            ch("ch7red", 192, "1x1, 1xn, nx1 channels"), ch("ch7", 192, "final stride-2 3x3"),
            Param("n", "int", 7, "n of the 1xn and nx1 convolutions", min=1, max=31), BN],
           _inception_d, "Efficient grid reduction with a factorised 7x7 branch (Mixed_7a).",
-          lambda p: f"{p['ch3x3']}|{p['ch7']}|pool", class_name="InceptionD")
+          lambda p: f"{p['ch3x3']}|{p['ch7']}|pool", class_name="InceptionD", report=tables.module("reduction D"))
 
 
 def _inception_e(p, s):
@@ -241,7 +242,7 @@ composite("inception_e", "Inception-v3 E (fig. 7, expanded)", CAT_INCEPTION,
            ch("ch3x3", 384, "each of 1x3 and 3x1"), ch("dblred", 448, "reduce before the 3x3"),
            ch("dbl", 384, "3x3, then each of 1x3 and 3x1"), ch("pool_features", 192, "avg pool -> 1x1"), BN],
           _inception_e, "8x8 module with an expanded filter bank: 1x3 and 3x1 in parallel (Mixed_7b, 7c).",
-          lambda p: f"{p['ch1x1']}|2x{p['ch3x3']}|2x{p['dbl']}|{p['pool_features']}", class_name="InceptionE")
+          lambda p: f"{p['ch1x1']}|2x{p['ch3x3']}|2x{p['dbl']}|{p['pool_features']}", class_name="InceptionE", report=tables.module("inception E"))
 
 
 def _grid_reduction(p, s):
@@ -260,7 +261,7 @@ composite("grid_reduction", "Efficient grid reduction (fig. 10)", CAT_REDUCTION,
                  min=0, max=1), BN],
           _grid_reduction, "d x d x k -> d/2 x d/2 x (k + conv filters): a stride-2 conv branch and a stride-2 "
           "pool in parallel, concatenated; no bottleneck and a quarter of conv-then-pool's cost.",
-          lambda p: f"+{p['out_channels']} /2", class_name="GridReduction")
+          lambda p: f"+{p['out_channels']} /2", class_name="GridReduction", report=tables.named("grid reduction"))
 
 
 # ---------------------------------------------------------------- heads
@@ -288,7 +289,7 @@ composite("aux_googlenet", "Aux classifier (GoogLeNet)", CAT_HEAD,
            Param("variant", "choice", "torchvision", "torchvision (adaptive 4x4 pool, BN) or paper (5x5/3 avg pool)",
                  choices=("torchvision", "paper"))],
           _aux_googlenet, "Auxiliary classifier on 4a/4d; its loss counts 0.3 in training, dropped at inference.",
-          lambda p: f"{p['num_classes']} classes", class_name="InceptionAux")
+          lambda p: f"{p['num_classes']} classes", class_name="InceptionAux", report=tables.module("aux classifier"))
 
 
 def _aux_v3(p, s):
@@ -305,7 +306,7 @@ def _aux_v3(p, s):
 composite("aux_inception_v3", "Aux classifier (Inception-v3, BN)", CAT_HEAD,
           [NUM_CLASSES, Param("batch_norm", "bool", True, "The BN-auxiliary of the Inception-v3 paper")],
           _aux_v3, "Auxiliary classifier on the 17x17 grid, with batch norm (AuxLogits).",
-          lambda p: f"{p['num_classes']} classes", class_name="InceptionAuxV3")
+          lambda p: f"{p['num_classes']} classes", class_name="InceptionAuxV3", report=tables.module("aux classifier"))
 
 
 def _classifier(p, s):
@@ -368,7 +369,7 @@ STRIDE = Param("stride", "int", 1, "Stride of the block (2 halves the grid)", mi
 
 composite("resnet_basic", "ResNet basic block", CAT_RESIDUAL, [ch("planes", 64, "channels"), STRIDE, SHORTCUT],
           _resnet_basic, "Two 3x3 convs with a shortcut, added (ResNet-18/34).",
-          lambda p: f"{p['planes']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="BasicBlock")
+          lambda p: f"{p['planes']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="BasicBlock", report=tables.named("residual"))
 composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
           [ch("planes", 64, "inner channels (output is 4x)"), STRIDE, SHORTCUT,
            Param("base_width", "int", 64, "Width per group (64 for ResNet-50, 4 for ResNeXt-50 32x4d)", min=1,
@@ -377,7 +378,7 @@ composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
                  max=1024)],
           _resnet_bottleneck, "1x1 reduce, 3x3 (grouped in ResNeXt), 1x1 expand (x4) with a shortcut (ResNet-50).",
           lambda p: f"{p['planes']}x4" + (f" g{p['groups']}" if p["groups"] > 1 else "")
-          + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="Bottleneck")
+          + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="Bottleneck", report=tables.named("bottleneck"))
 
 
 def _mlpconv(p, s):
@@ -402,7 +403,7 @@ composite("mlpconv", "NIN mlpconv", CAT_RESIDUAL,
            Param("last_channels", "int", 0, "Filters of the last 1x1 (0: same; NIN's last block: classes)",
                  min=0, max=MAX_CHANNELS)],
           _mlpconv, "Network in Network: a convolution followed by 1x1 convolutions, each with ReLU.",
-          lambda p: f"{p['out_channels']}, {p['kernel']}x{p['kernel']}/{p['stride']}", class_name="MlpConv")
+          lambda p: f"{p['out_channels']}, {p['kernel']}x{p['kernel']}/{p['stride']}", class_name="MlpConv", report=tables.named("mlpconv"))
 
 
 # ---------------------------------------------------------------- user-defined groups

@@ -5,6 +5,7 @@ MACs count multiply-accumulates of convolutions and linear layers only (the conv
 """
 from __future__ import annotations
 
+from . import fields, tables
 from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape,
                    register, source_ref)
 
@@ -170,6 +171,8 @@ register(BlockSpec(
 
 register(BlockSpec(
     "conv2d", "Conv2d", "Convolution",
+    report=tables.window("convolution"), weight_layers=1,
+    receptive=fields.sliding,
     params=_CONV_PARAMS + (Param("bias", "bool", True, "Add a learned bias per output channel"),
                            Param("in_channels", "int", 0, "Expected input channels (0: take them from the input)",
                                  min=0, max=MAX_CHANNELS)),
@@ -178,6 +181,8 @@ register(BlockSpec(
 
 register(BlockSpec(
     "basic_conv", "BasicConv (conv-BN-ReLU)", "Convolution",
+    report=tables.window("convolution"), weight_layers=1,
+    receptive=fields.sliding,
     params=_CONV_PARAMS[:4] + (
         Param("eps", "float", 0.001, "Batch-norm epsilon (torchvision's Inception models use 0.001)",
               min=1e-12, max=1.0),
@@ -208,6 +213,7 @@ register(BlockSpec(
 
 register(BlockSpec(
     "lrn", "LocalResponseNorm", "Normalisation",
+    report=tables.named("LocalRespNorm"),
     params=(Param("size", "int", 5, "Neighbouring channels to normalise over", min=1, max=MAX_CHANNELS),
             Param("alpha", "float", 1e-4, "Scale", min=0.0, max=10.0),
             Param("beta", "float", 0.75, "Exponent", min=0.0, max=10.0),
@@ -275,12 +281,16 @@ _POOL_PARAMS = (_kernel(3), _stride(2), _padding_pair(0),
 
 register(BlockSpec(
     "maxpool2d", "MaxPool2d", "Pooling", params=_POOL_PARAMS,
+    report=tables.window("max pool"),
+    receptive=fields.sliding,
     shape=_pool_shape("MaxPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
     torch=TorchCall("nn.MaxPool2d", lambda p, i, o: _pool_args(p)),
     description="Maximum over each window; 3x3/2 windows overlap (AlexNet, GoogLeNet)."))
 
 register(BlockSpec(
     "avgpool2d", "AvgPool2d", "Pooling",
+    report=tables.window("avg pool"),
+    receptive=fields.sliding,
     params=_POOL_PARAMS + (Param("count_include_pad", "bool", True, "Count padded zeros in the average"),),
     shape=_pool_shape("AvgPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
     torch=TorchCall("nn.AvgPool2d", lambda p, i, o: _pool_args(p) + [
@@ -289,6 +299,8 @@ register(BlockSpec(
 
 register(BlockSpec(
     "adaptive_avgpool2d", "Global / adaptive avg pool", "Pooling",
+    report=tables.adaptive("avg pool"),
+    receptive=fields.adaptive,
     params=(Param("output_size", "pair", [1, 1], "Output grid (1x1: global average pooling)", min=1,
                   max=MAX_SPATIAL),),
     shape=lambda p, ins: (_need_chw(ins, "Adaptive average pool")[0],) + tuple(p["output_size"]),
@@ -300,6 +312,7 @@ register(BlockSpec(
 
 register(BlockSpec(
     "dropout", "Dropout", "Regularisation",
+    report=lambda p, ins, bid: {"type": f"dropout ({p['p'] * 100:.0f}%)"},
     params=(Param("p", "float", 0.5, "Probability of zeroing an activation in training", min=0.0, max=1.0),),
     shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO, summary=lambda p: f"p={p['p']:g}",
     torch=TorchCall("nn.Dropout", lambda p, i, o: [("p", p["p"], SHOW)]),
@@ -316,6 +329,7 @@ def _flatten_shape(p, ins):
 
 register(BlockSpec(
     "flatten", "Flatten", "Reshape",
+    receptive=fields.whole,
     shape=_flatten_shape, cost=lambda p, ins, out: ZERO, channel_rule=lambda p, ch, ins, out: _flat_width(ch, ins),
     torch=TorchCall("nn.Flatten", lambda p, i, o: [(None, 1, None)]),
     alias="view", in_table=False,
@@ -336,6 +350,8 @@ def _linear_shape(p, ins):
 
 register(BlockSpec(
     "linear", "Linear", "Dense",
+    report=tables.named("linear"), weight_layers=1,
+    receptive=fields.whole,
     params=(Param("out_features", "int", 1000, "Output features (classes for the last layer)", min=1,
                   max=1 << 20),
             Param("bias", "bool", True, "Add a learned bias"),
@@ -474,6 +490,7 @@ def _pad_shape(p, ins):
 
 register(BlockSpec(
     "zeropad2d", "ZeroPad2d", "Reshape",
+    receptive=fields.shifted,
     params=(Param("horizontal", "pair", [1, 1], "Zero columns added: n, or [left, right]", min=0, max=MAX_SPATIAL),
             Param("vertical", "pair", [1, 1], "Zero rows added: n, or [top, bottom]", min=0, max=MAX_SPATIAL)),
     shape=_pad_shape, cost=lambda p, ins, out: ZERO,
@@ -493,6 +510,7 @@ def _upsample_shape(p, ins):
 
 register(BlockSpec(
     "upsample", "Upsample", "Reshape",
+    receptive=fields.upsampled(lambda p: p["scale_factor"]),
     params=(Param("scale_factor", "pair", [2, 2], "Times larger: n or [h, w]", min=1, max=64),
             Param("mode", "choice", "nearest", "Interpolation", choices=("nearest", "bilinear"))),
     shape=_upsample_shape, cost=lambda p, ins, out: ZERO,
@@ -528,6 +546,7 @@ def _deconv_cost(p, ins, out):
 
 register(BlockSpec(
     "conv_transpose2d", "ConvTranspose2d", "Convolution",
+    receptive=fields.upsampled(lambda p: p["stride"], lambda p: p["kernel"]),
     params=(_channels(), _kernel(2), _stride(2), _padding_pair(0),
             Param("output_padding", "pair", [0, 0], "Extra rows/columns on one side of the output", min=0,
                   max=MAX_KERNEL),
@@ -570,6 +589,7 @@ def _convnext_cost(p, ins, out):
 
 register(BlockSpec(
     "convnext_block", "ConvNeXt block", "Residual & NIN",
+    receptive=fields.fixed_window((7, 7), (1, 1), (3, 3)),
     params=(Param("layer_scale", "float", 1e-6, "Initial value of the learned per-channel scale", min=0.0,
                   max=10.0),
             Param("stochastic_depth_prob", "float", 0.0, "Probability of dropping the block in training", min=0.0,

@@ -344,6 +344,13 @@ class BlockSpec:
     # default: the width parameter, else the input's (``keeps_width``), else the output shape's number
     channel_rule: Callable | None = None
     class_name: str = ""       # composites: the class exported code defines for it (torchvision's name)
+    # (p, input shapes, input fields) -> the output's receptive field (blocks/fields.py); None: a merge sees
+    # what any input sees, any other kind what its input sees (elementwise and per-position kinds)
+    receptive: Callable | None = None
+    # (p, input shapes, block id) -> cells of its row in a paper-style table (blocks/tables.py): "type" and
+    # any of "patch size/stride", "#1x1", ...; None: a row named after the kind's title
+    report: Callable | None = None
+    weight_layers: int = 0     # layers with weights it adds to a table's depth column (convolution, linear: 1)
 
     def channels(self, p: dict, in_chs: list, in_shapes, out_shape):
         """The output channels of a block of this kind (symbolic where its inputs' are)."""

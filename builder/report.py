@@ -57,19 +57,11 @@ def _inner_rows(prefix, type_id, params, in_shape, depth, inference) -> list[dic
 PAPER_COLUMNS = ["type", "patch size/stride", "output size", "depth", "#1x1", "#3x3 reduce", "#3x3",
                  "#5x5 reduce", "#5x5", "pool proj", "params", "ops"]
 
-_TYPE_NAMES = {"conv2d": "convolution", "basic_conv": "convolution", "maxpool2d": "max pool",
-               "avgpool2d": "avg pool", "adaptive_avgpool2d": "avg pool", "linear": "linear", "lrn": "LocalRespNorm",
-               "dropout": "dropout", "inception_v1": "inception", "inception_naive": "inception (naive)",
-               "inception_a": "inception A", "inception_b": "reduction B", "inception_c": "inception C",
-               "inception_d": "reduction D", "inception_e": "inception E", "grid_reduction": "grid reduction",
-               "aux_googlenet": "aux classifier", "aux_inception_v3": "aux classifier",
-               "resnet_basic": "residual", "resnet_bottleneck": "bottleneck", "mlpconv": "mlpconv"}
-
-
 def _conv_depth(type_id, params, in_shape) -> int:
+    """The layers with weights on the longest path through a block (the paper's depth column)."""
     spec = REGISTRY[type_id]
     if not spec.is_composite:
-        return 1 if type_id in ("conv2d", "basic_conv", "linear") else 0
+        return spec.weight_layers
     inside, output = walk(type_id, params, in_shape)
     depth = {IN: 0}
     for n in inside:
@@ -79,42 +71,25 @@ def _conv_depth(type_id, params, in_shape) -> int:
 
 
 def paper_rows(graph: Graph, analysis: Analysis, inference_only: bool = True) -> list[dict]:
-    """One row per block in the layout of GoogLeNet's Table 1 (activations, flatten, BN and merges folded)."""
+    """One row per block in the layout of GoogLeNet's Table 1 (activations, flatten, BN and merges folded); each
+    kind fills its own cells (``BlockSpec.report``)."""
     rows = []
     for bid, rep in analysis.blocks.items():
         blk = graph.block(bid)
-        if (blk.spec and not blk.spec.in_table) or (inference_only and not rep.inference) or not rep.out_shape:
+        spec = blk.spec
+        if (spec and not spec.in_table) or (inference_only and not rep.inference) or not rep.out_shape:
             continue
         p = blk.params
-        name = _TYPE_NAMES.get(blk.type, blk.spec.title if blk.spec else blk.type)
-        if blk.type.startswith("inception") or blk.type in ("aux_googlenet", "aux_inception_v3"):
-            name = f"{name} ({_short(bid)})"
-        if blk.type == "dropout":
-            name = f"dropout ({p['p'] * 100:.0f}%)"
-        patch = ""
-        if "kernel" in p and isinstance(p["kernel"], list) and blk.type in (
-                "conv2d", "basic_conv", "maxpool2d", "avgpool2d"):
-            k, s = p["kernel"], p.get("stride", [1, 1])
-            patch = f"{k[0]}x{k[1]}/{s[0]}"
-        elif blk.type == "adaptive_avgpool2d" and rep.in_shapes and rep.in_shapes[0]:
-            ish = rep.in_shapes[0]
-            patch = f"{ish[1] // p['output_size'][0]}x{ish[2] // p['output_size'][1]}/1"
+        cells = spec.report(p, rep.in_shapes, bid) if spec and spec.report else \
+            {"type": spec.title if spec else blk.type}
         out = rep.out_shape
         size = f"{out[1]}x{out[2]}x{out[0]}" if len(out) == 3 else f"1x1x{out[0]}"
-        row = {"id": bid, "type": name, "patch size/stride": patch, "output size": size,
-               "depth": _conv_depth(blk.type, p, rep.in_shapes[0] if rep.in_shapes else None),
+        row = {"id": bid, "type": cells["type"], "patch size/stride": cells.get("patch size/stride", ""),
+               "output size": size, "depth": _conv_depth(blk.type, p, rep.in_shapes[0] if rep.in_shapes else None),
                "params": rep.params, "ops": rep.macs}
-        if blk.type == "inception_v1":
-            row.update({"#1x1": p["ch1x1"], "#3x3 reduce": p["ch3x3red"], "#3x3": p["ch3x3"],
-                        "#5x5 reduce": p["ch5x5red"], "#5x5": p["ch5x5"], "pool proj": p["pool_proj"]})
-        elif blk.type == "inception_naive":
-            row.update({"#1x1": p["ch1x1"], "#3x3": p["ch3x3"], "#5x5": p["ch5x5"]})
+        row.update({k: v for k, v in cells.items() if k not in ("type", "patch size/stride")})
         rows.append(row)
     return rows
-
-
-def _short(bid: str) -> str:
-    return bid.replace("inception", "") if bid.startswith("inception") else bid
 
 
 def render(rows: list[dict], columns: list[str], fmt: str = "text", humanize=("params", "ops", "macs"),
