@@ -171,6 +171,7 @@ register(BlockSpec(
 
 register(BlockSpec(
     "conv2d", "Conv2d", "Convolution",
+    advisor_role="convolution",
     report=tables.window("convolution"), weight_layers=1,
     receptive=fields.sliding,
     params=_CONV_PARAMS + (Param("bias", "bool", True, "Add a learned bias per output channel"),
@@ -181,6 +182,7 @@ register(BlockSpec(
 
 register(BlockSpec(
     "basic_conv", "BasicConv (conv-BN-ReLU)", "Convolution",
+    advisor_role="convolution",
     report=tables.window("convolution"), weight_layers=1,
     receptive=fields.sliding,
     params=_CONV_PARAMS[:4] + (
@@ -281,6 +283,7 @@ _POOL_PARAMS = (_kernel(3), _stride(2), _padding_pair(0),
 
 register(BlockSpec(
     "maxpool2d", "MaxPool2d", "Pooling", params=_POOL_PARAMS,
+    advisor_role="pool",
     report=tables.window("max pool"),
     receptive=fields.sliding,
     shape=_pool_shape("MaxPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
@@ -289,6 +292,7 @@ register(BlockSpec(
 
 register(BlockSpec(
     "avgpool2d", "AvgPool2d", "Pooling",
+    advisor_role="pool",
     report=tables.window("avg pool"),
     receptive=fields.sliding,
     params=_POOL_PARAMS + (Param("count_include_pad", "bool", True, "Count padded zeros in the average"),),

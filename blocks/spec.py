@@ -351,6 +351,8 @@ class BlockSpec:
     # any of "patch size/stride", "#1x1", ...; None: a row named after the kind's title
     report: Callable | None = None
     weight_layers: int = 0     # layers with weights it adds to a table's depth column (convolution, linear: 1)
+    advisor_role: str = ""     # its part in the Inception-v3 design principles: "convolution" (factorisable,
+    #                            a 1x1 reduction) or "pool" (a grid reduction when strided)
 
     def channels(self, p: dict, in_chs: list, in_shapes, out_shape):
         """The output channels of a block of this kind (symbolic where its inputs' are)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from blocks import fmt_shape
+from blocks import REGISTRY, fmt_shape
 
 from . import edits
 from .analysis import Analysis, Analyzer, walk
@@ -22,7 +22,13 @@ PRINCIPLES = {
     3: "Spatial aggregation can be done over lower-dimensional embeddings: reduce channels with 1x1 first.",
     4: "Balance the width and the depth of the network.",
 }
-CONVS = ("conv2d", "basic_conv")
+
+
+def _role(type_id) -> str:
+    """The kind's part in the design principles (``BlockSpec.advisor_role``): "convolution" (factorisable,
+    a 1x1 reduction), "pool" (a grid reduction when strided), or ""."""
+    spec = REGISTRY.get(type_id)
+    return spec.advisor_role if spec is not None else ""
 
 
 @dataclass
@@ -95,14 +101,14 @@ def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
             continue
         ins, outs = rep.in_shapes[0], rep.out_shape
         _bottleneck(out, graph, a, bid, b, ins, outs, depth_of.get(bid, 0))
-        if b.type in CONVS:
+        if _role(b.type) == "convolution":
             src = graph.inputs(bid)
             prev = graph.block(src[0][1]) if src else None
-            prev_1x1 = prev is not None and prev.type in CONVS and prev.params["kernel"] == [1, 1]
+            prev_1x1 = prev is not None and _role(prev.type) == "convolution" and prev.params["kernel"] == [1, 1]
             _conv_checks(out, bid, None, b.type, b.params, ins, outs, a, prev_1x1)
         elif b.spec.is_composite and len(ins) == 3:
             for n in walk(b.type, b.params, ins)[0]:
-                if n.type in CONVS and n.result.out_shape:
+                if _role(n.type) == "convolution" and n.result.out_shape:
                     _conv_checks(out, bid, n.local, n.type, n.params, n.in_shapes[0], n.result.out_shape, a)
             if b.type == "inception_v1":
                 out.append(Finding(bid, "inception_v1", 3, "Inception v1 module can become Inception-v3 A",
@@ -129,11 +135,11 @@ def _bottleneck(out, graph, a, bid, b, ins, outs, depth):
                            "Shrink it gently: fewer channels lost per step, or more filters at the lower "
                            "resolution."))
     # pool-then-conv and conv-then-pool grid reductions
-    if b.type in ("maxpool2d", "avgpool2d") and b.params["stride"][0] >= 2:
+    if _role(b.type) == "pool" and b.params["stride"][0] >= 2:
         for dst, _ in graph.consumers(bid):
             d = graph.block(dst)
             rep = a.blocks.get(dst)
-            if d.type in CONVS and rep and rep.out_shape and rep.out_shape[0] > outs[0] \
+            if _role(d.type) == "convolution" and rep and rep.out_shape and rep.out_shape[0] > outs[0] \
                     and len(graph.consumers(bid)) == 1:
                 out.append(Finding(bid, "pool_then_conv", 1, "Pool-then-conv grid reduction",
                                    f"{bid} halves the grid of {ins[0]} channels before {dst} widens it to "
@@ -142,13 +148,13 @@ def _bottleneck(out, graph, a, bid, b, ins, outs, depth):
                                    [Refactor("efficient_reduction", bid, options={"pair": (bid, dst)},
                                              title=f"Replace {bid} + {dst} by the efficient parallel "
                                                    "reduction")]))
-    if b.type in CONVS and b.params["stride"] == [1, 1] and outs[0] > ins[0]:
+    if _role(b.type) == "convolution" and b.params["stride"] == [1, 1] and outs[0] > ins[0]:
         cons = graph.consumers(bid)
         if len(cons) == 1:
             dst = cons[0][0]
             d = graph.block(dst)
             rep = a.blocks.get(dst)
-            if d.type in ("maxpool2d", "avgpool2d") and d.params["stride"][0] >= 2 and rep and rep.out_shape:
+            if _role(d.type) == "pool" and d.params["stride"][0] >= 2 and rep and rep.out_shape:
                 out.append(Finding(bid, "conv_then_pool", 1, "Conv-then-pool grid reduction",
                                    f"{bid} widens {fmt_shape(ins)} to {outs[0]} channels at full resolution, "
                                    f"then {dst} pools: {human(a.blocks[bid].macs)} MACs spent before the grid "
@@ -232,7 +238,7 @@ def _balance(out, graph, a):
             continue
         b = graph.block(bid)
         convs = 0
-        if b.type in CONVS:
+        if _role(b.type) == "convolution":
             convs = 1
         elif b.spec is not None and b.spec.is_composite:
             convs = 2
@@ -293,7 +299,7 @@ def _same_outputs(a0, a1) -> bool:
 
 def _conv_like(graph, bid):
     b = graph.block(bid)
-    if b.type not in CONVS:
+    if _role(b.type) != "convolution":
         raise GraphEditError(f"{bid} is not a convolution")
     return b
 
