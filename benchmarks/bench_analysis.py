@@ -76,7 +76,8 @@ def run():
             net(x)
 
     t_flops = median_time(flop_count, repeat=5, warmup=1)
-    return report("analysis", {
+    scale = _scale()
+    return report("analysis", {**scale,
         "blocks": n_blocks,
         "full_reanalysis_ms": t_cold * 1e3,
         "reanalysis_after_one_edit_ms": t_edit * 1e3,
@@ -86,6 +87,53 @@ def run():
         "speedup_edit_vs_flopcounter": t_flops / t_edit,
         "target_full_ms": 2.0, "target_speedup": 50.0,
     })
+
+
+def _stack(n: int):
+    """``n`` blocks of Inception-like wiring: conv, BN, ReLU chains with a residual add every 4 blocks."""
+    from builder.graph import Graph
+    g = Graph("stack")
+    prev = g.add_block("input", {"channels": 8, "height": 8, "width": 8}, "input")
+    i = 0
+    while i < n:
+        skip = prev
+        for kind in ("conv2d", "batchnorm2d", "relu"):
+            bid = g.add_block(kind, {"out_channels": 8, "kernel": 3, "padding": 1} if kind == "conv2d" else {}, f"b{i}")
+            g.connect(prev, bid)
+            prev, i = bid, i + 1
+        add = g.add_block("add", {}, f"b{i}")
+        g.connect(skip, add)
+        g.connect(prev, add)
+        prev, i = add, i + 1
+    g.add_block("output", {}, "output")
+    g.connect(prev, "output")
+    return g
+
+
+def _scale() -> dict:
+    """Cost growth from 1,000 to 10,000 blocks (linear: a ratio near 10; target under 15): cold analysis, and
+    lowering plus compiling (the generated module executed and instantiated)."""
+    import time
+
+    from builder.compiler import compile_graph
+    out = {}
+    for n in (1_000, 10_000):
+        g = _stack(n)
+        runs, compiles = [], []
+        for _ in range(3):  # the best of three: a collection of the garbage of the run before is no cost of this
+            an.clear_caches()
+            t = time.perf_counter()
+            a = Analyzer(g).run()
+            runs.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            compile_graph(g, a)
+            compiles.append(time.perf_counter() - t)
+        out[f"analysis_{n}_blocks_ms"] = min(runs) * 1e3
+        out[f"compile_{n}_blocks_s"] = min(compiles)
+    out["analysis_ratio_10000_vs_1000"] = out["analysis_10000_blocks_ms"] / out["analysis_1000_blocks_ms"]
+    out["compile_ratio_10000_vs_1000"] = out["compile_10000_blocks_s"] / out["compile_1000_blocks_s"]
+    out["target_scale_ratio"] = 15.0
+    return out
 
 
 if __name__ == "__main__":
