@@ -60,7 +60,11 @@ def test_googlenet_defines_its_inception_module_once(tmp_path):
     assert src.count("class Inception(nn.Module)") == 1
     assert len(re.findall(r"= Inception\(", src)) == 9
     assert src.count("class InceptionAux(nn.Module)") == 1 and len(re.findall(r"= InceptionAux\(", src)) == 2
-    assert len(src.splitlines()) < 200  # not a flat list of hundreds of layers
+    model = src[src.index("class GoogLeNet(nn.Module):"):src.index("def build_model")]
+    modules = [b.id for b in templates.build("googlenet").blocks() if b.type not in ("input", "output")]
+    # not a flat list of hundreds of layers: one attribute and one forward statement per diagram block
+    assert re.findall(r"^\s+self\.(\w+) = (?!aux_logits)", model, re.M) == modules
+    assert len(re.findall(r"^\s+\w+ = self\.\w+\(", model, re.M)) == len(modules)
     assert "# 832 x 7 x 7" in src  # shape comments in forward
     assert "def build_model(weights: str | None = None, **kwargs)" in src and "num_classes: int = 1000" in src
     mod = load_module(_write(tmp_path, src))

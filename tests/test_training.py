@@ -90,9 +90,17 @@ def test_checkpoint_is_safetensors_and_loads_into_the_exported_model(tmp_path):
     last = events(r.stdout)[-1]
     assert last["event"] == "done" and "val_accuracy" in last
     from safetensors.torch import load_file
-    sd = load_file(str(tmp_path / "run" / "last.safetensors"))
-    net = compile_graph(project.load(f))
-    net.load_state_dict(sd, strict=True)
+
+    from exports import export_graph
+    from helpers import load_module
+    weights = tmp_path / "run" / "last.safetensors"
+    net = compile_graph(project.load(f)).eval()
+    net.load_state_dict(load_file(str(weights)), strict=True)
+    export_graph(project.load(f), "py", tmp_path / "lenet.py")
+    exported = load_module(tmp_path / "lenet.py", "trained_lenet").build_model(weights=str(weights)).eval()
+    x = torch.randn(3, 1, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(exported(x), net(x), rtol=0, atol=0)  # the trained weights, in the file's code
 
 
 def test_lenet5_reaches_85_percent_on_the_real_fashion_mnist_test_set(tmp_path):
