@@ -41,7 +41,8 @@ def gpu_throughput(steps: int = 30, batch: int = 128):
 
     import templates
     from builder.compiler import compile_graph
-    from builder.train.engine import Config, train
+    from builder.train.settings import Config
+    from builder.train.engine import train
 
     figures = {"gpu": torch.cuda.get_device_name(0)}
     for name, make, size in (("googlenet", torchvision.models.googlenet, 224),

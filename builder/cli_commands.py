@@ -93,7 +93,8 @@ def _cmd_export(args) -> int:
         if not EXPORTS[args.format].weights:
             raise CliError(f"--weights does not apply to {args.format}")
         from builder.compiler import compile_graph
-        from builder.train.engine import TrainingError, load_tensors, weights_problems
+        from builder.train.settings import TrainingError
+        from builder.train.weights import load_tensors, weights_problems
         try:
             options["weights"] = load_tensors(args.weights)
         except TrainingError as e:

@@ -50,7 +50,7 @@ def export_graph(graph, fmt: str, path, **options) -> list[Path]:
             written = [path]
             if options.get("weights") is not None:  # ship trained weights beside the code
                 from builder.compiler import compile_graph
-                from builder.train.engine import save_tensors
+                from builder.train.weights import save_tensors
                 compile_graph(graph).load_state_dict(options["weights"], strict=True)
                 w = path.with_suffix(".safetensors")
                 save_tensors(options["weights"], w)

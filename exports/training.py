@@ -5,11 +5,23 @@ from pathlib import Path
 
 from builder.project import atomic_write
 
-SETTINGS_FILE = "train_settings.py"  # builder/train/settings.py, beside an exported train.py (the engine imports it)
+PACKAGE = "block_builder_train"  # builder/train's modules, copied unchanged beside an exported train.py
+MODULES = ("settings", "data", "weights", "checkpoints", "engine")  # what training needs (not the app's parts)
 
-MAIN = '''
+MAIN = '''"""Train the exported network: python train.py, or torchrun --nproc-per-node=N train.py for
+DistributedDataParallel. Written by Block Builder; the training code is its own, in {package}/ beside this file."""
+import json
+import sys
+from pathlib import Path
 
-# ------------------------------------------------------------------ this project's settings (exported)
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # {package}/ and the model file, wherever it runs from
+from {package}.engine import end_worker_process, train  # noqa: E402
+from {package}.settings import (ErrorEvent, Exit, SettingsError, TrainingError, add_arguments,  # noqa: E402
+                                config_from_args)
+from {package}.weights import load_weights  # noqa: E402
+
 MODEL_FILE = {model_file!r}
 DEFAULTS = {defaults!r}
 
@@ -17,9 +29,7 @@ DEFAULTS = {defaults!r}
 def main(argv=None):
     import argparse
     import importlib.util
-    import sys
 
-    from train_settings import ErrorEvent, Exit, add_arguments, config_from_args
     ap = argparse.ArgumentParser(description="Train the exported network (python train.py, or torchrun "
                                              "--nproc-per-node=N train.py for DistributedDataParallel).")
     ap.add_argument("--json", action="store_true")
@@ -58,22 +68,26 @@ if __name__ == "__main__":
 
 def write_training_script(graph, path: Path, weights=None, epochs: int = 10, batch_size: int = 64,
                           dataset: str = "synthetic") -> list[Path]:
-    """Write ``path`` (train.py), the model file beside it (model.py) and the training settings it reads
-    (train_settings.py: the flags are the same as ``block-builder train``'s)."""
-    from builder.train import engine, settings
+    """Write ``path`` (train.py), the model file beside it (model.py) and the training package it runs
+    (block_builder_train/: the app's own data, weights, checkpoint and loop modules, unchanged; the flags are
+    the same as ``block-builder train``'s)."""
+    from builder import train as train_package
 
     from .pytorch import generate
     model_path = path.with_name("model.py") if path.name != "model.py" else path.with_name("network.py")
-    engine_src = Path(engine.__file__).read_text()
     defaults = {"recipe": graph.meta.get("recipe") or "sgd", "epochs": epochs, "batch_size": batch_size,
                 "dataset": dataset}
     atomic_write(model_path, generate(graph))
-    settings_path = path.with_name(SETTINGS_FILE)
-    atomic_write(settings_path, Path(settings.__file__).read_text())
-    atomic_write(path, engine_src + MAIN.format(model_file=model_path.name, defaults=defaults))
-    written = [path, model_path, settings_path]
+    package = path.with_name(PACKAGE)
+    package.mkdir(exist_ok=True)
+    source = Path(train_package.__file__).parent
+    atomic_write(package / "__init__.py", '"""Block Builder\'s training code, exported with a network."""\n')
+    for name in MODULES:
+        atomic_write(package / f"{name}.py", (source / f"{name}.py").read_text())
+    atomic_write(path, MAIN.format(package=PACKAGE, model_file=model_path.name, defaults=defaults))
+    written = [path, model_path, package]
     if weights is not None:
-        from builder.train.engine import save_tensors
+        from builder.train.weights import save_tensors
         w = path.with_name("model.safetensors")
         save_tensors(weights, w)
         written.append(w)

@@ -15,8 +15,10 @@ from builder import project
 from builder.cli import main
 from builder.compiler import compile_graph
 from builder.graph import Graph
-from builder.train.engine import (Config, RECIPES, SettingsError, TrainingError, load_checkpoint, load_weights,
-                                  make_optimizer)
+from builder.train.settings import Config, RECIPES, SettingsError, TrainingError
+from builder.train.checkpoints import load_checkpoint
+from builder.train.weights import load_weights
+from builder.train.engine import make_optimizer
 
 
 def _graph(h=8):

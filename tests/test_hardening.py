@@ -135,7 +135,8 @@ def test_analysis_reports_the_memory_a_design_needs():
 
 def test_simulated_out_of_memory_suggests_a_batch_size(tmp_path, monkeypatch):
     from builder.compiler import compile_graph
-    from builder.train.engine import Config, TrainingError, train
+    from builder.train.settings import Config, TrainingError
+    from builder.train.engine import train
     model = compile_graph(templates.build("lenet5"))
     calls = {"n": 0}
     real = type(model).forward

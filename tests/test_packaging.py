@@ -17,7 +17,7 @@ OURS = {"builder", "blocks", "templates", "exports"}
 def _requirement_name(req: str) -> str:
     return re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0].lower().replace("_", "-")
 
-from exports.training import SETTINGS_FILE  # noqa: E402
+from exports.training import PACKAGE  # noqa: E402
 
 
 def _runtime_closure() -> set:
@@ -43,7 +43,7 @@ def _distributions(modules) -> dict:
     for m in modules:
         if m in OURS or m in sys.stdlib_module_names or m.startswith("_") or m == "__main__":
             continue
-        if m == Path(SETTINGS_FILE).stem:  # the engine's import in an exported train.py: written beside it
+        if m == PACKAGE:  # an exported train.py's import of the training package written beside it
             continue
         names = dists.get(m)
         assert names, f"module {m!r} is imported but belongs to no installed distribution"

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 import templates
 from builder import project
 from builder.compiler import compile_graph
-from builder.train.engine import (Config, TrainingError, read_idx, smoothed_targets, total_loss, train)
+from builder.train.settings import Config, TrainingError
+from builder.train.data import read_idx
+from builder.train.engine import smoothed_targets, total_loss, train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -78,7 +78,8 @@ def import_source(source: str, input_shape=None, weights=None) -> Imported:
         raise ModelImportError(source, [ImportProblem("source", source, f"gave a {type(model).__name__}, not an "
                                                                         "nn.Module")])
     if weights is not None:
-        from ..train.engine import TrainingError, load_weights
+        from ..train.settings import TrainingError
+        from ..train.weights import load_weights
         try:
             load_weights(model, weights)
         except TrainingError as e:
@@ -90,7 +91,7 @@ def save_imported(imported: Imported, path, with_weights: bool = True) -> list[P
     """Write the project file and, beside it, its weights (``NAME.safetensors``, referenced from the project's
     meta as ``weights``); returns the files written."""
     from .. import project
-    from ..train.engine import save_tensors
+    from ..train.weights import save_tensors
     path = Path(path)
     written = []
     if with_weights:

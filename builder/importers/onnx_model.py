@@ -495,7 +495,7 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     if a.errors:
         raise ModelImportError(str(path), [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
     from ..compiler import compile_graph
-    from ..train.engine import weights_problems
+    from ..train.weights import weights_problems
     import torch
     with torch.device("meta"):
         expected = compile_graph(job.g, a).state_dict()

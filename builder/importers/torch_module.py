@@ -594,7 +594,7 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     if a.errors:
         raise ModelImportError(name, [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
     from ..compiler import compile_graph
-    from ..train.engine import weights_problems
+    from ..train.weights import weights_problems
     with torch.device("meta"):
         expected = compile_graph(graph, a).state_dict()
     problems = weights_problems(expected, state)

@@ -39,8 +39,10 @@ def cmd_evaluate(args) -> int:
     from pathlib import Path
 
     from ..compiler import compile_graph
-    from .engine import (Config, SettingsError, TrainingError, confusion_png, default_dataset, evaluate_model,
-                         load_weights, worst_png, write_json)
+    from .settings import Config, SettingsError, TrainingError, default_dataset
+    from .evaluation import confusion_png, evaluate_model, worst_png
+    from .weights import load_weights
+    from .checkpoints import write_json
     graph = load_graph(args.file)
     args.from_scratch = False
     weights = _weights(args, graph)
@@ -89,7 +91,7 @@ def add_profile_parser(sub):
 
 
 def cmd_profile(args) -> int:
-    from .engine import TrainingError
+    from .settings import TrainingError
     from .profile import profile
     if not 1 <= args.batch_size <= 4096 or not 1 <= args.repeat <= 10_000:
         raise CliError("--batch-size must be 1 to 4096 and --repeat 1 to 10,000")
@@ -151,7 +153,8 @@ def _weights(args, graph):
 
 def cmd_train(args) -> int:
     from ..compiler import compile_graph
-    from .engine import RECIPES, SettingsError, TrainingError, end_worker_process, train
+    from .settings import RECIPES, SettingsError, TrainingError
+    from .engine import end_worker_process, train
     from .settings import DoneEvent, EpochEvent, StartEvent, StepEvent, WarningEvent
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:

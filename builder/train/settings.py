@@ -2,7 +2,7 @@
 flags, the exported train.py's flags, the app's Train panel form and the argv the panel runs.
 
 Standard library only (no torch): the app builds its Train panel from it without loading torch, and an exported
-train.py carries it beside the engine as ``train_settings.py``.
+train.py carries it, with the engine, in its ``block_builder_train`` package.
 """
 from __future__ import annotations
 

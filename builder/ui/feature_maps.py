@@ -22,7 +22,8 @@ def load_image(source, in_shape):
     import numpy as np
     import torch
 
-    from builder.train.engine import TrainingError, batches, load_dataset, prepare
+    from builder.train.settings import TrainingError
+    from builder.train.data import batches, load_dataset, prepare
     from builder.train.settings import Config
     c, h, w = in_shape
     kind = source[0]
@@ -62,7 +63,7 @@ def load_image(source, in_shape):
 
 
 def _class_names(val):
-    from builder.train.engine import CLASS_NAMES
+    from builder.train.evaluation import CLASS_NAMES
     return CLASS_NAMES.get(getattr(val, "name", ""), None)
 
 
@@ -80,7 +81,7 @@ def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
 
     from builder.compiler import compile_graph
     from builder.edits import up_to
-    from builder.train.engine import load_tensors
+    from builder.train.weights import load_tensors
     g = up_to(graph, block_id)
     torch.manual_seed(seed)
     net = compile_graph(g).eval()

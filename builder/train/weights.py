@@ -1,0 +1,74 @@
+"""Weights I/O: safetensors files read and written, and checked against a network before anything is loaded."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .settings import TrainingError
+
+def save_tensors(tensors: dict, path: Path):
+    """A safetensors file, replaced atomically, with the mode the umask gives (as any editor's files)."""
+    from safetensors.torch import save_file
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
+def load_tensors(path) -> dict:
+    """The tensors of a safetensors file; a :class:`TrainingError` that names the file and what is wrong with it
+    (missing, unreadable, not safetensors: an empty, truncated or oversized header) otherwise."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: {'a folder, not a weights file' if path.is_dir() else 'no such file'}")
+    try:
+        return load_file(str(path))
+    except OSError as e:
+        raise TrainingError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except (SafetensorError, ValueError, RuntimeError, TypeError) as e:
+        raise TrainingError(f"{path}: not a valid safetensors file ({_first_line(e)})") from None
+
+
+def _first_line(e) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+def _listed(names, most=4) -> str:
+    names = list(names)
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def weights_problems(expected: dict, tensors: dict) -> list[str]:
+    """What keeps ``tensors`` from loading into a module whose state_dict is ``expected``: missing and unknown
+    tensors, shapes (both given), dtypes that cannot convert (integer for float, ...)."""
+    problems = []
+    missing = [k for k in expected if k not in tensors]
+    unknown = [k for k in tensors if k not in expected]
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing ({_listed(missing)})")
+    if unknown:
+        problems.append(f"{len(unknown)} tensor(s) this network does not have ({_listed(unknown)})")
+    for k, v in tensors.items():
+        want = expected.get(k)
+        if want is None:
+            continue
+        if tuple(v.shape) != tuple(want.shape):
+            problems.append(f"{k} has shape {tuple(v.shape)}, the network's is {tuple(want.shape)}")
+        elif v.dtype != want.dtype and not (v.is_floating_point() and want.is_floating_point()):
+            problems.append(f"{k} is {str(v.dtype).replace('torch.', '')}, the network's is "
+                            f"{str(want.dtype).replace('torch.', '')}")
+    return problems
+
+
+def load_weights(model, path) -> None:
+    """Load a weights file into ``model``, all or nothing: every problem is found before any tensor is copied."""
+    tensors = load_tensors(path)
+    problems = weights_problems(model.state_dict(), tensors)
+    if problems:
+        raise TrainingError(f"{path}: the weights do not fit this network: {_listed(problems, 3)}")
+    model.load_state_dict(tensors, strict=True)
