@@ -144,7 +144,27 @@ def _module_kinds():
         kinds[StochasticDepth] = lambda m: ("stochastic_depth", dict(p=m.p, mode=m.mode))
     except ImportError:
         pass
+    kinds.update({cls: rule for cls, rule in _declared_kinds().items() if cls not in kinds})
     return kinds
+
+
+def _declared_kinds() -> dict:
+    """Every other kind built from one ``torch.nn`` class whose parameters are that module's attributes of the
+    same names (``nn.Mish``, no parameters): the kind says what it imports from, so a new kind needs no entry
+    here."""
+    from torch import nn
+
+    from blocks import REGISTRY
+    out = {}
+    for spec in REGISTRY:
+        call = spec.torch
+        if spec.is_composite or call is None or not call.cls.startswith("nn."):
+            continue
+        cls = getattr(nn, call.cls[3:], None)
+        if isinstance(cls, type) and cls not in out:
+            out[cls] = (lambda s: lambda m: (s.type_id, {p.name: getattr(m, p.arg) for p in s.params
+                                                          if hasattr(m, p.arg)}))(spec)
+    return out
 
 
 # ------------------------------------------------------------------------------ modules known as a whole
