@@ -77,6 +77,8 @@ def _export_parser(sub):
     p.add_argument("--weights", help="trained weights (.safetensors, e.g. runs/latest/best.safetensors) to ship "
                                      "with the export")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    p.add_argument("--fold-batch-norm", action="store_true",
+                   help="ONNX: fold batch norms into the convolutions (for deployment; kept by default)")
     p.set_defaults(func=_cmd_export)
 
 
@@ -89,6 +91,9 @@ def _cmd_export(args) -> int:
         if args.opset < 17:
             raise CliError("--opset must be 17 or newer")
         options["opset"] = args.opset
+        options["fold_batch_norm"] = args.fold_batch_norm
+    elif args.fold_batch_norm:
+        raise CliError("--fold-batch-norm applies to the ONNX export only")
     if args.weights:
         if not EXPORTS[args.format].weights:
             raise CliError(f"--weights does not apply to {args.format}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 from builder.compiler import compile_graph
@@ -13,7 +14,10 @@ def _example(model, batch=1):
     return tuple(torch.randn(batch, *s) for s in model.input_shapes)
 
 
-def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None) -> list[Path]:
+def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None, fold_batch_norm: bool = False) -> list[Path]:
+    """``fold_batch_norm`` (ONNX): fold batch norms into the convolutions before them, as deployment runtimes
+    like it; by default they stay BatchNormalization nodes, so the file re-imports as the same network (the same
+    parameters) and can be fine-tuned."""
     import torch
     from .errors import ExportError
     model = compile_graph(graph).eval()
@@ -24,9 +28,12 @@ def write_binary(graph, fmt: str, path: Path, opset: int = 17, weights=None) -> 
     try:
         with torch.no_grad():
             if fmt == "onnx":
-                torch.onnx.export(model, example, buf, opset_version=opset, input_names=["input"],
-                                  output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                                  dynamo=False)
+                mode = torch.onnx.TrainingMode.EVAL if fold_batch_norm else torch.onnx.TrainingMode.PRESERVE
+                with warnings.catch_warnings():  # PRESERVE on a model in eval mode: the eval graph, norms kept
+                    warnings.filterwarnings("ignore", message=".*constant folding.*training-amenable")
+                    torch.onnx.export(model, example, buf, opset_version=opset, input_names=["input"],
+                                      output_names=["logits"], training=mode, dynamo=False,
+                                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
             elif fmt == "torchscript":
                 torch.jit.save(torch.jit.trace(model, example), buf)
             else:

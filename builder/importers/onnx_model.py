@@ -16,6 +16,26 @@ from ..graph import Graph
 from .torch_module import Imported, block_path, place
 
 
+CONVERTERS: dict = {}  # op type -> [(first opset, converter)], newest first: onnx2torch's (op, opset) table
+
+
+def converts(op_type: str, since: int = 1):
+    """Register a converter of ``op_type`` for files of opset ``since`` and newer (until the next entry)."""
+    def register(fn):
+        entries = CONVERTERS.setdefault(op_type, [])
+        if any(v == since for v, _ in entries):
+            raise ValueError(f"a converter of {op_type} since opset {since} is already registered")
+        entries.append((since, fn))
+        entries.sort(key=lambda e: -e[0])
+        return fn
+    return register
+
+
+def converter_for(op_type: str, opset: int):
+    """The converter for ``op_type`` in a file of ``opset``, or None."""
+    return next((fn for since, fn in CONVERTERS.get(op_type, ()) if since <= opset), None)
+
+
 def _attrs(node) -> dict:
     from onnx import helper
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -36,6 +56,16 @@ def _scope(node) -> str:
     return full
 
 
+def _scalar(value, name):
+    """A bound given as a number or a one-element tensor, as a float (None stays None); else one refusal."""
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.size != 1 or arr.dtype.kind not in "fiu":
+        raise _Refuse(f"its {name} is not one number (shape {list(arr.shape)}, {arr.dtype})")
+    return float(arr.reshape(()))
+
+
 class _Onnx:
     def __init__(self, model, path, input_shape):
         from onnx import numpy_helper
@@ -48,6 +78,7 @@ class _Onnx:
         self.state: dict = {}
         self.input_shape = input_shape
         self.failed: set = set()  # outputs of nodes that could not be mapped: what reads them is not listed again
+        self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
     def problem(self, node, why):
         self.problems.append(ImportProblem("operator", _scope(node) or node.name or node.op_type,
@@ -119,10 +150,11 @@ class _Onnx:
         bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
         self.value[inputs[0].name] = bid
         for node in graph.node:
-            handler = getattr(self, f"_{node.op_type}", None)
+            handler = converter_for(node.op_type, self.opset)
             if any(n in self.failed for n in node.input):
                 self.failed.update(node.output)  # follows from a problem already listed; an op without a
-                if handler is None and node.op_type != "Shape":  # block is still named, so one run lists them
+                if handler is None and node.op_type not in FOLDABLE:  # block is still named (arithmetic that
+                    # follows from the problem is not): one run lists every operator without a block
                     self.problem(node, "no block kind for this operator")
                 continue
             try:
@@ -130,7 +162,7 @@ class _Onnx:
                     continue
                 if handler is None:
                     raise _Refuse("no block kind for this operator")
-                handler(node, _attrs(node))
+                handler(self, node, _attrs(node))
             except _Refuse as r:
                 self.problem(node, str(r))
                 self.failed.update(node.output)
@@ -153,29 +185,12 @@ class _Onnx:
             return True
         if node.op_type not in FOLDABLE or not all(n in self.const for n in node.input if n):
             return False
-        a = _attrs(node)
-        args = [self.const[n] for n in node.input if n]
-        op = node.op_type
-        if op == "Gather":
-            value = np.take(args[0], args[1], axis=int(a.get("axis", 0)))
-        elif op in ("Add", "Sub", "Mul"):
-            value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](args[0], args[1])
-        elif op == "Div":
-            value = (np.trunc(args[0] / args[1]).astype(args[0].dtype) if args[0].dtype.kind in "iu"
-                     else args[0] / args[1])
-        elif op == "Unsqueeze":
-            axes = a.get("axes") if "axes" in a else list(args[1])
-            value = np.expand_dims(args[0], tuple(int(x) for x in axes))
-        elif op == "Concat":
-            value = np.concatenate(args, axis=int(a.get("axis", 0)))
-        elif op == "Cast":
-            from onnx import helper
-            value = args[0].astype(helper.tensor_dtype_to_np_dtype(int(a["to"])))
-        else:  # Squeeze
-            value = np.squeeze(args[0], tuple(int(x) for x in (a.get("axes") or list(args[1]))))
-        self.const[node.output[0]] = np.asarray(value)
+        values = _evaluate(node, [self.const[n] for n in node.input if n], self.opset)
+        for name, value in zip(node.output, values):
+            self.const[name] = np.asarray(value)
         return True
 
+    @converts("Slice")
     def _Slice(self, node, a):
         src = self._x(node)
         starts, ends = self._c(node, 1), self._c(node, 2)
@@ -188,6 +203,7 @@ class _Onnx:
         start, stop = (int(np.clip(v if v >= 0 else v + channels, 0, channels)) for v in (starts[0], ends[0]))
         self.add(node, "channel_slice", dict(start=start, stop=stop), [src])
 
+    @converts("Reshape")
     def _Reshape(self, node, a):
         shape = [int(v) for v in self._c(node, 1)]
         src = node.input[0]
@@ -202,6 +218,7 @@ class _Onnx:
             return self.add(node, "flatten", {}, [block])
         raise _Refuse(f"reshape to {shape} (only a flatten or a channel shuffle has a block)")
 
+    @converts("Transpose")
     def _Transpose(self, node, a):
         pending = self.value.get(node.input[0])
         perm = list(a.get("perm", []))
@@ -221,6 +238,7 @@ class _Onnx:
         pending = self.value.get(node.input[0]) if node.input else None
         return pending if isinstance(pending, _NHWC) else None
 
+    @converts("LayerNormalization")
     def _LayerNormalization(self, node, a):
         pending = self._nhwc(node)
         if pending is None or int(a.get("axis", -1)) != -1 or pending.ops:
@@ -228,12 +246,14 @@ class _Onnx:
         self.value[node.output[0]] = _NHWC(pending.src, [("ln", float(a.get("epsilon", 1e-5)), self._c(node, 1),
                                                           self._c(node, 2))], node)
 
+    @converts("MatMul")
     def _MatMul(self, node, a):
         pending, w = self._nhwc(node), self._c(node, 1)
         if pending is None or w is None or w.ndim != 2:
             raise _Refuse("a matrix product other than a Linear over the channels of a channels-last map")
         self.value[node.output[0]] = _NHWC(pending.src, pending.ops + [("mm", w.T, None)], pending.node)
 
+    @converts("Gelu")
     def _Gelu(self, node, a):
         pending = self._nhwc(node)
         if pending is None or a.get("approximate", b"none") not in (b"none", "none"):
@@ -288,6 +308,7 @@ class _Onnx:
             raise _Refuse(f"input {i} ({name!r}) must be a constant")
         return self.const[name]
 
+    @converts("Constant")
     def _Constant(self, node, a):
         from onnx import numpy_helper
         if "value" not in a:
@@ -302,6 +323,7 @@ class _Onnx:
             raise _Refuse(f"asymmetric padding {pads}")
         return pads[:k]
 
+    @converts("Conv")
     def _Conv(self, node, a):
         w = self._c(node, 1)
         b = self._c(node, 2)
@@ -314,6 +336,7 @@ class _Onnx:
         tensors = {"weight": w} | ({"bias": b} if b is not None else {})
         self.add(node, "conv2d", params, [self._x(node)], tensors)
 
+    @converts("ConvTranspose")
     def _ConvTranspose(self, node, a):
         w, b = self._c(node, 1), self._c(node, 2)
         groups = int(a.get("group", 1))
@@ -324,6 +347,7 @@ class _Onnx:
         self.add(node, "conv_transpose2d", params, [self._x(node)], {"weight": w} | ({"bias": b} if b is not None
                                                                                      else {}))
 
+    @converts("BatchNormalization")
     def _BatchNormalization(self, node, a):
         scale, bias, mean, var = (self._c(node, i) for i in range(1, 5))
         params = dict(eps=float(a.get("epsilon", 1e-5)), momentum=round(1.0 - float(a.get("momentum", 0.9)), 6))
@@ -336,25 +360,37 @@ class _Onnx:
             self.add(node, kind, {}, [self._x(node)])
         return handler
 
-    _Sigmoid = _act("sigmoid")
-    _Tanh = _act("tanh")
-    _HardSwish = _act("hardswish")
+    _Sigmoid = converts("Sigmoid")(_act("sigmoid"))
+    _Tanh = converts("Tanh")(_act("tanh"))
+    _HardSwish = converts("HardSwish")(_act("hardswish"))
 
+    @converts("Relu")
     def _Relu(self, node, a):
         self.add(node, "relu", dict(inplace=False), [self._x(node)])
 
+    @converts("LeakyRelu")
     def _LeakyRelu(self, node, a):
         self.add(node, "leaky_relu", dict(negative_slope=float(a.get("alpha", 0.01))), [self._x(node)])
 
+    @converts("HardSigmoid")
     def _HardSigmoid(self, node, a):
         if abs(float(a.get("alpha", 0.2)) - 1 / 6) > 1e-6 or abs(float(a.get("beta", 0.5)) - 0.5) > 1e-6:
             raise _Refuse("only torch's hardsigmoid (alpha 1/6, beta 1/2)")
         self.add(node, "hardsigmoid", {}, [self._x(node)])
 
-    def _Clip(self, node, a):
-        lo = a.get("min", self._c(node, 1) if len(node.input) > 1 else None)
-        hi = a.get("max", self._c(node, 2) if len(node.input) > 2 else None)
-        if lo is not None and float(lo) == 0.0 and hi is not None and float(hi) == 6.0:
+    @converts("Clip", since=1)
+    def _Clip_attributes(self, node, a):  # opsets 1-10: the bounds are attributes
+        self._clip(node, a.get("min"), a.get("max"))
+
+    @converts("Clip", since=11)
+    def _Clip(self, node, a):  # opset 11 on: the bounds are optional inputs
+        lo = self._c(node, 1) if len(node.input) > 1 and node.input[1] else None
+        hi = self._c(node, 2) if len(node.input) > 2 and node.input[2] else None
+        self._clip(node, lo, hi)
+
+    def _clip(self, node, lo, hi):
+        lo, hi = (_scalar(v, name) for v, name in ((lo, "min"), (hi, "max")))
+        if lo == 0.0 and hi == 6.0:
             return self.add(node, "relu6", dict(inplace=False), [self._x(node)])
         raise _Refuse(f"clip to [{lo}, {hi}] (only ReLU6's [0, 6] has a block)")
 
@@ -368,17 +404,21 @@ class _Onnx:
             params["count_include_pad"] = bool(a.get("count_include_pad", 0))
         self.add(node, kind, params, [self._x(node)])
 
+    @converts("MaxPool")
     def _MaxPool(self, node, a):
         if len(node.output) > 1 and node.output[1]:
             raise _Refuse("max pool with indices")
         self._pool(node, a, "maxpool2d")
 
+    @converts("AveragePool")
     def _AveragePool(self, node, a):
         self._pool(node, a, "avgpool2d")
 
+    @converts("GlobalAveragePool")
     def _GlobalAveragePool(self, node, a):
         self.add(node, "adaptive_avgpool2d", dict(output_size=[1, 1]), [self._x(node)])
 
+    @converts("Concat")
     def _Concat(self, node, a):
         if int(a.get("axis", 1)) not in (1, -3):
             raise _Refuse(f"concat along axis {a.get('axis')} (only channels, axis 1)")
@@ -408,14 +448,16 @@ class _Onnx:
             self.add(node, kind, {}, [self._x(node, 0), self._x(node, 1)])
         return handler
 
-    _Add = _merge("add")
-    _Mul = _merge("mul")
+    _Add = converts("Add")(_merge("add"))
+    _Mul = converts("Mul")(_merge("mul"))
 
+    @converts("Flatten")
     def _Flatten(self, node, a):
         if int(a.get("axis", 1)) != 1:
             raise _Refuse(f"flatten from axis {a.get('axis')}")
         self.add(node, "flatten", {}, [self._x(node)])
 
+    @converts("Gemm")
     def _Gemm(self, node, a):
         w, b = self._c(node, 1), self._c(node, 2)
         if float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or int(a.get("transA", 0)):
@@ -425,14 +467,16 @@ class _Onnx:
         self.add(node, "linear", dict(out_features=int(w.shape[0]), bias=b is not None), [self._x(node)],
                  {"weight": w} | ({"bias": b} if b is not None else {}))
 
+    @converts("Identity")
     def _Identity(self, node, a):
         if node.input[0] in self.const:  # the exporter shares a folded weight this way
             self.const[node.output[0]] = self.const[node.input[0]]
         else:
             self.value[node.output[0]] = self._x(node)
 
-    _Dropout = _Identity
+    converts("Dropout")(_Identity)
 
+    @converts("ReduceMean")
     def _ReduceMean(self, node, a):
         axes = a.get("axes") or (list(self._c(node, 1)) if len(node.input) > 1 else None)
         if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
@@ -442,7 +486,30 @@ class _Onnx:
             self.add(node, "flatten", {}, [pooled])
 
 
-FOLDABLE = {"Gather", "Add", "Sub", "Mul", "Div", "Unsqueeze", "Squeeze", "Concat", "Cast"}
+# Operators computed ahead when all their inputs are constants (the exporter's size arithmetic), by onnx's own
+# reference implementation of the file's opset; what they feed (a Slice, a Reshape) then sees numbers.
+FOLDABLE = {"Gather", "Add", "Sub", "Mul", "Div", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape",
+            "Shape", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Floor", "Ceil", "Sqrt", "Neg",
+            "ReduceProd", "Identity", "Transpose"}
+
+
+def _evaluate(node, args, opset) -> list:
+    """The outputs of ``node`` on constant ``args``, by ``onnx.reference`` (one refusal naming the problem when
+    the values do not fit the operator: a hostile file's Gather index out of range, a Concat of mismatched
+    shapes)."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+    names = [n for n in node.input if n]
+    inputs = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), None)
+              for n, v in zip(names, args)]
+    outputs = [helper.make_tensor_value_info(o, 0, None) for o in node.output if o]
+    model = helper.make_model(helper.make_graph([node], "fold", inputs, outputs),
+                              opset_imports=[helper.make_opsetid("", max(opset, 7))])
+    try:
+        return ReferenceEvaluator(model).run(None, {n: np.asarray(v) for n, v in zip(names, args)})
+    except Exception as e:  # noqa: BLE001  the reference ops raise what numpy raises
+        raise _Refuse(f"cannot be computed from its constant inputs ({type(e).__name__}: {str(e)[:200]})") \
+            from None
 
 
 class _Shuffle:
