@@ -6,9 +6,9 @@ Run: .venv/bin/python -m benchmarks analysis
 from __future__ import annotations
 
 import templates
-from builder import edits
-from builder import analysis as an
-from builder.analysis import Analyzer
+from builder.core import edits
+from builder.core import analysis as an
+from builder.core.analysis import Analyzer
 
 from .common import median_time, report
 
@@ -42,7 +42,7 @@ def run():
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
 
     g = expanded_inception_v3()
     n_blocks = len(g)
@@ -91,7 +91,7 @@ def run():
 
 def _stack(n: int):
     """``n`` blocks of Inception-like wiring: conv, BN, ReLU chains with a residual add every 4 blocks."""
-    from builder.graph import Graph
+    from builder.core.graph import Graph
     g = Graph("stack")
     prev = g.add_block("input", {"channels": 8, "height": 8, "width": 8}, "input")
     i = 0
@@ -115,7 +115,7 @@ def _scale() -> dict:
     lowering plus compiling (the generated module executed and instantiated)."""
     import time
 
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     out = {}
     for n in (1_000, 10_000):
         g = _stack(n)

@@ -9,7 +9,7 @@ import statistics
 import time
 
 import templates
-from builder.compiler import compile_graph
+from builder.backend.compiler import compile_graph
 
 from .common import report
 

@@ -22,7 +22,7 @@ sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads(2)
 import templates
-from builder.compiler import compile_graph
+from builder.backend.compiler import compile_graph
 g = templates.build("inception_v3")
 if {which!r} == "compiled":
     model = compile_graph(g).eval()
@@ -50,7 +50,7 @@ def _peak(which: str, path: Path) -> float:
 
 
 def _chain(n: int):
-    from builder.graph import Graph
+    from builder.core.graph import Graph
     g = Graph("chain")
     prev = g.add_block("input", {"channels": 4, "height": 8, "width": 8}, "input")
     kinds = ["conv2d", "batchnorm2d", "relu"]

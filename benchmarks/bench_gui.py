@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def _thousand_blocks():
-    from builder.graph import Graph
+    from builder.core.graph import Graph
     g = Graph("thousand")
     prev = g.add_block("input", {"channels": 16, "height": 32, "width": 32}, "input", pos=(0, 0))
     kinds = ["conv2d", "batchnorm2d", "relu", "maxpool2d"]

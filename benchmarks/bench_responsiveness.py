@@ -46,7 +46,8 @@ def _wide_file(folder: Path, n: int) -> Path:
 
 
 def _wide(folder: Path) -> dict:
-    from builder import analysis, project
+    from builder.core import analysis
+    from builder.core import project
 
     from .common import median_time
     small, big = _wide_file(folder, 1_000), _wide_file(folder, 8_000)
@@ -63,7 +64,7 @@ def _wide(folder: Path) -> dict:
 
 def _loads(folder: Path) -> dict:
     import templates
-    from builder import project
+    from builder.core import project
 
     from .common import median_time
     small, big = _chain_file(folder, 2_000), _chain_file(folder, 20_000)

@@ -40,7 +40,7 @@ def gpu_throughput(steps: int = 30, batch: int = 128):
     import torchvision
 
     import templates
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     from builder.train.settings import Config
     from builder.train.engine import train
 

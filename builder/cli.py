@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .cli_base import EXTRA_COMMANDS, CliError, load_graph
-from .errors import CompileError, GraphEditError, ProjectError
+from .core.errors import CompileError, GraphEditError, ProjectError
 
 
 def _apply_input(graph, spec: str | None):
@@ -28,13 +28,13 @@ def _apply_input(graph, spec: str | None):
 
 
 def cmd_info(args) -> int:
-    from .analysis import analyze
-    from .report import PAPER_COLUMNS, block_rows, human, human_bytes, paper_rows, render
+    from .core.analysis import analyze
+    from .insight.report import PAPER_COLUMNS, block_rows, human, human_bytes, paper_rows, render
     graph = load_graph(args.file)
     _apply_input(graph, args.input)
     a = analyze(graph)
     if args.json:
-        from .receptive import receptive_fields
+        from .insight.receptive import receptive_fields
         doc = {"name": graph.name, "file": args.file, **a.to_dict()}
         fields = receptive_fields(graph, a)
         for b in doc.get("blocks", []):
@@ -79,9 +79,9 @@ def cmd_templates(args) -> int:
 
 def cmd_new(args) -> int:
     import templates
-    from . import project
-    from .analysis import analyze
-    from .report import human
+    from .core import project
+    from .core.analysis import analyze
+    from .insight.report import human
     if args.template not in templates.TEMPLATES:
         raise CliError(f"unknown template {args.template!r}; choose one of: {', '.join(templates.TEMPLATES)}")
     if args.num_classes is not None and not 1 <= args.num_classes <= 1 << 20:

@@ -11,7 +11,7 @@ class CliError(Exception):
 
 def load_graph(path: str):
     """A project file, or a template by name."""
-    from . import project
+    from .core import project
     p = Path(path)
     if not p.exists() and not p.suffix:
         import templates

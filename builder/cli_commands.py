@@ -21,8 +21,9 @@ def _check_parser(sub):
 def _cmd_check(args) -> int:
     import json
 
-    from . import advisor, project
-    from .report import human
+    from .core import project
+    from .insight import advisor
+    from .insight.report import human
     graph = load_graph(args.file)
     findings = advisor.check(graph)
     refs = advisor.refactors(findings)
@@ -97,7 +98,7 @@ def _cmd_export(args) -> int:
     if args.weights:
         if not EXPORTS[args.format].weights:
             raise CliError(f"--weights does not apply to {args.format}")
-        from builder.compiler import compile_graph
+        from builder.backend.compiler import compile_graph
         from builder.train.settings import TrainingError
         from builder.train.weights import load_tensors, weights_problems
         try:
@@ -135,8 +136,8 @@ def _cmd_import(args) -> int:
     import json
     from pathlib import Path
 
-    from .analysis import analyze
-    from .errors import ModelImportError
+    from .core.analysis import analyze
+    from .core.errors import ModelImportError
     from .importers import import_source, parse_size, save_imported
     out = Path(args.output)
     if out.suffix != ".json":

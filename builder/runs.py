@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import project
-from .errors import ProjectError
+from .core import project
+from .core.errors import ProjectError
 
 RUN_FILE = "run.json"
 FORMAT = "block-builder-run"

@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from builder import advisor, edits  # noqa: E402
+from builder.insight import advisor
+from builder.core import edits  # noqa: E402
 from builder.ui.main_window import MainWindow  # noqa: E402
 
 HERE = Path(__file__).parent

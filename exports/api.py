@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import CompileError, ProjectError
-from builder.project import atomic_write
+from builder.core.errors import CompileError, ProjectError
+from builder.core.project import atomic_write
 
 from .errors import ExportError
 
@@ -49,7 +49,7 @@ def export_graph(graph, fmt: str, path, **options) -> list[Path]:
             atomic_write(path, generate(graph))
             written = [path]
             if options.get("weights") is not None:  # ship trained weights beside the code
-                from builder.compiler import compile_graph
+                from builder.backend.compiler import compile_graph
                 from builder.train.weights import save_tensors
                 compile_graph(graph).load_state_dict(options["weights"], strict=True)
                 w = path.with_suffix(".safetensors")

@@ -5,8 +5,8 @@ import io
 import warnings
 from pathlib import Path
 
-from builder.compiler import compile_graph
-from builder.project import atomic_write
+from builder.backend.compiler import compile_graph
+from builder.core.project import atomic_write
 
 
 def _example(model, batch=1):

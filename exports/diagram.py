@@ -7,9 +7,9 @@ import subprocess
 from pathlib import Path
 
 from blocks import REGISTRY, fmt_shape
-from builder.analysis import analyze
-from builder.project import atomic_write
-from builder.report import human
+from builder.core.analysis import analyze
+from builder.core.project import atomic_write
+from builder.insight.report import human
 
 COLOURS = {"Input & output": "#546E7A", "Convolution": "#1E88E5", "Pooling": "#43A047", "Normalisation": "#8E24AA",
            "Activation": "#F4511E", "Regularisation": "#757575", "Reshape": "#6D4C41", "Dense": "#3949AB",

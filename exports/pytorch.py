@@ -1,16 +1,16 @@
 """Graph -> one standalone, readable PyTorch source file (needs only torch).
 
-The file is the compiled network's own source (:mod:`builder.codegen`: the compiler executes the same text), with
+The file is the compiled network's own source (:mod:`builder.backend.codegen`: the compiler executes the same text), with
 a header, the helper classes it builds (copied from :mod:`blocks.modules`), ``build_model(**kwargs)`` and a
 ``__main__`` check. Identifiers come from block ids, which the graph model keeps valid; names and labels reach
 the file only through ``repr()``.
 """
 from __future__ import annotations
 
-from builder.analysis import Analysis
-from builder.codegen import MODULE_NAMES, class_name_for, module_source  # noqa: F401  (class_name_for: API)
-from builder.graph import Graph
-from builder.ir import lower
+from builder.core.analysis import Analysis
+from builder.backend.codegen import MODULE_NAMES, class_name_for, module_source  # noqa: F401  (class_name_for: API)
+from builder.core.graph import Graph
+from builder.core.ir import lower
 
 from .emit import helper_sources
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.project import atomic_write
+from builder.core.project import atomic_write
 
 PACKAGE = "block_builder_train"  # builder/train's modules, copied unchanged beside an exported train.py
 MODULES = ("settings", "data", "weights", "checkpoints", "engine")  # what training needs (not the app's parts)

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from builder import project  # noqa: E402
+from builder.core import project  # noqa: E402
 from builder.importers import import_source  # noqa: E402
 from templates.zoo import ZOO  # noqa: E402
 

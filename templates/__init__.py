@@ -1,6 +1,6 @@
 """Network templates: functions that build graphs (no Qt).
 
-``build(name, **options)`` gives a :class:`builder.graph.Graph`; ``TEMPLATES`` lists the names with a line of
+``build(name, **options)`` gives a :class:`builder.core.graph.Graph`; ``TEMPLATES`` lists the names with a line of
 description each. Options common to all: ``num_classes``, ``input_size`` ((C, H, W) or an int for H = W),
 ``aux`` (auxiliary heads on/off) and ``batch_norm`` where they apply.
 """

@@ -1,8 +1,8 @@
 """A small helper to write templates as code that reads like the paper's table."""
 from __future__ import annotations
 
-from builder.graph import Graph
-from builder.layout import layered_positions
+from builder.core.graph import Graph
+from builder.core.layout import layered_positions
 
 
 class Net:

@@ -17,7 +17,7 @@ ZOO = {
 
 
 def zoo(name: str, num_classes: int | None = None, input_size=None, **_):
-    from builder import project
+    from builder.core import project
     g = project.load(Path(__file__).parent / "zoo" / f"{name}.json")
     if input_size is not None:
         inp = next(b for b in g.blocks() if b.type == "input")

@@ -79,7 +79,7 @@ def template_pair():
     import torchvision
 
     import templates
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     makers = {
         "googlenet": lambda aux: torchvision.models.googlenet(weights=None, aux_logits=aux, init_weights=True),
         "inception_v3": lambda aux: torchvision.models.inception_v3(weights=None, aux_logits=aux,

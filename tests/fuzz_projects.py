@@ -49,7 +49,7 @@ def _module_attributes() -> list[str]:
 class Mutator:
     def __init__(self, seed: int):
         import templates
-        from builder import project
+        from builder.core import project
         self.rng = random.Random(seed)
         self.bases = {name: project.dumps(templates.build(name)) for name in BASES}
         self.names = _module_attributes()
@@ -218,10 +218,10 @@ def check(data: bytes, where: Path) -> str:
     """'refused' or 'ok'; raises on anything else."""
     import torch
 
-    from builder import project
-    from builder.analysis import analyze
-    from builder.compiler import compile_graph
-    from builder.errors import CompileError, ProjectError
+    from builder.core import project
+    from builder.core.analysis import analyze
+    from builder.backend.compiler import compile_graph
+    from builder.core.errors import CompileError, ProjectError
     from exports.diagram import to_dot
     from exports.errors import ExportError
     from exports.pytorch import generate

@@ -1,7 +1,7 @@
 """Small graph builders and helpers shared by the tests."""
 import importlib.util
 
-from builder.graph import Graph
+from builder.core.graph import Graph
 
 
 def load_module(path, name="exported"):

@@ -1,8 +1,8 @@
 """Hypothesis strategies: random valid graphs built edit by edit (invalid edits are dropped)."""
 from hypothesis import strategies as st
 
-from builder.analysis import analyze
-from builder.graph import Graph
+from builder.core.analysis import analyze
+from builder.core.graph import Graph
 
 KINDS = {
     "conv2d": lambda d: {"out_channels": d(st.integers(1, 8)), "kernel": d(st.sampled_from([1, 3, [1, 3], [3, 1], 5])),

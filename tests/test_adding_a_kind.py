@@ -30,11 +30,11 @@ from torch import nn
 import blocks
 assert Path(blocks.__file__).parent == Path(sys.argv[1]), blocks.__file__  # the copy with the new file
 from blocks import REGISTRY
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.graph import Graph
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.graph import Graph
 from builder.importers import import_module
-from builder.report import block_rows
+from builder.insight.report import block_rows
 from exports import export_graph
 out = {}
 from PySide6.QtWidgets import QApplication

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import templates
-from builder import advisor
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.graph import Graph
+from builder.insight import advisor
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.graph import Graph
 
 
 def single_conv(cin, h, cout, k, pad):
@@ -121,7 +121,7 @@ def test_check_on_the_paper_googlenet_lists_and_applies_the_factorizations(tmp_p
     for name in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"):
         assert f"Factorize inception{name}.branch3.1: 5x5 -> two 3x3" in r.stdout
     assert "applied 9 refactors" in r.stdout and "the graph compiles" in r.stdout
-    from builder import project
+    from builder.core import project
     g = project.load(out)
     a = analyze(g)
     before = analyze(templates.build("googlenet_paper"))

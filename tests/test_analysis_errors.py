@@ -1,9 +1,9 @@
 """Every error kind is reported on the block that causes it, with a readable message; nothing raises."""
 import pytest
 
-from builder.analysis import Analyzer, analyze
-from builder.errors import CycleError, DuplicateIdError, GraphEditError, InvalidIdError, PortError
-from builder.graph import Graph
+from builder.core.analysis import Analyzer, analyze
+from builder.core.errors import CycleError, DuplicateIdError, GraphEditError, InvalidIdError, PortError
+from builder.core.graph import Graph
 from helpers import single
 
 
@@ -180,7 +180,7 @@ def test_typed_edit_errors():
 
 
 def test_incremental_analysis_recomputes_only_the_changed_blocks(monkeypatch):
-    from builder import analysis as an
+    from builder.core import analysis as an
     g = chain(*[(f"c{i}", "conv2d", {"out_channels": 8, "kernel": 3, "padding": 1}) for i in range(20)])
     az = Analyzer(g)
     az.run()

@@ -5,9 +5,9 @@ import torch
 from torchvision import models
 
 import templates
-from builder import edits
-from builder.compiler import compile_graph
-from builder.ir import lower
+from builder.core import edits
+from builder.backend.compiler import compile_graph
+from builder.core.ir import lower
 from exports.pytorch import generate
 from helpers import assert_outputs_close, depth_of, load_module
 
@@ -67,7 +67,7 @@ def test_every_container_has_a_forward():
 
 
 def test_after_an_advisor_refactor_the_export_is_still_classes_with_forward(tmp_path):
-    from builder import advisor
+    from builder.insight import advisor
     g = templates.build("googlenet")
     ref = next(r for r in advisor.refactors(advisor.check(g)) if r.code == "factorize_3x3")
     advisor.apply(g, ref)

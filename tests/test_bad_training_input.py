@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from builder import project
+from builder.core import project
 from builder.cli import main
-from builder.compiler import compile_graph
-from builder.graph import Graph
+from builder.backend.compiler import compile_graph
+from builder.core.graph import Graph
 from builder.train.settings import Config, RECIPES, SettingsError, TrainingError
 from builder.train.checkpoints import load_checkpoint
 from builder.train.weights import load_weights

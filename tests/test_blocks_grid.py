@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from blocks import REGISTRY
-from builder.analysis import analyze
-from builder.compiler import compile_graph
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
 from conftest import flops_macs
 from helpers import single
 
@@ -253,7 +253,7 @@ def _at_defaults(spec):
     g = single(spec.type_id, None, (4, 15, 15), n_inputs=max(spec.min_inputs, 1))
     if not analyze(g).blocks["blk"].errors:
         return g, (4, 15, 15)
-    from builder.graph import Graph
+    from builder.core.graph import Graph
     g = Graph("vector")
     g.add_block("input", {"channels": 16, "height": 1, "width": 1}, "inp")
     g.add_block("flatten", {}, "flat")

@@ -4,7 +4,7 @@ import sys
 
 
 from builder.cli import main
-from builder import project
+from builder.core import project
 
 
 def run(*args):

@@ -4,9 +4,9 @@ import sys
 import pytest
 import torch
 
-from builder.compiler import compile_graph
-from builder.errors import CompileError
-from builder.graph import Graph
+from builder.backend.compiler import compile_graph
+from builder.core.errors import CompileError
+from builder.core.graph import Graph
 
 
 def small_inception(aux=True):
@@ -110,8 +110,8 @@ def test_torch_compile_matches_eager():
 
 
 def test_core_does_not_import_qt():
-    code = ("import sys, blocks, builder, builder.cli, builder.project, builder.compiler, templates, exports\n"
-            "import builder.report, builder.layout\n"
+    code = ("import sys, blocks, builder, builder.cli, builder.core.project, builder.backend.compiler, templates, exports\n"
+            "import builder.insight.report, builder.core.layout\n"
             "g = templates.build('googlenet'); builder.analyze(g)\n"
             "assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt was imported'\n"
             "print('clean')")

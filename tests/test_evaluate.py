@@ -9,7 +9,7 @@ from PIL import Image
 
 import templates
 from builder.cli import main
-from builder.compiler import compile_graph
+from builder.backend.compiler import compile_graph
 from builder.train.settings import FASHION_DIRS
 from builder.train.data import _find_idx, _load_idx_split, prepare
 from builder.train.weights import load_weights

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import templates
-from builder.graph import Graph
+from builder.core.graph import Graph
 from exports.pytorch import generate
 from helpers import load_module
 
@@ -113,7 +113,7 @@ def test_a_grouped_composite_used_16_times_with_4_widths_is_one_class(tmp_path):
     assert len(re.findall(r"Bottleneck\(\d+, planes=\d+", src)) == 16
     assert "groups=groups" in src and "width = planes * base_width // 64 * groups" in src
     mod = load(src, tmp_path, "resnext")
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     net = compile_graph(g).eval()
     model = mod.build_model().eval()
     model.load_state_dict(net.state_dict(), strict=True)

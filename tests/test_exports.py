@@ -7,9 +7,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 import templates
-from builder import edits
-from builder.compiler import compile_graph
-from builder.graph import Graph, make_id
+from builder.core import edits
+from builder.backend.compiler import compile_graph
+from builder.core.graph import Graph, make_id
 from exports import ExportError, export_graph
 from exports.pytorch import generate
 from helpers import assert_outputs_close, depth_of, feature_graph, load_module

@@ -39,7 +39,7 @@ def test_lenet_c1_shows_six_maps_of_28x28_without_blocking(qtbot, make_window):
     assert source == ("dataset", default_dataset(), 0)
     x, _, caption = load_image(source, (1, 32, 32))
     assert caption in win.feature_maps.status.text()
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     torch.manual_seed(0)
     net = compile_graph(win.doc.graph).eval()
     with torch.no_grad():

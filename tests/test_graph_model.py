@@ -1,8 +1,8 @@
 import pytest
 
-from builder import edits
-from builder.graph import Graph, make_id
-from builder.analysis import analyze
+from builder.core import edits
+from builder.core.graph import Graph, make_id
+from builder.core.analysis import analyze
 
 
 def test_events_fire_in_the_past_tense():
@@ -35,7 +35,7 @@ def test_concat_port_order_is_meaningful():
     g.add_block("output", {}, "o")
     g.connect(c, "o")
     import torch
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     net = compile_graph(g).eval()
     x = torch.randn(1, 1, 4, 4)
     with torch.no_grad():
@@ -83,7 +83,7 @@ def test_expand_then_collapse_changes_no_figure(kind):
     a1 = analyze(g)
     assert (a1.inference.params, a1.inference.macs, a1.inference.activations, a1.blocks["o"].out_shape) == \
         (a0.inference.params, a0.inference.macs, a0.inference.activations, a0.blocks["o"].out_shape)
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     k0 = set(compile_graph(g).state_dict())
     edits.collapse(g, "m")
     a2 = analyze(g)
@@ -100,6 +100,6 @@ def test_collapse_refuses_edited_inside():
     g.connect("m", "o")
     edits.expand(g, "m")
     g.set_params("m.branch1", {"out_channels": 7})
-    from builder.errors import GraphEditError
+    from builder.core.errors import GraphEditError
     with pytest.raises(GraphEditError, match="edited"):
         edits.collapse(g, "m")

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import templates
-from builder import edits
-from builder import project
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.errors import GraphEditError
+from builder.core import edits
+from builder.core import project
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.errors import GraphEditError
 from exports.pytorch import generate
 from helpers import load_module
 
@@ -70,7 +70,7 @@ def test_hostile_group_files_are_refused(tmp_path):
         "nodes": [["a", "input", {}]], "edges": [], "output": "a"}}})
     f = tmp_path / "evil.json"
     f.write_text(json.dumps(doc))
-    from builder.errors import ProjectError
+    from builder.core.errors import ProjectError
     with pytest.raises(ProjectError, match="cannot hold"):
         project.load(f)
 

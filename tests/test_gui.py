@@ -238,7 +238,7 @@ def test_save_as_through_the_real_file_dialog(qtbot, win, tmp_path, monkeypatch)
     assert seen["suggested"].endswith(".json")
     target = tmp_path / "mine.json"  # ".json" is added to a name typed without it
     assert target.exists() and win.doc.path == target and not win.doc.dirty
-    from builder import project
+    from builder.core import project
     assert project.load(target).signature() == win.doc.graph.signature()
 
 

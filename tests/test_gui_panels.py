@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import QElapsedTimer, QProcess, Qt, QTimer
 from PySide6.QtTest import QTest
 
-from builder.graph import Graph
+from builder.core.graph import Graph
 
 
 @pytest.fixture

@@ -12,10 +12,10 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import templates
-from builder import project
-from builder.analysis import analyze
-from builder.errors import GraphEditError, ProjectError
-from builder.graph import Graph
+from builder.core import project
+from builder.core.analysis import analyze
+from builder.core.errors import GraphEditError, ProjectError
+from builder.core.graph import Graph
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = project.dumps(templates.build("googlenet"))
@@ -134,7 +134,7 @@ def test_analysis_reports_the_memory_a_design_needs():
 
 
 def test_simulated_out_of_memory_suggests_a_batch_size(tmp_path, monkeypatch):
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     from builder.train.settings import Config, TrainingError
     from builder.train.engine import train
     model = compile_graph(templates.build("lenet5"))
@@ -174,7 +174,7 @@ def test_killed_training_leaves_the_last_checkpoint_intact(tmp_path):
     state = json.loads((out / "last.json").read_text())
     assert state["epoch"] >= 2
     from safetensors.torch import load_file
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     net = compile_graph(templates.build("lenet5"))
     net.load_state_dict(load_file(str(out / "last.safetensors")), strict=True)
     r = subprocess.run(base + ["--epochs", str(state["epoch"] + 1), "--resume"], capture_output=True, text=True,

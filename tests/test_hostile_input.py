@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from builder import project
-from builder.analysis import analyze
-from builder.graph import Graph
+from builder.core import project
+from builder.core.analysis import analyze
+from builder.core.graph import Graph
 from exports import export_graph
 from exports.diagram import to_dot, visible
 
@@ -80,7 +80,7 @@ def test_text_diagrams_cannot_hold_is_shown_escaped(tmp_path, char):
 
 
 def test_a_cycle_into_an_aux_output_is_an_error_on_the_blocks_not_broken_code(tmp_path):
-    from builder.errors import CompileError
+    from builder.core.errors import CompileError
     from exports.errors import ExportError
     from helpers import feature_graph
     doc = json.loads(project.dumps(feature_graph()))

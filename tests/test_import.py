@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torchvision import models
 
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.errors import ModelImportError
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.errors import ModelImportError
 from builder.importers import import_module, import_source
 from conftest import flops_macs
 from exports import export_graph

@@ -5,16 +5,16 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.ir import inplace_plan, lower
-from builder.graph import Graph
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.ir import inplace_plan, lower
+from builder.core.graph import Graph
 from exports import export_graph
 from helpers import load_module
 
 
 def without_inplace(g: Graph) -> Graph:
-    from builder import project
+    from builder.core import project
     ref = project.loads(project.dumps(g))
     for b in list(ref.blocks()):
         if b.spec.inplace:

@@ -2,7 +2,7 @@
 from hypothesis import given, settings, strategies as st
 
 import templates
-from builder import edits
+from builder.core import edits
 
 
 def replay_undo(g, steps):
@@ -35,7 +35,7 @@ def test_failed_edit_leaves_the_graph_as_it_was():
     g = templates.build("lenet5")
     start = g.signature()
     import pytest
-    from builder.errors import GraphEditError
+    from builder.core.errors import GraphEditError
 
     def bad(gr):
         gr.remove_block("c3")

@@ -7,8 +7,8 @@ import torch
 from torchvision.models import densenet, efficientnet, mobilenetv2, mobilenetv3, squeezenet
 from torchvision.ops import SqueezeExcitation
 
-from builder.analysis import analyze
-from builder.compiler import compile_graph
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
 from conftest import flops_macs
 from exports import export_graph
 from helpers import load_module, single

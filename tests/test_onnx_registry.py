@@ -7,9 +7,9 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.errors import ModelImportError
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.errors import ModelImportError
 from builder.importers import import_source
 from builder.importers.onnx_model import CONVERTERS, converter_for
 

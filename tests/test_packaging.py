@@ -73,9 +73,9 @@ FEATURES = r"""
 import json, sys, tempfile
 from pathlib import Path
 import templates
-from builder import project
-from builder.analysis import analyze
-from builder.compiler import compile_graph
+from builder.core import project
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
 from builder.cli import main as cli_main
 from exports import FORMATS, export_graph
 out = Path(tempfile.mkdtemp())

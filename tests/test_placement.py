@@ -5,9 +5,9 @@ import random
 import pytest
 
 import templates
-from builder import advisor
-from builder.graph import Graph
-from builder.layout import BLOCK_H, BLOCK_W, GAP, overlaps, place_new
+from builder.insight import advisor
+from builder.core.graph import Graph
+from builder.core.layout import BLOCK_H, BLOCK_W, GAP, overlaps, place_new
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -18,7 +18,7 @@ def test_every_block_has_a_row_and_the_rows_add_up():
     result = profile(g, "cpu", batch_size=1, repeat=3, warmup=1)
     rows = {r["id"]: r for r in result["rows"]}
     assert set(rows) == set(g.ids())
-    from builder.analysis import analyze
+    from builder.core.analysis import analyze
     assert rows["inception3a"]["ms"] > 0 and rows["inception3a"]["macs"] == analyze(g).blocks["inception3a"].macs
     assert rows["input"]["ms"] == 0 and rows["output"]["ms"] == 0
     assert sum(r["share"] for r in rows.values()) == pytest.approx(1.0)

@@ -4,9 +4,9 @@ import os
 import pytest
 
 import templates
-from builder import project
-from builder.analysis import analyze
-from builder.errors import ProjectError
+from builder.core import project
+from builder.core.analysis import analyze
+from builder.core.errors import ProjectError
 
 
 @pytest.mark.parametrize("name", list(templates.TEMPLATES))
@@ -186,7 +186,7 @@ KILLER = r"""
 import json, os, random, select, signal, sys, time
 from pathlib import Path
 import templates
-from builder import project
+from builder.core import project
 target, kills = Path(sys.argv[1]), int(sys.argv[2])
 a, b = templates.build("inception_v3"), templates.build("googlenet")
 versions = {project.dumps(a), project.dumps(b)}

@@ -2,8 +2,8 @@
 import torch
 from hypothesis import HealthCheck, given, settings
 
-from builder.analysis import analyze
-from builder.compiler import compile_graph
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
 from conftest import flops_macs
 from strategies import graphs
 
@@ -26,7 +26,7 @@ def test_random_graphs_analysis_equals_torch(g):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs())
 def test_random_graphs_save_and_load_round_trip(g):
-    from builder import project
+    from builder.core import project
     text = project.dumps(g)
     g2 = project.loads(text)
     assert g2.signature() == g.signature()

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 import templates
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.edits import up_to
-from builder.graph import Graph
-from builder.receptive import receptive_fields
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.core.edits import up_to
+from builder.core.graph import Graph
+from builder.insight.receptive import receptive_fields
 
 
 def _brute_support(graph, block, units):

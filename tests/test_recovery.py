@@ -155,7 +155,7 @@ def _orphan(cfg, name, label, saved_at, pid=999_999):
     import json
 
     import templates
-    from builder import project
+    from builder.core import project
     g = templates.build("lenet5")
     g.set_label("c3", label)
     doc = project.to_dict(g)

@@ -98,7 +98,7 @@ def test_the_panel_runs_the_argv_of_its_config_and_checks_as_you_type(make_windo
 
 def test_a_run_reports_typed_events_that_read_back_from_their_json_lines(tmp_path):
     import templates
-    from builder.compiler import compile_graph
+    from builder.backend.compiler import compile_graph
     from builder.train.engine import train
     from builder.train.settings import (EVENTS, DoneEvent, EpochEvent, Exit, StartEvent, StepEvent, parse_event)
     events = []

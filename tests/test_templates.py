@@ -3,9 +3,9 @@ import pytest
 import torch
 
 import templates
-from builder.analysis import analyze
-from builder.compiler import compile_graph
-from builder.report import paper_rows
+from builder.core.analysis import analyze
+from builder.backend.compiler import compile_graph
+from builder.insight.report import paper_rows
 from conftest import flops_macs
 from helpers import assert_outputs_close, depth_of
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from builder import project
-from builder.compiler import compile_graph
-from builder.errors import GraphEditError, InvalidIdError
-from builder.graph import TORCH_ATTRIBUTES, Graph, check_id, make_id, torch_name_clash
+from builder.core import project
+from builder.backend.compiler import compile_graph
+from builder.core.errors import GraphEditError, InvalidIdError
+from builder.core.graph import TORCH_ATTRIBUTES, Graph, check_id, make_id, torch_name_clash
 from exports import export_graph
 from helpers import load_module
 

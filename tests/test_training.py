@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 import templates
-from builder import project
-from builder.compiler import compile_graph
+from builder.core import project
+from builder.backend.compiler import compile_graph
 from builder.train.settings import Config, TrainingError
 from builder.train.data import read_idx
 from builder.train.engine import smoothed_targets, total_loss, train
@@ -157,7 +157,7 @@ def test_exported_train_py_runs_under_torchrun_like_a_single_process(tmp_path):
 
 
 def test_nan_loss_stops_with_a_message(tmp_path):
-    from builder.graph import Graph
+    from builder.core.graph import Graph
     g = Graph("linear")
     g.add_block("input", {"channels": 1, "height": 8, "width": 8}, "input")
     g.add_block("flatten", {}, "flatten")

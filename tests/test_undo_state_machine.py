@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import templates
-from builder import edits
+from builder.core import edits
 from builder.ui.document import Document
 
 KINDS = ["relu", "conv2d", "maxpool2d", "concat", "batchnorm2d"]

@@ -7,7 +7,7 @@ from PySide6.QtGui import QImage, QPainter, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 import templates
-from builder import advisor
+from builder.insight import advisor
 from builder.ui.canvas import BlockItem, WireItem
 from builder.ui.main_window import MainWindow
 from helpers import answer_paths
@@ -296,7 +296,7 @@ def test_closed_panels_come_back_from_the_view_menu_and_the_layout_is_restored(q
 
 def test_the_gallery_shows_a_thumbnail_size_and_cost_for_every_template(qtbot):
     import templates as t
-    from builder.analysis import analyze
+    from builder.core.analysis import analyze
     from builder.ui import dialogs
     dlg = dialogs.TemplateGallery()
     qtbot.addWidget(dlg)

@@ -3,14 +3,14 @@
 ``import_source("torchvision:resnet50")``, ``import_source("package.module:factory")`` or
 ``import_source("model.onnx")`` give an :class:`Imported` (the graph and the weights, keyed as the compiled
 graph's state_dict); ``import_module(model)`` takes an ``nn.Module``. Every failure is a
-:class:`~builder.errors.ModelImportError` that lists what could not be mapped.
+:class:`~builder.core.errors.ModelImportError` that lists what could not be mapped.
 """
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
-from ..errors import ImportProblem, ModelImportError
+from ..core.errors import ImportProblem, ModelImportError
 from .torch_module import Imported, default_input, import_module
 
 __all__ = ["Imported", "import_module", "import_source", "default_input", "save_imported", "parse_size"]
@@ -90,7 +90,7 @@ def import_source(source: str, input_shape=None, weights=None) -> Imported:
 def save_imported(imported: Imported, path, with_weights: bool = True) -> list[Path]:
     """Write the project file and, beside it, its weights (``NAME.safetensors``, referenced from the project's
     meta as ``weights``); returns the files written."""
-    from .. import project
+    from ..core import project
     from ..train.weights import save_tensors
     path = Path(path)
     written = []

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImportProblem, ModelImportError
-from ..graph import Graph
+from ..core.errors import ImportProblem, ModelImportError
+from ..core.graph import Graph
 from .torch_module import Imported, block_path, place
 
 
@@ -179,7 +179,7 @@ class _Onnx:
         """Arithmetic on constants (the exporter's size computations: Shape, Gather, Add, Div, ...) is computed
         here, so what it feeds (a Slice, a Reshape) sees numbers."""
         if node.op_type == "Shape" and node.input[0] in self.value and isinstance(self.value[node.input[0]], str):
-            from ..analysis import analyze
+            from ..core.analysis import analyze
             out = analyze(self.g).blocks[self.value[node.input[0]]].out_shape
             self.const[node.output[0]] = np.array((1,) + tuple(out), dtype=np.int64)
             return True
@@ -198,7 +198,7 @@ class _Onnx:
         steps = self._c(node, 4) if len(node.input) > 4 and node.input[4] else np.ones(len(starts), np.int64)
         if [int(x) % 4 for x in axes] != [1] or int(steps[0]) != 1:
             raise _Refuse("slicing other than a range of channels")
-        from ..analysis import analyze
+        from ..core.analysis import analyze
         channels = analyze(self.g).blocks[src].out_shape[0]
         start, stop = (int(np.clip(v if v >= 0 else v + channels, 0, channels)) for v in (starts[0], ends[0]))
         self.add(node, "channel_slice", dict(start=start, stop=stop), [src])
@@ -557,11 +557,11 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     job.run()
     if job.problems:
         raise ModelImportError(str(path), job.problems)
-    from ..analysis import analyze
+    from ..core.analysis import analyze
     a = analyze(job.g)
     if a.errors:
         raise ModelImportError(str(path), [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
-    from ..compiler import compile_graph
+    from ..backend.compiler import compile_graph
     from ..train.weights import weights_problems
     import torch
     with torch.device("meta"):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 
-from ..errors import ImportProblem, ModelImportError
-from ..graph import Graph
+from ..core.errors import ImportProblem, ModelImportError
+from ..core.graph import Graph
 
 BATCH = object()  # x.size(0): the batch dimension, as view/reshape use it
 
@@ -529,7 +529,7 @@ class _Builder:
         raise _Skip("function", f"{name} has no block kind")
 
     def _channels(self, block_id):
-        from ..analysis import analyze
+        from ..core.analysis import analyze
         try:
             shape = analyze(self.graph).blocks[block_id].out_shape
         except Exception:  # noqa: BLE001
@@ -609,11 +609,11 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     graph = _in_registration_order(graph, model)
     _group_containers(graph, model)
     graph = _in_registration_order(graph, model)  # a group where its first block was
-    from ..analysis import analyze
+    from ..core.analysis import analyze
     a = analyze(graph)
     if a.errors:
         raise ModelImportError(name, [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
-    from ..compiler import compile_graph
+    from ..backend.compiler import compile_graph
     from ..train.weights import weights_problems
     with torch.device("meta"):
         expected = compile_graph(graph, a).state_dict()
@@ -644,7 +644,7 @@ def _in_registration_order(graph: Graph, model) -> Graph:
 def place(graph: Graph) -> None:
     """Lay an imported graph out (graphviz, composites and groups collapsed); a wiring too dense for dot to
     finish in a few seconds (DenseNet's concatenations) gets the layered layout instead."""
-    from ..layout import dot_positions, layered_positions
+    from ..core.layout import dot_positions, layered_positions
     for bid, pos in (dot_positions(graph, timeout=4.0) or layered_positions(graph)).items():
         graph.move(bid, pos)
 
@@ -674,8 +674,8 @@ def _group_containers(graph: Graph, model) -> None:
 def _make_group(graph: Graph, path: str, ids: list, name: str) -> bool:
     """Group the primitive blocks ``ids`` under ``path`` (edits.group keeps their paths below it); False, and the
     graph unchanged, when they are not one-input one-output or hold a composite (groups hold primitives)."""
-    from ..edits import group
-    from ..errors import GraphEditError
+    from ..core.edits import group
+    from ..core.errors import GraphEditError
     if any(graph.block(b).spec is None or graph.block(b).spec.is_composite for b in ids):
         return False
     try:

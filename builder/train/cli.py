@@ -38,7 +38,7 @@ def add_evaluate_parser(sub):
 def cmd_evaluate(args) -> int:
     from pathlib import Path
 
-    from ..compiler import compile_graph
+    from ..backend.compiler import compile_graph
     from .settings import Config, SettingsError, TrainingError, default_dataset
     from .evaluation import confusion_png, evaluate_model, worst_png
     from .weights import load_weights
@@ -152,7 +152,7 @@ def _weights(args, graph):
 
 
 def cmd_train(args) -> int:
-    from ..compiler import compile_graph
+    from ..backend.compiler import compile_graph
     from .settings import RECIPES, SettingsError, TrainingError
     from .engine import end_worker_process, train
     from .settings import DoneEvent, EpochEvent, StartEvent, StepEvent, WarningEvent
@@ -185,7 +185,7 @@ def cmd_train(args) -> int:
     model = compile_graph(graph)
     from dataclasses import asdict
 
-    from ..analysis import analyze
+    from ..core.analysis import analyze
     from ..runs import RunRecorder
     a = analyze(graph)
     record = RunRecorder(cfg.out, graph, {k: v for k, v in asdict(cfg).items() if k != "overrides"},

@@ -11,9 +11,9 @@ import torch
 
 from blocks import REGISTRY
 
-from ..analysis import analyze
-from ..compiler import compile_graph
-from ..ir import lower
+from ..core.analysis import analyze
+from ..backend.compiler import compile_graph
+from ..core.ir import lower
 
 
 class _Clock:

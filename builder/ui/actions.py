@@ -8,9 +8,9 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
 
 from blocks import REGISTRY
-from builder import edits
-from builder.graph import make_id
-from builder.layout import auto_layout
+from builder.core import edits
+from builder.core.graph import make_id
+from builder.core.layout import auto_layout
 
 from . import theme
 

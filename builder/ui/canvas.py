@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectIt
                                QGraphicsSimpleTextItem, QGraphicsView, QStyle)
 
 from blocks import REGISTRY, fmt_shape
-from builder.report import human
+from builder.insight.report import human
 
 from . import theme
 from .interaction import CanvasInteraction, wire_path

@@ -21,9 +21,9 @@ def template_card(name: str):
     its size and cost (from the analysis: no torch)."""
     if name in _CARDS:
         return _CARDS[name]
-    from builder.analysis import analyze
-    from builder.layout import layered_positions
-    from builder.report import human
+    from builder.core.analysis import analyze
+    from builder.core.layout import layered_positions
+    from builder.insight.report import human
     graph = templates.build(name)
     pos = layered_positions(graph)
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]

@@ -6,9 +6,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from builder.analysis import Analyzer
-from builder.graph import Graph
-from builder.layout import place_new
+from builder.core.analysis import Analyzer
+from builder.core.graph import Graph
+from builder.core.layout import place_new
 
 
 class GraphCommand(QUndoCommand):

@@ -79,8 +79,8 @@ def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
     """(C, H, W) numpy array of ``block_id``'s output for one image (a random one when None)."""
     import torch
 
-    from builder.compiler import compile_graph
-    from builder.edits import up_to
+    from builder.backend.compiler import compile_graph
+    from builder.core.edits import up_to
     from builder.train.weights import load_tensors
     g = up_to(graph, block_id)
     torch.manual_seed(seed)
@@ -220,7 +220,7 @@ class FeatureMapsPanel(QWidget):
             return False
         inp = next((r for r in a.blocks.values() if r.type == "input"), None)
         in_shape = inp.out_shape if inp is not None else None
-        from builder.receptive import receptive_fields
+        from builder.insight.receptive import receptive_fields
         field = receptive_fields(graph, a).get(bid)
         outcome = {}
 

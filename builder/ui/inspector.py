@@ -6,7 +6,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from blocks import fmt_shape
-from builder.report import human
+from builder.insight.report import human
 from .text import esc as _esc
 
 INT_LIMIT = 2_000_000_000
@@ -304,7 +304,7 @@ class Inspector(QScrollArea):
                 f"<b>params</b> {rep.params:,} ({human(rep.params)})",
                 f"<b>MACs</b> {rep.macs:,} ({human(rep.macs)}) &nbsp; <b>FLOPs</b> {human(2 * rep.macs)}",
                 f"<b>activations</b> {rep.activations:,} values"]
-        from builder.receptive import receptive_fields
+        from builder.insight.receptive import receptive_fields
         field = receptive_fields(self.doc.graph, analysis).get(self.block_id)
         if field is not None and rep.out_shape and len(rep.out_shape) == 3 or (field is not None and field.whole):
             rows.append(f"<b>receptive field</b> {field.describe()}")

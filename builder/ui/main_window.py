@@ -10,11 +10,12 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDialog, QDockWidget, QLabel, QMainWindow, QMessageBox, QVBoxLayout, QWidget
 
 from blocks import fmt_shape
-from builder import edits, project
-from builder.errors import ProjectError
-from builder.graph import make_id
-from builder.layout import auto_layout
-from builder.report import human, human_bytes
+from builder.core import edits
+from builder.core import project
+from builder.core.errors import ProjectError
+from builder.core.graph import make_id
+from builder.core.layout import auto_layout
+from builder.insight.report import human, human_bytes
 from exports import EXPORTS
 
 from .actions import COMMANDS, EditActions
@@ -351,7 +352,7 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "Keyboard shortcuts", self.shortcuts_text())
 
     def show_principles(self):
-        from builder.advisor import PRINCIPLES
+        from builder.insight.advisor import PRINCIPLES
         QMessageBox.information(self, "Design principles", "<ol>" + "".join(
             f"<li>{t}</li>" for t in PRINCIPLES.values()) + "</ol><p>The Advisor panel checks a design against "
             "them and offers refactors, showing their cost before they are applied.</p>")
@@ -377,7 +378,7 @@ class MainWindow(QMainWindow):
 
     def new_file(self):
         if self.maybe_save():
-            from builder.graph import Graph
+            from builder.core.graph import Graph
             g = Graph("untitled")
             g.add_block("input", {}, "input", pos=(0, 0))
             g.add_block("output", {}, "output", pos=(0, 440))
@@ -468,7 +469,7 @@ class MainWindow(QMainWindow):
             return save_imported(imported, target)
 
         def done(written, error):
-            from builder.errors import ModelImportError
+            from builder.core.errors import ModelImportError
             if error is not None:
                 box = QMessageBox(QMessageBox.Warning, "Cannot import",
                                   str(error).split("\n")[0] if isinstance(error, ModelImportError)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
 
-from builder import project
-from builder.errors import ProjectError
+from builder.core import project
+from builder.core.errors import ProjectError
 
 try:
     import fcntl

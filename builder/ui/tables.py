@@ -6,7 +6,7 @@ from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
 from blocks import fmt_shape
-from builder.report import PAPER_COLUMNS, block_rows, human, paper_rows
+from builder.insight.report import PAPER_COLUMNS, block_rows, human, paper_rows
 
 SORT_ROLE = Qt.UserRole + 2
 ID_ROLE = Qt.UserRole + 3
@@ -101,7 +101,7 @@ class LayerTable(QWidget):
             cols = PAPER_COLUMNS
             rows = paper_rows(g, analysis)
         else:
-            from builder.receptive import receptive_fields
+            from builder.insight.receptive import receptive_fields
             cols = ["id", "kind", "output", "params", "MACs", "FLOPs", "receptive field", "errors"]
             measured = {r["id"]: r for r in self.profile["rows"]} if self.profile and mode == 0 else {}
             if measured:

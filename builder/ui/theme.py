@@ -1,7 +1,7 @@
 """Colours and sizes of the canvas (one place, so light and dark themes stay consistent)."""
 from PySide6.QtGui import QColor
 
-from builder.layout import BLOCK_H, BLOCK_W  # (re-exported) one block size: the canvas and free-space placement
+from builder.core.layout import BLOCK_H, BLOCK_W  # (re-exported) one block size: the canvas and free-space placement
 
 CATEGORY_COLOURS = {
     "Input & output": "#546E7A",

@@ -10,7 +10,7 @@ from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from builder import project
+from builder.core import project
 from builder.train.settings import (RECIPES, DoneEvent, EpochEvent, ErrorEvent, Exit, ResumedEvent, StartEvent,
                                     StepEvent, WarningEvent, config_argv, parse_event, settings_fields)
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from blocks import REGISTRY, fmt_shape
 
-from . import edits
-from .analysis import Analysis, Analyzer, walk
-from .errors import GraphEditError
-from .graph import Graph, make_id
+from ..core import edits
+from ..core.analysis import Analysis, Analyzer, walk
+from ..core.errors import GraphEditError
+from ..core.graph import Graph, make_id
 from .report import human
 
 PRINCIPLES = {

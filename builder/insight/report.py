@@ -6,8 +6,8 @@ import io
 
 from blocks import IN, REGISTRY, fmt_shape
 
-from .analysis import Analysis, walk
-from .graph import Graph
+from ..core.analysis import Analysis, walk
+from ..core.graph import Graph
 
 
 def human(n: float, unit: str = "") -> str:

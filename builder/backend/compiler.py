@@ -1,4 +1,4 @@
-"""Graph -> ``torch.nn.Module``: the generated module source (:mod:`builder.codegen`, the one the exporter
+"""Graph -> ``torch.nn.Module``: the generated module source (:mod:`builder.backend.codegen`, the one the exporter
 writes), executed.
 
 So the compiled and the exported network are one code: the same classes, the same state_dict keys in the same
@@ -8,10 +8,10 @@ mode never computes them. The result works with ``torch.compile``, ``torch.jit.t
 """
 from __future__ import annotations
 
-from .analysis import Analysis
+from ..core.analysis import Analysis
 from .codegen import module_source
-from .graph import Graph
-from .ir import inplace_plan, lower  # noqa: F401  (inplace_plan: re-exported for the profiler and tests)
+from ..core.graph import Graph
+from ..core.ir import inplace_plan, lower  # noqa: F401  (inplace_plan: re-exported for the profiler and tests)
 
 
 def compile_graph(graph: Graph, analysis: Analysis | None = None):

@@ -13,8 +13,8 @@ from __future__ import annotations
 from blocks import REGISTRY
 from blocks.fields import PIXEL, Axis, Field, union
 
-from .analysis import IN, Analysis, analyze, walk
-from .graph import Graph
+from ..core.analysis import IN, Analysis, analyze, walk
+from ..core.graph import Graph
 
 
 def through(type_id: str, params: dict, in_shapes, fields: list[Field]) -> Field | None:

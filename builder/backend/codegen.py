@@ -1,4 +1,4 @@
-"""The one back end: the lowered network (:mod:`builder.ir`) as PyTorch module source, read like torchvision's
+"""The one back end: the lowered network (:mod:`builder.core.ir`) as PyTorch module source, read like torchvision's
 model files. The compiler executes this source; the exporter writes it to a file. No torch here: this writes
 text.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from blocks import REGISTRY
 from blocks.spec import Sym, SymInt, literal, plain
 
-from .ir import IR, inplace_plan
+from ..core.ir import IR, inplace_plan
 
 RESERVED_NAMES = frozenset({"self", "torch", "nn", "F", "Tensor", "x", "out"})
 POOL = ("x", "out")  # the names a value read once, by the next statement, takes
