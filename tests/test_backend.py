@@ -114,3 +114,30 @@ def test_the_lowered_network_is_memoised_per_change():
     assert b.by_id["inception3a.branch2.1"].scope == ("inception3a",)
     assert b.by_id["inception3a.branch2.1"].local == "branch2.1"
     assert b.composites["inception3a"].kind == "inception_v1"
+
+
+def test_groups_that_read_each_other_keep_their_paths_as_plain_containers(tmp_path):
+    """a.x -> b.y -> a.z: neither dotted group can be one call before the other, so one of them is written as
+    its blocks at their own paths (containers without forward); keys stay the ids and both modules agree."""
+    from builder.core.graph import Graph
+    g = Graph("interleaved")
+    g.add_block("input", {"channels": 3, "height": 8, "width": 8}, "input")
+    for bid in ("a.x", "b.y", "a.z"):
+        g.add_block("conv2d", {"out_channels": 4, "kernel": 1}, bid)
+    g.add_block("output", {}, "output")
+    for u, v in (("input", "a.x"), ("a.x", "b.y"), ("b.y", "a.z"), ("a.z", "output")):
+        g.connect(u, v)
+    net = compile_graph(g).eval()
+    # a module tree lists a container's children together: a.x and a.z before b.y
+    assert list(net.state_dict()) == ["a.x.weight", "a.x.bias", "a.z.weight", "a.z.bias", "b.y.weight", "b.y.bias"]
+    assert type(net.a).forward is torch.nn.Module.forward and type(net.b).forward is not torch.nn.Module.forward
+    path = tmp_path / "i.py"
+    path.write_text(generate(g))
+    model = load_module(path, "interleaved").build_model().eval()
+    assert list(model.state_dict()) == list(net.state_dict())
+    model.load_state_dict(net.state_dict())
+    x = torch.randn(1, 3, 8, 8)
+    with torch.no_grad():
+        want = net.a.z(net.b.y(net.a.x(x)))
+        torch.testing.assert_close(net(x), want)
+        torch.testing.assert_close(model(x), want)

@@ -193,12 +193,6 @@ def _add(seq, v):
         seq.append(v)
 
 
-def _first(item):
-    while isinstance(item, Scope):
-        item = next(iter(item.children.values()))
-    return item
-
-
 def _nodes(item):
     if isinstance(item, Scope):
         for c in item.children.values():
@@ -216,8 +210,9 @@ def _makes(item):
 
 
 def _callable(scope: Scope, siblings: dict, position: dict) -> bool:
-    """A scope can be one call in its parent: nothing it reads is made by a sibling after it (the parent's
-    statements stay in one order), and at the top level it is wholly main-path or wholly training-only."""
+    """A scope can be one call in its parent: it is wholly main-path or wholly training-only, and no sibling
+    whose blocks run between its first and last block exchanges values with it (the parent's statements stay in
+    one order; a cycle between siblings is found when they are ordered)."""
     mixed = any(n.training_only for n in _nodes(scope)) and not scope.training_only
     if mixed:
         return False
@@ -542,8 +537,9 @@ class Writer:
         def visit(name, stack=()):
             if name in done:
                 return
-            if name in stack:
-                raise _Inline(pending[name])
+            if name in stack:  # siblings that read each other: write one of the scopes among them inline
+                cycle = [pending[n] for n in stack[stack.index(name):]]
+                raise _Inline(next(c for c in cycle if isinstance(c, Scope)))
             item = pending[name]
             for v in _reads(item):
                 dep = made_by.get(v)
