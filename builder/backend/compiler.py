@@ -9,9 +9,9 @@ mode never computes them. The result works with ``torch.compile``, ``torch.jit.t
 from __future__ import annotations
 
 from ..core.analysis import Analysis
-from .codegen import module_source
 from ..core.graph import Graph
-from ..core.ir import inplace_plan, lower  # noqa: F401  (inplace_plan: re-exported for the profiler and tests)
+from ..core.ir import lower
+from .codegen import module_source
 
 
 def compile_graph(graph: Graph, analysis: Analysis | None = None):
