@@ -1,36 +1,9 @@
-"""Constructor expressions of the primitive blocks, as readable PyTorch source.
-
-Each kind's arguments come from its BlockSpec's TorchCall. Channel arguments may be symbols (names of constructor
-arguments) instead of numbers; every other value is written with ``repr()`` of an already validated number,
-bool or choice, so no user text reaches the code.
-"""
+"""The helper classes exported code defines (BasicConv2d, LayerNorm2d, ...): their source is copied from
+:mod:`blocks.modules`, so the exported class and the compiled one are the same code."""
 from __future__ import annotations
 
-
 from blocks import REGISTRY
-from blocks.spec import Sym
-
-
-def ctor(type_id: str, p: dict, in_ch, out_sym=None) -> str:
-    """Source of ``nn.X(...)`` for one primitive, from the kind's own torch description (the one the compiler
-    builds the module from); ``in_ch``/``out_sym`` are numbers or names of constructor arguments."""
-    spec = REGISTRY[type_id]
-    if spec.torch is None:
-        raise ValueError(f"block kind {type_id!r} has no torch module")
-    as_sym = (lambda v: Sym(v) if isinstance(v, str) else v)
-    return spec.torch.source(p, as_sym(in_ch), None if out_sym is None else as_sym(out_sym))
-
-
-def width_param(type_id: str) -> str | None:
-    """The parameter that sets a kind's output width (``out_channels``, ``out_features``), if any."""
-    spec = REGISTRY.get(type_id)
-    return spec.width_param if spec is not None else None
-
-
-# Classes of blocks.modules that exported files define (BasicConv2d, LayerNorm2d, ...): their source is copied
-# from there, so the exported class and the compiled one are the same code.
-HELPER_CLASSES = frozenset(s.torch.cls for s in REGISTRY if s.torch is not None and not s.torch.cls.startswith("nn.")) \
-    | {"Permute"}
+from builder.backend.codegen import HELPER_CLASSES
 
 
 def helper_sources(type_ids) -> list[str]:

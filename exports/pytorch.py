@@ -8,7 +8,7 @@ the file only through ``repr()``.
 from __future__ import annotations
 
 from builder.core.analysis import Analysis
-from builder.backend.codegen import MODULE_NAMES, class_name_for, module_source  # noqa: F401  (class_name_for: API)
+from builder.backend.codegen import module_source
 from builder.core.graph import Graph
 from builder.core.ir import lower
 

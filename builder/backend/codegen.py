@@ -128,7 +128,6 @@ def statement_lines(stmts, var, dels, indent, comments) -> list:
 class Scope:
     """A module of the network being written: a composite instance, a dotted group of blocks, or the root."""
     path: str                      # module path ("" for the root)
-    name: str                      # attribute name in its parent
     composite: object = None       # ir.Composite for a composite instance
     children: dict = field(default_factory=dict)  # name -> Scope | ir.Node, in the network's order
     reads: list = field(default_factory=list)     # values from outside it read inside, first read first
@@ -138,7 +137,7 @@ class Scope:
 
 
 def build_tree(ir: IR) -> Scope:
-    root = Scope("", "", training_only=False)
+    root = Scope("", training_only=False)
     scopes = {"": root}
     for n in ir.nodes:
         if _structural(n):  # an Input is an argument of forward, an Output a returned value: no module
@@ -152,7 +151,7 @@ def build_tree(ir: IR) -> Scope:
             s = scopes.get(path)
             if s is None:
                 comp = ir.composites.get(path)
-                s = scopes[path] = Scope(path, part, comp, context=context)
+                s = scopes[path] = Scope(path, comp, context=context)
                 cur.children[part] = s
             if s.composite is not None:
                 context = path
@@ -452,8 +451,7 @@ class Writer:
             if isinstance(item, Scope) and not _callable(item, s.children, self.position):
                 raise _Inline(item)
             ctor = self.ctor(item, s, symbols)
-            section = 1 if (not s.path and (item.training_only if isinstance(item, Scope) else item.training_only)) \
-                else 0
+            section = 1 if not s.path and item.training_only else 0
             ref = "self"
             for part in name.split("."):
                 ref = attr(ref, part)
@@ -636,9 +634,12 @@ def _hoist(lines: list) -> list:
 
 # Names the exported file defines or imports at module level: a class named after a graph or a group never
 # takes one of them (a group called INPUT_SHAPE, a graph called F).
+# Classes of blocks.modules the generated code builds (BasicConv2d, LayerNorm2d, ...; Permute inside ConvNeXt's):
+# the compiler takes them from there, the exporter copies their source into the file.
+HELPER_CLASSES = frozenset(s.torch.cls for s in REGISTRY if s.torch is not None and not s.torch.cls.startswith("nn.")) \
+    | {"Permute"}
 MODULE_NAMES = frozenset({"torch", "F", "nn", "Tensor", "PROJECT_NAME", "INPUT_SHAPE", "LOSS_WEIGHTS",
-                          "build_model", "safetensors", "load_file"}) | frozenset(
-    s.torch.cls for s in REGISTRY if s.torch is not None and not s.torch.cls.startswith("nn.")) | {"Permute"}
+                          "build_model", "safetensors", "load_file"}) | HELPER_CLASSES
 
 
 @dataclass
@@ -659,9 +660,6 @@ def class_heads(ir: IR) -> dict:
     ``num_classes``) becomes the model's ``num_classes``. Found by walking back through kinds that keep the width
     (dropout, flatten) to the block that sets it."""
     heads = {}
-    top = {}
-    for n in ir.nodes:
-        top.setdefault(n.block, n)
     for out_id in ir.outputs:
         n = ir.by_id[out_id]
         shape = n.shape

@@ -6,6 +6,7 @@ recomputed.
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -372,7 +373,6 @@ def _kahn(pred, succ) -> list:
     (so a network lists its blocks in the order they were added wherever the wiring allows: GoogLeNet's aux
     heads, added after inception5b as torchvision registers them, come there); shorter than the graph when
     there is a cycle."""
-    import heapq
     index = {n: i for i, n in enumerate(pred)}
     indeg = {n: len(p) for n, p in pred.items()}
     ready = [index[n] for n, d in indeg.items() if d == 0]
