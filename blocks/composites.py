@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import tables
 from .composite import IN, OptionalPart, Subgraph
+from .imports import FromTorch, children, pair
 from .spec import MAX_CHANNELS, BlockError, BlockSpec, Param, register
 
 CAT_INCEPTION = "Inception modules"
@@ -23,12 +24,14 @@ def ch(name, default, help_, code=""):
 BN = Param("batch_norm", "bool", True, "Batch norm after every convolution (the GoogLeNet paper has none)")
 
 
-def composite(type_id, title, category, params, expand, description, summary=None, class_name="", report=None):
+def composite(type_id, title, category, params, expand, description, summary=None, class_name="", report=None,
+              **facts):
     """A composite kind; ``class_name``: the class exported code defines for it (torchvision's name), by default
-    the type id in CamelCase; ``report``: its row in a paper-style table (blocks/tables.py)."""
+    the type id in CamelCase; ``report``: its row in a paper-style table (blocks/tables.py); ``facts``: any other
+    field of the spec (``from_torch``)."""
     name = class_name or "".join(w[:1].upper() + w[1:] for w in type_id.split("_"))
     return register(BlockSpec(type_id, title, category, params=tuple(params), expand=expand,
-                              description=description, summary=summary, class_name=name, report=report))
+                              description=description, summary=summary, class_name=name, report=report, **facts))
 
 
 # ---------------------------------------------------------------- Inception v1 branches
@@ -108,7 +111,10 @@ composite("inception_v1", "Inception v1 module", CAT_INCEPTION,
                              "torchvision (3x3 in the '5x5' branch, ceil pool) or paper (true 5x5)",
                              choices=("torchvision", "paper")), BN],
           _inception_v1, "GoogLeNet's module with 1x1 dimension reductions (the six numbers of Table 1).",
-          _v1_summary, class_name="Inception", report=tables.columns("inception", {"#1x1": "ch1x1", "#3x3 reduce": "ch3x3red", "#3x3": "ch3x3", "#5x5 reduce": "ch5x5red", "#5x5": "ch5x5", "pool proj": "pool_proj"}))
+          _v1_summary, class_name="Inception", report=tables.columns("inception", {"#1x1": "ch1x1", "#3x3 reduce": "ch3x3red", "#3x3": "ch3x3", "#5x5 reduce": "ch5x5red", "#5x5": "ch5x5", "pool proj": "pool_proj"}),
+          from_torch=FromTorch(("torchvision.models.googlenet.Inception",), children(dict(
+              ch1x1="branch1.conv", ch3x3red="branch2.0.conv", ch3x3="branch2.1.conv", ch5x5red="branch3.0.conv",
+              ch5x5="branch3.1.conv", pool_proj="branch4.1.conv"), variant="torchvision", batch_norm=True)))
 
 
 def _inception_naive(p, s):
@@ -156,7 +162,11 @@ composite("inception_a", "Inception-v3 A (fig. 5)", CAT_INCEPTION,
            ch("dblred", 64, "reduce before the double 3x3"), ch("dbl", 96, "double 3x3 branch"),
            ch("pool_features", 32, "avg pool -> 1x1 projection"), BN],
           _inception_a, "35x35 module: the 5x5 factorised into two 3x3 (Mixed_5b..5d).",
-          lambda p: f"pool {p['pool_features']}", class_name="InceptionA", report=tables.module("inception A"))
+          lambda p: f"pool {p['pool_features']}", class_name="InceptionA", report=tables.module("inception A"),
+          from_torch=FromTorch(("torchvision.models.inception.InceptionA",), children(dict(
+              ch1x1="branch1x1.conv", ch5x5red="branch5x5_1.conv", ch5x5="branch5x5_2.conv",
+              dblred="branch3x3dbl_1.conv", dbl="branch3x3dbl_2.conv", pool_features="branch_pool.conv"),
+              branch2_kernel=lambda m: m.branch5x5_2.conv.kernel_size[0], batch_norm=True)))
 
 
 def _inception_b(p, s):
@@ -173,7 +183,9 @@ composite("inception_b", "Grid reduction B (35 -> 17)", CAT_REDUCTION,
           [ch("ch3x3", 384, "stride-2 3x3 branch"), ch("dblred", 64, "reduce before the double 3x3"),
            ch("dbl", 96, "double 3x3 branch (the second with stride 2)"), BN],
           _inception_b, "Efficient grid reduction (fig. 10): stride-2 convs and a stride-2 pool in parallel.",
-          lambda p: f"{p['ch3x3']}|{p['dbl']}|pool", class_name="InceptionB", report=tables.module("reduction B"))
+          lambda p: f"{p['ch3x3']}|{p['dbl']}|pool", class_name="InceptionB", report=tables.module("reduction B"),
+          from_torch=FromTorch(("torchvision.models.inception.InceptionB",), children(dict(
+              ch3x3="branch3x3.conv", dblred="branch3x3dbl_1.conv", dbl="branch3x3dbl_2.conv"), batch_norm=True)))
 
 
 def _inception_c(p, s):
@@ -201,7 +213,10 @@ composite("inception_c", "Inception-v3 C (fig. 6, 1xn/nx1)", CAT_INCEPTION,
            Param("n", "int", 7, "n of the 1xn and nx1 convolutions (odd)", min=1, max=31),
            ch("pool_features", 192, "avg pool -> 1x1 projection"), BN],
           _inception_c, "17x17 module: nxn factorised into 1xn then nx1 (Mixed_6b..6e).",
-          lambda p: f"n={p['n']}, c7={p['c7']}", class_name="InceptionC", report=tables.module("inception C"))
+          lambda p: f"n={p['n']}, c7={p['c7']}", class_name="InceptionC", report=tables.module("inception C"),
+          from_torch=FromTorch(("torchvision.models.inception.InceptionC",), children(dict(
+              ch1x1="branch1x1.conv", c7="branch7x7_1.conv", ch7x7="branch7x7_3.conv",
+              pool_features="branch_pool.conv"), n=lambda m: m.branch7x7_2.conv.kernel_size[1], batch_norm=True)))
 
 
 def _inception_d(p, s):
@@ -220,7 +235,10 @@ composite("inception_d", "Grid reduction D (17 -> 8)", CAT_REDUCTION,
            ch("ch7red", 192, "1x1, 1xn, nx1 channels"), ch("ch7", 192, "final stride-2 3x3"),
            Param("n", "int", 7, "n of the 1xn and nx1 convolutions", min=1, max=31), BN],
           _inception_d, "Efficient grid reduction with a factorised 7x7 branch (Mixed_7a).",
-          lambda p: f"{p['ch3x3']}|{p['ch7']}|pool", class_name="InceptionD", report=tables.module("reduction D"))
+          lambda p: f"{p['ch3x3']}|{p['ch7']}|pool", class_name="InceptionD", report=tables.module("reduction D"),
+          from_torch=FromTorch(("torchvision.models.inception.InceptionD",), children(dict(
+              ch3x3red="branch3x3_1.conv", ch3x3="branch3x3_2.conv", ch7red="branch7x7x3_1.conv",
+              ch7="branch7x7x3_4.conv"), n=lambda m: m.branch7x7x3_2.conv.kernel_size[1], batch_norm=True)))
 
 
 def _inception_e(p, s):
@@ -242,7 +260,11 @@ composite("inception_e", "Inception-v3 E (fig. 7, expanded)", CAT_INCEPTION,
            ch("ch3x3", 384, "each of 1x3 and 3x1"), ch("dblred", 448, "reduce before the 3x3"),
            ch("dbl", 384, "3x3, then each of 1x3 and 3x1"), ch("pool_features", 192, "avg pool -> 1x1"), BN],
           _inception_e, "8x8 module with an expanded filter bank: 1x3 and 3x1 in parallel (Mixed_7b, 7c).",
-          lambda p: f"{p['ch1x1']}|2x{p['ch3x3']}|2x{p['dbl']}|{p['pool_features']}", class_name="InceptionE", report=tables.module("inception E"))
+          lambda p: f"{p['ch1x1']}|2x{p['ch3x3']}|2x{p['dbl']}|{p['pool_features']}", class_name="InceptionE", report=tables.module("inception E"),
+          from_torch=FromTorch(("torchvision.models.inception.InceptionE",), children(dict(
+              ch1x1="branch1x1.conv", ch3x3red="branch3x3_1.conv", ch3x3="branch3x3_2a.conv",
+              dblred="branch3x3dbl_1.conv", dbl="branch3x3dbl_2.conv", pool_features="branch_pool.conv"),
+              batch_norm=True)))
 
 
 def _grid_reduction(p, s):
@@ -289,7 +311,10 @@ composite("aux_googlenet", "Aux classifier (GoogLeNet)", CAT_HEAD,
            Param("variant", "choice", "torchvision", "torchvision (adaptive 4x4 pool, BN) or paper (5x5/3 avg pool)",
                  choices=("torchvision", "paper"))],
           _aux_googlenet, "Auxiliary classifier on 4a/4d; its loss counts 0.3 in training, dropped at inference.",
-          lambda p: f"{p['num_classes']} classes", class_name="InceptionAux", report=tables.module("aux classifier"))
+          lambda p: f"{p['num_classes']} classes", class_name="InceptionAux", report=tables.module("aux classifier"),
+          from_torch=FromTorch(("torchvision.models.googlenet.InceptionAux",), lambda m: dict(
+              num_classes=m.fc2.out_features, conv_channels=m.conv.conv.out_channels, fc_features=m.fc1.out_features,
+              dropout=m.dropout.p, variant="torchvision")))
 
 
 def _aux_v3(p, s):
@@ -306,7 +331,9 @@ def _aux_v3(p, s):
 composite("aux_inception_v3", "Aux classifier (Inception-v3, BN)", CAT_HEAD,
           [NUM_CLASSES, Param("batch_norm", "bool", True, "The BN-auxiliary of the Inception-v3 paper")],
           _aux_v3, "Auxiliary classifier on the 17x17 grid, with batch norm (AuxLogits).",
-          lambda p: f"{p['num_classes']} classes", class_name="InceptionAuxV3", report=tables.module("aux classifier"))
+          lambda p: f"{p['num_classes']} classes", class_name="InceptionAuxV3", report=tables.module("aux classifier"),
+          from_torch=FromTorch(("torchvision.models.inception.InceptionAux",), lambda m: dict(num_classes=m.fc.out_features,
+                                                                                batch_norm=True)))
 
 
 def _classifier(p, s):
@@ -367,9 +394,19 @@ SHORTCUT = Param("shortcut", "choice", "auto", "identity, projection (1x1 conv +
                  choices=("auto", "identity", "projection"))
 STRIDE = Param("stride", "int", 1, "Stride of the block (2 halves the grid)", min=1, max=4)
 
+def _bottleneck_from_torch(m):
+    planes, groups = m.conv3.out_channels // 4, m.conv2.groups
+    return dict(planes=planes, stride=pair(m.conv2.stride)[0], groups=groups,
+                base_width=m.conv2.out_channels * 64 // (planes * groups),
+                shortcut="projection" if m.downsample is not None else "identity")
+
+
 composite("resnet_basic", "ResNet basic block", CAT_RESIDUAL, [ch("planes", 64, "channels"), STRIDE, SHORTCUT],
           _resnet_basic, "Two 3x3 convs with a shortcut, added (ResNet-18/34).",
-          lambda p: f"{p['planes']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="BasicBlock", report=tables.named("residual"))
+          lambda p: f"{p['planes']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="BasicBlock", report=tables.named("residual"),
+          from_torch=FromTorch(("torchvision.models.resnet.BasicBlock",), lambda m: dict(
+              planes=m.conv1.out_channels, stride=pair(m.conv1.stride)[0],
+              shortcut="projection" if m.downsample is not None else "identity")))
 composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
           [ch("planes", 64, "inner channels (output is 4x)"), STRIDE, SHORTCUT,
            Param("base_width", "int", 64, "Width per group (64 for ResNet-50, 4 for ResNeXt-50 32x4d)", min=1,
@@ -378,7 +415,8 @@ composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
                  max=1024)],
           _resnet_bottleneck, "1x1 reduce, 3x3 (grouped in ResNeXt), 1x1 expand (x4) with a shortcut (ResNet-50).",
           lambda p: f"{p['planes']}x4" + (f" g{p['groups']}" if p["groups"] > 1 else "")
-          + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="Bottleneck", report=tables.named("bottleneck"))
+          + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="Bottleneck", report=tables.named("bottleneck"),
+          from_torch=FromTorch(("torchvision.models.resnet.Bottleneck",), _bottleneck_from_torch))
 
 
 def _mlpconv(p, s):

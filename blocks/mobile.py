@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .composite import IN, Subgraph
 from .composites import CAT_RESIDUAL, ch, composite
+from .imports import FromTorch, children
 from .spec import MAX_CHANNELS, BlockError, Param
 
 CAT_MOBILE = "Efficient nets"
@@ -60,13 +61,23 @@ def _inverted_residual(p, s):
     return g
 
 
+def _inverted_residual_from_torch(m):
+    first = m.conv[0][0]
+    inp = first.in_channels
+    hidden = first.out_channels if len(m.conv) == 4 else inp
+    if hidden % inp:
+        return f"an expansion of {hidden}/{inp} channels is not a whole ratio"
+    return dict(out_channels=m.out_channels, stride=m.stride, expand_ratio=hidden // inp)
+
+
 composite("inverted_residual", "Inverted residual (MobileNetV2)", CAT_MOBILE,
           [ch("out_channels", 24, "output channels"),
            Param("stride", "int", 1, "Stride of the depthwise 3x3 (1 or 2)", min=1, max=2),
            Param("expand_ratio", "int", 6, "Expansion of the 1x1 before the depthwise conv", min=1, max=16)],
           _inverted_residual, "1x1 expand (ReLU6), depthwise 3x3 (ReLU6), linear 1x1 projection, and the input "
           "added when stride 1 keeps the shape (torchvision's InvertedResidual).",
-          lambda p: f"{p['out_channels']} x{p['expand_ratio']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""))
+          lambda p: f"{p['out_channels']} x{p['expand_ratio']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""),
+          from_torch=FromTorch(("torchvision.models.mobilenetv2.InvertedResidual",), _inverted_residual_from_torch))
 
 
 def _depthwise_separable(p, s):
@@ -102,7 +113,9 @@ composite("fire", "Fire module (SqueezeNet)", CAT_MOBILE,
           [ch("squeeze", 16, "1x1 squeeze filters"), ch("expand1x1", 64, "1x1 expand filters"),
            ch("expand3x3", 64, "3x3 expand filters")],
           _fire, "SqueezeNet's module: a 1x1 squeeze, then 1x1 and 3x3 expands side by side, concatenated "
-          "(torchvision's Fire).", lambda p: f"{p['squeeze']}>{p['expand1x1']}|{p['expand3x3']}")
+          "(torchvision's Fire).", lambda p: f"{p['squeeze']}>{p['expand1x1']}|{p['expand3x3']}",
+          from_torch=FromTorch(("torchvision.models.squeezenet.Fire",), children(dict(squeeze="squeeze", expand1x1="expand1x1",
+                                                                         expand3x3="expand3x3"))))
 
 
 def _transition(p, s):
@@ -116,7 +129,8 @@ def _transition(p, s):
 composite("dense_transition", "Dense transition (DenseNet)", CAT_RESIDUAL,
           [ch("out_channels", 128, "channels after the 1x1 (DenseNet: half the input's)")],
           _transition, "Between dense blocks: BN, ReLU, a 1x1 conv that compresses, a 2x2 average pool "
-          "(torchvision's _Transition).", lambda p: f"{p['out_channels']} /2")
+          "(torchvision's _Transition).", lambda p: f"{p['out_channels']} /2",
+          from_torch=FromTorch(("torchvision.models.densenet._Transition",), children(dict(out_channels="conv"))))
 
 
 def _dense_block(p, s):
@@ -136,13 +150,22 @@ def _dense_block(p, s):
     return g
 
 
+def _dense_block_from_torch(m):
+    first = m.denselayer1
+    if first.drop_rate:
+        return "dense layers with dropout have no block"
+    growth = first.conv2.out_channels
+    return dict(layers=len(m), growth_rate=growth, bn_size=first.conv1.out_channels // growth)
+
+
 composite("dense_block", "Dense block (DenseNet)", CAT_RESIDUAL,
           [Param("layers", "int", 6, "Layers; each reads the concatenation of all before it", min=1, max=128),
            Param("growth_rate", "int", 32, "Channels each layer adds", min=1, max=1024),
            Param("bn_size", "int", 4, "Bottleneck width of each layer's 1x1, in growth rates", min=1, max=16)],
           _dense_block, "DenseNet's block: every layer (BN-ReLU-1x1-BN-ReLU-3x3) reads all the feature maps before "
           "it; the output concatenates them all (torchvision's _DenseBlock).",
-          lambda p: f"{p['layers']} x +{p['growth_rate']}")
+          lambda p: f"{p['layers']} x +{p['growth_rate']}",
+          from_torch=FromTorch(("torchvision.models.densenet._DenseBlock",), _dense_block_from_torch))
 
 
 def _mbconv(p, s):
@@ -173,6 +196,36 @@ def _mbconv(p, s):
     return g
 
 
+_ACTIVATIONS = {"SiLU": "silu", "Hardswish": "hardswish", "ReLU": "relu", "ReLU6": "relu6", "Sigmoid": "sigmoid",
+                "Hardsigmoid": "hardsigmoid"}
+
+
+def _mbconv_from_torch(m):
+    """torchvision's MBConv (EfficientNet) and MobileNetV3's InvertedResidual: expand?, depthwise, SE?, project."""
+    parts = list(m.block)
+    cin = parts[0][0].in_channels
+    expanded = parts[0][0].out_channels if parts[0][0].kernel_size == (1, 1) and len(parts) > 2 and \
+        parts[1][0].groups > 1 else cin
+    dw = parts[1] if expanded != cin else parts[0]
+    se = next((p for p in parts if type(p).__name__ != "Sequential" and hasattr(p, "fc1")), None)
+    project = parts[-1]
+    act = _ACTIVATIONS.get(type(dw[2]).__name__)
+    sd = getattr(m, "stochastic_depth", None)
+    if act is None or len(project) != 2:
+        return "an inverted residual with another activation or projection has no block"
+    params = dict(out_channels=project[0].out_channels, expanded_channels=expanded if expanded != cin else 0,
+                  kernel=dw[0].kernel_size[0], stride=dw[0].stride[0], activation=act,
+                  stochastic_depth_prob=sd.p if sd is not None and m.use_res_connect else 0.0,
+                  bn_eps=dw[1].eps, bn_momentum=dw[1].momentum)
+    if se is not None:
+        se_act = _ACTIVATIONS.get(type(se.activation).__name__)
+        gate = _ACTIVATIONS.get(type(se.scale_activation).__name__)
+        if se_act not in ("silu", "relu") or gate not in ("sigmoid", "hardsigmoid"):
+            return "a squeeze-and-excitation with other activations has no block"
+        params.update(se_channels=se.fc1.out_channels, se_activation=se_act, se_gate=gate)
+    return params
+
+
 composite("mbconv", "MBConv / inverted residual with SE (EfficientNet, MobileNetV3)", CAT_MOBILE,
           [ch("out_channels", 24, "output channels"),
            Param("expanded_channels", "int", 0, "Channels after the 1x1 expansion (0 or the input's: no expansion)",
@@ -193,4 +246,5 @@ composite("mbconv", "MBConv / inverted residual with SE (EfficientNet, MobileNet
           "stochastic depth and the input added when the shape allows (torchvision's MBConv and MobileNetV3 "
           "InvertedResidual).",
           lambda p: f"{p['out_channels']} k{p['kernel']}" + (f"/{p['stride']}" if p["stride"] > 1 else "")
-          + (" SE" if p["se_channels"] else ""))
+          + (" SE" if p["se_channels"] else ""),
+          from_torch=FromTorch(("torchvision.models.efficientnet.MBConv", "torchvision.models.mobilenetv3.InvertedResidual"), _mbconv_from_torch))

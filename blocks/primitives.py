@@ -6,6 +6,7 @@ MACs count multiply-accumulates of convolutions and linear layers only (the conv
 from __future__ import annotations
 
 from . import fields, tables
+from .imports import BATCH, Chain, FromOnnx, FromTorch, Made, Split, pair
 from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape,
                    register, source_ref)
 
@@ -137,6 +138,33 @@ BASIC_CONV = TorchCall("BasicConv2d", lambda p, i, o: _conv_args(p, i, o) + [
     ("eps", p["eps"], 0.001), ("batch_norm", p["batch_norm"], True)])
 
 
+def _conv_from_torch(m):
+    if m.padding_mode != "zeros":
+        return f"padding_mode {m.padding_mode!r} (only zero padding has a block)"
+    return dict(out_channels=m.out_channels, kernel=pair(m.kernel_size), stride=pair(m.stride),
+                padding=m.padding if isinstance(m.padding, str) else pair(m.padding), dilation=pair(m.dilation),
+                groups=m.groups, bias=m.bias is not None)
+
+
+def _conv_from_onnx(n):
+    w, b = n.const(1), n.const(2)
+    if w is None or w.ndim != 4:
+        n.refuse("only 2-D convolutions with constant weights")
+    n.weights.update({"weight": w} | ({"bias": b} if b is not None else {}))
+    return dict(out_channels=int(w.shape[0]), kernel=[int(d) for d in w.shape[2:]],
+                stride=list(n.attrs.get("strides", [1, 1])), padding=n.pads(2),
+                dilation=list(n.attrs.get("dilations", [1, 1])), groups=int(n.attrs.get("group", 1)),
+                bias=b is not None)
+
+
+def _basic_conv_from_torch(m):
+    conv = _conv_from_torch(m.conv)
+    if isinstance(conv, str):
+        return conv
+    return dict(out_channels=conv["out_channels"], kernel=conv["kernel"], stride=conv["stride"],
+                padding=conv["padding"], eps=m.bn.eps, batch_norm=True)
+
+
 _CONV_PARAMS = (
     _channels(),
     _kernel(3),
@@ -178,6 +206,7 @@ register(BlockSpec(
                            Param("in_channels", "int", 0, "Expected input channels (0: take them from the input)",
                                  min=0, max=MAX_CHANNELS)),
     shape=_conv_shape, cost=_conv_cost, torch=CONV, summary=_conv_summary, width_param="out_channels",
+    from_torch=FromTorch(("torch.nn.Conv2d",), _conv_from_torch), from_onnx=(FromOnnx("Conv", _conv_from_onnx),),
     description="2-D convolution; asymmetric kernels (1xn, nx1), stride, padding, dilation, groups."))
 
 register(BlockSpec(
@@ -193,11 +222,28 @@ register(BlockSpec(
     shape=lambda p, ins: _conv_shape({**p, "dilation": [1, 1], "groups": 1}, ins),
     cost=lambda p, ins, out: _add_bn(p, _conv_cost({**p, "groups": 1}, ins, out, bias=not p["batch_norm"]), out),
     torch=BASIC_CONV, summary=_conv_summary, width_param="out_channels",
+    from_torch=FromTorch(("torchvision.models.googlenet.BasicConv2d", "torchvision.models.inception.BasicConv2d"),
+                         _basic_conv_from_torch),
     description="Convolution, batch norm and ReLU in one block, as torchvision's BasicConv2d."))
 
 
 def _add_bn(p, c: Cost, out) -> Cost:
     return Cost(c.params + (2 * out[0] if p["batch_norm"] else 0), c.macs)
+
+
+def _bn_from_torch(m):
+    if not m.track_running_stats or m.momentum is None:
+        return "batch norm without running statistics (or with a cumulative average) has no block"
+    return dict(eps=m.eps, momentum=m.momentum, affine=m.affine)
+
+
+def _bn_from_onnx(n):
+    if len(n.node.output) > 1 and any(n.node.output[1:]) or int(n.attrs.get("training_mode", 0)):
+        n.refuse("batch normalisation in training mode (export in eval mode)")
+    scale, bias, mean, var = (n.const(i) for i in range(1, 5))
+    n.weights.update(weight=scale, bias=bias, running_mean=mean, running_var=var,
+                     num_batches_tracked=n.array(0, "int64"))
+    return dict(eps=float(n.attrs.get("epsilon", 1e-5)), momentum=round(1.0 - float(n.attrs.get("momentum", 0.9)), 6))
 
 
 register(BlockSpec(
@@ -210,6 +256,8 @@ register(BlockSpec(
     torch=TorchCall("nn.BatchNorm2d", lambda p, i, o: [(None, i, None), ("eps", p["eps"], 1e-5),
                                                       ("momentum", p["momentum"], 0.1),
                                                       ("affine", p["affine"], True)]),
+    from_torch=FromTorch(("torch.nn.BatchNorm2d",), _bn_from_torch),
+    from_onnx=(FromOnnx("BatchNormalization", _bn_from_onnx),),
     keeps_width=True, in_table=False,
     description="Batch normalisation over the channels of a CxHxW tensor."))
 
@@ -244,13 +292,57 @@ def _inplace_arg(p, i, o):
     return [("inplace", p["inplace"], False)]
 
 
-_activation("relu", "ReLU", "nn.ReLU", "max(0, x)", _INPLACE, _inplace_arg, inplace=True, saves_output=True)
+def _relu6_from_onnx(bounds_as_inputs):
+    def read(n):
+        if bounds_as_inputs:  # opset 11 on: optional inputs
+            lo, hi = n.const(1), n.const(2)
+        else:  # opsets 1-10: attributes
+            lo, hi = n.attrs.get("min"), n.attrs.get("max")
+        return _relu6_bounds(n, n.scalar(lo, "min"), n.scalar(hi, "max"))
+    return read
+
+
+def _relu6_bounds(n, lo, hi):
+    if (lo, hi) != (0.0, 6.0):
+        n.refuse(f"clip to [{lo}, {hi}] (only ReLU6's [0, 6] has a block)")
+    return dict(inplace=False)
+
+
+def _gelu_from_onnx(n):
+    if n.attrs.get("approximate", b"none") not in (b"none", "none"):
+        n.refuse("GELU with the tanh approximation has no block")
+    return {}
+
+
+def _gelu_erf(n):
+    """x * 0.5 * (1 + erf(x / sqrt(2))), as torch.onnx writes GELU before opset 20 (the constants checked)."""
+    div, _erf, add, _mul, half = n.nodes
+    if not (n.is_const(div, 1 / 2 ** 0.5, 1) or n.is_const(div, 2 ** 0.5)) or not n.is_const(add, 1.0) \
+            or not n.is_const(half, 0.5):
+        n.refuse("not GELU's constants")
+    return {}
+
+
+_activation("relu", "ReLU", "nn.ReLU", "max(0, x)", _INPLACE, _inplace_arg, inplace=True, saves_output=True,
+            from_torch=FromTorch(functions=("torch.nn.functional.relu", "torch.relu", "Tensor.relu")),
+            from_onnx=(FromOnnx("Relu", lambda n: dict(inplace=False)),))
 _activation("relu6", "ReLU6", "nn.ReLU6", "min(max(0, x), 6) (MobileNetV2)", _INPLACE, _inplace_arg, inplace=True,
-            saves_output=True)
+            saves_output=True, from_torch=FromTorch(functions=("torch.nn.functional.relu6",)),
+            from_onnx=(FromOnnx("Clip", _relu6_from_onnx(False)), FromOnnx("Clip", _relu6_from_onnx(True), since=11)))
 _activation("sigmoid", "Sigmoid", "nn.Sigmoid", "1 / (1 + exp(-x)) (LeNet-5's squashing function)",
-            saves_output=True)
-_activation("tanh", "Tanh", "nn.Tanh", "Hyperbolic tangent", saves_output=True)
-_activation("gelu", "GELU", "nn.GELU", "Gaussian error linear unit")
+            saves_output=True,
+            from_torch=FromTorch(functions=("torch.sigmoid", "torch.nn.functional.sigmoid", "Tensor.sigmoid")),
+            from_onnx=(FromOnnx("Sigmoid"),))
+_activation("tanh", "Tanh", "nn.Tanh", "Hyperbolic tangent", saves_output=True,
+            from_torch=FromTorch(functions=("torch.tanh", "Tensor.tanh")), from_onnx=(FromOnnx("Tanh"),))
+_activation("gelu", "GELU", "nn.GELU", "Gaussian error linear unit",
+            from_torch=FromTorch(("torch.nn.GELU",), lambda m: {} if m.approximate == "none" else
+                                 f"GELU(approximate={m.approximate!r})",
+                                 functions=("torch.nn.functional.gelu",),
+                                 call=lambda c: {} if c.opt(1, "approximate", "none") == "none" else
+                                 "gelu with the tanh approximation has no block"),
+            from_onnx=(FromOnnx("Gelu", _gelu_from_onnx),
+                       FromOnnx(pattern=("Div", "Erf", "Add", ("Mul", "x"), "Mul"), read=_gelu_erf)))
 
 
 def _pool_shape(kind):
@@ -278,6 +370,45 @@ def _pool_args(p):
             ("ceil_mode", p["ceil_mode"], False)]
 
 
+def _pool_from_torch(m):
+    if getattr(m, "dilation", 1) not in (1, (1, 1)) or getattr(m, "return_indices", False):
+        return "dilated pools and pools that return indices have no block"
+    if getattr(m, "divisor_override", None):
+        return "avg pool with divisor_override has no block"
+    p = dict(kernel=pair(m.kernel_size), stride=pair(m.stride if m.stride is not None else m.kernel_size),
+             padding=pair(m.padding), ceil_mode=bool(m.ceil_mode))
+    if hasattr(m, "count_include_pad"):
+        p["count_include_pad"] = bool(m.count_include_pad)
+    return p
+
+
+def _pool_call(avg):
+    def rule(c):
+        k = c.opt(1, "kernel_size")
+        p = dict(kernel=pair(k), stride=pair(c.opt(2, "stride") or k), padding=pair(c.opt(3, "padding", 0)),
+                 ceil_mode=bool(c.opt(4 if avg else 5, "ceil_mode", False)))
+        if avg:
+            p["count_include_pad"] = bool(c.opt(5, "count_include_pad", True))
+        elif c.opt(4, "dilation", 1) not in (1, (1, 1)):
+            return "dilated max pool has no block"
+        return p
+    return rule
+
+
+def _pool_from_onnx(avg):
+    def read(n):
+        if list(n.attrs.get("dilations", [1, 1])) != [1, 1]:
+            n.refuse("dilated pooling")
+        if not avg and len(n.node.output) > 1 and n.node.output[1]:
+            n.refuse("max pool with indices")
+        p = dict(kernel=list(n.attrs["kernel_shape"]), stride=list(n.attrs.get("strides", [1, 1])),
+                 padding=n.pads(2), ceil_mode=bool(n.attrs.get("ceil_mode", 0)))
+        if avg:
+            p["count_include_pad"] = bool(n.attrs.get("count_include_pad", 0))
+        return p
+    return read
+
+
 _POOL_PARAMS = (_kernel(3), _stride(2), _padding_pair(0),
                 Param("ceil_mode", "bool", False, "Round the output size up (torchvision's GoogLeNet does)"))
 
@@ -288,6 +419,9 @@ register(BlockSpec(
     receptive=fields.sliding,
     shape=_pool_shape("MaxPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
     torch=TorchCall("nn.MaxPool2d", lambda p, i, o: _pool_args(p)),
+    from_torch=FromTorch(("torch.nn.MaxPool2d",), _pool_from_torch, ("torch.nn.functional.max_pool2d",),
+                         _pool_call(False)),
+    from_onnx=(FromOnnx("MaxPool", _pool_from_onnx(False)),),
     description="Maximum over each window; 3x3/2 windows overlap (AlexNet, GoogLeNet)."))
 
 register(BlockSpec(
@@ -299,7 +433,34 @@ register(BlockSpec(
     shape=_pool_shape("AvgPool2d"), cost=lambda p, ins, out: ZERO, summary=_pool_summary, keeps_width=True,
     torch=TorchCall("nn.AvgPool2d", lambda p, i, o: _pool_args(p) + [
         ("count_include_pad", p["count_include_pad"], True)]),
+    from_torch=FromTorch(("torch.nn.AvgPool2d",), _pool_from_torch, ("torch.nn.functional.avg_pool2d",),
+                         _pool_call(True)),
+    from_onnx=(FromOnnx("AveragePool", _pool_from_onnx(True)),),
     description="Average over each window (LeNet-5's subsampling, GoogLeNet's aux heads)."))
+
+def _adaptive_from_torch(m):
+    size = m.output_size
+    if isinstance(size, (tuple, list)) and None in size:
+        return "adaptive pool with a None size"
+    return dict(output_size=pair(size))
+
+
+def _mean_call(c):
+    dims, keep = c.opt(1, "dim"), c.opt(2, "keepdim", False)
+    if dims is None or sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims])) != [2, 3]:
+        return f"mean over {dims} (only over H and W has a block)"
+    return Chain([("adaptive_avgpool2d", dict(output_size=[1, 1]))] + ([] if keep else [("flatten", {})]))
+
+
+def _reduce_mean_from_onnx(n):
+    axes = n.attrs.get("axes")
+    if axes is None and len(n.node.input) > 1:
+        axes = [int(v) for v in n.const(1)]
+    if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
+        n.refuse(f"mean over axes {axes} (only over H and W has a block)")
+    return Chain([("adaptive_avgpool2d", dict(output_size=[1, 1]))] +
+                 ([] if int(n.attrs.get("keepdims", 1)) else [("flatten", {})]))
+
 
 register(BlockSpec(
     "adaptive_avgpool2d", "Global / adaptive avg pool", "Pooling",
@@ -311,6 +472,12 @@ register(BlockSpec(
     cost=lambda p, ins, out: ZERO,
     summary=lambda p: "global" if p["output_size"] == [1, 1] else f"to {p['output_size'][0]}x{p['output_size'][1]}",
     torch=TorchCall("nn.AdaptiveAvgPool2d", lambda p, i, o: [(None, p["output_size"], None)]), keeps_width=True,
+    from_torch=FromTorch(("torch.nn.AdaptiveAvgPool2d",), _adaptive_from_torch,
+                         ("torch.nn.functional.adaptive_avg_pool2d", "torch.mean", "Tensor.mean"),
+                         lambda c: _mean_call(c) if c.name.endswith("mean") else
+                         dict(output_size=pair(c.opt(1, "output_size", 1)))),
+    from_onnx=(FromOnnx("GlobalAveragePool", lambda n: dict(output_size=[1, 1])),
+               FromOnnx("ReduceMean", _reduce_mean_from_onnx)),
     legacy_ids=("global_avgpool",),
     description="Average to a fixed grid; 1x1 is NIN's and GoogLeNet's global average pooling."))
 
@@ -320,8 +487,35 @@ register(BlockSpec(
     params=(Param("p", "float", 0.5, "Probability of zeroing an activation in training", min=0.0, max=1.0),),
     shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO, summary=lambda p: f"p={p['p']:g}",
     torch=TorchCall("nn.Dropout", lambda p, i, o: [("p", p["p"], SHOW)]),
+    from_torch=FromTorch(functions=("torch.nn.functional.dropout",), call=lambda c: dict(p=float(c.opt(1, "p", 0.5)))),
     alias="view", keeps_width=True,  # in eval mode it returns its input itself
     description="Randomly zeroes activations while training (GoogLeNet: 40%, its aux heads: 70%)."))
+
+
+def _flatten_call(c):
+    if c.name in ("flatten", "Tensor.flatten", "torch.flatten"):
+        if (c.opt(1, "start_dim", 0), c.opt(2, "end_dim", -1)) == (1, -1):
+            return {}
+        return "flatten that keeps more than the batch dimension has no block"
+    shape = list(c.args[1]) if c.name.endswith("torch.reshape") else list(c.args[1:])
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = list(shape[0])
+    if shape in ([BATCH, -1], [-1]) or (len(shape) == 2 and shape[1] == -1):
+        return {}
+    return f"{c.name.split('.')[-1]} to {shape} has no block"
+
+
+def _flatten_from_onnx(n):
+    if int(n.attrs.get("axis", 1)) != 1:
+        n.refuse(f"flatten from axis {n.attrs.get('axis')}")
+    return {}
+
+
+def _flatten_from_reshape(n):
+    shape = [int(v) for v in n.const(1)]
+    if len(shape) == 2 and (shape[1] == -1 or shape[0] in (1, -1, 0)):
+        return {}
+    n.refuse(f"reshape to {shape} (only a flatten or a channel shuffle has a block)")
 
 
 def _flatten_shape(p, ins):
@@ -336,6 +530,11 @@ register(BlockSpec(
     receptive=fields.whole,
     shape=_flatten_shape, cost=lambda p, ins, out: ZERO, channel_rule=lambda p, ch, ins, out: _flat_width(ch, ins),
     torch=TorchCall("nn.Flatten", lambda p, i, o: [(None, 1, None)]),
+    from_torch=FromTorch(("torch.nn.Flatten",), lambda m: {} if (m.start_dim, m.end_dim) == (1, -1) else
+                         f"flatten({m.start_dim}, {m.end_dim})",
+                         ("torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape", "torch.reshape"),
+                         _flatten_call),
+    from_onnx=(FromOnnx("Flatten", _flatten_from_onnx), FromOnnx("Reshape", _flatten_from_reshape)),
     alias="view", in_table=False,
     keeps_width=True,  # for the class count of a head on a 1x1 map (the exporter checks the value)
     description="CxHxW -> a vector of C*H*W features, before a Linear layer."))
@@ -352,6 +551,17 @@ def _linear_shape(p, ins):
     return (p["out_features"],)
 
 
+def _gemm_from_onnx(n):
+    w, b = n.const(1), n.const(2)
+    a = n.attrs
+    if w is None or float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or int(a.get("transA", 0)):
+        n.refuse("only y = x W^T + b with a constant W")
+    if not int(a.get("transB", 0)):
+        w = w.T
+    n.weights.update({"weight": w} | ({"bias": b} if b is not None else {}))
+    return dict(out_features=int(w.shape[0]), bias=b is not None)
+
+
 register(BlockSpec(
     "linear", "Linear", "Dense",
     report=tables.named("linear"), weight_layers=1,
@@ -366,6 +576,8 @@ register(BlockSpec(
     torch=TorchCall("nn.Linear", lambda p, i, o: [(None, i, None), (None, _width(o, p, "out_features"), None),
                                                   ("bias", p["bias"], True)]),
     summary=lambda p: str(p["out_features"]), width_param="out_features",
+    from_torch=FromTorch(("torch.nn.Linear",), lambda m: dict(out_features=m.out_features, bias=m.bias is not None)),
+    from_onnx=(FromOnnx("Gemm", _gemm_from_onnx),),
     description="Fully connected layer."))
 
 
@@ -395,32 +607,80 @@ def _add_shape(p, ins):
     return ins[0]
 
 
+def _cat_call(c):
+    parts, dim = c.opt(0, "tensors"), c.opt(1, "dim", 0)
+    if dim not in (1, -3):
+        return f"torch.cat along dim {dim} (only channels, dim 1, has a block)"
+    return Made({}, list(parts))
+
+
+def _concat_from_onnx(n):
+    if int(n.attrs.get("axis", 1)) not in (1, -3):
+        n.refuse(f"concat along axis {n.attrs.get('axis')} (only channels, axis 1)")
+    return Made({}, [n.x(i) for i in range(len(n.node.input))])
+
+
+def _merge_call(what):
+    def rule(c):
+        if len(c.tensors) == 2 and len(c.args) == 2 and not c.kwargs:
+            return Made({}, c.tensors)
+        return f"{what} of {len(c.tensors)} tensors and constants has no block"
+    return rule
+
+
+def _merge_from_onnx(n):
+    if any(n.is_constant(i) for i in range(len(n.node.input))):
+        n.refuse("with a constant operand (only tensor-tensor merges have a block)")
+    return Made({}, [n.x(0), n.x(1)])
+
+
 register(BlockSpec(
     "concat", "Concat", "Merge", ports=(), variadic=True, min_inputs=1,
     shape=_concat_shape, cost=lambda p, ins, out: ZERO, in_table=False,
     forward=lambda args: f"torch.cat([{', '.join(args)}], 1)", channel_rule=lambda p, ch, ins, out: sum(ch[1:], ch[0]),
+    from_torch=FromTorch(functions=("torch.cat",), call=_cat_call), from_onnx=(FromOnnx("Concat", _concat_from_onnx),),
     description="Joins branches along the channel axis, in port order (Inception's filter concatenation)."))
 
 register(BlockSpec(
     "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2,
     shape=_add_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " + ".join(args),
     channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
+    from_torch=FromTorch(functions=("operator.add", "torch.add", "Tensor.add", "Tensor.__add__", "operator.iadd"),
+                         call=_merge_call("a sum")),
+    from_onnx=(FromOnnx("Add", _merge_from_onnx),),
     description="Element-wise sum (ResNet's shortcut); all inputs must have the same shape."))
 
 
 # ---------------------------------------------------------------- the kinds torchvision's CNN zoo adds
 
-_activation("hardswish", "Hardswish", "nn.Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)")
-_activation("hardsigmoid", "Hardsigmoid", "nn.Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)")
-_activation("silu", "SiLU (swish)", "nn.SiLU", "x * sigmoid(x) (EfficientNet)")
+def _torch_hardsigmoid(n, node=None):
+    """torch's hardsigmoid is ONNX's HardSigmoid with alpha 1/6 and beta 1/2."""
+    a = n.attributes(node) if node is not None else n.attrs
+    if abs(float(a.get("alpha", 0.2)) - 1 / 6) > 1e-6 or abs(float(a.get("beta", 0.5)) - 0.5) > 1e-6:
+        n.refuse("only torch's hardsigmoid (alpha 1/6, beta 1/2) has a block")
+    return {}
+
+
+_activation("hardswish", "Hardswish", "nn.Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)",
+            from_torch=FromTorch(functions=("torch.nn.functional.hardswish",)),
+            from_onnx=(FromOnnx("HardSwish"),  # opset 14 on; before, torch writes x * HardSigmoid(x)
+                       FromOnnx(pattern=("HardSigmoid", ("Mul", "x")), read=lambda n: _torch_hardsigmoid(n, n.nodes[0]))))
+_activation("hardsigmoid", "Hardsigmoid", "nn.Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)",
+            from_torch=FromTorch(functions=("torch.nn.functional.hardsigmoid",)),
+            from_onnx=(FromOnnx("HardSigmoid", _torch_hardsigmoid),))
+_activation("silu", "SiLU (swish)", "nn.SiLU", "x * sigmoid(x) (EfficientNet)",
+            from_torch=FromTorch(functions=("torch.nn.functional.silu",)),
+            from_onnx=(FromOnnx(pattern=("Sigmoid", ("Mul", "x"))),))
 _activation("leaky_relu", "LeakyReLU", "nn.LeakyReLU", "x if x > 0 else slope * x",
             (Param("negative_slope", "float", 0.01, "Slope for negative inputs", min=0.0, max=1.0),),
-            lambda p, i, o: [(None, p["negative_slope"], None)])
+            lambda p, i, o: [(None, p["negative_slope"], None)],
+            from_onnx=(FromOnnx("LeakyRelu", lambda n: dict(negative_slope=float(n.attrs.get("alpha", 0.01)))),))
 
 register(BlockSpec(
     "identity", "Identity", "Reshape",
     shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO,
     torch=TorchCall("nn.Identity"), alias="view", keeps_width=True, in_table=False,
+    from_torch=FromTorch(("torch.nn.Identity",)),
     description="Passes its input through unchanged (a placeholder, or a removed layer)."))
 
 
@@ -442,6 +702,9 @@ register(BlockSpec(
     "mul", "Multiply", "Merge", ports=(), variadic=True, min_inputs=2,
     shape=_broadcast_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " * ".join(args),
     channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
+    from_torch=FromTorch(functions=("operator.mul", "torch.mul", "Tensor.mul", "operator.imul"),
+                         call=_merge_call("a product")),
+    from_onnx=(FromOnnx("Mul", _merge_from_onnx),),
     description="Element-wise product with broadcasting (squeeze-and-excitation: the Cx1x1 gate times the map)."))
 
 
@@ -452,12 +715,40 @@ def _shuffle_shape(p, ins):
     return ins[0]
 
 
+def _shuffle_from_onnx(n):
+    """Reshape to N x g x C/g x H x W, swap the two channel axes, reshape back: how torch.onnx writes a shuffle."""
+    first, swap, back = n.nodes
+    shape = [int(v) for v in n.const(1, first)]
+    if len(shape) != 5 or list(n.attributes(swap).get("perm", [])) != [0, 2, 1, 3, 4] or \
+            len(n.const(1, back)) != 4:
+        n.refuse("not a channel shuffle")
+    return dict(groups=shape[1])
+
+
 register(BlockSpec(
     "channel_shuffle", "Channel shuffle", "Reshape",
     params=(Param("groups", "int", 2, "Groups whose channels are interleaved", min=1, max=MAX_CHANNELS),),
     shape=_shuffle_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"groups {p['groups']}",
     torch=TorchCall("ChannelShuffle", lambda p, i, o: [(None, p["groups"], None)]), keeps_width=True,
+    from_torch=FromTorch(("torch.nn.ChannelShuffle",), functions=("torchvision.models.shufflenetv2.channel_shuffle",),
+                         call=lambda c: dict(groups=int(c.opt(1, "groups", 2))),
+                         wrap=("torchvision.models.shufflenetv2.channel_shuffle",)),
+    from_onnx=(FromOnnx(pattern=("Reshape", "Transpose", "Reshape"), read=_shuffle_from_onnx),),
     in_table=False, description="Interleaves the channels of its groups (ShuffleNet), so grouped convolutions mix."))
+
+def _layernorm2d_from_onnx(n):
+    """Transpose to channels-last, LayerNormalization over the last axis, transpose back (torchvision's
+    LayerNorm2d as torch.onnx writes it)."""
+    first, norm, back = n.nodes
+    if list(n.attributes(first).get("perm", [])) != [0, 2, 3, 1] or \
+            list(n.attributes(back).get("perm", [])) != [0, 3, 1, 2] or int(n.attributes(norm).get("axis", -1)) != -1:
+        n.refuse("not a layer norm over channels")
+    weight, bias = n.const(1, norm), n.const(2, norm)
+    if weight is None or bias is None:
+        n.refuse("a layer norm without a learned weight and bias has no block")
+    n.weights.update(weight=weight, bias=bias)
+    return dict(eps=float(n.attributes(norm).get("epsilon", 1e-5)))
+
 
 register(BlockSpec(
     "layernorm2d", "LayerNorm (channels)", "Normalisation",
@@ -465,6 +756,10 @@ register(BlockSpec(
     shape=lambda p, ins: _need_chw(ins, "LayerNorm2d"),
     cost=lambda p, ins, out: Cost(2 * out[0], 0),
     torch=TorchCall("LayerNorm2d", lambda p, i, o: [(None, i, None), ("eps", p["eps"], 1e-5)]),
+    from_torch=FromTorch(("torchvision.models.convnext.LayerNorm2d",),
+                         lambda m: dict(eps=m.eps) if m.elementwise_affine and m.bias is not None else
+                         "LayerNorm2d without a learned weight and bias"),
+    from_onnx=(FromOnnx(pattern=("Transpose", "LayerNormalization", "Transpose"), read=_layernorm2d_from_onnx),),
     keeps_width=True, in_table=False,
     description="Layer normalisation over the channels at each position of a CxHxW map (ConvNeXt)."))
 
@@ -474,6 +769,7 @@ register(BlockSpec(
             Param("mode", "choice", "row", "Drop per sample (row) or for the whole batch", choices=("row", "batch"))),
     shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO, summary=lambda p: f"p={p['p']:g}",
     torch=TorchCall("StochasticDepth", lambda p, i, o: [(None, p["p"], None), (None, p["mode"], None)]),
+    from_torch=FromTorch(("torchvision.ops.StochasticDepth",)),
     alias="view", keeps_width=True, in_table=False,  # in eval it returns its input itself
     description="Randomly drops a residual branch per sample while training; identity in eval (EfficientNet)."))
 
@@ -500,6 +796,8 @@ register(BlockSpec(
     shape=_pad_shape, cost=lambda p, ins, out: ZERO,
     summary=lambda p: "pad " + ",".join(map(str, p["horizontal"] + p["vertical"])),
     torch=TorchCall("nn.ZeroPad2d", lambda p, i, o: [(None, p["horizontal"] + p["vertical"], None)]),
+    from_torch=FromTorch(("torch.nn.ZeroPad2d",), lambda m: dict(horizontal=list(m.padding[:2]),
+                                                                 vertical=list(m.padding[2:]))),
     keeps_width=True,
     in_table=False, description="Pads a map with zeros on each side."))
 
@@ -512,6 +810,18 @@ def _upsample_shape(p, ins):
     return (c, h * s[0], w * s[1])
 
 
+def _upsample_from_torch(m):
+    sf = m.scale_factor
+    if m.size is not None or sf is None:
+        return "Upsample to a fixed size has no block (use scale_factor)"
+    sf = sf if isinstance(sf, (tuple, list)) else (sf, sf)
+    if any(float(v) != int(v) for v in sf) or m.mode not in ("nearest", "bilinear"):
+        return f"Upsample by {sf} with mode {m.mode!r} (whole factors, nearest or bilinear only)"
+    if m.mode == "bilinear" and m.align_corners:
+        return "Upsample with align_corners=True has no block"
+    return dict(scale_factor=[int(v) for v in sf], mode=m.mode)
+
+
 register(BlockSpec(
     "upsample", "Upsample", "Reshape",
     receptive=fields.upsampled(lambda p: p["scale_factor"]),
@@ -521,6 +831,7 @@ register(BlockSpec(
     summary=lambda p: f"x{p['scale_factor'][0]} {p['mode']}",
     torch=TorchCall("nn.Upsample", lambda p, i, o: [("scale_factor", [float(v) for v in p["scale_factor"]], None),
                                                    ("mode", p["mode"], "nearest")]),
+    from_torch=FromTorch(("torch.nn.Upsample",), _upsample_from_torch),
     keeps_width=True, description="Enlarges a map by a whole factor (decoders of encoder-decoder nets)."))
 
 
@@ -538,6 +849,29 @@ def _deconv_shape(p, ins):
     if oh < 1 or ow < 1:
         raise BlockError(f"ConvTranspose2d output would be {oh}x{ow}: less padding", "kernel_too_large")
     return (p["out_channels"], oh, ow)
+
+
+def _deconv_from_torch(m):
+    if m.padding_mode != "zeros":
+        return f"padding_mode {m.padding_mode!r}"
+    return dict(out_channels=m.out_channels, kernel=pair(m.kernel_size), stride=pair(m.stride),
+                padding=pair(m.padding), output_padding=pair(m.output_padding), dilation=pair(m.dilation),
+                groups=m.groups, bias=m.bias is not None)
+
+
+def _deconv_from_onnx(n):
+    w, b = n.const(1), n.const(2)
+    a = n.attrs
+    if w is None or w.ndim != 4:
+        n.refuse("only 2-D transposed convolutions with constant weights")
+    if "output_shape" in a:
+        n.refuse("output_shape is not supported (export with output_padding)")
+    groups = int(a.get("group", 1))
+    n.weights.update({"weight": w} | ({"bias": b} if b is not None else {}))
+    return dict(out_channels=int(w.shape[1]) * groups, kernel=[int(d) for d in w.shape[2:]],
+                stride=list(a.get("strides", [1, 1])), padding=n.pads(2),
+                output_padding=list(a.get("output_padding", [0, 0])), dilation=list(a.get("dilations", [1, 1])),
+                groups=groups, bias=b is not None)
 
 
 def _deconv_cost(p, ins, out):
@@ -563,6 +897,8 @@ register(BlockSpec(
         ("stride", p["stride"], [1, 1]), ("padding", p["padding"], [0, 0]),
         ("output_padding", p["output_padding"], [0, 0]), ("groups", p["groups"], 1), ("bias", p["bias"], True),
         ("dilation", p["dilation"], [1, 1])]),
+    from_torch=FromTorch(("torch.nn.ConvTranspose2d",), _deconv_from_torch),
+    from_onnx=(FromOnnx("ConvTranspose", _deconv_from_onnx),),
     description="Transposed (fractionally strided) convolution: learned upsampling in decoders."))
 
 
@@ -574,6 +910,27 @@ def _slice_shape(p, ins):
     return (p["stop"] - p["start"], h, w)
 
 
+def _chunk_call(c):
+    n, dim, src = c.opt(1, "chunks"), c.opt(2, "dim", 0), c.args[0]
+    ch = c.channels(src)
+    if dim != 1 or ch is None or not n or ch % n:
+        return f"chunk into {n} along dim {dim} (only equal channel chunks have a block)"
+    step = ch // n
+    return Split([("channel_slice", dict(start=i * step, stop=(i + 1) * step)) for i in range(n)],
+                 tuple(f"chunk{i}" for i in range(n)))
+
+
+def _slice_from_onnx(n):
+    starts, ends = n.const(1), n.const(2)
+    axes = n.const(3) if len(n.node.input) > 3 and n.node.input[3] else list(range(len(starts)))
+    steps = n.const(4) if len(n.node.input) > 4 and n.node.input[4] else [1] * len(starts)
+    if [int(x) % 4 for x in axes] != [1] or int(steps[0]) != 1:
+        n.refuse("slicing other than a range of channels")
+    channels = n.channels(n.x(0))
+    start, stop = (max(0, min(channels, int(v) if v >= 0 else int(v) + channels)) for v in (starts[0], ends[0]))
+    return dict(start=start, stop=stop)
+
+
 register(BlockSpec(
     "channel_slice", "Channel slice", "Reshape",
     params=(Param("start", "int", 0, "First channel taken", min=0, max=MAX_CHANNELS),
@@ -581,8 +938,33 @@ register(BlockSpec(
     shape=_slice_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"channels {p['start']}:{p['stop']}",
     channel_rule=lambda p, ch, ins, out: p["stop"] - p["start"],
     torch=TorchCall("ChannelSlice", lambda p, i, o: [(None, p["start"], None), (None, p["stop"], None)]),
+    from_torch=FromTorch(functions=("torch.chunk", "Tensor.chunk"), call=_chunk_call),
+    from_onnx=(FromOnnx("Slice", _slice_from_onnx),),
     alias="view", in_table=False,
     description="Channels start..stop-1 of its input (ShuffleNet's split: x.chunk(2, dim=1) is two slices)."))
+
+
+def _convnext_from_onnx(n):
+    """torchvision's CNBlock as torch.onnx writes it: the depthwise 7x7 conv, a channels-last section (LayerNorm,
+    Linear, GELU, Linear), the layer scale and the residual sum; the weights renamed to CNBlock's children."""
+    conv, first, norm, mm1, b1, _gelu, mm2, b2, back, scale, _add = n.nodes
+    a = n.attributes(conv)
+    w, bias = n.const(1, conv), n.const(2, conv)
+    if w is None or bias is None or list(w.shape[1:]) != [1, 7, 7] or int(a.get("group", 1)) != w.shape[0] or \
+            list(a.get("pads", [0] * 4)) != [3] * 4 or list(a.get("strides", [1, 1])) != [1, 1] or \
+            list(n.attributes(first).get("perm", [])) != [0, 2, 3, 1] or \
+            list(n.attributes(back).get("perm", [])) != [0, 3, 1, 2]:
+        n.refuse("not a ConvNeXt block")
+    w1, w2 = n.const(1, mm1), n.const(1, mm2)
+    tensors = {"block.0.weight": w, "block.0.bias": bias, "block.2.weight": n.const(1, norm),
+               "block.2.bias": n.const(2, norm), "block.3.weight": w1.T if w1 is not None else None,
+               "block.3.bias": n.other_const(b1), "block.5.weight": w2.T if w2 is not None else None,
+               "block.5.bias": n.other_const(b2), "layer_scale": n.other_const(scale)}
+    if any(v is None for v in tensors.values()):
+        n.refuse("a ConvNeXt block without constant weights")
+    tensors["layer_scale"] = tensors["layer_scale"].reshape(-1, 1, 1)
+    n.weights.update(tensors)
+    return dict(eps=float(n.attributes(norm).get("epsilon", 1e-5)))
 
 
 def _convnext_cost(p, ins, out):
@@ -605,5 +987,10 @@ register(BlockSpec(
                                                      ("stochastic_depth_prob", p["stochastic_depth_prob"], 0.0),
                                                      ("eps", p["eps"], 1e-6)]),
     keeps_width=True,
+    from_torch=FromTorch(("torchvision.models.convnext.CNBlock",),
+                         lambda m: dict(layer_scale=1e-6, eps=m.block[2].eps,
+                                        stochastic_depth_prob=m.stochastic_depth.p)),
+    from_onnx=(FromOnnx(pattern=("Conv", "Transpose", "LayerNormalization", "MatMul", "Add", {"Gelu", "gelu"},
+                                 "MatMul", "Add", "Transpose", "Mul", ("Add", "x")), read=_convnext_from_onnx),),
     description="ConvNeXt's block: 7x7 depthwise conv, LayerNorm, 4x MLP with GELU, layer scale, stochastic "
                 "depth, plus the input (torchvision's CNBlock, weight for weight)."))

@@ -353,6 +353,9 @@ class BlockSpec:
     weight_layers: int = 0     # layers with weights it adds to a table's depth column (convolution, linear: 1)
     advisor_role: str = ""     # its part in the Inception-v3 design principles: "convolution" (factorisable,
     #                            a 1x1 reduction) or "pool" (a grid reduction when strided)
+    # what it is imported from (blocks/imports.py): PyTorch modules and functions, ONNX operators and patterns
+    from_torch: object = None  # FromTorch
+    from_onnx: tuple = ()      # (FromOnnx, ...)
 
     def channels(self, p: dict, in_chs: list, in_shapes, out_shape):
         """The output channels of a block of this kind (symbolic where its inputs' are)."""
