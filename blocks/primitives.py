@@ -157,6 +157,29 @@ def _conv_from_onnx(n):
                 bias=b is not None)
 
 
+def _basic_conv_from_onnx(n):
+    """torchvision's BasicConv2d as torch.onnx writes it: Conv (scope ``P.conv``), BatchNormalization
+    (``P.bn``), Relu (``P``); a file that does not name its nodes so gets the three blocks instead."""
+    conv, *rest = n.nodes
+    bn, relu = (rest[0] if len(rest) == 2 else None), rest[-1]
+    outer = n.scope(relu)
+    if not outer or n.scope(conv) != outer + ".conv" or (bn is not None and n.scope(bn) != outer + ".bn"):
+        n.refuse("not a BasicConv2d")
+    c = _conv_from_onnx(n)
+    if c["groups"] != 1 or c["dilation"] != [1, 1] or isinstance(c["padding"], str) or c["bias"] == (bn is not None):
+        n.refuse("not a BasicConv2d")
+    weights = {f"conv.{k}": v for k, v in n.weights.items()}
+    eps = 0.001
+    if bn is not None:
+        norm = n.sub(bn)
+        eps = _bn_from_onnx(norm)["eps"]
+        weights.update({f"bn.{k}": v for k, v in norm.weights.items()})
+    n.weights.clear()
+    n.weights.update(weights)
+    return dict(out_channels=c["out_channels"], kernel=c["kernel"], stride=c["stride"], padding=c["padding"],
+                eps=eps, batch_norm=bn is not None)
+
+
 def _basic_conv_from_torch(m):
     conv = _conv_from_torch(m.conv)
     if isinstance(conv, str):
@@ -224,6 +247,8 @@ register(BlockSpec(
     torch=BASIC_CONV, summary=_conv_summary, width_param="out_channels",
     from_torch=FromTorch(("torchvision.models.googlenet.BasicConv2d", "torchvision.models.inception.BasicConv2d"),
                          _basic_conv_from_torch),
+    from_onnx=(FromOnnx(pattern=("Conv", "BatchNormalization", "Relu"), read=_basic_conv_from_onnx),
+               FromOnnx(pattern=("Conv", "Relu"), read=_basic_conv_from_onnx)),
     description="Convolution, batch norm and ReLU in one block, as torchvision's BasicConv2d."))
 
 
@@ -273,6 +298,9 @@ register(BlockSpec(
     torch=TorchCall("nn.LocalResponseNorm", lambda p, i, o: [(None, p["size"], None), ("alpha", p["alpha"], SHOW),
                                                            ("beta", p["beta"], SHOW), ("k", p["k"], SHOW)]),
     summary=lambda p: f"size {p['size']}", keeps_width=True,
+    from_onnx=(FromOnnx("LRN", lambda n: dict(size=int(n.attrs["size"]), alpha=float(n.attrs.get("alpha", 1e-4)),
+                                              beta=float(n.attrs.get("beta", 0.75)),
+                                              k=float(n.attrs.get("bias", 1.0)))),),
     description="AlexNet's local response normalisation across channels."))
 
 
@@ -317,7 +345,7 @@ def _gelu_from_onnx(n):
 def _gelu_erf(n):
     """x * 0.5 * (1 + erf(x / sqrt(2))), as torch.onnx writes GELU before opset 20 (the constants checked)."""
     div, _erf, add, _mul, half = n.nodes
-    if not (n.is_const(div, 1 / 2 ** 0.5, 1) or n.is_const(div, 2 ** 0.5)) or not n.is_const(add, 1.0) \
+    if not n.is_const(div, 2 ** 0.5) or not n.is_const(add, 1.0) \
             or not n.is_const(half, 0.5):
         n.refuse("not GELU's constants")
     return {}

@@ -1,6 +1,6 @@
 """A new block kind is one file (issue 21): a Mish activation added as blocks/mish.py, with no other file changed,
 is on the palette, analysed, in the report, compiled, exported as PyTorch and ONNX, and imported from a torch
-model. The test runs a copy of the blocks package with the file added, in a fresh process (this process's
+model and from ONNX files (torch's Softplus-Tanh-Mul form and ONNX's own Mish operator). The test runs a copy of the blocks package with the file added, in a fresh process (this process's
 registry stays as shipped)."""
 import json
 import os
@@ -14,11 +14,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 MISH = '''"""Mish, x * tanh(softplus(x)) (Misra, 2019): an activation kind in one file."""
+from .imports import FromOnnx
 from .spec import BlockSpec, Cost, TorchCall, register
 
 register(BlockSpec(
     "mish", "Mish", "Activation", shape=lambda p, ins: ins[0], cost=lambda p, ins, out: Cost(0, 0),
-    torch=TorchCall("nn.Mish"), keeps_width=True, in_table=False, description="x * tanh(softplus(x))"))
+    torch=TorchCall("nn.Mish"), keeps_width=True, in_table=False, description="x * tanh(softplus(x))",
+    from_onnx=(FromOnnx("Mish"), FromOnnx(pattern=("Softplus", "Tanh", ("Mul", "x"))))))
 '''
 
 CHECK = r'''
@@ -73,6 +75,27 @@ export_graph(g, "onnx", d / "m.onnx", weights=net.state_dict())
 import onnxruntime as ort
 y = ort.InferenceSession(str(d / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
 out["onnx"] = float((torch.from_numpy(y) - want).abs().max())
+from builder.importers import import_source
+for opset in (17, 18):  # torch writes Softplus, Tanh, Mul: the kind's pattern; ONNX's own Mish operator by hand
+    export_graph(g, "onnx", d / f"m{opset}.onnx", weights=net.state_dict(), opset=opset)
+    back = import_source(str(d / f"m{opset}.onnx"))
+    out[f"onnx_imported_kinds_{opset}"] = [b.type for b in back.graph.blocks()]
+    m = compile_graph(back.graph).eval(); m.load_state_dict(back.state)
+    with torch.no_grad():
+        out[f"onnx_imported_{opset}"] = float((m(x) - want).abs().max())
+import onnx
+from onnx import helper
+model_proto = onnx.load(str(d / "m18.onnx"))
+nodes = list(model_proto.graph.node)
+first = next(i for i, n in enumerate(nodes) if n.op_type == "Softplus")
+mul = next(n for n in nodes[first:] if n.op_type == "Mul")
+mish = helper.make_node("Mish", [nodes[first].input[0]], [mul.output[0]], name="/act/Mish")
+rest = [n for n in nodes if n.op_type not in ("Softplus", "Tanh") and n is not mul]
+del model_proto.graph.node[:]
+model_proto.graph.node.extend(rest[:first] + [mish] + rest[first:])
+onnx.save(model_proto, str(d / "mish_op.onnx"))
+back = import_source(str(d / "mish_op.onnx"))
+out["onnx_op_kinds"] = [b.type for b in back.graph.blocks()]
 class Source(nn.Module):
     def __init__(self):
         super().__init__()
@@ -104,5 +127,9 @@ def test_a_mish_kind_in_one_new_file_works_everywhere(tmp_path):
     assert got["shape"] == [8, 14, 14] and "mish" in got["report"]
     assert got["compiled"] < 1e-6 and got["exported"] < 1e-6 and got["exported_has"]
     assert got["onnx"] < 1e-4
+    for opset in (17, 18):  # the ONNX importer reads the kind's pattern: one block, not three
+        assert got[f"onnx_imported_kinds_{opset}"] == ["input", "conv2d", "mish", "flatten", "linear", "output"]
+        assert got[f"onnx_imported_{opset}"] < 1e-5
+    assert got["onnx_op_kinds"] == ["input", "conv2d", "mish", "flatten", "linear", "output"]
     assert got["imported_kinds"].count("mish") == 1 and "conv2d" in got["imported_kinds"]
     assert got["imported"] < 1e-6

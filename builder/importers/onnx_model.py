@@ -1,5 +1,10 @@
-"""An ONNX file as a block graph, by a direct mapping of the ONNX operators CNNs use onto block kinds (no other
-converter: every op below maps to exactly one block, with its weights from the file's initializers).
+"""An ONNX file as a block graph: every kind says which ONNX operators, or chains of operators, it stands for
+(``BlockSpec.from_onnx``), and this module applies those rules, with the weights from the file's initializers.
+
+Sizes come from onnx's shape inference and constant arithmetic from onnx's reference evaluator, before any
+block is made; then chains of operators that are one kind (Sigmoid and Mul: SiLU; the erf form of GELU; a
+ConvNeXt block) are matched, shortest first, and every other node is converted by the rule registered for its
+(operator, opset).
 
 Block ids come from the nodes' names, which torch.onnx writes as module scopes (``/layer1/layer1.0/conv1/Conv``
 becomes ``layer1.0.conv1``). A file exported in eval mode has its batch norms folded into the convolutions (they
@@ -33,6 +38,7 @@ def converts(op_type: str, since: int = 1):
 
 def converter_for(op_type: str, opset: int):
     """The converter for ``op_type`` in a file of ``opset``, or None."""
+    _register_kinds()
     return next((fn for since, fn in CONVERTERS.get(op_type, ()) if since <= opset), None)
 
 
@@ -66,6 +72,110 @@ def _scalar(value, name):
     return float(arr.reshape(()))
 
 
+class OnnxNode:
+    """One ONNX node, or the nodes of a matched pattern (``nodes``; ``node`` is the first), as a kind's
+    :class:`~blocks.imports.FromOnnx` rule reads it: attributes, constant inputs, the blocks it reads, and the
+    weights it fills (``weights``: tensor name inside the block -> array)."""
+
+    def __init__(self, job, node, nodes=()):
+        self.job, self.node, self.nodes = job, node, list(nodes) or [node]
+        self.attrs = _attrs(node)
+        self.opset = job.opset
+        self.weights: dict = {}
+
+    @staticmethod
+    def refuse(why: str):
+        raise _Refuse(why)
+
+    @staticmethod
+    def attributes(node) -> dict:
+        return _attrs(node)
+
+    @staticmethod
+    def scope(node) -> str:
+        """The module path torch.onnx wrote in the node's name (``inception3a.branch1.conv``), or ''."""
+        return _node_scope(node)
+
+    def sub(self, node) -> "OnnxNode":
+        """Another node of the pattern, as a rule of its own reads it (its weights apart)."""
+        return OnnxNode(self.job, node)
+
+    def is_constant(self, i: int, node=None) -> bool:
+        node = node or self.node
+        return len(node.input) > i and node.input[i] in self.job.const
+
+    def const(self, i: int, node=None):
+        """Constant input ``i`` of ``node`` (default: this one) as an array; None when the input is absent."""
+        node = node or self.node
+        name = node.input[i] if len(node.input) > i else ""
+        if not name:
+            return None
+        if name not in self.job.const:
+            raise _Refuse(f"input {i} ({name!r}) must be a constant")
+        return self.job.const[name]
+
+    def other_const(self, node):
+        """The constant operand of a two-operand node (an Add's bias, a Mul's scale), or None."""
+        return next((self.job.const[n] for n in node.input if n in self.job.const), None)
+
+    def is_const(self, node, value: float, tolerance: float = 1e-6) -> bool:
+        """Whether ``node`` has a constant operand equal to ``value`` (one number)."""
+        c = self.other_const(node)
+        return c is not None and np.asarray(c).size == 1 and abs(float(np.asarray(c).reshape(())) - value) <= \
+            tolerance * max(1.0, abs(value))
+
+    def x(self, i: int = 0) -> str:
+        return self.job._x(self.node, i)
+
+    def pads(self, k: int) -> list:
+        return self.job._pads(self.attrs, k)
+
+    @staticmethod
+    def scalar(value, name):
+        return _scalar(value, name)
+
+    def channels(self, block: str) -> int:
+        from ..core.analysis import analyze
+        shape = analyze(self.job.g).blocks[block].out_shape
+        if not shape:
+            raise _Refuse(f"the shape of its input {block!r} is not known")
+        return shape[0]
+
+    @staticmethod
+    def array(value, dtype: str):
+        return np.array(value, dtype=dtype)
+
+
+class _Fused:
+    """The nodes of a matched pattern, standing for one block of ``spec`` (parameters and weights read)."""
+    attribute = ()
+
+    def __init__(self, spec, made, weights, first, last, nodes):
+        self.spec, self.made, self.weights, self.first = spec, made, weights, first
+        self.op_type = spec.type_id  # what a longer pattern names it by ("gelu" inside a ConvNeXt block)
+        self.input = list(first.input[:1])  # the tensor it reads (its constants are read already)
+        self.output = list(last.output[:1])
+        self.name = first.name
+        self.scope = _common_scope(nodes)
+
+
+def _node_scope(node) -> str:
+    return node.scope if isinstance(node, _Fused) else _scope(node)
+
+
+def _common_scope(nodes) -> str:
+    """The innermost module path all the nodes share (the module the pattern is)."""
+    parts = [_node_scope(n).split(".") for n in nodes if _node_scope(n)]
+    if not parts:
+        return ""
+    common = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return ".".join(common)
+
+
 class _Onnx:
     def __init__(self, model, path, input_shape):
         from onnx import numpy_helper
@@ -78,23 +188,30 @@ class _Onnx:
         self.state: dict = {}
         self.input_shape = input_shape
         self.failed: set = set()  # outputs of nodes that could not be mapped: what reads them is not listed again
+        self.nodes = list(model.graph.node)  # held, so that id() names a node for the whole import
+        self.folded: set = set()  # ids of the nodes whose outputs are computed ahead (constants)
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
     def problem(self, node, why):
-        self.problems.append(ImportProblem("operator", _scope(node) or node.name or node.op_type,
-                                           f"{node.op_type}: {why}"))
+        where = node.scope if isinstance(node, _Fused) else _scope(node)
+        self.problems.append(ImportProblem("operator", where or node.name or node.op_type, f"{node.op_type}: {why}"))
 
     PARAMETRIC = {"Conv", "ConvTranspose", "Gemm", "BatchNormalization"}
 
     def fresh(self, node, kind):
-        """The block id of a node: its module's path for ops with weights (``layer1.0.conv1``); for the others the
-        module's path when the scope's last name is the op's module (``relu``), else the op inside the scope
-        (``layer1.0.add``). Unique and never the parent path of another id."""
-        scope = _scope(node)
-        leaf = [p for p in node.name.split("/") if p][-2:-1]
-        op = node.op_type.lower()
-        if node.op_type not in self.PARAMETRIC and not (leaf and leaf[0].split(".")[-1].lower().startswith(op[:4])):
-            scope = f"{scope}.{op}" if scope else op
+        """The block id of a node: its module's path for ops with weights (``layer1.0.conv1``) and for a pattern
+        (the module it is); for the others the module's path when the scope's last name is the op's module
+        (``relu``), else the op inside the scope (``layer1.0.add``). Unique and never the parent path of another
+        id."""
+        if isinstance(node, _Fused):  # the module it is, else the function inside its module
+            scope, op = node.scope, kind
+        else:
+            scope = _scope(node)
+            leaf = [p for p in node.name.split("/") if p][-2:-1]
+            op = node.op_type.lower()
+            if node.op_type not in self.PARAMETRIC and not (leaf and leaf[0].split(".")[-1].lower()
+                                                            .startswith(op[:4])):
+                scope = f"{scope}.{op}" if scope else op
         base = block_path(scope or kind) or kind
         taken = set(self.g.ids())
         parents = {".".join(b.split(".")[:i]) for b in taken for i in range(1, b.count(".") + 1)}
@@ -102,6 +219,8 @@ class _Onnx:
         def clash(c):
             return c in taken or c in parents or any(".".join(c.split(".")[:i]) in taken
                                                      for i in range(1, c.count(".") + 1))
+        if isinstance(node, _Fused) and clash(base) and scope:
+            base = block_path(f"{scope}.{kind}")
         cand, n = base, 2
         while clash(cand) and n < 50:
             cand, n = f"{base}_{n}", n + 1
@@ -124,9 +243,21 @@ class _Onnx:
                 self.g.connect(src, bid, check_cycle=False)
         for name, array in (tensors or {}).items():
             import torch
-            self.state[f"{bid}.{name}"] = torch.from_numpy(array.copy())
+            self.state[f"{bid}.{name}"] = torch.from_numpy(np.array(array, copy=True))
         self.value[node.output[0]] = bid
         return bid
+
+    def make(self, spec, made, node, weights):
+        """The block(s) a kind's rule made of ``node``."""
+        from blocks.imports import Chain, Made
+        if isinstance(made, Made):
+            return self.add(node, spec.type_id, made.params, made.inputs, weights)
+        if isinstance(made, Chain):
+            value = self._x(node)
+            for i, (kind, params) in enumerate(made.steps):
+                value = self.add(node, kind, params, [value], weights if i == 0 else None)
+            return value
+        return self.add(node, spec.type_id, made, [self._x(node)], weights)
 
     def tensor_in(self, name):
         """The block that gives tensor ``name``, if any."""
@@ -149,7 +280,20 @@ class _Onnx:
             return
         bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
         self.value[inputs[0].name] = bid
-        for node in graph.node:
+        self._prefold(_static_shapes(self.model, inputs[0].name, shape))
+        for node in self._fuse(self.nodes):
+            if id(node) in self.folded:
+                continue
+            if isinstance(node, _Fused):
+                if node.input[0] in self.failed:
+                    self.failed.update(node.output)
+                    continue
+                try:
+                    self.make(node.spec, node.made, node, node.weights)
+                except _Refuse as r:
+                    self.problem(node, str(r))
+                    self.failed.update(node.output)
+                continue
             handler = converter_for(node.op_type, self.opset)
             if any(n in self.failed for n in node.input):
                 self.failed.update(node.output)  # follows from a problem already listed; an op without a
@@ -174,10 +318,32 @@ class _Onnx:
                              "output" if i == 0 else f"output_{i}")
             self.g.connect(src, "output" if i == 0 else f"output_{i}", check_cycle=False)
 
-    # ------------------------------------------------------------------ shape arithmetic (folded to constants)
+    # ------------------------------------------------------------------ constants computed ahead
+    def _prefold(self, shapes: dict) -> None:
+        """Constants, sizes known from onnx's shape inference and arithmetic on them (the exporter's size
+        computations: Shape, Gather, Concat, ...) are computed before any block is made, so patterns and the
+        operators they feed (a Reshape) see numbers. What cannot be computed is left to the main pass, which
+        refuses it with a message naming the node."""
+        for node in self.nodes:
+            try:
+                if node.op_type == "Constant":
+                    _constant(self, node, _attrs(node))
+                elif node.op_type == "Shape" and shapes.get(node.input[0]):
+                    dims = shapes[node.input[0]]
+                    a = _attrs(node)
+                    self.const[node.output[0]] = np.array(dims, dtype=np.int64)[a.get("start", 0):a.get("end")]
+                elif node.op_type in FOLDABLE and node.input and all(n in self.const for n in node.input if n):
+                    for name, value in zip(node.output, _evaluate(node, [self.const[n] for n in node.input if n],
+                                                                  self.opset)):
+                        self.const[name] = np.asarray(value)
+                else:
+                    continue
+            except _Refuse:
+                continue
+            self.folded.add(id(node))
+
     def _fold(self, node) -> bool:
-        """Arithmetic on constants (the exporter's size computations: Shape, Gather, Add, Div, ...) is computed
-        here, so what it feeds (a Slice, a Reshape) sees numbers."""
+        """Arithmetic on constants left after the first pass (sizes of blocks onnx could not infer)."""
         if node.op_type == "Shape" and node.input[0] in self.value and isinstance(self.value[node.input[0]], str):
             from ..core.analysis import analyze
             out = analyze(self.g).blocks[self.value[node.input[0]]].out_shape
@@ -190,108 +356,61 @@ class _Onnx:
             self.const[name] = np.asarray(value)
         return True
 
-    @converts("Slice")
-    def _Slice(self, node, a):
-        src = self._x(node)
-        starts, ends = self._c(node, 1), self._c(node, 2)
-        axes = self._c(node, 3) if len(node.input) > 3 and node.input[3] else np.arange(len(starts))
-        steps = self._c(node, 4) if len(node.input) > 4 and node.input[4] else np.ones(len(starts), np.int64)
-        if [int(x) % 4 for x in axes] != [1] or int(steps[0]) != 1:
-            raise _Refuse("slicing other than a range of channels")
-        from ..core.analysis import analyze
-        channels = analyze(self.g).blocks[src].out_shape[0]
-        start, stop = (int(np.clip(v if v >= 0 else v + channels, 0, channels)) for v in (starts[0], ends[0]))
-        self.add(node, "channel_slice", dict(start=start, stop=stop), [src])
+    # ------------------------------------------------------------------ patterns
+    def _fuse(self, nodes: list) -> list:
+        """``nodes`` with every match of a kind's pattern (``FromOnnx.pattern``) replaced by one :class:`_Fused`,
+        shortest patterns first, so a longer one sees the shorter ones as their kinds (GELU inside ConvNeXt)."""
+        from blocks import REGISTRY
+        patterns = sorted(((spec, f) for spec in REGISTRY for f in spec.from_onnx if f.pattern),
+                          key=lambda e: len(e[1].pattern))
+        outputs = {o.name for o in self.model.graph.output}
+        for spec, f in patterns:
+            nodes = self._fuse_one(nodes, spec, f, outputs)
+        return nodes
 
-    @converts("Reshape")
-    def _Reshape(self, node, a):
-        shape = [int(v) for v in self._c(node, 1)]
-        src = node.input[0]
-        pending = self.value.get(src)
-        if isinstance(pending, _Shuffle) and pending.stage == 2 and len(shape) == 4:
-            return self.add(node, "channel_shuffle", dict(groups=pending.groups), [pending.src])
-        block = self._x(node)
-        if len(shape) == 5:  # the first step of a channel shuffle: N x groups x C/groups x H x W
-            self.value[node.output[0]] = _Shuffle(block, shape[1], 1)
+    def _fuse_one(self, nodes, spec, f, outputs) -> list:
+        live = [n for n in nodes if id(n) not in self.folded]
+        readers: dict = {}
+        for n in live:
+            for name in n.input:
+                if name and name not in self.const:
+                    readers.setdefault(name, []).append(n)
+        replaced: dict = {}  # id(first node) -> _Fused; id(other matched node) -> None
+        for node in live:
+            if id(node) in replaced or not _step_matches(f.pattern[0], node):
+                continue
+            chain = self._match(node, f.pattern, readers, outputs, replaced)
+            if chain is None:
+                continue
+            n = OnnxNode(self, node, chain)
+            try:
+                made = f.read(n) if f.read is not None else {}
+            except _Refuse:
+                continue  # not this kind after all: its nodes are converted one by one
+            replaced[id(node)] = _Fused(spec, made, n.weights, node, chain[-1], chain)
+            for other in chain[1:]:
+                replaced[id(other)] = None
+        if not replaced:
+            return nodes
+        return [replaced[id(n)] if id(n) in replaced else n for n in nodes if replaced.get(id(n), n) is not None]
+
+    def _match(self, first, pattern, readers, outputs, taken):
+        x = first.input[0] if first.input else ""
+        if not x or x in self.const or [n for n in first.input if n and n not in self.const] != [x]:
             return None
-        if len(shape) == 2 and (shape[1] == -1 or shape[0] in (1, -1, 0)):
-            return self.add(node, "flatten", {}, [block])
-        raise _Refuse(f"reshape to {shape} (only a flatten or a channel shuffle has a block)")
-
-    @converts("Transpose")
-    def _Transpose(self, node, a):
-        pending = self.value.get(node.input[0])
-        perm = list(a.get("perm", []))
-        if isinstance(pending, _Shuffle) and pending.stage == 1 and perm == [0, 2, 1, 3, 4]:
-            self.value[node.output[0]] = _Shuffle(pending.src, pending.groups, 2)
-            return
-        if perm == [0, 2, 3, 1] and isinstance(pending, str):  # a channels-last section opens
-            self.value[node.output[0]] = _NHWC(pending, [])
-            return
-        if perm == [0, 3, 1, 2] and isinstance(pending, _NHWC):  # ... and closes
-            return self._close_nhwc(node, pending)
-        raise _Refuse(f"transpose {perm} (only a channel shuffle's or a channels-last section's has a block)")
-
-    # ConvNeXt in ONNX: a LayerNorm2d is Transpose, LayerNormalization, Transpose; the block is a depthwise 7x7
-    # conv, then that section with MatMul+Add, Gelu, MatMul+Add inside, a Mul by the layer scale and the residual Add.
-    def _nhwc(self, node):
-        pending = self.value.get(node.input[0]) if node.input else None
-        return pending if isinstance(pending, _NHWC) else None
-
-    @converts("LayerNormalization")
-    def _LayerNormalization(self, node, a):
-        pending = self._nhwc(node)
-        if pending is None or int(a.get("axis", -1)) != -1 or pending.ops:
-            raise _Refuse("layer normalisation other than over the channels of a channels-last map")
-        self.value[node.output[0]] = _NHWC(pending.src, [("ln", float(a.get("epsilon", 1e-5)), self._c(node, 1),
-                                                          self._c(node, 2))], node)
-
-    @converts("MatMul")
-    def _MatMul(self, node, a):
-        pending, w = self._nhwc(node), self._c(node, 1)
-        if pending is None or w is None or w.ndim != 2:
-            raise _Refuse("a matrix product other than a Linear over the channels of a channels-last map")
-        self.value[node.output[0]] = _NHWC(pending.src, pending.ops + [("mm", w.T, None)], pending.node)
-
-    @converts("Gelu")
-    def _Gelu(self, node, a):
-        pending = self._nhwc(node)
-        if pending is None or a.get("approximate", b"none") not in (b"none", "none"):
-            raise _Refuse("Gelu other than inside a ConvNeXt block")
-        self.value[node.output[0]] = _NHWC(pending.src, pending.ops + [("gelu",)], pending.node)
-
-    def _close_nhwc(self, node, pending):
-        kinds = [op[0] for op in pending.ops]
-        if kinds == ["ln"]:
-            _, eps, w, b = pending.ops[0]
-            self.add(pending.node, "layernorm2d", dict(eps=eps), [pending.src], {"weight": w, "bias": b})
-            self.value[node.output[0]] = self.value[pending.node.output[0]]
-            return
-        conv = self.g.block(pending.src)
-        if kinds == ["ln", "mm", "gelu", "mm"] and conv.type == "conv2d" and conv.params["kernel"] == [7, 7] \
-                and all(op[2] is not None for op in pending.ops if op[0] == "mm"):
-            self.value[node.output[0]] = _ConvNeXt(pending, None)
-            return
-        raise _Refuse(f"a channels-last section of {kinds} (only ConvNeXt's LayerNorm and block have blocks)")
-
-    def _convnext_block(self, node, pending, scale, residual):
-        """The ConvNeXt block made from its parts: the depthwise conv already added is taken back into it."""
-        conv_id = pending.src
-        if [s for _, s in self.g.inputs(conv_id)] != [residual]:
-            raise _Refuse("a residual that does not add the block's own input")
-        (_, eps, lw, lb), (_, w1, b1), _, (_, w2, b2) = pending.ops
-        tensors = {"block.0.weight": self.state.pop(f"{conv_id}.weight").numpy(),
-                   "block.0.bias": self.state.pop(f"{conv_id}.bias").numpy(),
-                   "block.2.weight": lw, "block.2.bias": lb, "block.3.weight": w1, "block.3.bias": b1,
-                   "block.5.weight": w2, "block.5.bias": b2, "layer_scale": np.asarray(scale).reshape(-1, 1, 1)}
-        self.g.remove_block(conv_id)
-        block_id = conv_id[:-len(".block.0")] if conv_id.endswith(".block.0") else conv_id
-        bid = self.add(node, "convnext_block", dict(eps=eps), [residual], tensors)
-        if bid is not None and bid != block_id and block_id not in self.g:
-            self.g.rename(bid, block_id)
-            for k in [k for k in self.state if k.startswith(bid + ".")]:
-                self.state[block_id + k[len(bid):]] = self.state.pop(k)
-            self.value[node.output[0]] = block_id
+        chain, prev = [first], first.output[0]
+        for step in pattern[1:]:
+            nxt = readers.get(prev, [])
+            if len(nxt) != 1 or prev in outputs or id(nxt[0]) in taken or not _step_matches(step, nxt[0]):
+                return None
+            node = nxt[0]
+            tensors = {n for n in node.input if n and n not in self.const}
+            want = {prev, x} if isinstance(step, tuple) and "x" in step[1:] else {prev}
+            if tensors != want or (x in want and list(node.input).count(x) != 1):
+                return None
+            chain.append(node)
+            prev = node.output[0]
+        return chain
 
     # ------------------------------------------------------------------ operators
     def _x(self, node, i=0):
@@ -299,21 +418,6 @@ class _Onnx:
         if name not in self.value or not isinstance(self.value[name], str):
             raise _Refuse(f"input {name!r} is not the output of a block (a constant where a tensor is expected)")
         return self.value[name]
-
-    def _c(self, node, i):
-        name = node.input[i] if len(node.input) > i else ""
-        if not name:
-            return None
-        if name not in self.const:
-            raise _Refuse(f"input {i} ({name!r}) must be a constant")
-        return self.const[name]
-
-    @converts("Constant")
-    def _Constant(self, node, a):
-        from onnx import numpy_helper
-        if "value" not in a:
-            raise _Refuse("only tensor constants")
-        self.const[node.output[0]] = numpy_helper.to_array(a["value"])
 
     def _pads(self, a, k):
         pads = list(a.get("pads", [0] * 2 * k))
@@ -323,167 +427,95 @@ class _Onnx:
             raise _Refuse(f"asymmetric padding {pads}")
         return pads[:k]
 
-    @converts("Conv")
-    def _Conv(self, node, a):
-        w = self._c(node, 1)
-        b = self._c(node, 2)
-        if w is None or w.ndim != 4:
-            raise _Refuse("only 2-D convolutions with constant weights")
-        groups = int(a.get("group", 1))
-        params = dict(out_channels=int(w.shape[0]), kernel=list(map(int, w.shape[2:])),
-                      stride=list(a.get("strides", [1, 1])), padding=self._pads(a, 2),
-                      dilation=list(a.get("dilations", [1, 1])), groups=groups, bias=b is not None)
-        tensors = {"weight": w} | ({"bias": b} if b is not None else {})
-        self.add(node, "conv2d", params, [self._x(node)], tensors)
 
-    @converts("ConvTranspose")
-    def _ConvTranspose(self, node, a):
-        w, b = self._c(node, 1), self._c(node, 2)
-        groups = int(a.get("group", 1))
-        params = dict(out_channels=int(w.shape[1]) * groups, kernel=list(map(int, w.shape[2:])),
-                      stride=list(a.get("strides", [1, 1])), padding=self._pads(a, 2),
-                      output_padding=list(a.get("output_padding", [0, 0])), dilation=list(a.get("dilations", [1, 1])),
-                      groups=groups, bias=b is not None)
-        self.add(node, "conv_transpose2d", params, [self._x(node)], {"weight": w} | ({"bias": b} if b is not None
-                                                                                     else {}))
+def _step_matches(step, node) -> bool:
+    ops = step[0] if isinstance(step, tuple) else step
+    return node.op_type in ops if isinstance(ops, (set, frozenset)) else node.op_type == ops
 
-    @converts("BatchNormalization")
-    def _BatchNormalization(self, node, a):
-        scale, bias, mean, var = (self._c(node, i) for i in range(1, 5))
-        params = dict(eps=float(a.get("epsilon", 1e-5)), momentum=round(1.0 - float(a.get("momentum", 0.9)), 6))
-        self.add(node, "batchnorm2d", params, [self._x(node)],
-                 {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var,
-                  "num_batches_tracked": np.array(0, dtype=np.int64)})
 
-    def _act(kind):
-        def handler(self, node, a):
-            self.add(node, kind, {}, [self._x(node)])
-        return handler
+# ------------------------------------------------------------------ converters: the structural ops, then the kinds'
 
-    _Sigmoid = converts("Sigmoid")(_act("sigmoid"))
-    _Tanh = converts("Tanh")(_act("tanh"))
-    _HardSwish = converts("HardSwish")(_act("hardswish"))
+@converts("Constant")
+def _constant(job, node, a):
+    from onnx import numpy_helper
+    if "value" not in a:
+        raise _Refuse("only tensor constants")
+    job.const[node.output[0]] = numpy_helper.to_array(a["value"])
 
-    @converts("Relu")
-    def _Relu(self, node, a):
-        self.add(node, "relu", dict(inplace=False), [self._x(node)])
 
-    @converts("LeakyRelu")
-    def _LeakyRelu(self, node, a):
-        self.add(node, "leaky_relu", dict(negative_slope=float(a.get("alpha", 0.01))), [self._x(node)])
+@converts("Identity")
+def _identity(job, node, a):
+    if node.input[0] in job.const:  # the exporter shares a folded weight this way
+        job.const[node.output[0]] = job.const[node.input[0]]
+    else:
+        job.value[node.output[0]] = job._x(node)
 
-    @converts("HardSigmoid")
-    def _HardSigmoid(self, node, a):
-        if abs(float(a.get("alpha", 0.2)) - 1 / 6) > 1e-6 or abs(float(a.get("beta", 0.5)) - 0.5) > 1e-6:
-            raise _Refuse("only torch's hardsigmoid (alpha 1/6, beta 1/2)")
-        self.add(node, "hardsigmoid", {}, [self._x(node)])
 
-    @converts("Clip", since=1)
-    def _Clip_attributes(self, node, a):  # opsets 1-10: the bounds are attributes
-        self._clip(node, a.get("min"), a.get("max"))
+@converts("Dropout")
+def _dropout(job, node, a):
+    """Inference mode: the identity (the training-mode form, with a true training_mode input, is refused)."""
+    training = job.const.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if training is not None and bool(np.asarray(training).reshape(-1)[0]) or len(node.input) > 2 and \
+            node.input[2] and node.input[2] not in job.const:
+        raise _Refuse("dropout in training mode (export in eval mode)")
+    job.value[node.output[0]] = job._x(node)
 
-    @converts("Clip", since=11)
-    def _Clip(self, node, a):  # opset 11 on: the bounds are optional inputs
-        lo = self._c(node, 1) if len(node.input) > 1 and node.input[1] else None
-        hi = self._c(node, 2) if len(node.input) > 2 and node.input[2] else None
-        self._clip(node, lo, hi)
 
-    def _clip(self, node, lo, hi):
-        lo, hi = (_scalar(v, name) for v, name in ((lo, "min"), (hi, "max")))
-        if lo == 0.0 and hi == 6.0:
-            return self.add(node, "relu6", dict(inplace=False), [self._x(node)])
-        raise _Refuse(f"clip to [{lo}, {hi}] (only ReLU6's [0, 6] has a block)")
+def _kind_converter(spec, f):
+    def convert(job, node, a):
+        n = OnnxNode(job, node)
+        made = f.read(n) if f.read is not None else ({"inplace": False} if spec.inplace else {})
+        job.make(spec, made, node, n.weights)
+    convert.__name__ = f"{spec.type_id}_from_{f.op}"
+    return convert
 
-    def _pool(self, node, a, kind):
-        k = list(a["kernel_shape"])
-        if list(a.get("dilations", [1, 1])) != [1, 1]:
-            raise _Refuse("dilated pooling")
-        params = dict(kernel=k, stride=list(a.get("strides", [1, 1])), padding=self._pads(a, 2),
-                      ceil_mode=bool(a.get("ceil_mode", 0)))
-        if kind == "avgpool2d":
-            params["count_include_pad"] = bool(a.get("count_include_pad", 0))
-        self.add(node, kind, params, [self._x(node)])
 
-    @converts("MaxPool")
-    def _MaxPool(self, node, a):
-        if len(node.output) > 1 and node.output[1]:
-            raise _Refuse("max pool with indices")
-        self._pool(node, a, "maxpool2d")
+_KINDS: list = []
 
-    @converts("AveragePool")
-    def _AveragePool(self, node, a):
-        self._pool(node, a, "avgpool2d")
 
-    @converts("GlobalAveragePool")
-    def _GlobalAveragePool(self, node, a):
-        self.add(node, "adaptive_avgpool2d", dict(output_size=[1, 1]), [self._x(node)])
+def _register_kinds() -> None:
+    """Every kind's operator rules (``BlockSpec.from_onnx``) in the registry, once per set of kinds."""
+    from blocks import REGISTRY
+    key = tuple(spec.type_id for spec in REGISTRY)
+    if _KINDS and _KINDS[0][0] == key:
+        return
+    for entries in CONVERTERS.values():
+        entries[:] = [e for e in entries if not getattr(e[1], "from_kind", False)]
+    for spec in REGISTRY:
+        for f in spec.from_onnx:
+            if f.op:
+                fn = _kind_converter(spec, f)
+                fn.from_kind = True
+                converts(f.op, f.since)(fn)
+    _KINDS[:] = [(key, True)]
 
-    @converts("Concat")
-    def _Concat(self, node, a):
-        if int(a.get("axis", 1)) not in (1, -3):
-            raise _Refuse(f"concat along axis {a.get('axis')} (only channels, axis 1)")
-        self.add(node, "concat", {}, [self._x(node, i) for i in range(len(node.input))])
 
-    def _merge(kind):
-        def handler(self, node, a):
-            pend = [self.value.get(n) for n in node.input]
-            nhwc = next((p for p in pend if isinstance(p, _NHWC)), None)
-            if kind == "add" and nhwc is not None and nhwc.ops and nhwc.ops[-1][0] == "mm" \
-                    and any(n in self.const for n in node.input):  # the bias of a Linear over channels
-                b = next(self.const[n] for n in node.input if n in self.const)
-                self.value[node.output[0]] = _NHWC(nhwc.src, nhwc.ops[:-1] + [("mm", nhwc.ops[-1][1], b)],
-                                                   nhwc.node)
-                return
-            block = next((p for p in pend if isinstance(p, _ConvNeXt)), None)
-            if block is not None and kind == "mul" and block.scale is None and any(n in self.const for n in node.input):
-                scale = next(self.const[n] for n in node.input if n in self.const)
-                self.value[node.output[0]] = _ConvNeXt(block.pending, scale)
-                return
-            if block is not None and kind == "add" and block.scale is not None:
-                other = next(p for p in pend if p is not block)
-                if isinstance(other, str):
-                    return self._convnext_block(node, block.pending, block.scale, other)
-            if any(n in self.const for n in node.input):
-                raise _Refuse("with a constant operand (only tensor-tensor merges have a block)")
-            self.add(node, kind, {}, [self._x(node, 0), self._x(node, 1)])
-        return handler
-
-    _Add = converts("Add")(_merge("add"))
-    _Mul = converts("Mul")(_merge("mul"))
-
-    @converts("Flatten")
-    def _Flatten(self, node, a):
-        if int(a.get("axis", 1)) != 1:
-            raise _Refuse(f"flatten from axis {a.get('axis')}")
-        self.add(node, "flatten", {}, [self._x(node)])
-
-    @converts("Gemm")
-    def _Gemm(self, node, a):
-        w, b = self._c(node, 1), self._c(node, 2)
-        if float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or int(a.get("transA", 0)):
-            raise _Refuse("only y = x W^T + b")
-        if not int(a.get("transB", 0)):
-            w = w.T
-        self.add(node, "linear", dict(out_features=int(w.shape[0]), bias=b is not None), [self._x(node)],
-                 {"weight": w} | ({"bias": b} if b is not None else {}))
-
-    @converts("Identity")
-    def _Identity(self, node, a):
-        if node.input[0] in self.const:  # the exporter shares a folded weight this way
-            self.const[node.output[0]] = self.const[node.input[0]]
-        else:
-            self.value[node.output[0]] = self._x(node)
-
-    converts("Dropout")(_Identity)
-
-    @converts("ReduceMean")
-    def _ReduceMean(self, node, a):
-        axes = a.get("axes") or (list(self._c(node, 1)) if len(node.input) > 1 else None)
-        if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
-            raise _Refuse(f"mean over axes {axes} (only over H and W has a block)")
-        pooled = self.add(node, "adaptive_avgpool2d", dict(output_size=[1, 1]), [self._x(node)])
-        if not int(a.get("keepdims", 1)):
-            self.add(node, "flatten", {}, [pooled])
+def _static_shapes(model, input_name: str, shape) -> dict:
+    """{tensor name: [dims]} for every tensor whose sizes onnx's shape inference finds, the input fixed to
+    1 x C x H x W; {} when the file defeats it (the main pass then reads sizes from the blocks)."""
+    import onnx
+    try:
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        for vi in m.graph.input:
+            if vi.name == input_name:
+                dims = vi.type.tensor_type.shape.dim
+                if len(dims) != 4:
+                    return {}
+                for d, v in zip(dims, (1,) + tuple(shape)):
+                    d.Clear()
+                    d.dim_value = int(v)
+        inferred = onnx.shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+    except Exception:  # noqa: BLE001  shape inference refuses what the checker let through
+        return {}
+    out = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+            if dims and None not in dims:
+                out[vi.name] = dims
+    return out
 
 
 # Operators computed ahead when all their inputs are constants (the exporter's size arithmetic), by onnx's own
@@ -510,27 +542,6 @@ def _evaluate(node, args, opset) -> list:
     except Exception as e:  # noqa: BLE001  the reference ops raise what numpy raises
         raise _Refuse(f"cannot be computed from its constant inputs ({type(e).__name__}: {str(e)[:200]})") \
             from None
-
-
-class _Shuffle:
-    """A channel shuffle under way: Reshape to N x g x C/g x H x W (stage 1), then Transpose (stage 2)."""
-
-    def __init__(self, src, groups, stage):
-        self.src, self.groups, self.stage = src, groups, stage
-
-
-class _NHWC:
-    """A channels-last section under way: its source block, the ops seen so far, the node of its LayerNorm."""
-
-    def __init__(self, src, ops, node=None):
-        self.src, self.ops, self.node = src, ops, node
-
-
-class _ConvNeXt:
-    """A ConvNeXt block whose section has closed: waiting for the layer-scale Mul and the residual Add."""
-
-    def __init__(self, pending, scale):
-        self.pending, self.scale = pending, scale
 
 
 class _Refuse(Exception):
@@ -572,3 +583,6 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     job.g.meta["imported_from"] = Path(path).name
     place(job.g)
     return Imported(job.g, job.state)
+
+
+_register_kinds()
