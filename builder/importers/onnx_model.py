@@ -494,9 +494,20 @@ def _static_shapes(model, input_name: str, shape) -> dict:
     """{tensor name: [dims]} for every tensor whose sizes onnx's shape inference finds, the input fixed to
     1 x C x H x W; {} when the file defeats it (the main pass then reads sizes from the blocks)."""
     import onnx
+    from onnx import helper
     try:
-        m = onnx.ModelProto()
-        m.CopyFrom(model)
+        m = onnx.ModelProto()  # the graph without its weights (their sizes are enough): VGG's 500 MB not copied
+        m.ir_version = model.ir_version
+        m.opset_import.extend(model.opset_import)
+        m.graph.node.extend(model.graph.node)
+        m.graph.input.extend(model.graph.input)
+        m.graph.output.extend(model.graph.output)
+        declared = {vi.name for vi in model.graph.input}
+        for init in model.graph.initializer:
+            if np.prod(init.dims, dtype=np.int64) <= 64:  # shape arithmetic reads small constants' values
+                m.graph.initializer.append(init)
+            elif init.name not in declared:
+                m.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
         for vi in m.graph.input:
             if vi.name == input_name:
                 dims = vi.type.tensor_type.shape.dim

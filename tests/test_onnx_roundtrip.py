@@ -1,0 +1,85 @@
+"""Every template and every imported torchvision CNN, exported as ONNX at opset 17 and at the newest opset the
+exporter writes, re-imports as the same network (issue 21): the same parameter count, no more layers than it had
+(SiLU, Hardswish, GELU, BasicConv2d, LayerNorm2d and ConvNeXt blocks recognised by their kinds' patterns, not
+split into ONNX's primitives) and outputs equal to onnxruntime's on the same file."""
+import onnx
+import pytest
+import torch
+
+import templates
+from builder.backend.compiler import compile_graph
+from builder.core.analysis import analyze
+from builder.core.ir import lower
+from builder.importers import import_module, import_source
+from exports import export_graph
+from helpers import assert_outputs_close, depth_of
+
+NEWEST = 23  # the newest opset torch.onnx's TorchScript exporter writes (24 is refused)
+SMALL = {"lenet5", "alexnet", "alexnet_paper", "googlenet_paper", "vgg11", "vgg13", "vgg16", "vgg19"}  # own input size
+IMPORTED = ["mobilenet_v3_small", "shufflenet_v2_x1_0", "convnext_tiny", "regnet_y_400mf", "mnasnet0_5"]
+
+
+def _template(name):
+    if name in SMALL:
+        return templates.build(name, num_classes=10, aux=False)
+    size = (3, 139, 139) if name.startswith("inception") else (3, 96, 96)
+    return templates.build(name, num_classes=10, aux=False, input_size=size)
+
+
+def _imported(name):
+    from torchvision import models
+    return import_module(models.get_model(name, weights=None), (3, 96, 96), name=name).graph
+
+
+def _round_trip(g, opset, tmp_path):
+    import onnxruntime as ort
+    torch.manual_seed(0)
+    net = compile_graph(g).eval()
+    with torch.no_grad():  # random statistics, so that a batch norm is not the identity
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / f"net{opset}.onnx"
+    export_graph(g, "onnx", path, weights=net.state_dict(), opset=opset)
+    assert onnx.load(str(path)).opset_import[0].version == opset
+    back = import_source(str(path))
+    before, after = analyze(g), analyze(back.graph)
+    assert after.inference.params == before.inference.params
+    layers = [n for n in lower(g).nodes if not n.training_only]
+    assert len(lower(back.graph).nodes) <= len(layers)
+    model = compile_graph(back.graph).eval()
+    model.load_state_dict(back.state, strict=True)
+    shape = next(n.shape for n in layers if n.kind == "input")
+    x = torch.randn(2, *shape)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        assert_outputs_close(model(x), torch.from_numpy(want), depth_of(net), "re-imported vs onnxruntime")
+    return back.graph
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("opset", [17, NEWEST])
+@pytest.mark.parametrize("name", list(templates.TEMPLATES))
+def test_every_template_round_trips_through_onnx(name, opset, tmp_path):
+    back = _round_trip(_template(name), opset, tmp_path)
+    kinds = [b.type for b in back.blocks()]
+    if name == "efficientnet_b0":  # SiLU is Sigmoid and Mul in the file: one block again
+        assert kinds.count("silu") == 49 and kinds.count("sigmoid") == 16  # the 16 SE gates stay sigmoids
+    if name in ("googlenet", "inception_v3"):  # torchvision's BasicConv2d: conv, BN, ReLU in the file
+        assert kinds.count("basic_conv") == {"googlenet": 57, "inception_v3": 94}[name]
+        assert "batchnorm2d" not in kinds
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("opset", [17, NEWEST])
+@pytest.mark.parametrize("name", IMPORTED)
+def test_imported_torchvision_cnns_round_trip_through_onnx(name, opset, tmp_path):
+    back = _round_trip(_imported(name), opset, tmp_path)
+    kinds = [b.type for b in back.blocks()]
+    if name == "mobilenet_v3_small":  # HardSigmoid and Mul before opset 14, HardSwish after: one kind
+        assert kinds.count("hardswish") == 19
+    if name == "convnext_tiny":  # GELU is Div, Erf, Add, Mul, Mul at 17, Gelu at 20 on: the block either way
+        assert kinds.count("convnext_block") == 18 and kinds.count("layernorm2d") == 5  # stem, 3 downsamples, head
+    if name == "shufflenet_v2_x1_0":
+        assert kinds.count("channel_shuffle") == 16
