@@ -65,9 +65,9 @@ class FromTorch:
 class Call:
     """One traced function or method call, as a :class:`FromTorch` rule reads it."""
 
-    def __init__(self, name: str, args: list, kwargs: dict, is_tensor: Callable, channels: Callable):
+    def __init__(self, name: str, args: list, kwargs: dict, is_tensor: Callable, shape: Callable):
         self.name, self.args, self.kwargs = name, args, kwargs
-        self._is_tensor, self._channels = is_tensor, channels
+        self._is_tensor, self._shape = is_tensor, shape
 
     def opt(self, i: int, key: str, default=None):
         """Argument ``i`` or keyword ``key``."""
@@ -78,9 +78,14 @@ class Call:
         """The arguments that are tensors (block outputs), in order."""
         return [a for a in self.args if self._is_tensor(a)]
 
+    def shape(self, value) -> tuple | None:
+        """The shape of a tensor argument without the batch dimension (None when unknown)."""
+        return self._shape(value)
+
     def channels(self, value) -> int | None:
         """The channels of a tensor argument (None when unknown)."""
-        return self._channels(value)
+        shape = self._shape(value)
+        return shape[0] if shape else None
 
 
 @dataclass(frozen=True)

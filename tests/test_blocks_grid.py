@@ -137,7 +137,8 @@ def test_activations_match_torch_functions():
     values), with in-place on and off."""
     import torch.nn.functional as F
     ref = {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "gelu": F.gelu,
-           "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "silu": F.silu, "leaky_relu": F.leaky_relu}
+           "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "silu": F.silu, "leaky_relu": F.leaky_relu,
+           "softmax": lambda t: F.softmax(t, 1)}
     assert set(ref) == set(ACTIVATIONS)
     x = torch.randn(2, 3, 5, 5) * 8
     for kind, fn in ref.items():

@@ -118,3 +118,58 @@ def test_the_apps_onnx_export_keeps_batch_norms_and_reimports_as_the_same_networ
         export_graph(g, "onnx", tmp_path / "folded.onnx", weights=net.state_dict(), fold_batch_norm=True)
         folded = import_source(str(tmp_path / "folded.onnx"))
         assert analyze(folded.graph).inference.params == analyze(g).inference.params - 4800
+
+
+def _third_party(opset, tmp_path):
+    """A small residual CNN as another tool writes it: flat node names without module scopes, explicit pads,
+    ReLU6 as Clip (attributes before opset 11, inputs after), a Reshape to [-1, C] and a Softmax head."""
+    rng = np.random.default_rng(opset)
+
+    def w(*shape):
+        return rng.standard_normal(shape).astype(np.float32) * 0.2
+    inits = {"w0": w(8, 3, 3, 3), "b0": w(8), "s": 1 + w(8), "bb": w(8), "m": w(8), "v": 1 + np.abs(w(8)),
+             "w1": w(8, 8, 3, 3), "w2": w(8, 8, 1, 1), "fw": w(8, 5), "fb": w(5),
+             "shape": np.array([-1, 8], np.int64)}
+    clip = (helper.make_node("Clip", ["r0"], ["c0"], name="clip_1", min=0.0, max=6.0) if opset < 11 else
+            helper.make_node("Clip", ["r0", "lo", "hi"], ["c0"], name="clip_1"))
+    if opset >= 11:
+        inits.update(lo=np.array(0.0, np.float32), hi=np.array(6.0, np.float32))
+    nodes = [
+        helper.make_node("Conv", ["input", "w0", "b0"], ["c"], name="conv2d_0", kernel_shape=[3, 3], pads=[1] * 4,
+                         strides=[2, 2]),
+        helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"], name="bn_0", epsilon=1e-3),
+        helper.make_node("Relu", ["n"], ["r0"], name="relu_0"), clip,
+        helper.make_node("Conv", ["c0", "w1"], ["c1"], name="conv2d_1", kernel_shape=[3, 3], pads=[1] * 4),
+        helper.make_node("Conv", ["c1", "w2"], ["c2"], name="conv2d_2", kernel_shape=[1, 1]),
+        helper.make_node("Add", ["c2", "c0"], ["sum"], name="add_0"),
+        helper.make_node("MaxPool", ["sum"], ["p"], name="maxpool_0", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["p"], ["g"], name="gap_0"),
+        helper.make_node("Reshape", ["g", "shape"], ["f"], name="reshape_0"),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["logits"], name="dense_0"),
+        helper.make_node("Softmax", ["logits"], ["y"], name="softmax_0", axis=1 if opset < 13 else -1),
+    ]
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 16, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])
+    graph = helper.make_graph(nodes, "keras_like", [x], [y], [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="tf2onnx")
+    model.ir_version = 7
+    path = tmp_path / f"third_party_{opset}.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("opset", [11, 12, 13, 14, 15, 16])
+def test_files_of_other_tools_at_opsets_11_to_16_import_through_the_registry(tmp_path, opset):
+    import onnxruntime as ort
+    path = _third_party(opset, tmp_path)
+    imported = import_source(str(path))
+    kinds = [b.type for b in imported.graph.blocks()]
+    assert kinds == ["input", "conv2d", "batchnorm2d", "relu", "relu6", "conv2d", "conv2d", "add", "maxpool2d",
+                     "adaptive_avgpool2d", "flatten", "linear", "softmax", "output"]
+    assert analyze(imported.graph).inference.params == 8 * 27 + 8 + 2 * 8 + 8 * 72 + 8 * 8 + 8 * 5 + 5  # BN: 2 per channel
+    net = compile_graph(imported.graph).eval()
+    net.load_state_dict(imported.state, strict=True)
+    x = torch.randn(4, 3, 16, 16)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)

@@ -134,12 +134,16 @@ class OnnxNode:
     def scalar(value, name):
         return _scalar(value, name)
 
-    def channels(self, block: str) -> int:
+    def shape(self, block: str) -> tuple:
+        """The output shape of a block made so far, without the batch dimension."""
         from ..core.analysis import analyze
         shape = analyze(self.job.g).blocks[block].out_shape
         if not shape:
             raise _Refuse(f"the shape of its input {block!r} is not known")
-        return shape[0]
+        return shape
+
+    def channels(self, block: str) -> int:
+        return self.shape(block)[0]
 
     @staticmethod
     def array(value, dtype: str):

@@ -271,7 +271,7 @@ class _Builder:
         if entry is None:
             raise _Skip("function", f"{name} has no block kind")
         spec, rule, path = entry
-        call = Call(path, args, kw, lambda a: isinstance(a, str) and a in self.graph, self._channels)
+        call = Call(path, args, kw, lambda a: isinstance(a, str) and a in self.graph, self._shape)
         if rule is not None:
             made = rule(call)
         else:
@@ -289,13 +289,12 @@ class _Builder:
             return tuple(new(kind, params, [args[0]], base) for (kind, params), base in zip(made.steps, made.names))
         return new(spec.type_id, made, [args[0]])
 
-    def _channels(self, block_id):
+    def _shape(self, block_id):
         from ..core.analysis import analyze
         try:
-            shape = analyze(self.graph).blocks[block_id].out_shape
-        except Exception:  # noqa: BLE001
+            return analyze(self.graph).blocks[block_id].out_shape
+        except Exception:  # noqa: BLE001  not a block, or not analysable yet
             return None
-        return shape[0] if shape else None
 
 
 class _Named(tuple):
