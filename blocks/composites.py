@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import tables
 from .composite import IN, OptionalPart, Subgraph
 from .imports import FromTorch, children, pair
-from .spec import MAX_CHANNELS, BlockError, BlockSpec, Param, register
+from .spec import MAX_CHANNELS, BlockError, BlockSpec, Param, Upgrade, register
 
 CAT_INCEPTION = "Inception modules"
 CAT_BRANCH = "Inception branches"
@@ -114,7 +114,13 @@ composite("inception_v1", "Inception v1 module", CAT_INCEPTION,
           _v1_summary, class_name="Inception", report=tables.columns("inception", {"#1x1": "ch1x1", "#3x3 reduce": "ch3x3red", "#3x3": "ch3x3", "#5x5 reduce": "ch5x5red", "#5x5": "ch5x5", "pool proj": "pool_proj"}),
           from_torch=FromTorch(("torchvision.models.googlenet.Inception",), children(dict(
               ch1x1="branch1.conv", ch3x3red="branch2.0.conv", ch3x3="branch2.1.conv", ch5x5red="branch3.0.conv",
-              ch5x5="branch3.1.conv", pool_proj="branch4.1.conv"), variant="torchvision", batch_norm=True)))
+              ch5x5="branch3.1.conv", pool_proj="branch4.1.conv"), variant="torchvision", batch_norm=True)),
+          upgrade=Upgrade("inception_a", lambda p: {
+              "ch1x1": p["ch1x1"], "ch5x5red": p["ch3x3red"], "ch5x5": p["ch3x3"], "branch2_kernel": 3,
+              "dblred": p["ch5x5red"], "dbl": p["ch5x5"], "pool_features": p["pool_proj"],
+              "batch_norm": p["batch_norm"]}, "can become Inception-v3 A",
+              "Its 5x5 branch can be two 3x3 and its pool branch an average pool, keeping every output shape "
+              "(figure 5 of the Inception-v3 paper)."))
 
 
 def _inception_naive(p, s):
@@ -283,7 +289,8 @@ composite("grid_reduction", "Efficient grid reduction (fig. 10)", CAT_REDUCTION,
                  min=0, max=1), BN],
           _grid_reduction, "d x d x k -> d/2 x d/2 x (k + conv filters): a stride-2 conv branch and a stride-2 "
           "pool in parallel, concatenated; no bottleneck and a quarter of conv-then-pool's cost.",
-          lambda p: f"+{p['out_channels']} /2", class_name="GridReduction", report=tables.named("grid reduction"))
+          lambda p: f"+{p['out_channels']} /2", class_name="GridReduction", report=tables.named("grid reduction"),
+          advisor_role="reduction")
 
 
 # ---------------------------------------------------------------- heads

@@ -305,6 +305,17 @@ def literal(v) -> str:
     return repr(v)
 
 
+@dataclass(frozen=True)
+class Upgrade:
+    """A kind that a newer design replaces with the same shapes: the Inception v1 module by Inception-v3's A
+    (figure 5). ``params(p)`` gives the new kind's parameters; ``principle`` is the design principle it applies."""
+    kind: str
+    params: Callable
+    title: str
+    why: str
+    principle: int = 3
+
+
 @dataclass
 class BlockSpec:
     """One block kind.
@@ -352,7 +363,10 @@ class BlockSpec:
     report: Callable | None = None
     weight_layers: int = 0     # layers with weights it adds to a table's depth column (convolution, linear: 1)
     advisor_role: str = ""     # its part in the Inception-v3 design principles: "convolution" (factorisable,
-    #                            a 1x1 reduction) or "pool" (a grid reduction when strided)
+    #                            a 1x1 reduction), "pool" (a grid reduction when strided) or "reduction" (the
+    #                            efficient grid reduction that replaces a conv-then-pool pair)
+    # the newer kind the advisor proposes in its place, keeping every shape (Upgrade), if any
+    upgrade: object = None
     # what it is imported from (blocks/imports.py): PyTorch modules and functions, ONNX operators and patterns
     from_torch: object = None  # FromTorch
     from_onnx: tuple = ()      # (FromOnnx, ...)

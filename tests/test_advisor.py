@@ -66,7 +66,7 @@ def test_factorizing_never_costs_more_when_widths_differ():
 
 def test_inception_v1_to_v3_a_keeps_shapes():
     g = templates.build("googlenet")
-    ref = advisor.Refactor("to_inception_a", "inception4a", title="x")
+    ref = advisor.Refactor("upgrade", "inception4a", title="x")
     p = advisor.preview(g, ref)
     assert p.ok
     advisor.apply(g, ref)

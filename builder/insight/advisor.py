@@ -33,7 +33,7 @@ def _role(type_id) -> str:
 
 @dataclass
 class Refactor:
-    code: str            # factorize_5x5, factorize_nxn, factorize_3x3, insert_reduction, efficient_reduction, to_inception_a
+    code: str            # factorize_5x5, factorize_nxn, factorize_3x3, insert_reduction, efficient_reduction, upgrade
     block: str           # the block it rewrites (a top-level id)
     inner: str | None = None  # for a conv inside a composite: its local id (the composite is expanded first)
     title: str = ""
@@ -110,12 +110,11 @@ def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
             for n in walk(b.type, b.params, ins)[0]:
                 if _role(n.type) == "convolution" and n.result.out_shape:
                     _conv_checks(out, bid, n.local, n.type, n.params, n.in_shapes[0], n.result.out_shape, a)
-            if b.type == "inception_v1":
-                out.append(Finding(bid, "inception_v1", 3, "Inception v1 module can become Inception-v3 A",
-                                   "Its 5x5 branch can be two 3x3 and its pool branch an average pool, "
-                                   "keeping every output shape (figure 5 of the Inception-v3 paper).",
-                                   [Refactor("to_inception_a", bid, title=f"Turn {bid} into an Inception-v3 A "
-                                                                          "module")]))
+            up = b.spec.upgrade
+            if up is not None:
+                new = REGISTRY[up.kind]
+                out.append(Finding(bid, f"upgrade_{b.type}", up.principle, f"{b.spec.title} {up.title}", up.why,
+                                   [Refactor("upgrade", bid, title=f"Turn {bid} into {new.title}")]))
     _grid_plan(out, graph, a)
     _balance(out, graph, a)
     return out
@@ -270,7 +269,7 @@ def apply(graph: Graph, ref: Refactor) -> list[str]:
     fn = {"factorize_5x5": _factorize_5x5, "factorize_nxn": lambda g, b, o: _factorize_asym(g, b, "row_first"),
           "factorize_3x3": lambda g, b, o: _factorize_asym(g, b, "col_first"),
           "insert_reduction": _insert_reduction, "efficient_reduction": _efficient_reduction,
-          "to_inception_a": _to_inception_a}.get(ref.code)
+          "upgrade": _upgrade}.get(ref.code)
     if fn is None:
         raise GraphEditError(f"unknown refactor {ref.code!r}")
     return fn(graph, bid, ref.options)
@@ -392,15 +391,19 @@ def _insert_reduction(graph, bid, options):
     taken = set(graph.ids())
     rid = _sibling_id(bid, "reduce", taken)
     params = {"out_channels": channels, "kernel": 1}
-    if b.type == "basic_conv":
-        params.update(eps=b.params["eps"], batch_norm=b.params["batch_norm"])
+    params.update({k: b.params[k] for k in ("eps", "batch_norm") if k in b.params})  # a conv with its own BN
+    # a convolution followed by an activation (not one with its own): the reduction gets the same one
+    after = [graph.block(v) for v, _ in graph.consumers(bid)]
+    act_after = after[0] if len(after) == 1 and after[0].spec is not None and \
+        after[0].spec.category == "Activation" else None
     graph.disconnect(src, bid, ins[0][0])
     graph.add_block(b.type, params, rid, pos=(b.pos[0] - 30, b.pos[1] - 60), group=b.group)
     graph.connect(src, rid)
     made = [rid]
-    if b.type == "conv2d":
-        act = _sibling_id(rid, "relu", set(graph.ids()))
-        graph.add_block("relu", {}, act, pos=(b.pos[0] - 15, b.pos[1] - 30), group=b.group)
+    if act_after is not None:
+        act = _sibling_id(rid, act_after.type, set(graph.ids()))
+        graph.add_block(act_after.type, dict(act_after.params), act, pos=(b.pos[0] - 15, b.pos[1] - 30),
+                        group=b.group)
         graph.connect(rid, act)
         rid = act
         made.append(act)
@@ -428,14 +431,15 @@ def _efficient_reduction(graph, bid, options):
         raise GraphEditError(f"no stride-2 3x3 reduction maps {fmt_shape(in_shape)} to {fmt_shape(out_shape)}")
     ins = graph.inputs(first)
     outs = graph.consumers(second)
-    kinds = [graph.block(first).type, graph.block(second).type]
-    pool = "avg" if "avgpool2d" in kinds else "max"
+    pools = [graph.block(x).spec for x in (first, second) if _role(graph.block(x).type) == "pool"]
+    pool = "avg" if pools and pools[0].title.lower().startswith("avg") else "max"
     bn = any(graph.block(x).params.get("batch_norm", False) for x in (first, second))
     x, y = graph.block(first).pos
     graph.remove_block(first)
     graph.remove_block(second)
     rid = _sibling_id(first, "reduction", set(graph.ids()))
-    graph.add_block("grid_reduction", {"reduce": max(min(in_shape[0], extra), 1), "out_channels": extra,
+    kind = next(spec.type_id for spec in REGISTRY if spec.advisor_role == "reduction")
+    graph.add_block(kind, {"reduce": max(min(in_shape[0], extra), 1), "out_channels": extra,
                                        "pool": pool, "padding": padding, "batch_norm": bn}, rid, pos=(x, y))
     if ins:
         graph.connect(ins[0][1], rid)
@@ -444,17 +448,16 @@ def _efficient_reduction(graph, bid, options):
     return [rid]
 
 
-def _to_inception_a(graph, bid, options):
+def _upgrade(graph, bid, options):
+    """The block as the newer kind its own kind names (``BlockSpec.upgrade``), wired as it was."""
     b = graph.block(bid)
-    if b.type != "inception_v1":
-        raise GraphEditError(f"{bid} is not an Inception v1 module")
-    p = b.params
-    new = {"ch1x1": p["ch1x1"], "ch5x5red": p["ch3x3red"], "ch5x5": p["ch3x3"], "branch2_kernel": 3,
-           "dblred": p["ch5x5red"], "dbl": p["ch5x5"], "pool_features": p["pool_proj"],
-           "batch_norm": p["batch_norm"]}
-    ins, outs, pos, label = graph.inputs(bid), graph.consumers(bid), b.pos, b.label
+    up = b.spec.upgrade if b.spec is not None else None
+    if up is None:
+        raise GraphEditError(f"{bid} ({b.type}) has no newer design to become")
+    ins, outs, pos, label, group = graph.inputs(bid), graph.consumers(bid), b.pos, b.label, b.group
+    params = up.params(b.params)
     graph.remove_block(bid)
-    graph.add_block("inception_a", new, bid, label, pos)
+    graph.add_block(up.kind, params, bid, label, pos, group=group)
     if ins:
         graph.connect(ins[0][1], bid)
     for v, port in outs:
