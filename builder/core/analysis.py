@@ -17,6 +17,7 @@ from blocks.spec import ParamError, fill_sources
 
 from .expansion import clear as clear_expansions, expand_composite
 from .graph import Graph, freeze, port_order
+from .nodes import Node
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -162,31 +163,27 @@ def _evaluate(type_id, params, in_shapes) -> Result:
                                      f"{', '.join(fmt_shape(s) for s in in_shapes)}: {e}"),))
 
 
-@dataclass(slots=True)
-class Inner:
-    """One block inside a composite, as :func:`walk` gives it."""
-    local: str        # its id inside the composite (torchvision's child name: ``branch2.0``)
-    type: str
-    params: dict      # validated; widths are SymInt expressions of the composite's parameters
-    sources: list     # local ids of its inputs in port order (``IN``: the composite's own input)
-    in_shapes: tuple
-    result: Result
-
-
-def walk(type_id: str, params: dict, in_shape) -> tuple[list[Inner], str]:
-    """The inside of a composite in the order it runs, each block with its input shapes and its figures; and
-    the local id that gives the composite's output. The one walk every consumer uses (analysis, compiler,
-    exporters, reports, the advisor)."""
+def walk(type_id: str, params: dict, in_shape, prefix: str = "", source: str = IN, scope: tuple = (),
+         block: str = "", training_only: bool = False) -> tuple[list[Node], str]:
+    """The inside of a composite in the order it runs, as the lowered network's :class:`~.nodes.Node` records
+    (each with its input shapes and its figures; an inner composite is one node, not expanded), and the id of the
+    node that gives the composite's output. Ids are ``prefix.local`` (the local id alone without a prefix); the
+    composite's own input is ``source``. The one walk the analysis of a composite and :func:`.ir.lower` use."""
     sub = expand_composite(type_id, params, in_shape)
-    shapes = {IN: in_shape}
+    inner = scope + (prefix,) if prefix else scope
+
+    def name(local):
+        return source if local == IN else (f"{prefix}.{local}" if prefix else local)
+    shapes = {source: in_shape}
     out = []
     for local, t, p in sub.nodes:
-        srcs = sub.inputs_of(local)
+        srcs = [name(s) for s in sub.inputs_of(local)]
         ins = tuple(shapes.get(s) for s in srcs)
         r = evaluate(t, p, ins) if None not in ins else Result(None)
-        shapes[local] = r.out_shape
-        out.append(Inner(local, t, p, srcs, ins, r))
-    return out, sub.output
+        nid = name(local)
+        shapes[nid] = r.out_shape
+        out.append(Node(nid, t, p, srcs, list(ins), r.out_shape, inner, training_only, block, r))
+    return out, name(sub.output)
 
 
 def _evaluate_composite(type_id, params, in_shapes) -> Result:
@@ -198,13 +195,13 @@ def _evaluate_composite(type_id, params, in_shapes) -> Result:
         raise BlockError(f"inside: {e}", "bad_param") from None
     total_p = total_m = total_a = 0
     for n in inside:
-        r = n.result
+        r = n.figures
         if r.errors:
             code, msg = r.errors[0]
-            msg, _ = fill_sources(msg, n.sources)  # local names: fixed by the parameters, so cacheable
-            raise BlockError(f"inside, at {n.local}: {msg}", code)
+            msg, _ = fill_sources(msg, n.inputs)  # local names: fixed by the parameters, so cacheable
+            raise BlockError(f"inside, at {n.id}: {msg}", code)
         total_p, total_m, total_a = total_p + r.params, total_m + r.macs, total_a + r.activations
-    out_shape = next(n.result.out_shape for n in reversed(inside) if n.local == output)
+    out_shape = next(n.shape for n in reversed(inside) if n.id == output)
     return Result(out_shape, total_p, total_m, total_a)
 
 

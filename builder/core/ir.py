@@ -8,50 +8,17 @@ module, the exported code, the in-place plan and the profiler are made from it. 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from blocks import REGISTRY
-from blocks.composite import IN
 
 from .analysis import Analysis, Analyzer, walk
 from .errors import CompileError
 from .expansion import expand_composite
 from .graph import Graph
+from .nodes import Composite, Node
 
-
-@dataclass(slots=True)
-class Node:
-    """One primitive block of the lowered network."""
-    id: str              # its module path in the network ("inception3a.branch2.0"): state_dict keys start here
-    kind: str
-    params: dict         # validated; inside a composite, widths are SymInt expressions of its parameters
-    inputs: list         # ids of the nodes it reads, in port order
-    in_shapes: list
-    shape: tuple | None
-    scope: tuple = ()    # ids of the composite instances around it, outermost first
-    training_only: bool = False  # only the auxiliary outputs need it
-    block: str = ""      # the diagram block it comes from (the top-level block id)
-
-    @property
-    def local(self) -> str:
-        """Its id inside its innermost composite (``branch2.0``); its id at the top level."""
-        return self.id[len(self.scope[-1]) + 1:] if self.scope else self.id
-
-    @property
-    def spec(self):
-        return REGISTRY[self.kind]
-
-
-@dataclass(slots=True)
-class Composite:
-    """One composite instance of the lowered network: its kind, parameters, input shape and optional parts."""
-    id: str
-    kind: str
-    params: dict
-    in_shape: tuple
-    output: str          # the node id that gives its output
-    optional: dict = field(default_factory=dict)  # part -> (reader local, port, present, source when absent)
-    scope: tuple = ()    # the composites around it
+__all__ = ["IR", "Node", "Composite", "lower", "inplace_plan"]
 
 
 @dataclass
@@ -77,62 +44,64 @@ class IR:
 _MEMO: dict = {}
 
 
-def lower(graph: Graph, analysis: Analysis | None = None) -> IR:
+def lower(graph: Graph, analysis: Analysis | None = None, partial: bool = False) -> IR:
     """The lowered network (raises :class:`CompileError` naming the graph's errors). Memoised on what defines
     it (blocks and wiring in their order; moves do not count), so every consumer of one state of the graph shares
-    one IR."""
-    key = (id(graph), graph.name, tuple((b.id, b.key) for b in graph.blocks()), tuple(graph.edges()))
+    one IR.
+
+    ``partial``: the network as far as it can be lowered, for the views of a graph being edited (reports,
+    receptive fields, the advisor): every block, in the order the analysis gives them; a block with an error or
+    without a shape is one node, not expanded; no error is raised."""
+    key = (id(graph), graph.name, partial, tuple((b.id, b.key) for b in graph.blocks()), tuple(graph.edges()))
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is graph:
         return hit[1]
-    ir = _lower(graph, analysis or Analyzer(graph).run())
+    ir = _lower(graph, analysis or Analyzer(graph).run(), partial)
     if len(_MEMO) > 16:
         _MEMO.clear()
     _MEMO[key] = (graph, ir)
     return ir
 
 
-def _lower(graph: Graph, a: Analysis) -> IR:
+def _lower(graph: Graph, a: Analysis, partial: bool) -> IR:
     bad = [i for i in a.errors if i.block is None or a.blocks[i.block].training]
-    if bad:
+    if bad and not partial:
         raise CompileError("the graph has errors:\n" + "\n".join(f"  {i}" for i in bad))
     nodes: list = []
     composites: dict = {}
     alias: dict = {}  # composite id -> id of the node that gives its output
     for bid, rep in a.blocks.items():
-        if not rep.training:
+        if not rep.training and not partial:
             continue
         blk = graph.block(bid)
         srcs = [alias.get(s, s) for _, s in graph.inputs(bid)]
         train_only = not rep.inference
-        if blk.spec.is_composite:
+        spec = blk.spec
+        if spec is not None and spec.is_composite and rep.out_shape is not None and not rep.errors:
             alias[bid] = _expand(nodes, composites, bid, blk.type, blk.params, srcs, rep.in_shapes[0], train_only,
                                  bid, ())
         else:
             nodes.append(Node(bid, blk.type, blk.params, srcs, list(rep.in_shapes), rep.out_shape, (),
                               train_only, bid))
     outputs = [alias.get(o, o) for o in a.outputs]
-    weights = [graph.block(o).params["loss_weight"] for o in a.outputs]
+    weights = [graph.block(o).params.get("loss_weight", 1.0) for o in a.outputs]
     return IR(nodes, outputs, weights, composites, a, graph.name)
 
 
 def _expand(nodes, composites, cid, kind, params, srcs, in_shape, train_only, block, scope) -> str:
-    inside, output = walk(kind, params, in_shape)
-    scope = scope + (cid,)
+    inside, output = walk(kind, params, in_shape, cid, srcs[0], scope, block, train_only)
     optional = expand_composite(kind, params, in_shape).optional
-    ids = {IN: srcs[0]}
+    alias: dict = {}  # an inner composite's id -> the node that gives its output
     for n in inside:
-        gid = f"{cid}.{n.local}"
-        ins = [ids[s] for s in n.sources]
-        if REGISTRY[n.type].is_composite:
-            ids[n.local] = _expand(nodes, composites, gid, n.type, n.params, ins, n.in_shapes[0], train_only,
-                                   block, scope)
+        n.inputs = [alias.get(s, s) for s in n.inputs]
+        if REGISTRY[n.kind].is_composite:
+            alias[n.id] = _expand(nodes, composites, n.id, n.kind, n.params, n.inputs, n.in_shapes[0], train_only,
+                                  block, n.scope)
         else:
-            nodes.append(Node(gid, n.type, n.params, ins, list(n.in_shapes), n.result.out_shape, scope,
-                              train_only, block))
-            ids[n.local] = gid
-    composites[cid] = Composite(cid, kind, params, in_shape, ids[output], optional, scope[:-1])
-    return ids[output]
+            nodes.append(n)
+    output = alias.get(output, output)
+    composites[cid] = Composite(cid, kind, params, in_shape, output, optional, scope)
+    return output
 
 
 def inplace_plan(ir: IR) -> dict:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from blocks import REGISTRY, fmt_shape
 
 from ..core import edits
-from ..core.analysis import Analysis, Analyzer, walk
+from ..core.analysis import Analysis, Analyzer
+from ..core.ir import lower
 from ..core.errors import GraphEditError
 from ..core.graph import Graph, make_id
 from .report import human
@@ -95,6 +96,10 @@ def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
     out: list[Finding] = []
     order = [bid for bid, r in a.blocks.items() if r.out_shape]
     depth_of = {bid: i / max(len(order) - 1, 1) for i, bid in enumerate(order)}
+    inside: dict = {}
+    for n in lower(graph, a, partial=True).nodes:
+        if n.scope:
+            inside.setdefault(n.block, []).append(n)
     for bid, rep in a.blocks.items():
         b = graph.block(bid)
         if not rep.out_shape or not rep.in_shapes or rep.in_shapes[0] is None or b.spec is None:
@@ -107,9 +112,9 @@ def check(graph: Graph, analysis: Analysis | None = None) -> list[Finding]:
             prev_1x1 = prev is not None and _role(prev.type) == "convolution" and prev.params["kernel"] == [1, 1]
             _conv_checks(out, bid, None, b.type, b.params, ins, outs, a, prev_1x1)
         elif b.spec.is_composite and len(ins) == 3:
-            for n in walk(b.type, b.params, ins)[0]:
-                if _role(n.type) == "convolution" and n.result.out_shape:
-                    _conv_checks(out, bid, n.local, n.type, n.params, n.in_shapes[0], n.result.out_shape, a)
+            for n in inside.get(bid, ()):  # its own layers, from the lowered network
+                if len(n.scope) == 1 and _role(n.kind) == "convolution" and n.shape:
+                    _conv_checks(out, bid, n.local, n.kind, n.params, n.in_shapes[0], n.shape, a)
             up = b.spec.upgrade
             if up is not None:
                 new = REGISTRY[up.kind]

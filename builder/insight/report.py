@@ -4,10 +4,11 @@ from __future__ import annotations
 import csv
 import io
 
-from blocks import IN, REGISTRY, fmt_shape
+from blocks import REGISTRY, fmt_shape
 
-from ..core.analysis import Analysis, walk
+from ..core.analysis import Analysis, evaluate
 from ..core.graph import Graph
+from ..core.ir import lower
 
 
 def human(n: float, unit: str = "") -> str:
@@ -29,27 +30,39 @@ def human_bytes(n: float) -> str:
 
 
 def block_rows(graph: Graph, analysis: Analysis, per_layer: bool = False) -> list[dict]:
+    """One row per block; ``per_layer``: each composite followed by the layers of its inside, from the lowered
+    network (an inner composite's row before its own layers; ``depth`` is the nesting)."""
+    inside = _inside(graph, analysis) if per_layer else {}
     rows = []
     for bid, rep in analysis.blocks.items():
-        blk = graph.block(bid)
-        spec = blk.spec
-        rows.append({"id": bid, "kind": blk.type, "output_shape": rep.out_shape, "params": rep.params,
+        rows.append({"id": bid, "kind": graph.block(bid).type, "output_shape": rep.out_shape, "params": rep.params,
                      "macs": rep.macs, "errors": [e.message for e in rep.errors], "depth": 0,
                      "inference": rep.inference})
-        if per_layer and spec is not None and spec.is_composite and rep.out_shape and len(rep.in_shapes) == 1:
-            rows.extend(_inner_rows(bid, blk.type, blk.params, rep.in_shapes[0], 1, rep.inference))
+        shown = {bid}
+        for n in inside.get(bid, ()):
+            for level, cid in enumerate(n.scope):
+                if cid not in shown:  # an inner composite: its row, then its layers
+                    shown.add(cid)
+                    c = inside["composites"][cid]
+                    r = evaluate(c.kind, c.params, (c.in_shape,))
+                    rows.append(_row(cid, c.kind, r, level, rep.inference))
+            rows.append(_row(n.id, n.kind, n.figures, len(n.scope), rep.inference))
     return rows
 
 
-def _inner_rows(prefix, type_id, params, in_shape, depth, inference) -> list[dict]:
-    rows = []
-    for n in walk(type_id, params, in_shape)[0]:
-        r = n.result
-        rows.append({"id": f"{prefix}.{n.local}", "kind": n.type, "output_shape": r.out_shape, "params": r.params,
-                     "macs": r.macs, "errors": [m for _, m in r.errors], "depth": depth, "inference": inference})
-        if REGISTRY[n.type].is_composite:
-            rows.extend(_inner_rows(f"{prefix}.{n.local}", n.type, n.params, n.in_shapes[0], depth + 1, inference))
-    return rows
+def _inside(graph, analysis) -> dict:
+    """{top-level block: its lowered nodes in order} and the composites (``"composites"``)."""
+    ir = lower(graph, analysis, partial=True)
+    out: dict = {"composites": ir.composites}
+    for n in ir.nodes:
+        if n.scope:
+            out.setdefault(n.block, []).append(n)
+    return out
+
+
+def _row(rid, kind, r, depth, inference) -> dict:
+    return {"id": rid, "kind": kind, "output_shape": r.out_shape, "params": r.params, "macs": r.macs,
+            "errors": [m for _, m in r.errors], "depth": depth, "inference": inference}
 
 
 # ------------------------------------------------------------------------- the paper's Table 1 layout
@@ -57,23 +70,23 @@ def _inner_rows(prefix, type_id, params, in_shape, depth, inference) -> list[dic
 PAPER_COLUMNS = ["type", "patch size/stride", "output size", "depth", "#1x1", "#3x3 reduce", "#3x3",
                  "#5x5 reduce", "#5x5", "pool proj", "params", "ops"]
 
-def _conv_depth(type_id, params, in_shape) -> int:
-    """The layers with weights on the longest path through a block (the paper's depth column)."""
-    spec = REGISTRY[type_id]
-    if not spec.is_composite:
-        return spec.weight_layers
-    inside, output = walk(type_id, params, in_shape)
-    depth = {IN: 0}
-    for n in inside:
-        depth[n.local] = max(depth[s] for s in n.sources) + _conv_depth(n.type, n.params,
-                                                                          n.in_shapes[0] if n.in_shapes else None)
-    return depth[output]
+def _conv_depth(block: str, kind: str, inside: dict) -> int:
+    """The layers with weights on the longest path through a block (the paper's depth column), over its
+    lowered nodes."""
+    nodes = inside.get(block)
+    if not nodes:
+        return REGISTRY[kind].weight_layers if kind in REGISTRY else 0
+    depth: dict = {}
+    for n in nodes:
+        depth[n.id] = max((depth.get(s, 0) for s in n.inputs), default=0) + n.spec.weight_layers
+    return depth[inside["composites"][block].output]
 
 
 def paper_rows(graph: Graph, analysis: Analysis, inference_only: bool = True) -> list[dict]:
     """One row per block in the layout of GoogLeNet's Table 1 (activations, flatten, BN and merges folded); each
     kind fills its own cells (``BlockSpec.report``)."""
     rows = []
+    inside = _inside(graph, analysis)
     for bid, rep in analysis.blocks.items():
         blk = graph.block(bid)
         spec = blk.spec
@@ -85,7 +98,7 @@ def paper_rows(graph: Graph, analysis: Analysis, inference_only: bool = True) ->
         out = rep.out_shape
         size = f"{out[1]}x{out[2]}x{out[0]}" if len(out) == 3 else f"1x1x{out[0]}"
         row = {"id": bid, "type": cells["type"], "patch size/stride": cells.get("patch size/stride", ""),
-               "output size": size, "depth": _conv_depth(blk.type, p, rep.in_shapes[0] if rep.in_shapes else None),
+               "output size": size, "depth": _conv_depth(bid, blk.type, inside),
                "params": rep.params, "ops": rep.macs}
         row.update({k: v for k, v in cells.items() if k not in ("type", "patch size/stride")})
         rows.append(row)
