@@ -114,7 +114,9 @@ composite("inception_v1", "Inception v1 module", CAT_INCEPTION,
           _v1_summary, class_name="Inception", report=tables.columns("inception", {"#1x1": "ch1x1", "#3x3 reduce": "ch3x3red", "#3x3": "ch3x3", "#5x5 reduce": "ch5x5red", "#5x5": "ch5x5", "pool proj": "pool_proj"}),
           from_torch=FromTorch(("torchvision.models.googlenet.Inception",), children(dict(
               ch1x1="branch1.conv", ch3x3red="branch2.0.conv", ch3x3="branch2.1.conv", ch5x5red="branch3.0.conv",
-              ch5x5="branch3.1.conv", pool_proj="branch4.1.conv"), variant="torchvision", batch_norm=True)),
+              ch5x5="branch3.1.conv", pool_proj="branch4.1.conv"),
+              variant=lambda m: "paper" if tuple(m.branch3[1].conv.kernel_size) == (5, 5) else "torchvision",
+              batch_norm=lambda m: getattr(m.branch1, "bn", None) is not None)),
           upgrade=Upgrade("inception_a", lambda p: {
               "ch1x1": p["ch1x1"], "ch5x5red": p["ch3x3red"], "ch5x5": p["ch3x3"], "branch2_kernel": 3,
               "dblred": p["ch5x5red"], "dbl": p["ch5x5"], "pool_features": p["pool_proj"],

@@ -155,7 +155,10 @@ def _dense_block_from_torch(m):
     if first.drop_rate:
         return "dense layers with dropout have no block"
     growth = first.conv2.out_channels
-    return dict(layers=len(m), growth_rate=growth, bn_size=first.conv1.out_channels // growth)
+    layers = 1
+    while getattr(m, f"denselayer{layers + 1}", None) is not None:  # its children (not the concat it ends in)
+        layers += 1
+    return dict(layers=layers, growth_rate=growth, bn_size=first.conv1.out_channels // growth)
 
 
 composite("dense_block", "Dense block (DenseNet)", CAT_RESIDUAL,
@@ -207,7 +210,7 @@ def _mbconv_from_torch(m):
     expanded = parts[0][0].out_channels if parts[0][0].kernel_size == (1, 1) and len(parts) > 2 and \
         parts[1][0].groups > 1 else cin
     dw = parts[1] if expanded != cin else parts[0]
-    se = next((p for p in parts if type(p).__name__ != "Sequential" and hasattr(p, "fc1")), None)
+    se = next((p for p in parts if getattr(p, "fc1", None) is not None), None)  # the squeeze-and-excitation
     project = parts[-1]
     act = _ACTIVATIONS.get(type(dw[2]).__name__)
     sd = getattr(m, "stochastic_depth", None)

@@ -333,7 +333,7 @@ def _relu6_from_onnx(bounds_as_inputs):
 def _relu6_bounds(n, lo, hi):
     if (lo, hi) != (0.0, 6.0):
         n.refuse(f"clip to [{lo}, {hi}] (only ReLU6's [0, 6] has a block)")
-    return dict(inplace=False)
+    return {}
 
 
 def _gelu_from_onnx(n):
@@ -353,7 +353,7 @@ def _gelu_erf(n):
 
 _activation("relu", "ReLU", "nn.ReLU", "max(0, x)", _INPLACE, _inplace_arg, inplace=True, saves_output=True,
             from_torch=FromTorch(functions=("torch.nn.functional.relu", "torch.relu", "Tensor.relu")),
-            from_onnx=(FromOnnx("Relu", lambda n: dict(inplace=False)),))
+            from_onnx=(FromOnnx("Relu"),))
 _activation("relu6", "ReLU6", "nn.ReLU6", "min(max(0, x), 6) (MobileNetV2)", _INPLACE, _inplace_arg, inplace=True,
             saves_output=True, from_torch=FromTorch(functions=("torch.nn.functional.relu6",)),
             from_onnx=(FromOnnx("Clip", _relu6_from_onnx(False)), FromOnnx("Clip", _relu6_from_onnx(True), since=11)))

@@ -1,7 +1,11 @@
 """Every template and every imported torchvision CNN, exported as ONNX at opset 17 and at the newest opset the
 exporter writes, re-imports as the same network (issue 21): the same parameter count, no more layers than it had
 (SiLU, Hardswish, GELU, BasicConv2d, LayerNorm2d and ConvNeXt blocks recognised by their kinds' patterns, not
-split into ONNX's primitives) and outputs equal to onnxruntime's on the same file."""
+split into ONNX's primitives), the composite blocks it was drawn with (Inception modules, bottlenecks, MBConv with
+its SE, Fire, dense blocks: recovered from the module paths) and outputs equal to onnxruntime's on the same
+file."""
+from collections import Counter
+
 import onnx
 import pytest
 import torch
@@ -58,28 +62,39 @@ def _round_trip(g, opset, tmp_path):
     return back.graph
 
 
+def _composites(g) -> Counter:
+    """The composite blocks of the inference network whose kind a PyTorch module stands for (the ones a file's
+    module paths can give back)."""
+    a = analyze(g)
+    return Counter(b.type for b in g.blocks() if b.spec.is_composite and b.spec.from_torch is not None
+                   and a.blocks[b.id].inference)
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("opset", [17, NEWEST])
 @pytest.mark.parametrize("name", list(templates.TEMPLATES))
 def test_every_template_round_trips_through_onnx(name, opset, tmp_path):
-    back = _round_trip(_template(name), opset, tmp_path)
-    kinds = [b.type for b in back.blocks()]
+    g = _template(name)
+    back = _round_trip(g, opset, tmp_path)
+    assert _composites(back) == _composites(g)  # Inception modules, bottlenecks, MBConv, Fire, dense blocks
+    kinds = Counter(n.kind for n in lower(back).nodes)
     if name == "efficientnet_b0":  # SiLU is Sigmoid and Mul in the file: one block again
-        assert kinds.count("silu") == 49 and kinds.count("sigmoid") == 16  # the 16 SE gates stay sigmoids
+        assert kinds["silu"] == 49 and kinds["sigmoid"] == 16  # the 16 SE gates stay sigmoids
     if name in ("googlenet", "inception_v3"):  # torchvision's BasicConv2d: conv, BN, ReLU in the file
-        assert kinds.count("basic_conv") == {"googlenet": 57, "inception_v3": 94}[name]
-        assert "batchnorm2d" not in kinds
+        assert kinds["basic_conv"] == {"googlenet": 57, "inception_v3": 94}[name] and not kinds["batchnorm2d"]
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("opset", [17, NEWEST])
 @pytest.mark.parametrize("name", IMPORTED)
 def test_imported_torchvision_cnns_round_trip_through_onnx(name, opset, tmp_path):
-    back = _round_trip(_imported(name), opset, tmp_path)
-    kinds = [b.type for b in back.blocks()]
+    g = _imported(name)
+    back = _round_trip(g, opset, tmp_path)
+    assert _composites(back) == _composites(g)
+    kinds = Counter(n.kind for n in lower(back).nodes)
     if name == "mobilenet_v3_small":  # HardSigmoid and Mul before opset 14, HardSwish after: one kind
-        assert kinds.count("hardswish") == 19
+        assert kinds["hardswish"] == 19 and _composites(back)["mbconv"] == 11
     if name == "convnext_tiny":  # GELU is Div, Erf, Add, Mul, Mul at 17, Gelu at 20 on: the block either way
-        assert kinds.count("convnext_block") == 18 and kinds.count("layernorm2d") == 5  # stem, 3 downsamples, head
+        assert kinds["convnext_block"] == 18 and kinds["layernorm2d"] == 5  # stem, 3 downsamples, head
     if name == "shufflenet_v2_x1_0":
-        assert kinds.count("channel_shuffle") == 16
+        assert kinds["channel_shuffle"] == 16

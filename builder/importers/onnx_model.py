@@ -43,8 +43,11 @@ def converter_for(op_type: str, opset: int):
 
 
 def _attrs(node) -> dict:
-    from onnx import helper
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    """The node's attributes; a float as the decimal it was written as (ONNX keeps float32: eps 1e-5 arrives as
+    9.99999974e-06, so it is rounded to float32's 7 significant digits)."""
+    from onnx import AttributeProto, helper
+    return {a.name: float(f"{a.f:.7g}") if a.type == AttributeProto.FLOAT else helper.get_attribute_value(a)
+            for a in node.attribute}
 
 
 def _scope(node) -> str:
@@ -193,6 +196,8 @@ class _Onnx:
         self.input_shape = input_shape
         self.failed: set = set()  # outputs of nodes that could not be mapped: what reads them is not listed again
         self.nodes = list(model.graph.node)  # held, so that id() names a node for the whole import
+        self.scope_nodes: dict = {}  # module path -> how many nodes (not constants) have it
+        self.parent_scopes: set = set()  # module paths with modules below them
         self.folded: set = set()  # ids of the nodes whose outputs are computed ahead (constants)
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
 
@@ -213,8 +218,9 @@ class _Onnx:
             scope = _scope(node)
             leaf = [p for p in node.name.split("/") if p][-2:-1]
             op = node.op_type.lower()
-            if node.op_type not in self.PARAMETRIC and not (leaf and leaf[0].split(".")[-1].lower()
-                                                            .startswith(op[:4])):
+            alone = scope and self.scope_nodes.get(scope) == 1 and scope not in self.parent_scopes
+            if node.op_type not in self.PARAMETRIC and not alone and not (
+                    leaf and leaf[0].split(".")[-1].lower().startswith(op[:4])):
                 scope = f"{scope}.{op}" if scope else op
         base = block_path(scope or kind) or kind
         taken = set(self.g.ids())
@@ -285,7 +291,14 @@ class _Onnx:
         bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
         self.value[inputs[0].name] = bid
         self._prefold(_static_shapes(self.model, inputs[0].name, shape))
-        for node in self._fuse(self.nodes):
+        live = [n for n in self._fuse(self.nodes) if id(n) not in self.folded]
+        # a leaf module (a child "0" that is a MaxPool2d) is the one node of its scope: its id is the scope
+        for n in live:
+            sc = _node_scope(n)
+            self.scope_nodes[sc] = self.scope_nodes.get(sc, 0) + 1
+            parts = sc.split(".")
+            self.parent_scopes.update(".".join(parts[:i]) for i in range(1, len(parts)))
+        for node in live:
             if id(node) in self.folded:
                 continue
             if isinstance(node, _Fused):
@@ -468,7 +481,7 @@ def _dropout(job, node, a):
 def _kind_converter(spec, f):
     def convert(job, node, a):
         n = OnnxNode(job, node)
-        made = f.read(n) if f.read is not None else ({"inplace": False} if spec.inplace else {})
+        made = f.read(n) if f.read is not None else {}  # the kind's defaults (in place where the compiler may)
         job.make(spec, made, node, n.weights)
     convert.__name__ = f"{spec.type_id}_from_{f.op}"
     return convert
@@ -584,6 +597,8 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     if job.problems:
         raise ModelImportError(str(path), job.problems)
     from ..core.analysis import analyze
+    from .structure import recover_composites
+    job.g, _ = recover_composites(job.g)  # Inception modules, bottlenecks, MBConv, ... from the module paths
     a = analyze(job.g)
     if a.errors:
         raise ModelImportError(str(path), [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])
