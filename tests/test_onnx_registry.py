@@ -173,3 +173,18 @@ def test_files_of_other_tools_at_opsets_11_to_16_import_through_the_registry(tmp
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
         torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+
+
+def test_a_converter_meeting_a_node_it_cannot_read_refuses_with_one_message(tmp_path):
+    """A Slice of channels whose ends are empty (the checker lets it through): one message naming the node, no
+    traceback."""
+    conv = helper.make_node("Conv", ["input", "w"], ["c"], name="/conv/Conv", kernel_shape=[3, 3])
+    cut = helper.make_node("Slice", ["c", "start", "none", "axes"], ["s"], name="/cut/Slice")
+    flat = helper.make_node("Flatten", ["s"], ["y"], name="/flat/Flatten")
+    inits = {"w": W, "start": np.zeros(1, np.int64), "none": np.zeros(0, np.int64), "axes": np.ones(1, np.int64)}
+    path = _model([conv, cut, flat], inits, 13, tmp_path)
+    with pytest.raises(ModelImportError) as e:
+        import_source(str(path))
+    text = str(e.value)
+    assert len(e.value.problems) == 1 and "cut" in text and "Slice: its attributes or inputs cannot be read" in text
+    assert "Traceback" not in text

@@ -402,7 +402,7 @@ class _Onnx:
             n = OnnxNode(self, node, chain)
             try:
                 made = f.read(n) if f.read is not None else {}
-            except _Refuse:
+            except (_Refuse, KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError):
                 continue  # not this kind after all: its nodes are converted one by one
             replaced[id(node)] = _Fused(spec, made, n.weights, node, chain[-1], chain)
             for other in chain[1:]:
@@ -481,7 +481,11 @@ def _dropout(job, node, a):
 def _kind_converter(spec, f):
     def convert(job, node, a):
         n = OnnxNode(job, node)
-        made = f.read(n) if f.read is not None else {}  # the kind's defaults (in place where the compiler may)
+        try:
+            made = f.read(n) if f.read is not None else {}  # the kind's defaults (in place where the compiler may)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, ZeroDivisionError) as e:
+            raise _Refuse(f"its attributes or inputs cannot be read as {spec.title} ({type(e).__name__}: "
+                          f"{str(e)[:120]})") from None
         job.make(spec, made, node, n.weights)
     convert.__name__ = f"{spec.type_id}_from_{f.op}"
     return convert
