@@ -100,6 +100,15 @@ class Analysis:
     inference: Totals
     issues: list          # every Issue, block ones first
     outputs: list         # output block ids: main first, then aux in graph order
+    rev: int = -1         # the graph's structure_rev it was made for
+    keys: tuple = ()      # (block id, its key) of every block it was made for
+
+    def describes(self, graph: Graph) -> bool:
+        """Whether this analysis is of the graph as it is now (no block, parameter or wire changed since)."""
+        if self.rev != graph.structure_rev or len(self.keys) != len(graph.g):
+            return False
+        nodes = graph.g._node
+        return all(b in nodes and nodes[b]["block"].key == k for b, k in self.keys)
 
     @property
     def errors(self) -> list:
@@ -271,7 +280,8 @@ class Analyzer:
                     tot.params += rep.params
                     tot.macs += rep.macs
                     tot.activations += rep.activations
-        return Analysis(reports, train, infer, issues, st.outputs)
+        return Analysis(reports, train, infer, issues, st.outputs, g.structure_rev,
+                        tuple((bid, nodes[bid]["block"].key) for bid in st.order))
 
     @staticmethod
     def _missing_inputs(spec, ports) -> str | None:

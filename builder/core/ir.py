@@ -56,7 +56,9 @@ def lower(graph: Graph, analysis: Analysis | None = None, partial: bool = False)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] is graph:
         return hit[1]
-    ir = _lower(graph, analysis or Analyzer(graph).run(), partial)
+    if analysis is None or not analysis.describes(graph):  # a view may hold the analysis of a moment ago
+        analysis = Analyzer(graph).run()
+    ir = _lower(graph, analysis, partial)
     if len(_MEMO) > 16:
         _MEMO.clear()
     _MEMO[key] = (graph, ir)

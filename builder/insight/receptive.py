@@ -13,7 +13,7 @@ from __future__ import annotations
 from blocks import REGISTRY
 from blocks.fields import PIXEL, Axis, Field, union
 
-from ..core.analysis import Analysis, analyze
+from ..core.analysis import Analysis
 from ..core.graph import Graph
 from ..core.ir import lower
 
@@ -37,8 +37,8 @@ def receptive_fields(graph: Graph, analysis: Analysis | None = None) -> dict:
     """{block id: Field (or None where the shapes are unknown)} for every block, in input pixels of the first
     input; the lowered network's inner nodes (``inception3a.branch2.1``) have theirs too. Read from the lowered
     network, so a composite's field is the one of the node that gives its output."""
-    a = analysis or analyze(graph)
-    ir = lower(graph, a, partial=True)
+    ir = lower(graph, analysis, partial=True)
+    a = ir.analysis  # the graph's analysis now (``analysis`` if it still describes the graph)
     seen: dict = {}
     for n in ir.nodes:
         rep = a.blocks.get(n.id) if not n.scope else None
