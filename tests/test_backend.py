@@ -7,6 +7,7 @@ from torchvision import models
 import templates
 from builder.core import edits
 from builder.backend.compiler import compile_graph
+from builder.core.analysis import analyze
 from builder.core.ir import lower
 from exports.pytorch import generate
 from helpers import assert_outputs_close, depth_of, load_module
@@ -114,6 +115,13 @@ def test_the_lowered_network_is_memoised_per_change():
     assert b.by_id["inception3a.branch2.1"].scope == ("inception3a",)
     assert b.by_id["inception3a.branch2.1"].local == "branch2.1"
     assert b.composites["inception3a"].kind == "inception_v1"
+    stale = analyze(g)
+    g.set_params("conv1", {"out_channels": 48})  # a view still holding the analysis of a moment ago
+    g.remove_block("aux1")
+    c = lower(g, stale, partial=True)
+    assert c.by_id["conv1"].params["out_channels"] == 48 and c.by_id["maxpool1"].shape[0] == 48
+    assert not any(n.block == "aux1" for n in c.nodes) and any(n.block == "aux2" for n in c.nodes)
+    assert lower(g, partial=True) is c
 
 
 def test_groups_that_read_each_other_keep_their_paths_as_plain_containers(tmp_path):
