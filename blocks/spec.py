@@ -66,7 +66,7 @@ class Param:
             if k == "float":
                 if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                     raise ValueError
-                v = float(value)
+                v = value if isinstance(value, SymFloat) else float(value)  # a composite's, kept symbolic
                 if not math.isfinite(v):
                     raise ValueError
                 self._check_range(v)
@@ -252,6 +252,24 @@ class SymInt(int):
         return SymInt(value, (op, a, b), self.PREC[op])
 
 
+class SymFloat(float):
+    """A number that remembers the composite parameter it is (``stochastic_depth_prob``, ``bn_eps``): the
+    exporter writes the name, so one class serves instances that differ only in it. Arithmetic gives plain
+    floats."""
+
+    def __new__(cls, value: float, name: str):
+        obj = super().__new__(cls, value)
+        obj.expr = name
+        return obj
+
+    def __reduce__(self):
+        return (float, (float(self),))
+
+    @property
+    def names(self) -> frozenset:
+        return frozenset((self.expr,))
+
+
 def _sym_op(op: str, fn, reverse: bool = False):
     """An arithmetic operator of SymInt: the value as int computes it, the expression kept."""
     def method(self, other):
@@ -273,6 +291,8 @@ def plain(value):
     """``value`` with every SymInt replaced by its number (for blocks placed on a canvas, files, torch)."""
     if isinstance(value, SymInt):
         return int(value)
+    if isinstance(value, SymFloat):
+        return float(value)
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, tuple):
@@ -283,7 +303,7 @@ def plain(value):
 
 
 def _symbolic(v) -> bool:
-    if isinstance(v, (Sym, SymInt)):
+    if isinstance(v, (Sym, SymInt, SymFloat)):
         return True
     return isinstance(v, (list, tuple)) and any(isinstance(x, SymInt) for x in v)
 
@@ -293,7 +313,7 @@ def literal(v) -> str:
     lists as tuples."""
     if isinstance(v, Sym):
         return str(v)
-    if isinstance(v, SymInt):
+    if isinstance(v, (SymInt, SymFloat)):
         return v.expr
     if isinstance(v, (list, tuple)):
         if len(v) == 2 and v[0] == v[1] and all(isinstance(x, int) for x in v) and \

@@ -150,3 +150,28 @@ def test_resnets_write_one_block_class_with_an_optional_projection(tmp_path, nam
     down = nn.Sequential(nn.Conv2d(64, 128 * exp, 1, stride=2, bias=False), nn.BatchNorm2d(128 * exp))
     projected = getattr(mod, cls)(64, planes=128, stride=2, downsample=True, **extra)
     same_module(projected, block(64, 128, stride=2, downsample=down, **extra), (64, 8, 8))
+
+
+def test_efficientnets_blocks_share_a_class_per_structure_whatever_their_stochastic_depth(tmp_path):
+    """Float parameters (stochastic depth, batch-norm eps) are constructor arguments, as torchvision's MBConv
+    takes them, and a squeeze-and-excitation part is one class, not one per path: EfficientNet-B0's 16 MBConv
+    blocks are three classes (no expansion; expansion; expansion with the residual), its SE parts two."""
+    from torchvision.models import efficientnet_b0
+    src = generate(templates.build("efficientnet_b0"))
+    classes = re.findall(r"^class (\w+)\(", src, re.M)
+    assert [c for c in classes if c.startswith("Mbconv")] == ["Mbconv", "Mbconv2", "Mbconv3"]
+    assert len([c for c in classes if c.startswith("Block")]) == 2
+    assert "stochastic_depth_prob: float = 0.0" in src and "self.stochastic_depth = StochasticDepth(" \
+        "stochastic_depth_prob, 'row')" in src
+    assert src.count("Mbconv3(") == 10 and "stochastic_depth_prob=0.1625" in src
+    mod = load(src, tmp_path, "eff")
+    ours, ref = mod.build_model(), efficientnet_b0()
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict(ref.state_dict())
+    ours.eval(), ref.eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-4)
+    drops = [m.p for m in ours.modules() if type(m).__name__ == "StochasticDepth"]  # each instance its own
+    assert drops == [m.stochastic_depth.p for m in ref.modules() if type(m).__name__ == "MBConv" and
+                     m.use_res_connect] and len(set(drops)) == 9

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from blocks import REGISTRY
-from blocks.spec import Sym, SymInt, literal, plain
+from blocks.spec import Sym, SymFloat, SymInt, literal, plain
 
 from ..core.ir import IR, inplace_plan
 
@@ -314,17 +314,17 @@ class Writer:
             spec = REGISTRY[comp.kind]
             call.append(literal(in_ch) if in_ch is not None else "0")
             _symbols_of(in_ch, symbols)
-            values = {p.arg: comp.params[p.name] for p in spec.params if p.kind == "int"}
+            values = {p.arg: comp.params[p.name] for p in spec.params if p.kind in ("int", "float")}
             for a in args[1:]:
                 v = values[a]
                 if not comp.scope and self.heads.get(comp.id) == a and self.num_classes is not None:
                     call.append(f"{a}=num_classes")
                     symbols.add("num_classes")
-                elif isinstance(v, SymInt) and (parent.context or parent.composite is not None):
+                elif isinstance(v, (SymInt, SymFloat)) and (parent.context or parent.composite is not None):
                     call.append(f"{a}={literal(v)}")
                     _symbols_of(v, symbols)
                 else:
-                    call.append(f"{a}={int(v)}")
+                    call.append(f"{a}={int(v)}" if isinstance(v, int) else f"{a}={float(v)!r}")
             call += [f"{f}=True" for f in flags if comp.optional[f][2]]
         else:
             call += [f"{a}={a}" for a in args]
@@ -366,7 +366,7 @@ class Writer:
         present = [p for p in parts if s.composite.optional[p][2]]
         key = self._render(s, [], drop=parts)[0] if parts else None
         full, args = self._render(s, present)
-        key = key or full
+        key = _DOC.sub("", key or full)  # instances alike but for the path their docstring names share it
         entry = self.classes.get(key)
         if entry is None:
             base = self._class_base(s)
@@ -393,7 +393,9 @@ class Writer:
         else:
             args = sorted(symbols - {"in_channels"}) if not s.context else sorted(symbols)
             defaults = {}
-        sig = [f"{a}: int" + (f" = {defaults[a]!r}" if a in defaults else "") for a in args]
+        kinds = {p.arg: p.kind for p in spec.params} if spec is not None else {}
+        sig = [f"{a}: {'float' if kinds.get(a) == 'float' else 'int'}" + (f" = {defaults[a]!r}" if a in defaults
+                                                                          else "") for a in args]
         sig += [f"{f}: bool = False" for f in flags]
         head = ", ".join(["self"] + sig)
         if len(head) > 80:
@@ -402,7 +404,10 @@ class Writer:
             doc = spec.description.replace("\\", "/").replace('"""', "'")  # our own text, never the user's
             doc = f"{spec.title}: {doc}"
         else:
-            doc = f"The blocks under {s.path!r}." if _plain(s.path) else "A group of blocks."
+            inner = s.path[len(s.context) + 1:] if s.context and s.path.startswith(s.context + ".") else s.path
+            owner = REGISTRY[self.ir.composites[s.context].kind].title if s.context in self.ir.composites else ""
+            doc = (f"The blocks under {inner!r}" + (f" of a {owner.split(' (')[0]}." if owner else ".")) \
+                if _plain(inner) else "A group of blocks."
         text = "\n".join(init + ["", "    def forward(" + ", ".join(["self"] + forward[0]) + "):"] + forward[1])
         return (f'class _(nn.Module):\n    """{doc}"""\n\n    def __init__({head}) -> None:\n'
                 f"        super().__init__()\n{text}\n"), args
@@ -582,13 +587,16 @@ class _Inline(Exception):
         self.scope = scope
 
 
+_DOC = re.compile(r'^    """.*"""$', re.M)
+
+
 def _plain(text: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9_.]*", text))
 
 
 def _symbols_of(value, symbols: set) -> None:
     """The argument names a value is written with (a SymInt's parameters, a Sym)."""
-    if isinstance(value, SymInt):
+    if isinstance(value, (SymInt, SymFloat)):
         symbols.update(value.names)
     elif isinstance(value, Sym):
         symbols.add(str(value))

@@ -7,7 +7,7 @@ compiler use the values; the exporter writes the expressions. Pure: no graph, no
 from __future__ import annotations
 
 from blocks import REGISTRY, Subgraph
-from blocks.spec import SymInt
+from blocks.spec import SymFloat, SymInt
 
 from .graph import freeze
 
@@ -43,6 +43,8 @@ def _symbolic(spec, params: dict) -> dict:
         v = out.get(p.name)
         if p.kind == "int" and isinstance(v, int) and not isinstance(v, bool):
             out[p.name] = SymInt(int(v), p.arg)
+        elif p.kind == "float" and isinstance(v, float):
+            out[p.name] = SymFloat(v, p.arg)
     return out
 
 
