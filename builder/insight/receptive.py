@@ -38,6 +38,13 @@ def receptive_fields(graph: Graph, analysis: Analysis | None = None) -> dict:
     input; the lowered network's inner nodes (``inception3a.branch2.1``) have theirs too. Read from the lowered
     network, so a composite's field is the one of the node that gives its output."""
     ir = lower(graph, analysis, partial=True)
+    if getattr(ir, "fields", None) is not None:  # the same network: the same fields (a selection moving)
+        return ir.fields
+    ir.fields = _fields(ir)
+    return ir.fields
+
+
+def _fields(ir) -> dict:
     a = ir.analysis  # the graph's analysis now (``analysis`` if it still describes the graph)
     seen: dict = {}
     for n in ir.nodes:

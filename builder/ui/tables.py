@@ -109,8 +109,8 @@ class LayerTable(QWidget):
                     ["backward ms"] if "backward_ms" in next(iter(measured.values())) else [])
             rows = block_rows(g, analysis, per_layer=mode == 1)
             fields = receptive_fields(g, analysis) if mode == 0 else {}  # top-level blocks have fields
-        self.model.clear()
-        self.model.setHorizontalHeaderLabels(cols)
+        model = QStandardItemModel(self)  # filled aside, then shown at once: rows appended to the shown model
+        model.setHorizontalHeaderLabels(cols)  # would move the current row through every one of them
         for r in rows:
             items = []
             for c in cols:
@@ -147,7 +147,14 @@ class LayerTable(QWidget):
                     it.setForeground(QColor("#C62828"))
                 items.append(it)
             items[0].setData(r.get("id"), ID_ROLE)
-            self.model.appendRow(items)
+            model.appendRow(items)
+        self._selecting = True  # the swap is not the user choosing a row
+        try:
+            old, self.model = self.model, model
+            self.proxy.setSourceModel(model)
+            old.deleteLater()
+        finally:
+            self._selecting = False
         self._stale = False
         if getattr(self, "_selected", None):
             self.select(self._selected)
