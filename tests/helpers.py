@@ -177,3 +177,15 @@ def assert_outputs_close(got, want, depth: int, what: str = "outputs") -> None:
         where = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
         raise AssertionError(f"{what} differ by {worst:.3g} at {where} (allowed {tol:.3g}: {depth} layers, "
                              f"max|want| {float(want.abs().max()):.3g})")
+
+
+def random_statistics(model):
+    """The model with random batch-norm running statistics (so that no batch norm is the identity in eval, as
+    freshly built ones are); returns it."""
+    import torch
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 1.5)
+    return model

@@ -91,17 +91,12 @@ def test_constant_arithmetic_is_folded_by_the_reference_evaluator_and_bad_values
 def test_the_apps_onnx_export_keeps_batch_norms_and_reimports_as_the_same_network(tmp_path, name):
     import templates
     from exports import export_graph
-    from helpers import assert_outputs_close, depth_of
+    from helpers import assert_outputs_close, depth_of, random_statistics
     import onnxruntime as ort
     g = templates.build(name, input_size=(3, 96, 96)) if name != "googlenet" else \
         templates.build(name, input_size=(3, 96, 96), aux=False)
     torch.manual_seed(0)
-    net = compile_graph(g).eval()
-    with torch.no_grad():  # random statistics, so that a batch norm is not the identity
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
+    net = random_statistics(compile_graph(g).eval())  # so that no batch norm is the identity
     path = tmp_path / f"{name}.onnx"
     export_graph(g, "onnx", path, weights=net.state_dict())
     assert any(n.op_type == "BatchNormalization" for n in onnx.load(str(path)).graph.node) == (name != "squeezenet1_1")

@@ -16,7 +16,7 @@ from builder.core.analysis import analyze
 from builder.core.ir import lower
 from builder.importers import import_module, import_source
 from exports import export_graph
-from helpers import assert_outputs_close, depth_of
+from helpers import assert_outputs_close, depth_of, random_statistics
 
 NEWEST = 23  # the newest opset torch.onnx's TorchScript exporter writes (24 is refused)
 SMALL = {"lenet5", "alexnet", "alexnet_paper", "googlenet_paper", "vgg11", "vgg13", "vgg16", "vgg19"}  # own input size
@@ -38,12 +38,7 @@ def _imported(name):
 def _round_trip(g, opset, tmp_path):
     import onnxruntime as ort
     torch.manual_seed(0)
-    net = compile_graph(g).eval()
-    with torch.no_grad():  # random statistics, so that a batch norm is not the identity
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 1.5)
+    net = random_statistics(compile_graph(g).eval())  # so that no batch norm is the identity
     path = tmp_path / f"net{opset}.onnx"
     export_graph(g, "onnx", path, weights=net.state_dict(), opset=opset)
     assert onnx.load(str(path)).opset_import[0].version == opset
