@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from blocks import REGISTRY, BlockError, fmt_shape
-from blocks.composite import IN, Subgraph
+from blocks.composite import IN
 from blocks.spec import ParamError, fill_sources
 
 from .expansion import clear as clear_expansions, expand_composite

@@ -133,7 +133,6 @@ class _Builder:
     # ---------------------------------------------------------------- ids
     def fresh(self, base: str) -> str:
         """An id for a block that is not a module (an add, a concat, an output), free of every module path."""
-        from blocks.names import renamed_for_torch
         base = block_path(base)
         cand, n = base, 2
         while cand in self.graph or cand in self.module_names:
