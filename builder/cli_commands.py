@@ -52,7 +52,8 @@ def _cmd_check(args) -> int:
         print("no findings: the design follows the principles the advisor checks")
     for f in findings:
         where = f"{f.block}: " if f.block and not f.message.startswith(f.block) else ""
-        print(f"[principle {f.principle}] {f.title}\n    {where}{f.message}")
+        saves = f" (saves up to {human(f.saving)} MACs)" if f.saving else ""
+        print(f"[principle {f.principle}: {f.statement}]\n  {f.title}{saves}\n    {where}{f.message}")
     if previews:
         print("\nrefactors:")
         for p in previews:

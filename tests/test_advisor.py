@@ -160,3 +160,47 @@ def test_the_preview_labels_inference_and_training_totals():
     assert p.before_params == a.inference.params == 6_624_904
     assert p.before_training_params == a.training.params == 13_004_888
     assert "inference MACs" in p.describe() and "training params" in p.describe()
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("name", list(templates.TEMPLATES))
+def test_every_proposed_refactor_saves_what_it_claims_on_every_template(name):
+    """Issue 22: a refactor the Advisor proposes never raises parameters or MACs, saves at least 10% of the MACs
+    of what it rewrites, and findings are ranked by that saving; each names its principle's statement."""
+    g = templates.build(name)
+    a = analyze(g)
+    findings = advisor.check(g, a)
+    savings = [f.saving for f in findings if f.refactors]
+    assert savings == sorted(savings, reverse=True)
+    assert all(f.refactors or f.saving == 0 for f in findings)
+    for f in findings:
+        assert f.to_dict()["principle_statement"] == advisor.PRINCIPLES[f.principle] and 1 <= f.principle <= 4
+        for r in f.refactors:
+            p = advisor.preview(g, r)
+            assert p.ok, p.message
+            assert p.after_params <= p.before_params and p.after_macs <= p.before_macs, p.describe()
+            assert p.after_training_params <= p.before_training_params, p.describe()
+            saved = max(p.before_macs - p.after_macs, p.before_training_macs - p.after_training_macs)
+            assert saved > 0
+    raw = [r for f in advisor._findings(g, a) for r in f.refactors]
+    kept = {r.key() for f in findings for r in f.refactors}
+    for r in raw:  # what was left out was left out for a reason
+        if r.key() not in kept:
+            p = advisor.preview(g, r)
+            rewritten = sum(a.blocks[b].macs for b in r.options.get("pair", (r.block,))) if r.inner is None \
+                else None
+            assert not p.ok or p.after_params > p.before_params or p.after_macs > p.before_macs or \
+                p.after_training_params > p.before_training_params or rewritten is None or \
+                max(p.before_macs - p.after_macs, p.before_training_macs - p.after_training_macs) < \
+                advisor.MIN_SAVING * rewritten, p.describe()
+
+
+def test_the_torchvision_inception_v1_is_not_told_to_become_v3_a_when_that_costs_more():
+    """torchvision's Inception v1 already has a 3x3 where the paper's has a 5x5: becoming Inception-v3 A adds a
+    3x3 and costs more, so it is not proposed (it was, before the Advisor tried its refactors)."""
+    g = templates.build("googlenet")
+    raw = [r for f in advisor._findings(g, analyze(g)) for r in f.refactors if r.code == "upgrade"]
+    assert len(raw) == 9
+    p = advisor.preview(g, raw[0])
+    assert p.ok and p.after_macs > p.before_macs
+    assert not any(r.code == "upgrade" for f in advisor.check(g) for r in f.refactors)
