@@ -208,8 +208,23 @@ register(BlockSpec(
     summary=lambda p: f"{p['channels']}x{p['height']}x{p['width']}", in_table=False,
     description="The image that enters the network (channels x height x width)."))
 
+AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers' share of the loss (Szegedy et al., 2014)
+
+
+def _output_implies(p, updates):
+    """An Output switched to aux takes the paper's 0.3 loss weight if it had the main one's 1.0; back to main,
+    1.0 again, unless a weight is given with the switch."""
+    role = updates.get("role", p["role"])
+    if "loss_weight" not in updates and role != p["role"]:
+        if role == "aux" and p["loss_weight"] == 1.0:
+            updates = {**updates, "loss_weight": AUX_LOSS_WEIGHT}
+        elif role == "main" and p["loss_weight"] == AUX_LOSS_WEIGHT:
+            updates = {**updates, "loss_weight": 1.0}
+    return updates
+
+
 register(BlockSpec(
-    "output", "Output", "Input & output",
+    "output", "Output", "Input & output", implies=_output_implies,
     params=(Param("role", "choice", "main", "The main classifier, or an auxiliary head (training only)",
                   choices=("main", "aux")),
             Param("loss_weight", "float", 1.0, "Weight of this output's loss (GoogLeNet's aux heads: 0.3)",

@@ -387,6 +387,9 @@ class BlockSpec:
     #                            efficient grid reduction that replaces a conv-then-pool pair)
     # the newer kind the advisor proposes in its place, keeping every shape (Upgrade), if any
     upgrade: object = None
+    # (current params, updates) -> the updates with what they imply (an Output made aux takes the paper's 0.3
+    # loss weight unless one is given); None: updates as given
+    implies: Callable | None = None
     # what it is imported from (blocks/imports.py): PyTorch modules and functions, ONNX operators and patterns
     from_torch: object = None  # FromTorch
     from_onnx: tuple = ()      # (FromOnnx, ...)

@@ -394,3 +394,29 @@ def test_a_refused_rename_keeps_the_block_selected_and_says_why(qtbot, win):
     assert win.doc.graph.signature() == before and win.doc.undo_stack.count() == 0
     assert win.inspector.block_id == "c1" and win.inspector.editors["__id__"].text() == "c1"
     assert "torch module's own attribute" in win.inspector.message.text() and "'train_'" in win.inspector.message.text()
+
+
+def test_an_output_switched_to_aux_in_the_inspector_takes_the_papers_loss_weight_and_the_status_follows(
+        qtbot, make_window):
+    """Issue 22: choosing aux for an Output with the keyboard gives it GoogLeNet's 0.3 loss weight, shown on the
+    block and in the inspector; the status bar's error count follows at once (no main output is an error), and
+    switching back restores 1.0 and the count."""
+    win = make_window(template="lenet5")
+    win.select_block("output")
+    qtbot.waitUntil(lambda: win.inspector.block_id == "output", timeout=5000)
+    assert "✓ no errors" in win.problems.text()
+    role = win.inspector.editors["role"][1]
+    role.setFocus()
+    qtbot.keyClick(role, Qt.Key_Down)  # main -> aux
+    settle(qtbot, win)
+    blk = win.doc.graph.block("output")
+    assert blk.params == {"role": "aux", "loss_weight": 0.3}
+    assert win.scene.blocks["output"].summary == "aux x0.3"  # what the block shows
+    assert float(win.inspector.editors["loss_weight"][1].value()) == pytest.approx(0.3)
+    qtbot.waitUntil(lambda: "1 error" in win.problems.text(), timeout=5000)
+    assert "main" in win.problems.toolTip()
+    qtbot.keyClick(role, Qt.Key_Up)  # back to main
+    settle(qtbot, win)
+    assert win.doc.graph.block("output").params == {"role": "main", "loss_weight": 1.0}
+    qtbot.waitUntil(lambda: "✓ no errors" in win.problems.text(), timeout=5000)
+    assert win.doc.undo_stack.count() == 1  # two changes of one parameter in a row: one undo step

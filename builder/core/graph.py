@@ -365,6 +365,8 @@ class Graph:
         if blk.spec is None:
             raise UnknownBlockTypeError(f"{block_id!r} has unknown type {blk.type!r}")
         try:
+            if blk.spec.implies is not None and isinstance(updates, dict):
+                updates = blk.spec.implies(blk.params, updates)
             new = blk.spec.validate_params(updates, base=blk.params)
         except ParamError as e:
             raise GraphEditError(f"{block_id}: {e}") from None
