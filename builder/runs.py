@@ -99,6 +99,15 @@ class Run:
                 + f" ({when})")
 
 
+RUNS_ROOT = "runs"  # where runs go unless told (train.settings.run_folder makes their folders)
+
+
+def latest_run_folder(name: str, root=RUNS_ROOT) -> Path | None:
+    """The newest run of the network ``name`` under ``root`` (what ``--resume`` without ``--out`` continues)."""
+    runs = [r for r in find_runs(root) if r.doc.get("name") == name]
+    return runs[0].folder if runs else None
+
+
 def find_runs(folder) -> list[Run]:
     """Every run record in ``folder`` and the folders one and two levels below it, newest first; records that are
     not readable are left out."""

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # {package}/ and the model file, wherever it runs from
 from {package}.engine import end_worker_process, train  # noqa: E402
 from {package}.settings import (ErrorEvent, Exit, SettingsError, TrainingError, add_arguments,  # noqa: E402
-                                config_from_args)
+                                config_from_args, run_folder)
 from {package}.weights import load_weights  # noqa: E402
 
 MODEL_FILE = {model_file!r}
@@ -40,6 +40,8 @@ def main(argv=None):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     cfg = config_from_args(args)
+    if not cfg.out:  # every run a folder of its own, beside this script
+        cfg.out = str(run_folder(Path(__file__).resolve().parent.name, Path(__file__).resolve().parent / "runs"))
 
     def emit(event):
         print(json.dumps(event) if args.json else " ".join(f"{{k}}={{v}}" for k, v in event.items()

@@ -1,6 +1,7 @@
 """Run history (issue 15): every training run records run.json; two LeNet-5 runs with different learning rates
 appear in the Runs view with their curves overlaid, and opening a run restores its graph."""
 import json
+import re
 
 import pytest
 from PySide6.QtCore import Qt
@@ -53,3 +54,51 @@ def test_a_failed_run_is_recorded_as_failed(tmp_path, capsys):
     capsys.readouterr()
     [run] = find_runs(out)
     assert run.doc["status"] == "error" and "neither a known name" in run.doc["error"]
+
+
+def test_every_run_gets_a_folder_of_its_own_and_resume_continues_the_newest(tmp_path, monkeypatch, capsys):
+    """Issue 22: without --out a run writes runs/<date-time>-<network>, never over an earlier one; --resume
+    without --out continues the network's newest run in its own folder."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "lenet5", "--dataset", "synthetic", "--synthetic-size", "32", "--batch-size", "16",
+            "--epochs", "1", "--workers", "0", "--json"]
+    for _ in range(2):
+        assert main(argv) == 0
+    capsys.readouterr()
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(folders) == 2 and all(re.fullmatch(r"\d{8}-\d{6}-LeNet-5(-2)?", f) for f in folders), folders
+    newest = find_runs(tmp_path / "runs")[0]
+    assert (newest.folder / "last.safetensors").is_file() and len(newest.doc["epochs"]) == 1
+    resume = ["train", "lenet5", "--dataset", "synthetic", "--synthetic-size", "32", "--batch-size", "16",
+              "--epochs", "2", "--workers", "0", "--resume", "--json"]
+    assert main(resume) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == folders  # no third folder
+    again = find_runs(tmp_path / "runs")[0]
+    assert again.folder == newest.folder and [e["epoch"] for e in again.doc["epochs"]] == [1, 2]
+    (tmp_path / "runs").rename(tmp_path / "elsewhere")
+    assert main(resume[:-1]) == 2  # nothing to resume: one message, exit 2
+    assert "no earlier run of 'LeNet-5'" in capsys.readouterr().err
+
+
+def test_the_runs_dock_follows_a_run_from_the_train_panel_live(qtbot, tmp_path, monkeypatch):
+    """The Runs dock lists a run started in the Train panel as it starts and shows it done when it ends, with no
+    Refresh pressed; the panel's checkpoint field is empty (a new folder per run)."""
+    from PySide6.QtTest import QTest
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BLOCK_BUILDER_CONFIG_DIR", str(tmp_path / "config"))
+    win = MainWindow()
+    qtbot.addWidget(win, before_close_func=lambda w: (w.doc.undo_stack.setClean(), w.trainer.shutdown()))
+    win.show()
+    win.open_template("lenet5")
+    panel = win.trainer
+    assert panel.out.text() == ""
+    panel.dataset.setCurrentText("synthetic")
+    panel.epochs.setValue(2)
+    panel.batch.setValue(32)
+    assert win.runs.list.count() == 0
+    with qtbot.waitSignal(panel.finished, timeout=120000):
+        QTest.mouseClick(panel.start_button, Qt.LeftButton)
+        qtbot.waitUntil(lambda: win.runs.list.count() == 1, timeout=60000)  # listed while it runs
+    qtbot.waitUntil(lambda: win.runs.runs and win.runs.runs[0].doc["status"] == "done", timeout=10000)
+    assert len(win.runs.runs[0].doc["epochs"]) == 2
+    assert win.runs.runs[0].folder.parent.resolve() == (tmp_path / "runs").resolve()

@@ -174,6 +174,13 @@ def cmd_train(args) -> int:
         raise CliError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     cfg = config_from_args(args, recipe=recipe, weights=_weights(args, graph))
     cfg.freeze = tuple(dict.fromkeys(graph.frozen() + list(cfg.freeze)))  # the project's frozen blocks, and these
+    if not cfg.out:  # every run a folder of its own; --resume continues the network's newest
+        from ..runs import latest_run_folder
+        from .settings import run_folder
+        folder = latest_run_folder(graph.name) if cfg.resume else run_folder(graph.name)
+        if folder is None:
+            raise CliError(f"--resume: no earlier run of {graph.name!r} under runs/ (give its folder with --out)")
+        cfg.out = str(folder)
     try:
         cfg.check()  # every setting and --out, before the model is built or a file written
     except SettingsError as e:

@@ -71,9 +71,9 @@ class Config:
     device: str = setting("auto", "where to train", form="basic", choices=DEVICES)
     max_steps: int = setting(0, "stop after this many steps (0: no limit)", form="basic", lo=0, hi=2 ** 31 - 1,
                              label="max steps", special="no limit")
-    out: str = setting("runs/latest", "folder for checkpoints (safetensors + JSON)", form="basic",
-                       label="checkpoints")
-    resume: bool = setting(False, "continue from OUT/last", form="basic",
+    out: str = setting("", "folder for checkpoints and the run's record (default: a new "
+                           "runs/<date-time>-<network> for every run)", form="basic", label="checkpoints")
+    resume: bool = setting(False, "continue from OUT/last (without --out: the network's newest run)", form="basic",
                            label="continue from the last checkpoint in this folder")
     lr: float | None = setting(None, "learning rate (default: the recipe's)", form="more", kind="float",
                                label="learning rate")
@@ -166,6 +166,19 @@ class TrainingError(Exception):
 
 class SettingsError(TrainingError):
     """Settings out of range or an unusable output folder, found before anything runs (exit status 2)."""
+
+
+def run_folder(name: str, root="runs", now: float | None = None) -> Path:
+    """A folder of its own for a run: ``runs/<date-time>-<network>`` (``runs/20261202-041233-lenet5``), never one
+    that exists (a second run in the same second gets ``-2``)."""
+    import re
+    import time
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:60] or "network"
+    base = Path(root) / f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{slug}"
+    folder, n = base, 2
+    while folder.exists():
+        folder, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return folder
 
 
 def out_problem(out) -> str | None:

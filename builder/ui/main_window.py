@@ -90,16 +90,21 @@ class MainWindow(QMainWindow):
         self.trainer = TrainPanel(self.doc)
         self.train_dock = self.add_bottom_dock("Training", self.trainer)
         from .runs_panel import RunsPanel
-        self.runs = RunsPanel(str(Path(self.trainer.out.text()).parent))
+        out = self.trainer.out.text().strip()
+        self.runs = RunsPanel(str(Path(out).parent) if out else str(Path.cwd() / "runs"))
         self.runs_dock = self.add_bottom_dock("Runs", self.runs)
+        # the Runs dock follows a run live: it appears when it starts, its figures with every epoch and its end
+        self.trainer.event_received.connect(
+            lambda e: self.runs.set_folder(Path(self.trainer.run_out).parent)
+            if type(e).__name__ in ("StartEvent", "EpochEvent", "DoneEvent") else None)
         from .evaluation_panel import EvaluationPanel
         self.evaluation = EvaluationPanel(self.doc, ask_path=self.ask_path)
         self.evaluation_dock = self.add_bottom_dock("Evaluation", self.evaluation)
         from .feature_maps import FeatureMapsPanel
         self.feature_maps = FeatureMapsPanel(self.doc)
         self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
-        self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.out.text()).parent))
-        self.trainer.finished.connect(lambda _code: self.evaluation.use_run(self.trainer.out.text()))
+        self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.run_out).parent))
+        self.trainer.finished.connect(lambda _code: self.evaluation.use_run(self.trainer.run_out))
         self.trainer.event_received.connect(self._training_event)
         self.runs.open_graph.connect(self._open_run_graph)
         self.advisor.block_selected.connect(self.go_to_block)

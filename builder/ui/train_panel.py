@@ -51,9 +51,10 @@ class TrainPanel(QWidget):
         self.recipe, self.device, self.max_steps = self.editors["recipe"], self.editors["device"], \
             self.editors["max_steps"]
         self.out, self.resume = self.editors["out"], self.editors["resume"]
+        self.run_out = ""  # the folder of the run started last
         self.dataset.setCurrentText(default_dataset())
         self.epochs.setValue(2)
-        self.out.setText(str(Path.cwd() / "runs" / "latest"))
+        self.out.setPlaceholderText("a new folder under runs/ for each run")
         self.gpus = QSpinBox()
         self.gpus.setRange(1, 64)
         self.gpus.setToolTip("More than one: the run goes under torchrun with DistributedDataParallel")
@@ -161,7 +162,12 @@ class TrainPanel(QWidget):
         from builder.train.settings import Config
         values = {name: _value(editor, f) for name, editor, f in self._fields()}
         values["recipe"] = values["recipe"] or self.doc.graph.meta.get("recipe") or "sgd"
-        values["out"] = values["out"] or "runs/latest"
+        if not values["out"]:  # a folder of its own under runs/ where the app was started (the child runs elsewhere);
+            from builder.runs import latest_run_folder  # to continue: the network's newest run
+            from builder.train.settings import run_folder
+            root = Path.cwd() / "runs"
+            folder = latest_run_folder(self.doc.graph.name, root) if values.get("resume") else None
+            values["out"] = str((folder or run_folder(self.doc.graph.name, root)).resolve())
         return Config(**values)
 
     def _fields(self):
@@ -204,7 +210,9 @@ class TrainPanel(QWidget):
             return False
         path = Path(self._tmpdir.name) / "project.json"
         project.save(self.doc.graph, path)
-        args = ["-m", "builder", "train", str(path), "--json"] + config_argv(self.config()) + ["--log-every", "1"]
+        cfg = self.config()
+        self.run_out = cfg.out  # the run's folder (a new one under runs/ unless the field names one)
+        args = ["-m", "builder", "train", str(path), "--json"] + config_argv(cfg) + ["--log-every", "1"]
         if self.gpus.value() > 1:
             args += ["--gpus", str(self.gpus.value())]
         own = self.doc.graph.meta.get("weights")
