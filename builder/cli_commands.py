@@ -76,7 +76,7 @@ def _export_parser(sub):
     p.add_argument("file", help="a project file (or a template name)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--weights", help="trained weights (.safetensors, e.g. runs/latest/best.safetensors) to ship "
+    p.add_argument("--weights", help="trained weights (.safetensors, e.g. runs/<run>/best.safetensors) to ship "
                                      "with the export")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     p.add_argument("--fold-batch-norm", action="store_true",
