@@ -420,3 +420,52 @@ def test_an_output_switched_to_aux_in_the_inspector_takes_the_papers_loss_weight
     assert win.doc.graph.block("output").params == {"role": "main", "loss_weight": 1.0}
     qtbot.waitUntil(lambda: "✓ no errors" in win.problems.text(), timeout=5000)
     assert win.doc.undo_stack.count() == 1  # two changes of one parameter in a row: one undo step
+
+
+def _visible(win, bid) -> bool:
+    shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    return shown.intersects(win.scene.blocks[bid].sceneBoundingRect())
+
+
+def test_selection_follows_delete_undo_redo_and_expand(qtbot, make_window):
+    """Issue 22: Delete selects the nearest block left (what read the deleted one); Ctrl+Z selects what came
+    back, Ctrl+Shift+Z the neighbour again; Ctrl+E selects the expanded blocks; an inspector edit keeps the block
+    selected. Real key presses on the canvas, in a window that is not scrolled anywhere else."""
+    win = make_window(template="lenet5")
+    win.activateWindow()  # shortcuts go to the active window
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    win.select_block("c3")
+    QTest.keyClick(win.view, Qt.Key_Delete)
+    settle(qtbot, win)
+    assert "c3" not in win.doc.graph and win.scene.selected_block_ids() == ["c3_act"]
+    assert win.inspector.block_id == "c3_act"
+    QTest.keySequence(win, "Ctrl+Z")
+    settle(qtbot, win)
+    assert win.scene.selected_block_ids() == ["c3"] and _visible(win, "c3")
+    QTest.keySequence(win, "Ctrl+Shift+Z")
+    settle(qtbot, win)
+    assert win.scene.selected_block_ids() == ["c3_act"]
+    QTest.keySequence(win, "Ctrl+Z")
+    settle(qtbot, win)
+    win.inspector._apply("out_channels", 20)  # as the spin box does on Enter
+    settle(qtbot, win)
+    assert win.scene.selected_block_ids() == ["c3"] and win.inspector.block_id == "c3"
+
+    g = make_window(template="googlenet")
+    g.activateWindow()
+    qtbot.waitUntil(g.isActiveWindow, timeout=5000)
+    g.select_block("inception4a")
+    QTest.keySequence(g, "Ctrl+E")
+    settle(qtbot, g)
+    inner = [b for b in g.doc.graph.ids() if b.startswith("inception4a.")]
+    assert len(inner) == 8 and sorted(g.scene.selected_block_ids()) == sorted(inner)
+    assert all(_visible(g, b) for b in inner[:1])
+    g.select_block(inner[3])
+    QTest.keySequence(g, "Ctrl+Shift+E")  # collapse: the composite again, selected and in view
+    settle(qtbot, g)
+    assert g.scene.selected_block_ids() == ["inception4a"] and _visible(g, "inception4a")
+    g.select_block("conv3")
+    QTest.keySequence(g, "Ctrl+D")  # duplicate: the copy selected
+    settle(qtbot, g)
+    (copy,) = g.scene.selected_block_ids()
+    assert copy != "conv3" and g.doc.graph.block(copy).type == g.doc.graph.block("conv3").type

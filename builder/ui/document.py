@@ -26,12 +26,16 @@ class GraphCommand(QUndoCommand):
         if self.steps is None:
             self.steps = self.doc.graph.record(self.fn)
         else:
-            for do, _ in self.steps:
-                do()
+            def run():
+                for do, _ in self.steps:
+                    do()
+            self.doc.tracked(run)
 
     def undo(self):
-        for _, undo in reversed(self.steps):
-            undo()
+        def run():
+            for _, undo in reversed(self.steps):
+                undo()
+        self.doc.tracked(run)
 
     def id(self):
         return 1 if self.merge_key is not None else -1
@@ -48,6 +52,10 @@ class Document(QObject):
     analysed = Signal(object)         # Analysis
     path_changed = Signal(object)     # Path | None
     edit_failed = Signal(str)
+    # after an edit, an undo or a redo: the blocks to select, what it made or brought back (in the graph's order),
+    # else the nearest block left beside what it removed (what reads it first, else what it read); an edit that
+    # adds and removes nothing (a parameter, a move) says nothing: the selection stays
+    produced = Signal(list)
 
     def __init__(self, graph: Graph | None = None, parent=None):
         super().__init__(parent)
@@ -80,7 +88,7 @@ class Document(QObject):
             return result
         cmd = GraphCommand(self, text, placed, merge_key)
         try:
-            cmd.redo()
+            self.tracked(cmd.redo)
         except Exception as e:  # noqa: BLE001  the model's typed errors, and anything a rule raised
             self.edit_failed.emit(str(e))
             return False
@@ -89,6 +97,23 @@ class Document(QObject):
         cmd._already_applied = True
         self.undo_stack.push(cmd)
         return True
+
+    def tracked(self, run) -> None:
+        """Run a change of the graph and say what it produced (:attr:`produced`)."""
+        g = self.graph
+        before = set(g.g._node)
+        edges = list(g.edges())
+        run()
+        now = g.g._node
+        if len(now) > len(before) or any(b not in before for b in now):
+            self.produced.emit([b for b in g.ids() if b not in before])
+            return
+        gone = before - set(now)
+        if gone:
+            near = next((v for u, v, _ in edges if u in gone and v in now), None) or \
+                next((u for u, v, _ in edges if v in gone and u in now), None)
+            if near is not None:
+                self.produced.emit([near])
 
     # ------------------------------------------------------------------ analysis
     def schedule_analysis(self) -> None:

@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.zoom_label)
         self._actions()
         self.doc.analysed.connect(self._analysed)
+        self.doc.produced.connect(self._select_produced)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
         self.doc.path_changed.connect(self._update_title)
         self.doc.graph_replaced.connect(lambda _: self._update_title())
@@ -618,6 +619,20 @@ class MainWindow(QMainWindow):
             self.doc.push(f"Expand {bid}", lambda g: edits.expand(g, bid))
 
     # ------------------------------------------------------------------ live figures
+    def _select_produced(self, ids):
+        """Select what an edit, undo or redo produced and bring it into view; nothing else moves."""
+        items = [self.scene.blocks[i] for i in ids if i in self.scene.blocks]
+        if not items:
+            return
+        self.scene.clearSelection()
+        rect = items[0].sceneBoundingRect()
+        for it in items:
+            it.setSelected(True)
+            rect = rect.united(it.sceneBoundingRect())
+        shown = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
+        if not shown.contains(rect):
+            self.view.ensureVisible(rect, 40, 40)
+
     def _selection_changed(self):
         ids = self.scene.selected_block_ids()
         self.inspector.show_block(ids[0] if len(ids) == 1 else None)
