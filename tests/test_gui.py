@@ -469,3 +469,73 @@ def test_selection_follows_delete_undo_redo_and_expand(qtbot, make_window):
     settle(qtbot, g)
     (copy,) = g.scene.selected_block_ids()
     assert copy != "conv3" and g.doc.graph.block(copy).type == g.doc.graph.block("conv3").type
+
+
+def _context(widget, pos, keyboard=False):
+    """What a right click (or the Menu key) delivers: QTest's right click opens no menu."""
+    from PySide6.QtGui import QContextMenuEvent
+    reason = QContextMenuEvent.Keyboard if keyboard else QContextMenuEvent.Mouse
+    QApplication.sendEvent(widget, QContextMenuEvent(reason, pos, widget.mapToGlobal(pos)))
+
+
+def _click_item(qtbot, menu, starts):
+    (action,) = [a for a in menu.actions() if a.text().replace("&", "").startswith(starts)]
+    assert action.isEnabled()
+    qtbot.waitUntil(menu.isVisible, timeout=5000)
+    QTest.mouseClick(menu, Qt.LeftButton, pos=menu.actionGeometry(action).center())
+
+
+def _texts(menu):
+    return [a.text().replace("&", "") for a in menu.actions() if a.text()]
+
+
+def test_context_menus_on_a_block_a_wire_the_canvas_a_layers_row_and_a_run(qtbot, make_window):
+    """Issue 22: right click (and the Menu key) gives the actions that apply there, with their shortcuts; an item
+    clicked does what the menu bar's does."""
+    win = make_window(template="googlenet")
+    item = win.scene.blocks["inception3a"]
+    vp = win.view.viewport()
+    _context(vp, vp_point(win, item.sceneBoundingRect().center()))
+    menu = win.menus.last
+    texts = _texts(menu)
+    assert "Expand composite\tCtrl+E" in texts and "Delete\tDel" in texts and "Duplicate\tCtrl+D" in texts
+    assert "Find in the Layers table" in texts and "Show its receptive field" in texts
+    assert win.scene.selected_block_ids() == ["inception3a"]
+    _click_item(qtbot, menu, "Expand composite")
+    settle(qtbot, win)
+    assert "inception3a" not in win.doc.graph and "inception3a.branch1" in win.doc.graph
+
+    inner = win.scene.blocks["inception3a.branch1"]
+    _context(vp, vp_point(win, inner.sceneBoundingRect().center()))
+    assert [a.isEnabled() for a in win.menus.last.actions() if a.text().startswith("&Collapse")] == [True]
+    win.menus.last.close()
+
+    win.select_block("conv3")  # the Menu key: the menu of the selected block
+    _context(vp, QPoint(5, 5), keyboard=True)
+    assert win.menus.last.title() == "conv3"
+    _click_item(qtbot, win.menus.last, "Show its receptive field")
+    assert "conv3: receptive field" in win.messages.history[-1]
+
+    empty = vp_point(win, QPointF(-3000, -3000))
+    _context(vp, empty)
+    assert _texts(win.menus.last)[:2] == ["Paste\tCtrl+V", "Select all\tCtrl+A"]
+    _click_item(qtbot, win.menus.last, "Select all")
+    assert len(win.scene.selected_block_ids()) == len(win.doc.graph)
+
+    wire = next(w for w in win.scene.items() if type(w).__name__ == "WireItem" and w.dst == "maxpool2")
+    _context(vp, vp_point(win, wire.path().pointAtPercent(0.5)))
+    texts = _texts(win.menus.last)
+    assert texts[0] == "Delete this wire\tDel" and any(t.startswith("Go to") for t in texts)
+    _click_item(qtbot, win.menus.last, "Delete this wire")
+    settle(qtbot, win)
+    assert ("conv3", "maxpool2") not in {(u, v) for u, v, _ in win.doc.graph.edges()}
+
+    win.layers_dock.show()
+    win.layers_dock.raise_()
+    qtbot.waitUntil(lambda: win.layers.model.rowCount() > 3, timeout=5000)
+    row = next(r for r in range(win.layers.model.rowCount()) if win.layers.block_at_row(r) == "conv1")
+    rect = win.layers.view.visualRect(win.layers.proxy.index(row, 0))
+    _context(win.layers.view.viewport(), rect.center())
+    assert _texts(win.menus.last)[0] == "Go to conv1 on the canvas"
+    _click_item(qtbot, win.menus.last, "Go to conv1")
+    assert win.scene.selected_block_ids() == ["conv1"]

@@ -102,3 +102,14 @@ def test_the_runs_dock_follows_a_run_from_the_train_panel_live(qtbot, tmp_path, 
     qtbot.waitUntil(lambda: win.runs.runs and win.runs.runs[0].doc["status"] == "done", timeout=10000)
     assert len(win.runs.runs[0].doc["epochs"]) == 2
     assert win.runs.runs[0].folder.parent.resolve() == (tmp_path / "runs").resolve()
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication
+    rows = win.runs.list
+    pos = rows.visualItemRect(rows.item(0)).center()
+    QApplication.sendEvent(rows.viewport(), QContextMenuEvent(QContextMenuEvent.Mouse, pos, rows.mapToGlobal(pos)))
+    texts = [a.text() for a in win.menus.last.actions()]
+    assert texts[:2] == ["Open the graph it trained", "Overlay its curves"] and "Refresh" in texts
+    overlay = win.menus.last.actions()[1]
+    qtbot.waitUntil(win.menus.last.isVisible, timeout=5000)
+    QTest.mouseClick(win.menus.last, Qt.LeftButton, pos=win.menus.last.actionGeometry(overlay).center())
+    assert rows.item(0).checkState() == Qt.Checked and len(win.runs.curves) == 1

@@ -5,7 +5,7 @@ a drag only moves items, and its release pushes one "Move" step.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen, QTransform
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene,
                                QGraphicsSimpleTextItem, QGraphicsView, QStyle)
@@ -528,6 +528,7 @@ class CanvasScene(QGraphicsScene):
 class CanvasView(QGraphicsView):
     zoom_changed = Signal(float)
     block_dropped = Signal(str, QPointF)  # type id, scene position
+    context_requested = Signal(object, QPointF, QPoint)  # the item under it (block, wire or None), scene, global
 
     def __init__(self, scene: CanvasScene, parent=None):
         super().__init__(scene, parent)
@@ -617,6 +618,24 @@ class CanvasView(QGraphicsView):
             event.accept()
             return
         super().mouseReleaseEvent(event)
+
+    def contextMenuEvent(self, event):
+        """A right click (or the Menu key: at the selected block) asks for the menu of what is under it."""
+        from PySide6.QtGui import QContextMenuEvent
+        if event.reason() == QContextMenuEvent.Keyboard:
+            ids = self.scene().selected_block_ids()
+            item = self.scene().blocks.get(ids[0]) if ids else None
+            scene_pt = item.sceneBoundingRect().center() if item is not None else \
+                self.mapToScene(self.viewport().rect().center())
+            self.context_requested.emit(item, scene_pt, self.viewport().mapToGlobal(self.mapFromScene(scene_pt)))
+        else:
+            scene_pt = self.mapToScene(event.pos())
+            item = self.scene().block_at(scene_pt)
+            if item is None:
+                item = next((it for it in self.scene().items(QRectF(scene_pt.x() - 4, scene_pt.y() - 4, 8, 8))
+                             if isinstance(it, WireItem)), None)
+            self.context_requested.emit(item, scene_pt, event.globalPos())
+        event.accept()
 
     def keyPressEvent(self, event):
         """Arrow keys move the selection along the wires: down (right, reading left to right) to the block fed,

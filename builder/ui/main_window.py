@@ -120,6 +120,11 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.totals, 1)
         self.statusBar().addPermanentWidget(self.zoom_label)
         self._actions()
+        from .context_menus import ContextMenus
+        self.menus = ContextMenus(self)  # right click / the Menu key on the canvas, a Layers row, a run
+        for widget, build in ((self.layers.view, self.menus.layers), (self.runs.list, self.menus.runs)):
+            widget.setContextMenuPolicy(Qt.CustomContextMenu)
+            widget.customContextMenuRequested.connect(build)
         self.doc.analysed.connect(self._analysed)
         self.doc.produced.connect(self._select_produced)
         self.doc.undo_stack.cleanChanged.connect(self._update_title)
@@ -259,8 +264,10 @@ class MainWindow(QMainWindow):
         return dock
 
     # ------------------------------------------------------------------ actions and menus
-    def _act(self, menu, text, slot, shortcut=None, tip=""):
+    def _act(self, menu, text, slot, shortcut=None, tip="", name=None):
         a = QAction(text, self)
+        if name:
+            self.named_actions[name] = a  # the context menus reuse it
         if shortcut:
             a.setShortcut(QKeySequence(shortcut))
         a.setStatusTip(tip)
@@ -270,6 +277,7 @@ class MainWindow(QMainWindow):
         return a
 
     def _actions(self):
+        self.named_actions: dict = {}
         mb = self.menuBar()
         f = mb.addMenu("&File")
         self.act_new = self._act(f, "&New", self.new_file, QKeySequence.New)
@@ -300,32 +308,34 @@ class MainWindow(QMainWindow):
         self.addAction(self.act_undo)
         self.addAction(self.act_redo)
         e.addSeparator()
-        self._act(e, "Cu&t", self.cut, QKeySequence.Cut)
-        self._act(e, "&Copy", self.copy, QKeySequence.Copy)
-        self._act(e, "&Paste", self.paste, QKeySequence.Paste)
-        self._act(e, "&Duplicate", self.duplicate, "Ctrl+D")
-        self.act_delete = self._act(e, "&Delete", self.delete_selected, QKeySequence.Delete)
+        self._act(e, "Cu&t", self.cut, QKeySequence.Cut, name="cut")
+        self._act(e, "&Copy", self.copy, QKeySequence.Copy, name="copy")
+        self._act(e, "&Paste", self.paste, QKeySequence.Paste, name="paste")
+        self._act(e, "&Duplicate", self.duplicate, "Ctrl+D", name="duplicate")
+        self.act_delete = self._act(e, "&Delete", self.delete_selected, QKeySequence.Delete, name="delete")
         self.act_delete.setShortcuts([QKeySequence.Delete, QKeySequence("Backspace")])
-        self._act(e, "Select &all", self.select_all, QKeySequence.SelectAll)
+        self._act(e, "Select &all", self.select_all, QKeySequence.SelectAll, name="select_all")
         e.addSeparator()
-        self._act(e, "&Find a block…", self.find, QKeySequence.Find, "Find a block by its id, label or kind")
+        self._act(e, "&Find a block…", self.find, QKeySequence.Find, "Find a block by its id, label or kind", name="find")
         b = mb.addMenu("&Block")
-        self._act(b, "&Expand composite", self.expand_selected, "Ctrl+E")
-        self._act(b, "&Collapse back into its composite", self.collapse_selected, "Ctrl+Shift+E")
-        self._act(b, "&Group selection into a new composite block", self.group_selected, "Ctrl+G")
+        self._act(b, "&Expand composite", self.expand_selected, "Ctrl+E", name="expand")
+        self._act(b, "&Collapse back into its composite", self.collapse_selected, "Ctrl+Shift+E", name="collapse")
+        self._act(b, "&Group selection into a new composite block", self.group_selected, "Ctrl+G", name="group")
         v = mb.addMenu("&View")
         self._act(v, "Zoom &in", lambda: self.view.zoom(1.25), QKeySequence.ZoomIn)
         self._act(v, "Zoom &out", lambda: self.view.zoom(0.8), QKeySequence.ZoomOut)
-        self._act(v, "&Fit to view", self.view.fit, "Ctrl+0")
-        self._act(v, "Auto &layout", self.auto_layout, "Ctrl+L")
+        self._act(v, "&Fit to view", self.view.fit, "Ctrl+0", name="fit")
+        self._act(v, "Auto &layout", self.auto_layout, "Ctrl+L", name="auto_layout")
         self.act_left_right = self._act(v, "Read &left to right", self.toggle_direction, "",
-                                        "Lay the network out left to right (branches one above the other)")
+                                        "Lay the network out left to right (branches one above the other)",
+                                        name="left_right")
         self.act_left_right.setCheckable(True)
         self.act_minimap = self._act(v, "&Minimap", lambda: self.minimap.set_wanted(self.act_minimap.isChecked()),
                                      "Ctrl+M")
         self.act_minimap.setCheckable(True)
         self.act_minimap.setChecked(True)
-        self.act_profile = self._act(v, "Measured &latency (profile on this machine)", self.profile_latency)
+        self.act_profile = self._act(v, "Measured &latency (profile on this machine)", self.profile_latency,
+                                     name="profile")
         self._act(v, "Clear the latency overlay", self.clear_profile)
         v.addSeparator()
         self.view_menu = v

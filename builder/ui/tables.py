@@ -76,6 +76,10 @@ class LayerTable(QWidget):
         if bid:
             self.block_selected.emit(bid)
 
+    def block_at_row(self, row: int):
+        """The block id of a row as the table shows it (sorted or not), or None."""
+        return self.proxy.index(row, 0).data(ID_ROLE) if row >= 0 else None
+
     def select(self, bid):
         """Select the row of ``bid`` (None: clear) without echoing it back to the canvas."""
         self._selected = bid
