@@ -354,3 +354,32 @@ def test_train_and_validation_curves_differ_and_clear_when_another_network_opens
     assert panel.val_acc_curve.getData()[0] is None or len(panel.val_acc_curve.getData()[0]) == 0
     assert panel.loss_curve.getData()[0] is None or len(panel.loss_curve.getData()[0]) == 0
     assert panel.status.text() == "Idle"
+
+
+def _framed(win):
+    shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    items = [i.sceneBoundingRect() for i in win.scene.blocks.values()]
+    top = min(r.top() for r in items)
+    left, right = min(r.left() for r in items), max(r.right() for r in items)
+    return shown, items, top, left, right
+
+
+def test_networks_open_framed_whole_or_from_the_top_with_their_full_width(qtbot, make_window):
+    """Issue 22: LeNet-5 opens whole at 1366x768 (its output no longer cut off); a ResNet-18 imported from
+    torchvision opens at its top with its full width in view (not scrolled to the middle)."""
+    from torchvision.models import resnet18
+
+    from builder.importers import import_module
+    win = make_window(size=(1366, 768))
+    win.open_template("lenet5")
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    qtbot.wait(50)  # the deferred re-frame (a 0 ms timer) has run; no other wait is asked
+    shown, items, *_ = _framed(win)
+    assert all(shown.contains(r) for r in items), "every LeNet-5 block in view"
+    win.load_graph(import_module(resnet18(), name="resnet18").graph, layout=False)
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    qtbot.wait(50)
+    shown, items, top, left, right = _framed(win)
+    # (within 3 scene px: half a screen pixel of the selection outline at this zoom)
+    assert shown.top() <= top + 3 and shown.left() <= left + 3 and shown.right() >= right - 3
+    assert win.view.transform().m11() >= 0.3  # names still readable

@@ -6,7 +6,7 @@ a drag only moves items, and its release pushes one "Move" step.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPainterPathStroker, QPen, QTransform
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPainterPathStroker, QPen, QTransform
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene,
                                QGraphicsSimpleTextItem, QGraphicsView, QStyle)
 
@@ -21,7 +21,9 @@ MIME_KIND = "application/x-block-builder-kind"
 HEADER = 24.0
 OVERVIEW_LOD = 0.6   # below this zoom a block shows only its name (and a composite's kind), large enough to read
 MIN_TEXT_LOD = 0.06  # below this (a minimap) not even that
-OVERVIEW_ZOOM = 0.4  # Fit view: the whole network when it is readable at this zoom, else this zoom from the top
+OVERVIEW_ZOOM = 0.4  # Fit view: the whole network when every name reads at that zoom (>= 7 px on screen; never
+#                      more zoom asked than this), else that zoom from the top
+LEGIBLE_PX = 7.0
 
 
 class BlockItem(QGraphicsItem):
@@ -218,6 +220,27 @@ class BlockItem(QGraphicsItem):
             painter.setFont(f)
             painter.drawText(QRectF(c.x() - 8, c.y() - 8, 16, 16), Qt.AlignCenter, "i")
 
+    def _second_line(self) -> str:
+        spec = self.block.spec
+        return self.kind_title if spec is not None and spec.is_composite and self.title != self.kind_title else ""
+
+    def name_font(self, base: QFont, lod: float) -> tuple[QFont, float]:
+        """The font the name is painted with at zoom ``lod`` and its size in canvas units: 13 px on screen, never
+        more than the block allows, shrunk to fit the block down to 7 px (then the name is elided)."""
+        f = QFont(base)
+        f.setBold(True)
+        size = min(13.0 / lod, theme.BLOCK_H * (0.42 if self._second_line() else 0.6))
+        f.setPixelSize(max(1, int(size)))
+        room = theme.BLOCK_W - 12
+        least = 7.0 / lod
+        while QFontMetrics(f).horizontalAdvance(self.title) > room and size > least:  # shrink to fit
+            size = max(size * 0.9, least)
+            f.setPixelSize(max(1, int(size)))
+        return f, size
+
+    def legible_at(self, base: QFont, lod: float) -> bool:
+        return int(self.name_font(base, lod)[1]) * lod >= LEGIBLE_PX
+
     def _paint_overview(self, painter, rect, lod, has_error, selected):
         painter.fillRect(rect, theme.ERROR if has_error else self.colour)
         if selected:
@@ -226,20 +249,10 @@ class BlockItem(QGraphicsItem):
         self.painted_title = None
         if lod < MIN_TEXT_LOD:  # a minimap's dot: no text could be read
             return
-        spec = self.block.spec
-        second = self.kind_title if spec is not None and spec.is_composite and self.title != self.kind_title else ""
-        f = QFont(painter.font())
-        f.setBold(True)
-        # aim at 13 px on screen, never more than the block allows, never less than 7 px (then the name is elided)
-        size = min(13.0 / lod, theme.BLOCK_H * (0.42 if second else 0.6))
-        f.setPixelSize(max(1, int(size)))
+        second = self._second_line()
+        f, size = self.name_font(painter.font(), lod)
         painter.setFont(f)
         room = theme.BLOCK_W - 12
-        least = 7.0 / lod
-        while painter.fontMetrics().horizontalAdvance(self.title) > room and size > least:  # shrink to fit
-            size = max(size * 0.9, least)
-            f.setPixelSize(max(1, int(size)))
-            painter.setFont(f)
         painter.setPen(theme.BODY)
         top = QRectF(6, 0, room, theme.BLOCK_H * (0.62 if second else 1.0))
         painter.drawText(top, Qt.AlignCenter, _fit(painter, self.title, room))
@@ -539,9 +552,13 @@ class CanvasView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.StrongFocus)
         self._panning = None
+        self.user_moved = False  # zoomed or panned by the user since the last fit
+        for bar in (self.horizontalScrollBar(), self.verticalScrollBar()):
+            bar.sliderMoved.connect(lambda _v: setattr(self, "user_moved", True))
 
     # zoom and pan
     def zoom(self, factor: float):
+        self.user_moved = True
         current = self.transform().m11()
         factor = max(0.05 / current, min(factor, 4.0 / current))
         self.scale(factor, factor)
@@ -555,6 +572,7 @@ class CanvasView(QGraphicsView):
     def wheelEvent(self, event):
         """Every diagram tool's convention: the wheel scrolls, Shift+wheel scrolls sideways, Ctrl+wheel zooms
         around the cursor (a touchpad's pinch zooms too: see viewportEvent)."""
+        self.user_moved = True
         delta = event.angleDelta()
         if event.modifiers() & Qt.ControlModifier:
             if delta.y():
@@ -584,8 +602,10 @@ class CanvasView(QGraphicsView):
         vw, vh = max(self.viewport().width(), 1), max(self.viewport().height(), 1)
         whole = min(vw / rect.width(), vh / rect.height())
         along_width = (vh / rect.height()) if self.scene().horizontal else (vw / rect.width())
-        z = min(1.0, whole if whole >= OVERVIEW_ZOOM else min(along_width, OVERVIEW_ZOOM))
+        readable = whole >= OVERVIEW_ZOOM or (whole >= 0.25 and self.reads_at(whole))
+        z = min(1.0, whole if readable else min(along_width, OVERVIEW_ZOOM))
         z = max(z, 0.05)
+        self.user_moved = False
         self.setTransform(QTransform.fromScale(z, z))
         if self.scene().horizontal:
             self.centerOn(rect.left() + vw / (2 * z), rect.center().y())
@@ -593,8 +613,18 @@ class CanvasView(QGraphicsView):
             self.centerOn(rect.center().x(), rect.top() + vh / (2 * z))
         self._zoomed()
 
+    def reads_at(self, z: float) -> bool:
+        """Whether every block's name paints at LEGIBLE_PX or more at zoom ``z``, as the blocks paint them (a long
+        name shrinks to fit its block, so it needs more zoom)."""
+        items = list(self.scene().blocks.values())
+        if len(items) > 400:  # far too many to be whole on a screen at a readable zoom
+            return False
+        base = self.viewport().font()
+        return all(it.legible_at(base, z) for it in items)
+
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:
+            self.user_moved = True
             self._panning = event.position()
             self.setCursor(Qt.ClosedHandCursor)
             event.accept()

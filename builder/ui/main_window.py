@@ -407,6 +407,9 @@ class MainWindow(QMainWindow):
                 graph.block(bid).pos = pos
         self.doc.set_graph(graph, path)
         self.view.fit()  # the whole network when it reads that way, else its width from the top
+        # once the scene has grown around the new blocks and the docks have their sizes (a dialog just closed),
+        # frame it again, unless the user has moved the view since
+        QTimer.singleShot(0, lambda: None if self.view.user_moved else self.view.fit())
 
     def profile_latency(self) -> bool:
         """Time every block on this machine (beside the event loop) and colour the canvas by it."""
