@@ -383,3 +383,16 @@ def test_networks_open_framed_whole_or_from_the_top_with_their_full_width(qtbot,
     # (within 3 scene px: half a screen pixel of the selection outline at this zoom)
     assert shown.top() <= top + 3 and shown.left() <= left + 3 and shown.right() >= right - 3
     assert win.view.transform().m11() >= 0.3  # names still readable
+
+
+def test_the_train_panel_says_the_time_left_for_the_epoch_and_the_run(qtbot, win):
+    from builder.train.settings import StartEvent, StepEvent
+    win.open_template("lenet5")
+    panel = win.trainer
+    panel._handle(StartEvent(device="cpu", amp="", channels_last=False, world_size=1, dataset="synthetic",
+                             train_size=320, val_size=64, batch_size=32, epochs=2, steps_per_epoch=10,
+                             total_steps=20, recipe="sgd", settings={}, loss_weights=[1.0], params=61706,
+                             trainable_params=61706, weights="", frozen=[]))
+    panel._handle(StepEvent(epoch=1, step=5, total_steps=20, loss=2.3, main_loss=2.3, aux_losses=[], accuracy=0.1,
+                            lr=0.1, images_per_s=250.0, eta_s=150.0))
+    assert panel.speed.text() == "epoch 1 · step 5/20 · 250 images/s · 50s left in the epoch, 2m30s in the run"

@@ -269,6 +269,7 @@ class TrainPanel(QWidget):
     def _handle(self, e):
         """One typed event of the run (builder.train.settings): the plots, the progress and the status follow."""
         if isinstance(e, StartEvent):
+            self._per_epoch = max(int(e.steps_per_epoch), 1)
             self.progress.setRange(0, max(int(e.total_steps), 1))
             self.progress.setValue(0)
             amp = f", AMP {e.amp}" if e.amp else ""
@@ -280,8 +281,12 @@ class TrainPanel(QWidget):
             self.losses.append(e.loss)
             self.loss_curve.setData(self.steps, self.losses)
             self.progress.setValue(int(e.step))
+            per_epoch = getattr(self, "_per_epoch", e.total_steps)
+            in_epoch = max(min(e.epoch * per_epoch, e.total_steps) - e.step, 0)
+            to_go = max(e.total_steps - e.step, 0)
+            epoch_eta = e.eta_s * in_epoch / to_go if to_go else 0.0
             self.speed.setText(f"epoch {e.epoch} · step {e.step}/{e.total_steps} · {e.images_per_s:.0f} images/s · "
-                               f"{_eta(e.eta_s)} left")
+                               f"{_eta(epoch_eta)} left in the epoch, {_eta(e.eta_s)} in the run")
         elif isinstance(e, EpochEvent):
             self.plots.ensure()
             self.epochs_seen.append(e.epoch)
