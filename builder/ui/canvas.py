@@ -451,7 +451,10 @@ class CanvasScene(QGraphicsScene):
             item.set_report(analysis.blocks.get(bid))
         for (u, _, _), w in self.wires.items():
             rep = analysis.blocks.get(u)
-            w.set_label(fmt_shape(rep.out_shape) if rep and rep.out_shape else "?")
+            shape = rep.out_shape if rep else None
+            if shape != getattr(w, "_shape", ()):  # relabel only the wires whose shape changed
+                w._shape = shape
+                w.set_label(fmt_shape(shape) if shape else "?")
 
     def apply_advice(self, findings):
         per_block: dict = {}

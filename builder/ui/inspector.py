@@ -1,7 +1,7 @@
 """The inspector: a form generated from the selected block's parameter schema, applied at once (undoable)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
@@ -69,6 +69,9 @@ class PaddingEdit(QWidget):
         self.pair.setEnabled(not isinstance(v, str))
 
 
+LARGE = 2000  # blocks: above it the receptive field follows a selection by a moment
+
+
 class Inspector(QScrollArea):
     def __init__(self, doc, parent=None):
         super().__init__(parent)
@@ -100,7 +103,11 @@ class Inspector(QScrollArea):
         self.outer.addWidget(self.figures)
         self.outer.addWidget(self.expand_button)
         self.outer.addStretch(1)
-        doc.analysed.connect(self._analysed)
+        self._field_timer = QTimer(self)
+        self._field_timer.setSingleShot(True)
+        self._field_timer.setInterval(200)
+        self._field_timer.timeout.connect(lambda: self._analysed(self.doc.analysis))
+        doc.analysed.connect(self._analysed_later)
         doc.edit_failed.connect(self._failed)
         self.show_block(None)
 
@@ -153,7 +160,13 @@ class Inspector(QScrollArea):
         if self.key_filter is not None:  # (a spin box's inner line edit is the one with the focus)
             for w in self.body.findChildren(QWidget):
                 w.installEventFilter(self.key_filter)
-        self._analysed(self.doc.analysis)
+        # just after an edit (its analysis still to come) the figures are the last ones and the receptive field
+        # waits for the new analysis, which follows at once: nothing is analysed twice; on a large network the
+        # field (the whole lowered network's) follows a moment after the selection, so selecting stays instant
+        now = not self.doc.analysis_pending and len(self.doc.graph) <= LARGE
+        self._analysed(self.doc.analysis, field_now=now)
+        if not now and not self.doc.analysis_pending and self.block_id is not None:
+            self._field_timer.start()
 
     def _editor(self, p):
         lo = p.min if p.min is not None else -INT_LIMIT
@@ -290,7 +303,14 @@ class Inspector(QScrollArea):
         if self.block_id and self.block_id in self.doc.graph:
             self._load_values()
 
-    def _analysed(self, analysis):
+    def _analysed_later(self, analysis):
+        """After an edit: the figures at once, the receptive field (the whole lowered network's) a moment later,
+        once a burst of edits has settled, so an edit paints first."""
+        self._analysed(analysis, field_now=False)
+        if self.block_id is not None:
+            self._field_timer.start()
+
+    def _analysed(self, analysis, field_now: bool = True):
         if analysis is None or self.block_id is None or self.block_id not in self.doc.graph:
             if self.block_id is not None and self.block_id not in self.doc.graph:
                 self.show_block(None)
@@ -304,10 +324,11 @@ class Inspector(QScrollArea):
                 f"<b>params</b> {rep.params:,} ({human(rep.params)})",
                 f"<b>MACs</b> {rep.macs:,} ({human(rep.macs)}) &nbsp; <b>FLOPs</b> {human(2 * rep.macs)}",
                 f"<b>activations</b> {rep.activations:,} values"]
-        from builder.insight.receptive import receptive_fields
-        field = receptive_fields(self.doc.graph, analysis).get(self.block_id)
-        if field is not None and rep.out_shape and len(rep.out_shape) == 3 or (field is not None and field.whole):
-            rows.append(f"<b>receptive field</b> {field.describe()}")
+        if field_now:
+            from builder.insight.receptive import receptive_fields
+            field = receptive_fields(self.doc.graph, analysis).get(self.block_id)
+            if field is not None and rep.out_shape and len(rep.out_shape) == 3 or (field is not None and field.whole):
+                rows.append(f"<b>receptive field</b> {field.describe()}")
         if not rep.inference and rep.training:
             rows.append("<i>training only (auxiliary head): dropped at inference</i>")
         for e in rep.errors:
