@@ -52,7 +52,7 @@ class Document(QObject):
     analysed = Signal(object)         # Analysis
     path_changed = Signal(object)     # Path | None
     edit_failed = Signal(str)
-    # after an edit, an undo or a redo: the blocks to select, what it made or brought back (in the graph's order),
+    # after an edit, an undo or a redo: the blocks to select, what it made or brought back (in the order made),
     # else the nearest block left beside what it removed (what reads it first, else what it read); an edit that
     # adds and removes nothing (a parameter, a move) says nothing: the selection stays
     produced = Signal(list)
