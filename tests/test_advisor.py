@@ -204,3 +204,14 @@ def test_the_torchvision_inception_v1_is_not_told_to_become_v3_a_when_that_costs
     p = advisor.preview(g, raw[0])
     assert p.ok and p.after_macs > p.before_macs
     assert not any(r.code == "upgrade" for f in advisor.check(g) for r in f.refactors)
+
+
+def test_a_refactor_refused_in_a_broken_graph_is_still_proposed_once_the_graph_is_whole():
+    """The Advisor remembers what a refactor does to the blocks it rewrites; a graph with an error elsewhere
+    (where no refactor checks out) must not make it forget a good one."""
+    g = templates.build("googlenet")
+    broken = g.copy()
+    broken.remove_block("fc")  # the Output loses its input: an error far from the Inception modules
+    assert not analyze(broken).ok
+    advisor.check(broken)
+    assert any(r.code == "factorize_3x3" for r in advisor.refactors(advisor.check(g)))

@@ -312,12 +312,14 @@ def _vetted(graph: Graph, a: Analysis, findings: list) -> list[Finding]:
             rewrites = r.options.get("pair", (r.block,))
             key = (r.code, r.inner, repr(sorted(r.options.items())),
                    tuple((graph.block(b).key, tuple(a.blocks[b].in_shapes), a.blocks[b].inference) for b in rewrites))
-            delta = _DELTAS.get(key)
+            delta = _DELTAS.get(key) if a.ok else None
             if delta is None:  # a refactor rewrites its blocks only: its effect is theirs, whatever else changes
                 p = preview(graph, r, a)
-                delta = _DELTAS[key] = (p.ok, p.after_params - p.before_params, p.before_macs - p.after_macs,
-                                        p.after_training_params - p.before_training_params,
-                                        p.before_training_macs - p.after_training_macs)
+                delta = (p.ok, p.after_params - p.before_params, p.before_macs - p.after_macs,
+                         p.after_training_params - p.before_training_params,
+                         p.before_training_macs - p.after_training_macs)
+                if a.ok:  # (in a graph with errors elsewhere no refactor checks out: that says nothing of it)
+                    _DELTAS[key] = delta
                 if len(_DELTAS) > 50_000:
                     _DELTAS.clear()
             ok, more_params, saved, more_training_params, saved_training = delta
