@@ -345,15 +345,8 @@ class _Onnx:
             try:
                 if node.op_type == "Constant":
                     _constant(self, node, _attrs(node))
-                elif node.op_type == "Shape" and shapes.get(node.input[0]):
-                    dims = shapes[node.input[0]]
-                    a = _attrs(node)
-                    self.const[node.output[0]] = np.array(dims, dtype=np.int64)[a.get("start", 0):a.get("end")]
-                elif node.op_type in FOLDABLE and node.input and all(n in self.const for n in node.input if n):
-                    for name, value in zip(node.output, _evaluate(node, [self.const[n] for n in node.input if n],
-                                                                  self.opset)):
-                        self.const[name] = np.asarray(value)
-                else:
+                elif not (node.op_type == "Shape" and shapes.get(node.input[0]) and
+                          self._shape(node, shapes[node.input[0]])) and not self._arithmetic(node):
                     continue
             except _Refuse:
                 continue
@@ -363,13 +356,20 @@ class _Onnx:
         """Arithmetic on constants left after the first pass (sizes of blocks onnx could not infer)."""
         if node.op_type == "Shape" and node.input[0] in self.value and isinstance(self.value[node.input[0]], str):
             from ..core.analysis import analyze
-            out = analyze(self.g).blocks[self.value[node.input[0]]].out_shape
-            self.const[node.output[0]] = np.array((1,) + tuple(out), dtype=np.int64)
-            return True
-        if node.op_type not in FOLDABLE or not all(n in self.const for n in node.input if n):
+            return self._shape(node, (1,) + tuple(analyze(self.g).blocks[self.value[node.input[0]]].out_shape))
+        return self._arithmetic(node)
+
+    def _shape(self, node, dims) -> bool:
+        """A Shape node's output from the sizes of its input (its start and end attributes applied)."""
+        a = _attrs(node)
+        self.const[node.output[0]] = np.array(dims, dtype=np.int64)[a.get("start", 0):a.get("end")]
+        return True
+
+    def _arithmetic(self, node) -> bool:
+        """A foldable operator whose inputs are all constants, computed by onnx's reference evaluator."""
+        if node.op_type not in FOLDABLE or not node.input or not all(n in self.const for n in node.input if n):
             return False
-        values = _evaluate(node, [self.const[n] for n in node.input if n], self.opset)
-        for name, value in zip(node.output, values):
+        for name, value in zip(node.output, _evaluate(node, [self.const[n] for n in node.input if n], self.opset)):
             self.const[name] = np.asarray(value)
         return True
 
