@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from exports.api import FORMATS
 
-from .cli_base import CliError, extra_command, load_graph
+from .cli_base import CliError, extra_command, load_graph, load_network
 
 from .train import cli as _train_cli  # noqa: F401,E402
 
@@ -171,3 +171,36 @@ def _cmd_import(args) -> int:
     print(f"{len(imported.graph)} blocks ({composites} composites or groups); inference {a.inference.params:,} "
           f"params, {a.inference.macs:,} MACs; training {a.training.params:,} params")
     return 0
+
+
+@extra_command
+def _diff_parser(sub):
+    p = sub.add_parser("diff", help="how two networks differ: blocks added, removed, changed; shapes; deltas",
+                       description="Compare two networks, matched by structure. Exit status: 0 the same, "
+                                   "1 they differ, 2 a network could not be read.")
+    for name in ("a", "b"):
+        p.add_argument(name, help="a project file, a template name, a run folder, or what import reads "
+                                  "(torchvision:NAME, module:callable, a .onnx file)")
+    p.add_argument("--layers", action="store_true",
+                   help="compare every layer of the lowered networks (composites opened), not the diagrams' blocks")
+    p.add_argument("--input", help="input size CxHxW of a model to import (default: its own, 3x224x224 for most)")
+    p.add_argument("--json", action="store_true", help="one JSON object; its totals are B's minus A's")
+    p.set_defaults(func=_cmd_diff)
+
+
+def _cmd_diff(args) -> int:
+    import json
+
+    from .insight import diff
+    from .importers import parse_size
+    try:
+        size = parse_size(args.input) if args.input else None
+    except ValueError as e:
+        raise CliError(f"--input: {e}") from None
+    a, b = load_network(args.a, size), load_network(args.b, size)
+    d = diff.compare(a, b, "layers" if args.layers else "blocks")
+    if args.json:
+        print(json.dumps({"file_a": args.a, "file_b": args.b, **d.to_dict()}, indent=1))
+    else:
+        print(diff.render(d), end="")
+    return 0 if d.same else 1

@@ -113,13 +113,16 @@ def find_runs(folder) -> list[Run]:
     not readable are left out."""
     root = Path(folder)
     paths = [root / RUN_FILE] + sorted(root.glob(f"*/{RUN_FILE}")) + sorted(root.glob(f"*/*/{RUN_FILE}"))
-    runs = []
-    for p in paths:
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            continue
-        if isinstance(doc, dict) and doc.get("format") == FORMAT:
-            runs.append(Run(p.parent, doc))
+    runs = [r for r in map(read_run, (p.parent for p in paths)) if r is not None]
     runs.sort(key=lambda r: r.doc.get("started") or 0, reverse=True)
     return runs
+
+
+def read_run(folder) -> Run | None:
+    """The run recorded in ``folder`` (its ``run.json``), or None when there is none or it cannot be read."""
+    p = Path(folder) / RUN_FILE
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return Run(p.parent, doc) if isinstance(doc, dict) and doc.get("format") == FORMAT else None
