@@ -189,3 +189,25 @@ def random_statistics(model):
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 1.5)
     return model
+
+
+def context_menu(widget, pos, keyboard=False):
+    """What a right click (or the Menu key) delivers: QTest's right click opens no menu."""
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication
+    reason = QContextMenuEvent.Keyboard if keyboard else QContextMenuEvent.Mouse
+    QApplication.sendEvent(widget, QContextMenuEvent(reason, pos, widget.mapToGlobal(pos)))
+
+
+def click_menu_item(qtbot, menu, starts):
+    """Click the one item of an open menu whose text starts with ``starts`` (it must be enabled)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    (action,) = [a for a in menu.actions() if a.text().replace("&", "").startswith(starts)]
+    assert action.isEnabled()
+    qtbot.waitUntil(menu.isVisible, timeout=5000)
+    QTest.mouseClick(menu, Qt.LeftButton, pos=menu.actionGeometry(action).center())
+
+
+def menu_texts(menu):
+    return [a.text().replace("&", "") for a in menu.actions() if a.text()]

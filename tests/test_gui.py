@@ -11,6 +11,9 @@ from PySide6.QtTest import QTest
 
 from builder.ui.canvas import MIME_KIND
 from helpers import answer_paths, load_module, when_modal
+from helpers import click_menu_item as _click_item
+from helpers import context_menu as _context
+from helpers import menu_texts as _texts
 
 # Every test here takes seconds; a minute and a half means it waits on something that will not come.
 pytestmark = pytest.mark.timeout(90)
@@ -469,24 +472,6 @@ def test_selection_follows_delete_undo_redo_and_expand(qtbot, make_window):
     settle(qtbot, g)
     (copy,) = g.scene.selected_block_ids()
     assert copy != "conv3" and g.doc.graph.block(copy).type == g.doc.graph.block("conv3").type
-
-
-def _context(widget, pos, keyboard=False):
-    """What a right click (or the Menu key) delivers: QTest's right click opens no menu."""
-    from PySide6.QtGui import QContextMenuEvent
-    reason = QContextMenuEvent.Keyboard if keyboard else QContextMenuEvent.Mouse
-    QApplication.sendEvent(widget, QContextMenuEvent(reason, pos, widget.mapToGlobal(pos)))
-
-
-def _click_item(qtbot, menu, starts):
-    (action,) = [a for a in menu.actions() if a.text().replace("&", "").startswith(starts)]
-    assert action.isEnabled()
-    qtbot.waitUntil(menu.isVisible, timeout=5000)
-    QTest.mouseClick(menu, Qt.LeftButton, pos=menu.actionGeometry(action).center())
-
-
-def _texts(menu):
-    return [a.text().replace("&", "") for a in menu.actions() if a.text()]
 
 
 def test_context_menus_on_a_block_a_wire_the_canvas_a_layers_row_and_a_run(qtbot, make_window):

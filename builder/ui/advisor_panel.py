@@ -17,6 +17,7 @@ SHORT = {1: "avoid bottlenecks", 2: "high-dim. local processing", 3: "reduce bef
 class AdvisorPanel(QWidget):
     block_selected = Signal(str)
     findings_changed = Signal(list)
+    compare_requested = Signal(object)  # a Refactor: show it before and after in the compare view
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
@@ -43,6 +44,9 @@ class AdvisorPanel(QWidget):
         self.channels.setToolTip("Channels of an inserted 1x1 reduction")
         self.apply_button = QPushButton("Apply refactor")
         self.apply_button.setEnabled(False)
+        self.compare_button = QPushButton("Compare before and after…")
+        self.compare_button.setToolTip("Open the compare view: the network now (A) and with this refactor (B)")
+        self.compare_button.setEnabled(False)
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.addWidget(self.detail, 1)
@@ -54,7 +58,10 @@ class AdvisorPanel(QWidget):
         row.addStretch(1)
         rl.addWidget(self.channels_row)
         self.channels_row.hide()
-        rl.addWidget(self.apply_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.compare_button)
+        buttons.addWidget(self.apply_button)
+        rl.addLayout(buttons)
         split = QSplitter()
         split.addWidget(self.tree)
         split.addWidget(right)
@@ -71,6 +78,8 @@ class AdvisorPanel(QWidget):
         self.tree.currentItemChanged.connect(self._current)
         self.channels.valueChanged.connect(lambda _: self._current(self.tree.currentItem()))
         self.apply_button.clicked.connect(self.apply_current)
+        self.compare_button.clicked.connect(
+            lambda: self.compare_requested.emit(self.current_preview.refactor) if self.current_preview else None)
         self.current_preview = None
 
     def refresh(self):
@@ -89,11 +98,13 @@ class AdvisorPanel(QWidget):
         self.detail.setText("<span style='color:#607D8B'>Select a finding to read the principle behind it, or a "
                             "refactor to see what it saves before applying it.</span>")
         self.apply_button.setEnabled(False)
+        self.compare_button.setEnabled(False)
         self.findings_changed.emit(self.findings)
 
     def _current(self, item, _prev=None):
         self.current_preview = None
         self.apply_button.setEnabled(False)
+        self.compare_button.setEnabled(False)
         self.channels_row.hide()
         if item is None:
             return
@@ -120,6 +131,7 @@ class AdvisorPanel(QWidget):
                 f"({p.after_training_params - p.before_training_params:+,})"
                 "<br><br>Output shapes stay the same. Apply it as one undoable step.")
             self.apply_button.setEnabled(True)
+            self.compare_button.setEnabled(True)
         else:
             self.detail.setText(f"<b>{_esc(ref.title)}</b><br><span style='color:#C62828'>{_esc(p.message)}"
                                 "</span>")

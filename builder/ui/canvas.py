@@ -35,6 +35,7 @@ class BlockItem(QGraphicsItem):
         self.report = None
         self.advice: list = []
         self.heat: float | None = None  # share of the measured time (the latency overlay), or None
+        self.mark: str | None = None  # in a compare view: "added", "removed", "changed" or "same"
         self.painted_title = None  # (text, pixel height on screen) of the name as last painted
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
@@ -67,8 +68,17 @@ class BlockItem(QGraphicsItem):
             self.heat = share
             self.update()
 
+    def set_mark(self, mark: str | None) -> None:
+        """In a compare view: tinted by what became of it (theme.DIFF), dimmed when it is the same in both."""
+        self.mark = mark
+        self.setOpacity(theme.DIFF_DIMMED if mark == "same" else 1.0)
+        self.update()
+
     def body_colour(self) -> QColor:
-        """White, or from pale yellow to red as the block takes more of the time (relative to the slowest)."""
+        """White, or from pale yellow to red as the block takes more of the time (relative to the slowest); in a
+        compare view, the colour of what became of it."""
+        if self.mark in theme.DIFF:
+            return QColor(theme.DIFF[self.mark])
         if self.heat is None:
             return QColor(theme.BODY)
         t = max(0.0, min(1.0, self.heat))
@@ -155,7 +165,10 @@ class BlockItem(QGraphicsItem):
         self.painted_title = (self.title, 9.0 * lod * 96 / 72)  # (text, its height on screen in pixels)
         selected = bool(option.state & QStyle.State_Selected)
         border = theme.ERROR if has_error else (theme.SELECTED if selected else self.colour.darker(130))
-        painter.setPen(QPen(border, 3.0 if (has_error or selected) else 1.2))
+        marked = self.mark in theme.DIFF_EDGE and not selected
+        if marked:
+            border = theme.DIFF_EDGE[self.mark]
+        painter.setPen(QPen(border, 3.0 if (has_error or selected or marked) else 1.2))
         painter.setBrush(QBrush(self.body_colour()))
         painter.drawRoundedRect(rect, 8, 8)
         header = QPainterPath()
@@ -242,7 +255,7 @@ class BlockItem(QGraphicsItem):
         return int(self.name_font(base, lod)[1]) * lod >= LEGIBLE_PX
 
     def _paint_overview(self, painter, rect, lod, has_error, selected):
-        painter.fillRect(rect, theme.ERROR if has_error else self.colour)
+        painter.fillRect(rect, theme.ERROR if has_error else theme.DIFF_EDGE.get(self.mark, self.colour))
         if selected:
             painter.setPen(QPen(theme.SELECTED, 4.0 / max(lod, 0.01)))
             painter.drawRect(rect)

@@ -76,6 +76,9 @@ class ContextMenus:
             self._same(menu, "auto_layout")
             self._same(menu, "left_right")
             self._same(menu, "find")
+            menu.addSeparator()
+            self._same(menu, "compare")
+            self._same(menu, "compare_saved", enabled=win.doc.path is not None)
         return self._show(menu, global_pos)
 
     # ------------------------------------------------------------------ what the block items do
@@ -133,6 +136,7 @@ class ContextMenus:
             self._add(menu, "Hide its curves" if item.checkState() == Qt.Checked else "Overlay its curves",
                       lambda: item.setCheckState(Qt.Unchecked if item.checkState() == Qt.Checked else Qt.Checked))
             self._add(menu, "Evaluate with its best weights", lambda: win.evaluation.use_run(str(run.folder)))
+            self._add(menu, "Compare its network with the open one", lambda: win.comparing.with_run(run))
             self._add(menu, "Copy its folder", lambda: _copy_text(str(run.folder)))
         self._add(menu, "Refresh", win.runs.refresh)
         return self._show(menu, win.runs.list.viewport().mapToGlobal(pos))

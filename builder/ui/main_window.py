@@ -103,6 +103,11 @@ class MainWindow(QMainWindow):
         from .feature_maps import FeatureMapsPanel
         self.feature_maps = FeatureMapsPanel(self.doc)
         self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
+        from .comparing import Comparing, HistoryPanel
+        self.comparing = Comparing(self)  # the compare view: File > Compare with..., History, the Advisor
+        self.history = HistoryPanel(self.doc, self.comparing.with_history)
+        self.history_dock = self.add_bottom_dock("History", self.history)
+        self.advisor.compare_requested.connect(self.comparing.with_refactor)
         self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.run_out).parent))
         self.trainer.finished.connect(lambda _code: self.evaluation.use_run(self.trainer.run_out))
         self.trainer.event_received.connect(self._training_event)
@@ -292,6 +297,8 @@ class MainWindow(QMainWindow):
         self.export_actions = {}
         for fmt in EXPORTS.values():  # the exporters' own registry
             self.export_actions[fmt.key] = self._act(self.export_menu, fmt.label, lambda k=fmt.key: self.export(k))
+        f.addSeparator()
+        self.comparing.add_menu_items(f)
         f.addSeparator()
         self._act(f, "&Quit", self.close, QKeySequence.Quit)
         e = mb.addMenu("&Edit")

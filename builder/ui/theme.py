@@ -47,3 +47,7 @@ WIRE_LABEL = QColor("#455A64")
 ADVICE = QColor("#1565C0")        # the advisor's badge
 DRAG_WIRE = QColor("#1E88E5")     # a wire being dragged
 MINIMAP_FRAME = QColor("#FB8C00")
+# the compare view (compare_view.py): a block's body by what became of it; the unchanged ones are dimmed
+DIFF = {"added": QColor("#C8E6C9"), "removed": QColor("#FFCDD2"), "changed": QColor("#FFE0B2")}
+DIFF_EDGE = {"added": QColor("#2E7D32"), "removed": QColor("#C62828"), "changed": QColor("#EF6C00")}
+DIFF_DIMMED = 0.35
