@@ -129,6 +129,22 @@ def advisor_preview():
     done(win)
 
 
+def compare_view():
+    """Inception-v3 against an edited copy (a wider Mixed_5b, an efficient grid reduction), the first row chosen."""
+    win = window("inception_v3")
+    edited = win.doc.graph.copy()
+    edited.set_params("Mixed_5b", {"pool_features": 64})
+    advisor.apply(edited, next(r for r in advisor.refactors(advisor.check(edited)) if r.code == "efficient_reduction"))
+    cv = win.comparing.open(win.doc.graph, edited, "Inception-v3", "edited")
+    cv.resize(1400, 900)
+    settle(win)
+    cv.table.selectRow(0)
+    settle(win)
+    save(win, "compare.png", cv)
+    cv.close()
+    done(win)
+
+
 def gallery():
     from builder.ui.dialogs import TemplateGallery
     dlg = TemplateGallery()
@@ -150,5 +166,6 @@ overview("googlenet", "overview_googlenet.png")
 overview("inception_v3", "overview_inception_v3.png", select="Mixed_6e")
 small_screen()
 advisor_preview()
+compare_view()
 gallery()
 training_run()

@@ -73,6 +73,8 @@ class CompareWindow(QMainWindow):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(4, QHeaderView.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeToContents)
         self.table.setColumnWidth(0, 24)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
