@@ -166,6 +166,7 @@ def test_the_advisor_shows_a_refactor_before_and_after(qtbot, make_window):
     tree.scrollToItem(target)
     QTest.mouseClick(tree.viewport(), Qt.LeftButton, pos=tree.visualItemRect(target).center())
     qtbot.waitUntil(lambda: panel.compare_button.isEnabled(), timeout=5000)
+    assert "<b>Blocks</b>: + c3_5x1, ~ c3" in panel.detail.text()  # the preview's diff, in one line
     QTest.mouseClick(panel.compare_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: bool(win.comparing.windows), timeout=10000)
     cv = win.comparing.windows[-1]

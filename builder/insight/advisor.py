@@ -81,6 +81,14 @@ class Preview:
     after_training_params: int = 0
     before_training_macs: int = 0
     after_training_macs: int = 0
+    after: object = field(default=None, repr=False, compare=False)  # the refactored copy (a Graph), when it applies
+
+    def changes(self, graph: Graph):
+        """What the refactor does to ``graph``, block by block (:func:`builder.insight.diff.compare`), or None."""
+        if self.after is None:
+            return None
+        from .diff import compare
+        return compare(graph, self.after)
 
     @property
     def macs_saving(self) -> float:
@@ -356,7 +364,7 @@ def preview(graph: Graph, ref: Refactor, analysis: Analysis | None = None) -> Pr
     msg = "" if ok else ("it would break the graph: " + "; ".join(str(e) for e in a1.errors[:2]) if not a1.ok
                          else "an output shape would change")
     return Preview(ref, a0.inference.params, a1.inference.params, a0.inference.macs, a1.inference.macs, ok, msg,
-                   a0.training.params, a1.training.params, a0.training.macs, a1.training.macs)
+                   a0.training.params, a1.training.params, a0.training.macs, a1.training.macs, trial if ok else None)
 
 
 def _same_outputs(a0, a1) -> bool:

@@ -17,7 +17,7 @@ SHORT = {1: "avoid bottlenecks", 2: "high-dim. local processing", 3: "reduce bef
 class AdvisorPanel(QWidget):
     block_selected = Signal(str)
     findings_changed = Signal(list)
-    compare_requested = Signal(object)  # a Refactor: show it before and after in the compare view
+    compare_requested = Signal(object)  # an advisor.Preview: show it before and after in the compare view
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
@@ -79,7 +79,7 @@ class AdvisorPanel(QWidget):
         self.channels.valueChanged.connect(lambda _: self._current(self.tree.currentItem()))
         self.apply_button.clicked.connect(self.apply_current)
         self.compare_button.clicked.connect(
-            lambda: self.compare_requested.emit(self.current_preview.refactor) if self.current_preview else None)
+            lambda: self.compare_requested.emit(self.current_preview) if self.current_preview else None)
         self.current_preview = None
 
     def refresh(self):
@@ -129,6 +129,7 @@ class AdvisorPanel(QWidget):
                 f"(<b>{p.after_params - p.before_params:+,}</b>)<br><br><b>Training</b> (with auxiliary heads)<br>"
                 f"params {p.before_training_params:,} → {p.after_training_params:,} "
                 f"({p.after_training_params - p.before_training_params:+,})"
+                f"<br><br><b>Blocks</b>: {_esc(_changes(p.changes(self.doc.graph)))}"
                 "<br><br>Output shapes stay the same. Apply it as one undoable step.")
             self.apply_button.setEnabled(True)
             self.compare_button.setEnabled(True)
@@ -142,3 +143,10 @@ class AdvisorPanel(QWidget):
             return False
         ref = p.refactor
         return self.doc.push(ref.title, lambda g: advisor.apply(g, ref))
+
+
+def _changes(d, most: int = 6) -> str:
+    """The refactor's diff in one line: − removed, + added, ~ changed blocks (the compare view shows it all)."""
+    marks = [f"− {u.id}" for u in d.removed] + [f"+ {u.id}" for u in d.added] + [f"~ {c.b}" for c in d.changed]
+    more = f", and {len(marks) - most} more" if len(marks) > most else ""
+    return (", ".join(marks[:most]) + more) if marks else "no block changes"

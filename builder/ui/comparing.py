@@ -150,17 +150,13 @@ class Comparing:
         label = stack.text(index - 1) if index > 0 else "as opened"
         return self.open(then, w.doc.graph, f"step {index}: {label}" if index else label, "now")
 
-    def with_refactor(self, ref) -> CompareWindow | None:
-        """A refactor of the Advisor, before (A) and after (B), applied to a copy."""
-        from builder.core.errors import GraphEditError
-        from builder.insight import advisor
-        after = self.win.doc.graph.copy()
-        try:
-            advisor.apply(after, ref)
-        except GraphEditError as e:
-            self.win.say(f"{ref.title}: {e}", kind="warning")
+    def with_refactor(self, preview) -> CompareWindow | None:
+        """A refactor the Advisor previewed (:class:`builder.insight.advisor.Preview`): the network now (A) and
+        the refactored copy the preview made (B)."""
+        if preview.after is None:
+            self.win.say(f"{preview.refactor.title}: {preview.message or 'it does not apply'}", kind="warning")
             return None
-        return self.open(self.win.doc.graph, after, "before", f"after: {ref.title}")
+        return self.open(self.win.doc.graph, preview.after, "before", f"after: {preview.refactor.title}")
 
     def open(self, a, b, title_a: str, title_b: str) -> CompareWindow:
         view = CompareWindow(a, b, title_a, title_b, self.win)
