@@ -5,6 +5,7 @@ naming the file and the problem.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import math
@@ -70,23 +71,21 @@ def _check_meta(value, where: str):
     return None
 
 
-def atomic_write(path, data: bytes | str) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over the old file: a failure
-    at any point leaves the previous file as it was."""
+@contextlib.contextmanager
+def atomic_file(path):
+    """A temporary file of its own beside ``path`` (unique per writer: two processes or windows writing one path
+    never share one), yielded for the caller to write; renamed over ``path`` when the block ends, removed if it
+    raises: a failure at any point leaves the previous file as it was. OSErrors become a :class:`ProjectError`."""
     path = Path(path)
-    if isinstance(data, str):
-        data = data.encode("utf-8")
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
         raise ProjectError(path, f"cannot write here: {e.strerror or e}") from None
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.fchmod(f.fileno(), _file_mode(path))  # mkstemp's 0600 would stick to the saved file
+        yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would stick to the saved file
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -96,7 +95,18 @@ def atomic_write(path, data: bytes | str) -> None:
         if isinstance(e, OSError):
             raise ProjectError(path, f"could not save: {e.strerror or e}; the previous file is unchanged") from None
         raise
-    _remove_leftovers(path, Path(tmp).name)
+    _remove_leftovers(path)
+
+
+def atomic_write(path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_file`, flushed to disk before the rename."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def _file_mode(path: Path) -> int:
@@ -110,15 +120,20 @@ def _file_mode(path: Path) -> int:
         return 0o666 & ~mask
 
 
-def _remove_leftovers(path: Path, current: str) -> None:
-    """Temporary files of earlier saves of ``path`` that were interrupted (a kill between write and rename)."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        if stale.name != current:
-            try:
-                stale.unlink()
-            except OSError:
-                pass
+STALE_TEMP_SECONDS = 3600  # a temporary file this old is an interrupted save's, not another writer's
 
+
+def _remove_leftovers(path: Path) -> None:
+    """Temporary files of earlier saves of ``path`` that were interrupted (a kill between write and rename); a
+    younger one may be another writer's save in progress, and is left alone."""
+    import time
+    now = time.time()
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - stale.stat().st_mtime > STALE_TEMP_SECONDS:
+                stale.unlink()
+        except OSError:
+            pass
 
 
 def save(graph: Graph, path) -> None:

@@ -3,7 +3,6 @@ replaced atomically; a checkpoint is checked whole before a resumed run loads an
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -12,8 +11,19 @@ from .settings import TrainingError
 from .weights import _first_line, _listed, load_tensors, save_tensors, weights_problems
 
 def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
-    """Weights in safetensors, optimizer tensors beside them, the rest as JSON; each file replaced atomically."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Weights in safetensors, optimizer tensors beside them, the rest as JSON; each file replaced atomically. A
+    file that cannot be written (a full disk, a folder made read-only) is a :class:`TrainingError` naming it."""
+    from ..core.errors import ProjectError
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _save_checkpoint(out, tag, model, optimizer, state)
+    except ProjectError as e:
+        raise TrainingError(f"cannot write the {tag!r} checkpoint: {e}") from None
+    except OSError as e:
+        raise TrainingError(f"{out}: cannot write the {tag!r} checkpoint: {e.strerror or e}") from None
+
+
+def _save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
     save_tensors(model.state_dict(), out / f"{tag}.safetensors")
     opt_state = optimizer.state_dict()
     tensors, plain = {}, {}
@@ -26,9 +36,7 @@ def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
     tensors["__rng_cpu__"] = torch.get_rng_state()
     save_tensors(tensors, out / f"{tag}.optim.safetensors")
     doc = dict(state, optimizer_groups=opt_state["param_groups"], optimizer_plain=plain)
-    tmp = out / f"{tag}.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, out / f"{tag}.json")
+    write_json(out / f"{tag}.json", doc)
 
 
 RUN_STATE = ("epoch", "batch", "step", "best_val_accuracy", "history")
@@ -112,7 +120,5 @@ def load_checkpoint(out: Path, tag: str, model, optimizer) -> dict:
 
 def write_json(path: Path, doc) -> None:
     """A JSON file written atomically."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    from ..core.project import atomic_write
+    atomic_write(path, json.dumps(doc, indent=1))

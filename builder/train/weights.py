@@ -1,7 +1,6 @@
 """Weights I/O: safetensors files read and written, and checked against a network before anything is loaded."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from .settings import TrainingError
@@ -9,13 +8,10 @@ from .settings import TrainingError
 def save_tensors(tensors: dict, path: Path):
     """A safetensors file, replaced atomically, with the mode the umask gives (as any editor's files)."""
     from safetensors.torch import save_file
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
+
+    from ..core.project import atomic_file
+    with atomic_file(path) as tmp:  # a temporary file of its own: concurrent writers never share one
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
 
 
 def load_tensors(path) -> dict:

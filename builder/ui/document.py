@@ -75,6 +75,7 @@ class Document(QObject):
         graph.changed.connect(self.schedule_analysis)
         self.undo_stack.clear()
         self.path = Path(path) if path else None
+        self.remember_disk()
         self.graph_replaced.emit(graph)
         self.path_changed.emit(self.path)
         self.refresh()
@@ -124,6 +125,15 @@ class Document(QObject):
             if near is not None:
                 self.produced.emit([near])
 
+    # ------------------------------------------------------------------ the file on disk
+    def remember_disk(self) -> None:
+        """Note the file as it is on disk now (after opening or saving it): :meth:`changed_on_disk` compares."""
+        self.disk_stamp = _stamp(self.path)
+
+    def changed_on_disk(self) -> bool:
+        """Whether another window or program wrote (or removed) the file since this one opened or saved it."""
+        return self.path is not None and _stamp(self.path) != self.disk_stamp
+
     # ------------------------------------------------------------------ analysis
     def schedule_analysis(self) -> None:
         """Coalesce a burst of edits into one analysis on the next turn of the event loop."""
@@ -148,3 +158,14 @@ class Document(QObject):
     @property
     def title(self) -> str:
         return self.path.name if self.path else self.graph.name
+
+
+def _stamp(path):
+    """What tells one version of a file from another: its modification time (ns), size and inode."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino

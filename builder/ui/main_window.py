@@ -559,12 +559,27 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(path))
 
     def _save_to(self, path) -> bool:
+        if self.doc.path is not None and Path(path) == self.doc.path and self.doc.changed_on_disk():
+            box = QMessageBox(QMessageBox.Warning, "The file changed on disk",
+                              f"{path} was changed on disk since this window opened or saved it (another window or "
+                              "program wrote it). Saving now replaces that version with this network.",
+                              QMessageBox.Cancel, self)
+            overwrite = box.addButton("Overwrite it", QMessageBox.DestructiveRole)
+            save_as = box.addButton("Save as…", QMessageBox.AcceptRole)
+            box.setDefaultButton(QMessageBox.Cancel)
+            box.exec()
+            if box.clickedButton() is save_as:
+                return self.save_as()
+            if box.clickedButton() is not overwrite:
+                self.say(f"Not saved: {Path(path).name} changed on disk", kind="warning")
+                return False
         try:
             project.save(self.doc.graph, path)
         except ProjectError as e:
             QMessageBox.critical(self, "Cannot save", str(e))
             return False
         self.doc.path = Path(path)
+        self.doc.remember_disk()
         self.doc.undo_stack.setClean()
         self.recovery.discard()
         self._remember(path)
