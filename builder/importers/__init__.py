@@ -48,11 +48,23 @@ def _torchvision(name: str):
 
 def _callable(spec: str):
     mod_name, _, attr = spec.partition(":")
+    if not all(part.isidentifier() for part in mod_name.split(".")) or not attr.isidentifier():
+        raise ModelImportError(spec, [ImportProblem("source", spec, "expected package.module:callable (a module "
+                                                                    "path and a function or class name)")])
     try:
         mod = importlib.import_module(mod_name)
-        factory = getattr(mod, attr)
-    except (ImportError, AttributeError) as e:
+    except ImportError as e:
         raise ModelImportError(spec, [ImportProblem("source", spec, f"cannot load it: {e}")]) from None
+    except SyntaxError as e:
+        raise ModelImportError(spec, [ImportProblem("source", spec, f"the module {mod_name} does not compile: "
+                                                                    f"{e.msg} ({e.filename}, line {e.lineno})")]
+                               ) from None
+    except Exception as e:  # noqa: BLE001  the user's own code, run as it is imported
+        raise ModelImportError(spec, [ImportProblem("source", spec, f"importing {mod_name} failed: "
+                                                                    f"{type(e).__name__}: {e}")]) from None
+    factory = getattr(mod, attr, None)
+    if factory is None:
+        raise ModelImportError(spec, [ImportProblem("source", spec, f"the module {mod_name} has no {attr!r}")])
     try:
         return factory()
     except Exception as e:  # noqa: BLE001  the user's own code
@@ -60,15 +72,22 @@ def _callable(spec: str):
                                                                     f"{type(e).__name__}: {e}")]) from None
 
 
-def import_source(source: str, input_shape=None, weights=None) -> Imported:
+def import_source(source: str, input_shape=None, weights=None, contained: bool = True, timeout_s=None,
+                  memory_gib=None) -> Imported:
     """``torchvision:NAME``, ``module.path:callable`` or a ``.onnx`` file; ``weights``: a safetensors file to
-    load into the model before importing (torchvision models are built with ``weights=None``)."""
+    load into the model before importing (torchvision models are built with ``weights=None``).
+
+    A ``module.path:callable`` is the user's own code: it runs in a child process bounded in time and memory
+    (:mod:`builder.importers.contained`; ``timeout_s``, ``memory_gib``), unless ``contained`` is False."""
     from torch import nn
     if source.endswith(".onnx"):
         from .onnx_model import import_onnx
         return import_onnx(Path(source), input_shape)
     if source.startswith("torchvision:"):
         model, name = _torchvision(source.split(":", 1)[1]), source.split(":", 1)[1]
+    elif ":" in source and contained:
+        from .contained import import_contained
+        return import_contained(source, input_shape, weights, timeout_s, memory_gib)
     elif ":" in source:
         model, name = _callable(source), source.rsplit(":", 1)[1]
     else:

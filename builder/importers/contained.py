@@ -1,0 +1,141 @@
+"""A user's own model factory (``package.module:callable``) imported in a child process: its import, its call and
+the trace of its forward run there, bounded in time and memory, so code that loops, sleeps, allocates without end,
+crashes or ends the process (``sys.exit``, ``os._exit``) becomes one message and never takes the caller with it.
+
+The child writes what it found as files, never pickles: the graph as a project document (JSON), its weights in
+safetensors, its notes as JSON; or a JSON record of what went wrong. Limits: ``BLOCK_BUILDER_IMPORT_TIMEOUT``
+(seconds, default 120) and ``BLOCK_BUILDER_IMPORT_MEMORY`` (GiB of address space, default 16), or the arguments."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..core.errors import ImportProblem, ModelImportError
+
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_MEMORY_GIB = 16.0
+RESULT, ERROR = "result.json", "error.json"
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def limits(timeout_s=None, memory_gib=None) -> tuple[float, float]:
+    """The limits that apply: the arguments, else the environment's, else the defaults."""
+    def pick(value, env, default):
+        if value is not None:
+            return float(value)
+        try:
+            return float(os.environ.get(env, default))
+        except ValueError:
+            return default
+    return (pick(timeout_s, "BLOCK_BUILDER_IMPORT_TIMEOUT", DEFAULT_TIMEOUT_S),
+            pick(memory_gib, "BLOCK_BUILDER_IMPORT_MEMORY", DEFAULT_MEMORY_GIB))
+
+
+def import_contained(source: str, input_shape=None, weights=None, timeout_s=None, memory_gib=None):
+    """:func:`builder.importers.import_source` of ``source`` run in a child process; an
+    :class:`~builder.importers.torch_module.Imported`, or a :class:`ModelImportError` saying what happened."""
+    timeout, memory = limits(timeout_s, memory_gib)
+    with tempfile.TemporaryDirectory(prefix="bb-import-") as out:
+        job = {"source": source, "input_shape": list(input_shape) if input_shape else None,
+               "weights": str(weights) if weights is not None else None, "out": out}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT)] + [p for p in sys.path if p]),
+               "PYTHONUNBUFFERED": "1"}
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "builder.importers.contained", json.dumps(job)],
+                                    cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
+                                    preexec_fn=_bound_memory(memory))
+        except OSError as e:
+            raise _failure(source, f"cannot start the process that imports it: {e.strerror or e}") from None
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            raise _failure(source, f"did not finish within {timeout:g} s (does the factory or the model's forward "
+                                   "loop or wait?); BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
+        return _read(source, Path(out), proc.returncode, err, memory)
+
+
+def _bound_memory(memory_gib: float):
+    def preexec():
+        try:
+            import resource
+            limit = int(memory_gib * (1 << 30))
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ImportError, ValueError, OSError):
+            pass
+    return preexec if os.name == "posix" else None
+
+
+def _kill(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the factory's own children too
+    except (OSError, AttributeError):
+        proc.kill()
+    proc.communicate()
+
+
+def _failure(source: str, why: str) -> ModelImportError:
+    return ModelImportError(source, [ImportProblem("source", source, why)])
+
+
+def _read(source: str, out: Path, code: int, err: str, memory_gib: float):
+    if (out / ERROR).exists():
+        doc = json.loads((out / ERROR).read_text(encoding="utf-8"))
+        raise ModelImportError(doc["source"], [ImportProblem(*p) for p in doc["problems"]])
+    if (out / RESULT).exists() and code == 0:
+        from ..core import project
+        from ..train.weights import load_tensors
+        from .torch_module import Imported
+        doc = json.loads((out / RESULT).read_text(encoding="utf-8"))
+        graph = project.from_dict(doc["project"], f"the import of {source}")
+        tensors = load_tensors(out / "state.safetensors")  # (safetensors sorts its keys: the model's order back)
+        return Imported(graph, {k: tensors[k] for k in doc["keys"]}, doc["notes"])
+    last = next((line for line in reversed(err.strip().splitlines()) if line.strip()), "")
+    said = f" (its last words: {last[:300]})" if last else ""
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = f" (out of memory? the limit is {memory_gib:g} GiB)" if -code in (signal.SIGKILL, signal.SIGSEGV) \
+            else ""
+        raise _failure(source, f"the import was ended by signal {name}{hint}{said}")
+    raise _failure(source, f"the model's code ended the import (exit status {code}, e.g. sys.exit or os._exit) "
+                           f"before it finished{said}")
+
+
+def _child(job: dict) -> int:
+    """In the child: import, write the result or what went wrong; whatever the user's code does."""
+    out = Path(job["out"])
+    source = job["source"]
+
+    def fail(problems):
+        (out / ERROR).write_text(json.dumps({"source": source, "problems": problems}), encoding="utf-8")
+    try:
+        from . import import_source
+        imported = import_source(source, tuple(job["input_shape"]) if job["input_shape"] else None,
+                                 weights=job["weights"], contained=False)
+        from ..core import project
+        from ..train.weights import save_tensors
+        save_tensors(imported.state, out / "state.safetensors")
+        doc = {"project": project.to_dict(imported.graph), "keys": list(imported.state),
+               "notes": [str(n) for n in imported.notes]}
+        (out / RESULT).write_text(json.dumps(doc), encoding="utf-8")
+    except ModelImportError as e:
+        fail([[p.kind, p.path, p.why] for p in e.problems])
+    except SystemExit as e:
+        fail([["source", source, f"the model's code called sys.exit({e.code!r}) during the import"]])
+    except MemoryError:
+        fail([["source", source, "ran out of memory during the import (BLOCK_BUILDER_IMPORT_MEMORY sets the "
+                                 "limit)"]])
+    except BaseException as e:  # noqa: BLE001  the user's own code: anything it raises is its message
+        fail([["source", source, f"{type(e).__name__} during the import: {str(e).splitlines()[0] if str(e) else ''}"
+               .rstrip(": ")]])
+    return 0
+
+
+if __name__ == "__main__":
+    os._exit(_child(json.loads(sys.argv[1])))  # exit at once: the user's atexit handlers and threads do not run

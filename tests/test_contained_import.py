@@ -1,0 +1,129 @@
+"""A user's model factory runs in a child process, bounded in time and memory: whatever it does (loop, sleep, exit,
+crash, raise, not compile, allocate without end) is one message, and the command's own exit status is 2."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from builder.cli import main
+from builder.core.errors import ModelImportError
+from builder.importers import import_source
+
+HOSTILE = '''
+import os, sys, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.relu = nn.ReLU()
+    def forward(self, x):
+        return self.relu(self.conv(x))
+
+def good():
+    torch.manual_seed(0)
+    return Net()
+
+def loops():
+    while True:
+        pass
+
+def sleeps():
+    time.sleep(1000)
+
+def exits():
+    sys.exit(0)
+
+def hard_exit():
+    os._exit(0)
+
+def raises():
+    raise ValueError("no model today")
+
+def hog():
+    return torch.ones(1 << 34)
+
+class LoopingForward(Net):
+    def forward(self, x):
+        while True:
+            pass
+
+class ChunkZero(Net):
+    def forward(self, x):
+        return torch.chunk(x, 0, 1)[0]
+
+class BadStateDict(Net):
+    def state_dict(self, *a, **k):
+        raise RuntimeError("no state for you")
+'''
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch):
+    (tmp_path / "hostile_models.py").write_text(textwrap.dedent(HOSTILE), encoding="utf-8")
+    (tmp_path / "broken_syntax.py").write_text("def f(:\n    pass\n", encoding="utf-8")
+    (tmp_path / "raises_on_import.py").write_text("raise ImportError('needs a GPU driver')\n", encoding="utf-8")
+    (tmp_path / "explodes_on_import.py").write_text("1 / 0\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def problem(source, **kw):
+    with pytest.raises(ModelImportError) as e:
+        import_source(source, **kw)
+    [p] = e.value.problems
+    return p.why
+
+
+def test_a_good_factory_imports_with_its_weights(hostile):
+    import torch
+    imported = import_source("hostile_models:good")
+    torch.manual_seed(0)
+    want = __import__("hostile_models").Net().state_dict()
+    assert list(imported.state) == list(want)
+    assert all(torch.equal(imported.state[k], want[k]) for k in want)
+    assert [b.type for b in imported.graph.blocks()] == ["input", "conv2d", "relu", "output"]
+
+
+@pytest.mark.parametrize("source, message", [
+    ("hostile_models:loops", "did not finish within 4 s"),
+    ("hostile_models:sleeps", "did not finish within 4 s"),
+    ("hostile_models:LoopingForward", "did not finish within 4 s"),
+])
+def test_a_factory_or_forward_that_never_returns_is_stopped(hostile, source, message):
+    assert message in problem(source, timeout_s=4)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("hostile_models:exits", "the model's code called sys.exit(0) during the import"),
+    ("hostile_models:hard_exit", "the model's code ended the import (exit status 0"),
+    ("hostile_models:raises", "calling raises() failed: ValueError: no model today"),
+    ("hostile_models:ChunkZero", "chunk"),
+    ("hostile_models:BadStateDict", "RuntimeError"),
+    ("hostile_models:missing", "the module hostile_models has no 'missing'"),
+    ("broken_syntax:f", "the module broken_syntax does not compile: "),
+    ("raises_on_import:f", "cannot load it: needs a GPU driver"),
+    ("explodes_on_import:f", "importing explodes_on_import failed: ZeroDivisionError: division by zero"),
+    (":f", "expected package.module:callable"),
+    ("hostile_models:", "expected package.module:callable"),
+])
+def test_what_the_users_code_does_is_one_message(hostile, source, message):
+    assert message in problem(source)
+
+
+def test_memory_is_bounded(hostile):
+    why = problem("hostile_models:hog", memory_gib=3)
+    assert "allocate" in why or "out of memory" in why
+
+
+def test_the_command_exits_2_whatever_the_child_does(hostile, capsys):
+    for name in ("exits", "hard_exit", "raises"):
+        assert main(["import", f"hostile_models:{name}", "-o", str(hostile / "out.json")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: hostile_models:") and "Traceback" not in err
+    assert not (hostile / "out.json").exists()
