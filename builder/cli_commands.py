@@ -130,6 +130,10 @@ def _import_parser(sub):
     p.add_argument("--weights", help="load these weights (.safetensors) into the model before importing it")
     p.add_argument("--input", help="input size CxHxW (default: the model's own, 3x224x224 for most)")
     p.add_argument("--json", action="store_true", help="print the imported network's totals as JSON")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds a module:callable import may take (default 120; BLOCK_BUILDER_IMPORT_TIMEOUT)")
+    p.add_argument("--memory", type=float, metavar="GIB",
+                   help="GiB of memory a module:callable import may use (default 16; BLOCK_BUILDER_IMPORT_MEMORY)")
     p.set_defaults(func=_cmd_import)
 
 
@@ -150,8 +154,12 @@ def _cmd_import(args) -> int:
         size = parse_size(args.input) if args.input else None
     except ValueError as e:
         raise CliError(f"--input: {e}") from None
+    for flag, value in (("--timeout", args.timeout), ("--memory", args.memory)):
+        if value is not None and not 0 < value < 1e6:
+            raise CliError(f"{flag} {value:g}: must be a positive number")
     try:
-        imported = import_source(args.source, size, weights=args.weights)
+        imported = import_source(args.source, size, weights=args.weights, timeout_s=args.timeout,
+                                 memory_gib=args.memory)
     except ModelImportError as e:
         raise CliError(str(e)) from None
     try:

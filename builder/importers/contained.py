@@ -57,7 +57,7 @@ def import_contained(source: str, input_shape=None, weights=None, timeout_s=None
         except subprocess.TimeoutExpired:
             _kill(proc)
             raise _failure(source, f"did not finish within {timeout:g} s (does the factory or the model's forward "
-                                   "loop or wait?); BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
+                                   "loop or wait?); --timeout or BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
         return _read(source, Path(out), proc.returncode, err, memory)
 
 
@@ -129,7 +129,7 @@ def _child(job: dict) -> int:
     except SystemExit as e:
         fail([["source", source, f"the model's code called sys.exit({e.code!r}) during the import"]])
     except MemoryError:
-        fail([["source", source, "ran out of memory during the import (BLOCK_BUILDER_IMPORT_MEMORY sets the "
+        fail([["source", source, "ran out of memory during the import (--memory or BLOCK_BUILDER_IMPORT_MEMORY sets the "
                                  "limit)"]])
     except BaseException as e:  # noqa: BLE001  the user's own code: anything it raises is its message
         fail([["source", source, f"{type(e).__name__} during the import: {str(e).splitlines()[0] if str(e) else ''}"
