@@ -129,8 +129,8 @@ def _child(job: dict) -> int:
     except SystemExit as e:
         fail([["source", source, f"the model's code called sys.exit({e.code!r}) during the import"]])
     except MemoryError:
-        fail([["source", source, "ran out of memory during the import (--memory or BLOCK_BUILDER_IMPORT_MEMORY sets the "
-                                 "limit)"]])
+        fail([["source", source, "ran out of memory during the import (--memory or BLOCK_BUILDER_IMPORT_MEMORY "
+                                 "sets the limit)"]])
     except BaseException as e:  # noqa: BLE001  the user's own code: anything it raises is its message
         fail([["source", source, f"{type(e).__name__} during the import: {str(e).splitlines()[0] if str(e) else ''}"
                .rstrip(": ")]])
