@@ -150,6 +150,8 @@ def _conv_from_onnx(n):
     w, b = n.const(1), n.const(2)
     if w is None or w.ndim != 4:
         n.refuse("only 2-D convolutions with constant weights")
+    if "kernel_shape" in n.attrs and list(n.attrs["kernel_shape"]) != list(w.shape[2:]):
+        n.refuse(f"kernel_shape {list(n.attrs['kernel_shape'])} disagrees with its weight's {list(w.shape[2:])}")
     n.weights.update({"weight": w} | ({"bias": b} if b is not None else {}))
     return dict(out_channels=int(w.shape[0]), kernel=[int(d) for d in w.shape[2:]],
                 stride=list(n.attrs.get("strides", [1, 1])), padding=n.pads(2),
@@ -555,7 +557,10 @@ def _flatten_from_onnx(n):
 
 
 def _flatten_from_reshape(n):
-    shape = [int(v) for v in n.const(1)]
+    target = n.const(1)
+    if target is None or target.dtype.kind not in "iu":
+        n.refuse("its shape is not a constant of integers" + (f" ({target.dtype})" if target is not None else ""))
+    shape = [int(v) for v in target]
     if len(shape) == 2 and (shape[1] == -1 or shape[0] in (1, -1, 0)):
         return {}
     n.refuse(f"reshape to {shape} (only a flatten or a channel shuffle has a block)")

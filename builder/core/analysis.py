@@ -7,6 +7,7 @@ recomputed.
 from __future__ import annotations
 
 import heapq
+import os
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -20,6 +21,18 @@ from .graph import Graph, freeze, port_order
 from .nodes import Node
 
 BYTES_PER_VALUE = 4  # float32
+
+
+def _max_values() -> int:
+    """The most values one block's output may hold per image (default 4 GiB of float32)."""
+    try:
+        gib = float(os.environ.get("BLOCK_BUILDER_MAX_ACTIVATION_GIB", "4"))
+    except ValueError:
+        gib = 4.0
+    return max(1, int(gib * (1 << 30) / BYTES_PER_VALUE))
+
+
+MAX_VALUES = _max_values()
 
 
 @dataclass(slots=True)
@@ -157,11 +170,15 @@ def _evaluate(type_id, params, in_shapes) -> Result:
                 raise BlockError(f"output would be {fmt_shape(out)}: the input "
                                  f"{fmt_shape(in_shapes[0]) if in_shapes else ''} is too small for it",
                                  "kernel_too_large")
-        cost = spec.cost(params, in_shapes, out)
         out = tuple(int(d) for d in out)  # figures are numbers; only a composite's parameters are symbolic
         n = 1
         for d in out:
             n *= d
+        if n > MAX_VALUES:  # refused before anything is sized from it (a cost, a module, an import)
+            raise BlockError(f"output {fmt_shape(out)} would be {n:,} values ({n * BYTES_PER_VALUE / (1 << 30):,.1f} "
+                             f"GiB per image), over the {MAX_VALUES * BYTES_PER_VALUE / (1 << 30):g} GiB limit of one "
+                             "activation (BLOCK_BUILDER_MAX_ACTIVATION_GIB)", "too_large")
+        cost = spec.cost(params, in_shapes, out)
         return Result(out, int(cost.params), int(cost.macs), n if spec.type_id not in ("input", "output") else 0)
     except BlockError as e:
         return Result(None, errors=((e.code, str(e)),))

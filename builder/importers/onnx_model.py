@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import ImportProblem, ModelImportError
+from ..core.errors import GraphEditError, ImportProblem, ModelImportError
 from ..core.graph import Graph
 from .torch_module import Imported, block_path, place
 
@@ -200,6 +200,7 @@ class _Onnx:
         self.parent_scopes: set = set()  # module paths with modules below them
         self.folded: set = set()  # ids of the nodes whose outputs are computed ahead (constants)
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        self.current = None  # the node being read (a message about a file that breaks the importer names it)
 
     def problem(self, node, why):
         where = node.scope if isinstance(node, _Fused) else _scope(node)
@@ -284,11 +285,15 @@ class _Onnx:
             return
         dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
         shape = tuple(self.input_shape) if self.input_shape else tuple(dims[1:])
-        if len(shape) != 3 or any(not d for d in shape):
+        if len(shape) != 3 or any(d is None or d < 1 for d in shape):
             self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims} is not N x C x H x W with "
                                                                          "known sizes (pass --input CxHxW)"))
             return
-        bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
+        try:
+            bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
+        except GraphEditError as e:
+            self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims}: {e}"))
+            return
         self.value[inputs[0].name] = bid
         self._prefold(_static_shapes(self.model, inputs[0].name, shape))
         live = [n for n in self._fuse(self.nodes) if id(n) not in self.folded]
@@ -299,6 +304,7 @@ class _Onnx:
             parts = sc.split(".")
             self.parent_scopes.update(".".join(parts[:i]) for i in range(1, len(parts)))
         for node in live:
+            self.current = node
             if id(node) in self.folded:
                 continue
             if isinstance(node, _Fused):
@@ -580,6 +586,56 @@ class _Refuse(Exception):
     pass
 
 
+# the element types a weight may have (numpy reads them, torch takes them); bfloat16, strings, complex are refused
+WEIGHT_TYPES = {"FLOAT", "FLOAT16", "DOUBLE", "INT64", "INT32", "INT16", "INT8", "UINT8", "BOOL"}
+MAX_WEIGHT_VALUES = 1 << 31
+
+
+def _vet(model) -> list:
+    """What makes a file unreadable before anything is built from it: weights whose declared sizes and data
+    disagree, of an element type this importer cannot hold, or of an absurd size; node names that are not text."""
+    from onnx import TensorProto, helper, numpy_helper
+    problems = []
+    for node in model.graph.node:
+        if isinstance(node.name, bytes):  # protobuf hands back invalid UTF-8 as bytes
+            node.name = node.name.decode("utf-8", errors="replace")
+    tensors = [(t, "weight") for t in model.graph.initializer]
+    for node in model.graph.node:
+        tensors += [(a.t, f"{node.op_type} {node.name or ''}".strip()) for a in node.attribute if a.HasField("t")]
+    for t, what in tensors:
+        name = t.name or what
+        kind = TensorProto.DataType.Name(t.data_type) if t.data_type in TensorProto.DataType.values() else None
+        if kind not in WEIGHT_TYPES:
+            problems.append(ImportProblem("weight", name, f"element type {kind or t.data_type} is not supported "
+                                                          f"(supported: {', '.join(sorted(WEIGHT_TYPES))})"))
+            continue
+        if any(d < 0 for d in t.dims):
+            problems.append(ImportProblem("weight", name, f"negative size in its dims {list(t.dims)}"))
+            continue
+        n = int(np.prod(t.dims, dtype=object))
+        if n > MAX_WEIGHT_VALUES:
+            problems.append(ImportProblem("weight", name, f"{n:,} values (dims {list(t.dims)}): over the "
+                                                          f"{MAX_WEIGHT_VALUES:,} a weight may hold"))
+            continue
+        if t.HasField("data_location") and t.data_location == TensorProto.EXTERNAL:
+            continue  # external data: onnx.load has read or refused it
+        size = helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        if t.raw_data and len(t.raw_data) != n * size:
+            problems.append(ImportProblem("weight", name, f"holds {len(t.raw_data):,} bytes of data where its dims "
+                                                          f"{list(t.dims)} need {n * size:,}"))
+            continue
+        try:
+            value = numpy_helper.to_array(t)
+        except Exception as e:  # noqa: BLE001  a typed field of the wrong length, a value numpy cannot hold
+            problems.append(ImportProblem("weight", name, f"cannot be read ({type(e).__name__}: "
+                                                          f"{str(e).splitlines()[0][:160] if str(e) else ''})"))
+            continue
+        if value.size != n:
+            problems.append(ImportProblem("weight", name, f"holds {value.size:,} values where its dims "
+                                                          f"{list(t.dims)} need {n:,}"))
+    return problems
+
+
 def import_onnx(path: Path, input_shape=None) -> Imported:
     """The block graph of an ONNX file with its weights; :class:`ModelImportError` lists what cannot be mapped."""
     try:
@@ -596,8 +652,20 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
         raise ModelImportError(str(path), [ImportProblem("file", str(path), f"not a valid ONNX model "
                                                                             f"({type(e).__name__}: "
                                                                             f"{str(e).splitlines()[0][:200] if str(e) else ''})")]) from None
+    problems = _vet(model)
+    if problems:
+        raise ModelImportError(str(path), problems)
     job = _Onnx(model, path, input_shape)
-    job.run()
+    try:
+        job.run()
+    except ModelImportError:
+        raise
+    except Exception as e:  # noqa: BLE001  a file made to break an importer: a message, never a traceback
+        where = job.current
+        raise ModelImportError(str(path), job.problems + [ImportProblem(
+            "operator", (_scope(where) or where.name or where.op_type) if where is not None else "",
+            f"{where.op_type + ': ' if where is not None else ''}cannot be read ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:200] if str(e) else ''})")]) from None
     if job.problems:
         raise ModelImportError(str(path), job.problems)
     from ..core.analysis import analyze
