@@ -247,3 +247,25 @@ def test_a_hundred_kills_during_save(tmp_path):
     assert result["kills_mid_save"] > 0  # some kills did land between writing and renaming
     assert result["temp_files_after_next_save"] == 0 and result["other_files"] == []
     assert result["mode"] == "0o644"
+
+
+def test_meta_nested_too_deeply_is_one_message_not_a_recursion_error(tmp_path):
+    import json
+
+    import templates
+    from builder.core import project
+    from builder.core.errors import ProjectError
+    doc = project.to_dict(templates.build("lenet5"))
+    for depth, ok in ((project.MAX_META_DEPTH - 1, True), (900, False)):
+        doc["meta"] = cur = {}
+        for _ in range(depth):
+            cur["n"] = {}
+            cur = cur["n"]
+        path = tmp_path / f"deep{depth}.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        if ok:
+            project.save(project.load(path).copy(), tmp_path / "again.json")  # read, copied and saved
+            continue
+        with pytest.raises(ProjectError) as e:
+            project.load(path)
+        assert str(e.value).startswith(f"{path}: meta.n.n.n") and "nested deeper than 64 levels" in str(e.value)

@@ -54,18 +54,24 @@ def encodable(value):
     return value
 
 
-def _check_meta(value, where: str):
-    """Meta holds JSON values only: a number too large for a float (1e400 reads as inf) cannot be saved."""
+MAX_META_DEPTH = 64  # levels of objects and lists in a project's meta (tools nest a few; a hostile file 10,000)
+
+
+def _check_meta(value, where: str, depth: int = 0):
+    """Meta holds JSON values only: a number too large for a float (1e400 reads as inf) cannot be saved; nesting
+    is bounded (what reads, copies and saves meta recurses)."""
     if isinstance(value, float) and not math.isfinite(value):
         return f"{where} is {value!r}, not a finite number"
+    if isinstance(value, (dict, list)) and depth >= MAX_META_DEPTH:
+        return f"{where[:120]}{'...' if len(where) > 120 else ''} is nested deeper than {MAX_META_DEPTH} levels"
     if isinstance(value, dict):
         for k, v in value.items():
-            bad = _check_meta(v, f"{where}.{k}")
+            bad = _check_meta(v, f"{where}.{k}", depth + 1)
             if bad:
                 return bad
     if isinstance(value, list):
         for i, v in enumerate(value):
-            bad = _check_meta(v, f"{where}[{i}]")
+            bad = _check_meta(v, f"{where}[{i}]", depth + 1)
             if bad:
                 return bad
     return None
