@@ -166,7 +166,10 @@ def _cmd_import(args) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)  # made once the import worked: a failure leaves nothing
     except OSError as e:
         raise CliError(f"-o {out}: cannot make the folder {out.parent}: {e.strerror or e}") from None
-    written = save_imported(imported, out, with_weights=not args.no_weights)
+    try:
+        written = save_imported(imported, out, with_weights=not args.no_weights)
+    except OSError as e:  # the weights beside the project (the project itself is a ProjectError)
+        raise CliError(f"{e.filename or out}: could not write it: {e.strerror or e}") from None
     a = analyze(imported.graph)
     composites = sum(1 for b in imported.graph.blocks() if b.spec is not None and b.spec.is_composite)
     if args.json:

@@ -69,4 +69,6 @@ def export_graph(graph, fmt: str, path, **options) -> list[Path]:
         raise ExportError(f"cannot export {graph.name!r}: {e}") from None
     except ProjectError as e:
         raise ExportError(str(e)) from None
+    except OSError as e:  # weights written beside the export
+        raise ExportError(f"{e.filename or path}: could not write it: {e.strerror or e}") from None
     raise ExportError(f"format {fmt!r} is not available")

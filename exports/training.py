@@ -86,6 +86,8 @@ def write_training_script(graph, path: Path, weights=None, epochs: int = 10, bat
     atomic_write(package / "__init__.py", '"""Block Builder\'s training code, exported with a network."""\n')
     for name in MODULES:
         atomic_write(package / f"{name}.py", (source / f"{name}.py").read_text())
+    from builder.core import files  # how its checkpoints are written (standard library only)
+    atomic_write(package / "files.py", Path(files.__file__).read_text())
     atomic_write(path, MAIN.format(package=PACKAGE, model_file=model_path.name, defaults=defaults))
     written = [path, model_path, package]
     if weights is not None:

@@ -10,12 +10,12 @@ import time
 from PySide6.QtWidgets import QMessageBox
 
 import templates
-from builder.core import project
+from builder.core import files, project
 from helpers import when_modal
 
 WRITER = """
 import sys, templates
-from builder.core import project
+from builder.core import files, project
 from builder.train.weights import save_tensors
 import torch
 what, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -56,16 +56,20 @@ def test_two_processes_writing_one_weights_file_never_fail(tmp_path):
     assert not list(tmp_path.glob(".w.safetensors.*.tmp"))
 
 
-def test_only_an_interrupted_saves_old_temporary_file_is_cleared(tmp_path):
+def test_only_an_interrupted_saves_temporary_file_is_cleared(tmp_path):
+    """A save clears the temporary files of saves that were killed (their process is gone, or they are over an
+    hour old); one of a live process is another writer's save in progress."""
     target = tmp_path / "net.json"
-    old = tmp_path / ".net.json.interrupted.tmp"
-    young = tmp_path / ".net.json.another-writer.tmp"
-    old.write_text("{")
-    young.write_text("{")
-    past = time.time() - project.STALE_TEMP_SECONDS - 60
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f".net.json.{gone.stdout.strip()}.x1.tmp"
+    writing = tmp_path / f".net.json.{os.getppid()}.x2.tmp"
+    old = tmp_path / f".net.json.{os.getppid()}.x3.tmp"
+    for f in (killed, writing, old):
+        f.write_text("{")
+    past = time.time() - files.STALE_TEMP_SECONDS - 60
     os.utime(old, (past, past))
     project.save(templates.build("lenet5"), target)
-    assert not old.exists() and young.exists()
+    assert not killed.exists() and not old.exists() and writing.exists()
 
 
 def test_a_window_asks_before_overwriting_what_another_window_saved(qtbot, make_window, tmp_path):

@@ -27,7 +27,10 @@ def test_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
     project.save(templates.build("lenet5"), path)
     before = path.read_bytes()
 
-    real_fdopen = os.fdopen
+    import builtins
+
+    from builder.core import files
+    real_open = builtins.open
 
     class Boom:
         def __init__(self, f):
@@ -43,7 +46,7 @@ def test_failed_save_leaves_the_old_file_intact(tmp_path, monkeypatch):
             self.f.write(data[: len(data) // 2])  # half of it reaches the disk ...
             raise OSError(28, "No space left on device")  # ... then the disk is full
 
-    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Boom(real_fdopen(fd, mode)))
+    monkeypatch.setattr(files, "open", lambda p, mode: Boom(real_open(p, mode)), raising=False)
     with pytest.raises(ProjectError, match="No space left on device.*unchanged"):
         project.save(templates.build("googlenet"), path)
     monkeypatch.undo()

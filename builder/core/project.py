@@ -5,16 +5,13 @@ naming the file and the problem.
 """
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from blocks import REGISTRY
 
+from . import files
 from .errors import GraphEditError, ProjectError
 from .graph import Graph, clean_text, renamed_for_torch
 
@@ -77,69 +74,16 @@ def _check_meta(value, where: str, depth: int = 0):
     return None
 
 
-@contextlib.contextmanager
-def atomic_file(path):
-    """A temporary file of its own beside ``path`` (unique per writer: two processes or windows writing one path
-    never share one), yielded for the caller to write; renamed over ``path`` when the block ends, removed if it
-    raises: a failure at any point leaves the previous file as it was. OSErrors become a :class:`ProjectError`."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise ProjectError(path, f"cannot write here: {e.strerror or e}") from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, _file_mode(path))  # mkstemp's 0600 would stick to the saved file
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise ProjectError(path, f"could not save: {e.strerror or e}; the previous file is unchanged") from None
-        raise
-    _remove_leftovers(path)
-
-
 def atomic_write(path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through :func:`atomic_file`, flushed to disk before the rename."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    with atomic_file(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-
-def _file_mode(path: Path) -> int:
-    """The mode a saved file gets: the old file's when there is one, else what the umask gives (0644 by
-    default), as any editor does."""
+    """Write ``data`` to ``path`` atomically (:func:`builder.core.files.write_bytes`); a :class:`ProjectError`
+    naming the file when it cannot be written (the previous file, if any, is left as it was)."""
+    path = Path(path)
     try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
-STALE_TEMP_SECONDS = 3600  # a temporary file this old is an interrupted save's, not another writer's
-
-
-def _remove_leftovers(path: Path) -> None:
-    """Temporary files of earlier saves of ``path`` that were interrupted (a kill between write and rename); a
-    younger one may be another writer's save in progress, and is left alone."""
-    import time
-    now = time.time()
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        try:
-            if now - stale.stat().st_mtime > STALE_TEMP_SECONDS:
-                stale.unlink()
-        except OSError:
-            pass
+        files.write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)
+    except files.CannotCreate as e:
+        raise ProjectError(path, f"cannot write here: {e.strerror or e}") from None
+    except OSError as e:
+        raise ProjectError(path, f"could not save: {e.strerror or e}; the previous file is unchanged") from None
 
 
 def save(graph: Graph, path) -> None:

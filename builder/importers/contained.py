@@ -46,7 +46,7 @@ def import_contained(source: str, input_shape=None, weights=None, timeout_s=None
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT)] + [p for p in sys.path if p]),
                "PYTHONUNBUFFERED": "1"}
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "builder.importers.contained", json.dumps(job)],
+            proc = subprocess.Popen([sys.executable, "-m", "builder.importers.contained_child", json.dumps(job)],
                                     cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
                                     preexec_fn=_bound_memory(memory))
@@ -105,37 +105,3 @@ def _read(source: str, out: Path, code: int, err: str, memory_gib: float):
         raise _failure(source, f"the import was ended by signal {name}{hint}{said}")
     raise _failure(source, f"the model's code ended the import (exit status {code}, e.g. sys.exit or os._exit) "
                            f"before it finished{said}")
-
-
-def _child(job: dict) -> int:
-    """In the child: import, write the result or what went wrong; whatever the user's code does."""
-    out = Path(job["out"])
-    source = job["source"]
-
-    def fail(problems):
-        (out / ERROR).write_text(json.dumps({"source": source, "problems": problems}), encoding="utf-8")
-    try:
-        from . import import_source
-        imported = import_source(source, tuple(job["input_shape"]) if job["input_shape"] else None,
-                                 weights=job["weights"], contained=False)
-        from ..core import project
-        from ..train.weights import save_tensors
-        save_tensors(imported.state, out / "state.safetensors")
-        doc = {"project": project.to_dict(imported.graph), "keys": list(imported.state),
-               "notes": [str(n) for n in imported.notes]}
-        (out / RESULT).write_text(json.dumps(doc), encoding="utf-8")
-    except ModelImportError as e:
-        fail([[p.kind, p.path, p.why] for p in e.problems])
-    except SystemExit as e:
-        fail([["source", source, f"the model's code called sys.exit({e.code!r}) during the import"]])
-    except MemoryError:
-        fail([["source", source, "ran out of memory during the import (--memory or BLOCK_BUILDER_IMPORT_MEMORY "
-                                 "sets the limit)"]])
-    except BaseException as e:  # noqa: BLE001  the user's own code: anything it raises is its message
-        fail([["source", source, f"{type(e).__name__} during the import: {str(e).splitlines()[0] if str(e) else ''}"
-               .rstrip(": ")]])
-    return 0
-
-
-if __name__ == "__main__":
-    os._exit(_child(json.loads(sys.argv[1])))  # exit at once: the user's atexit handlers and threads do not run

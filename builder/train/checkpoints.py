@@ -7,18 +7,19 @@ from pathlib import Path
 
 import torch
 
+try:
+    from ..core.files import write_bytes
+except ImportError:  # the training package export writes: its own copy of core/files.py beside it
+    from .files import write_bytes
 from .settings import TrainingError
 from .weights import _first_line, _listed, load_tensors, save_tensors, weights_problems
 
 def save_checkpoint(out: Path, tag: str, model, optimizer, state: dict):
     """Weights in safetensors, optimizer tensors beside them, the rest as JSON; each file replaced atomically. A
     file that cannot be written (a full disk, a folder made read-only) is a :class:`TrainingError` naming it."""
-    from ..core.errors import ProjectError
     try:
         out.mkdir(parents=True, exist_ok=True)
         _save_checkpoint(out, tag, model, optimizer, state)
-    except ProjectError as e:
-        raise TrainingError(f"cannot write the {tag!r} checkpoint: {e}") from None
     except OSError as e:
         raise TrainingError(f"{out}: cannot write the {tag!r} checkpoint: {e.strerror or e}") from None
 
@@ -120,5 +121,4 @@ def load_checkpoint(out: Path, tag: str, model, optimizer) -> dict:
 
 def write_json(path: Path, doc) -> None:
     """A JSON file written atomically."""
-    from ..core.project import atomic_write
-    atomic_write(path, json.dumps(doc, indent=1))
+    write_bytes(path, json.dumps(doc, indent=1).encode("utf-8"))

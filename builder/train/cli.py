@@ -139,16 +139,28 @@ def cmd_runs(args) -> int:
 
 def _weights(args, graph):
     """--weights, or the project's own weights file (beside the project file) unless --from-scratch."""
-    from pathlib import Path
+    from .settings import TrainingError
+    from .weights import own_weights
     if args.weights or args.from_scratch:
         return args.weights
-    own = graph.meta.get("weights")
-    if isinstance(own, str) and own:
-        path = Path(args.file).parent / own
-        if not path.is_file():
-            raise CliError(f"the project names weights {own}, but {path} is not there (or pass --from-scratch)")
-        return str(path)
-    return None
+    try:
+        path = own_weights(graph, args.file)
+    except TrainingError as e:
+        raise CliError(str(e)) from None
+    return str(path) if path is not None else None
+
+
+def _without_option(argv: list, flag: str) -> list:
+    """``argv`` without ``flag VALUE`` or ``flag=VALUE``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
 
 
 def cmd_train(args) -> int:
@@ -157,10 +169,15 @@ def cmd_train(args) -> int:
     from .engine import end_worker_process, train
     from .settings import DoneEvent, EpochEvent, StartEvent, StepEvent, WarningEvent
 
+    if args.gpus < 1:
+        raise CliError(f"--gpus {args.gpus}: the number of GPUs to train on is at least 1")
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        argv = [a for a in sys.argv[1:]]
-        i = argv.index("--gpus")
-        del argv[i:i + 2]
+        import torch
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if have < args.gpus:
+            raise CliError(f"--gpus {args.gpus}: this machine has {have} CUDA GPU{'s' if have != 1 else ''}"
+                           + (f" (use --gpus {have})" if have > 1 else " (leave --gpus out to train on one device)"))
+        argv = _without_option(sys.argv[1:], "--gpus")
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.gpus}", "-m",
                "builder"] + argv
         child = subprocess.Popen(cmd)

@@ -189,7 +189,10 @@ def _image_folder(path, cfg, in_shape):
     if len({ds.targets[i] for i in usable}) < 2:
         raise TrainingError(f"{path}: fewer than two classes have a readable image ({len(skipped)} of "
                             f"{len(ds.samples)} images cannot be used)")
-    n_val = int(len(usable) * cfg.val_split)
+    n_val = max(1, int(len(usable) * cfg.val_split))  # never an empty validation set (its accuracy would read 0)
+    if len(usable) - n_val < 1:
+        raise TrainingError(f"{path}: {len(usable)} usable image{'s' if len(usable) != 1 else ''}: too few to hold "
+                            f"some out for validation and train on the rest")
     g = torch.Generator().manual_seed(cfg.seed)
     perm = [usable[i] for i in torch.randperm(len(usable), generator=g).tolist()]
     train_data, val_data = FolderData(ds, perm[n_val:]), FolderData(ds, perm[:n_val])

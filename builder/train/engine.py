@@ -238,6 +238,10 @@ def _train(model, cfg, emit, loss_weights, in_shape, world, rank, device):
     if cfg.compile:
         train_model = torch.compile(train_model)
     steps_per_epoch = len(train_data) // cfg.batch_size
+    if cfg.resume and state["batch"] > steps_per_epoch:
+        raise TrainingError(f"{out / 'last.json'}: the checkpoint is at batch {state['batch']:,} of an epoch, but an "
+                            f"epoch here has {steps_per_epoch:,} batches: it is not a run of this dataset and batch "
+                            "size")
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps:
         total_steps = min(total_steps, cfg.max_steps)

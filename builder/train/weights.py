@@ -5,11 +5,17 @@ from pathlib import Path
 
 from .settings import TrainingError
 
+try:
+    from ..core.files import atomic_file
+except ImportError:  # the training package export writes: its own copy of core/files.py beside it
+    from .files import atomic_file
+
+MAX_NAME_BYTES = 255  # a file name's limit on every common file system
+
 def save_tensors(tensors: dict, path: Path):
     """A safetensors file, replaced atomically, with the mode the umask gives (as any editor's files)."""
     from safetensors.torch import save_file
 
-    from ..core.project import atomic_file
     with atomic_file(path) as tmp:  # a temporary file of its own: concurrent writers never share one
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
 
@@ -58,6 +64,11 @@ def weights_problems(expected: dict, tensors: dict) -> list[str]:
         elif v.dtype != want.dtype and not (v.is_floating_point() and want.is_floating_point()):
             problems.append(f"{k} is {str(v.dtype).replace('torch.', '')}, the network's is "
                             f"{str(want.dtype).replace('torch.', '')}")
+    import torch
+    bad = [k for k, v in tensors.items() if k in expected and v.is_floating_point() and v.numel()
+           and not bool(torch.isfinite(v).all())]
+    if bad:  # NaN or infinite weights train to NaN and predict nothing
+        problems.append(f"{len(bad)} tensor(s) hold NaN or infinite values ({_listed(bad)})")
     return problems
 
 
@@ -68,3 +79,21 @@ def load_weights(model, path) -> None:
     if problems:
         raise TrainingError(f"{path}: the weights do not fit this network: {_listed(problems, 3)}")
     model.load_state_dict(tensors, strict=True)
+
+
+def own_weights(graph, project_file) -> Path | None:
+    """The weights file a project names in ``meta.weights`` (written beside it by import): None when it names
+    none; a :class:`TrainingError` when the name is not a plain file name (a path elsewhere, ``..``, too long for
+    a file system, not text) or the file is not there."""
+    own = graph.meta.get("weights")
+    if own is None or own == "":
+        return None
+    if not isinstance(own, str) or "/" in own or "\\" in own or own in (".", "..") or "\0" in own:
+        raise TrainingError(f"the project's meta.weights must be the name of a file beside it, not {str(own)[:80]!r}")
+    if len(own.encode("utf-8", errors="replace")) > MAX_NAME_BYTES:
+        raise TrainingError(f"the project's meta.weights is {len(own):,} characters long: no file system holds a "
+                            f"name over {MAX_NAME_BYTES} bytes")
+    path = Path(project_file).parent / own
+    if not path.is_file():
+        raise TrainingError(f"the project names weights {own}, but {path} is not there (or pass --from-scratch)")
+    return path

@@ -134,6 +134,18 @@ class Document(QObject):
         """Whether another window or program wrote (or removed) the file since this one opened or saved it."""
         return self.path is not None and _stamp(self.path) != self.disk_stamp
 
+    def own_weights(self):
+        """The weights file the project names beside it, or None (no file, none named, or a name that is no
+        file name: training then starts from scratch, and feature maps use the initial weights)."""
+        from builder.train.settings import TrainingError
+        from builder.train.weights import own_weights
+        if self.path is None:
+            return None
+        try:
+            return own_weights(self.graph, self.path)
+        except TrainingError:
+            return None
+
     # ------------------------------------------------------------------ analysis
     def schedule_analysis(self) -> None:
         """Coalesce a burst of edits into one analysis on the next turn of the event loop."""

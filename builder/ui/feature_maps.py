@@ -210,9 +210,7 @@ class FeatureMapsPanel(QWidget):
             return False
         if self._thread is not None and self._thread.is_alive():
             return False
-        own = self.doc.graph.meta.get("weights")
-        weights = Path(self.doc.path).parent / str(own) if own and self.doc.path else None
-        weights = weights if weights is not None and weights.is_file() else None
+        weights = self.doc.own_weights()
         graph = self.doc.graph.copy()
         source = self.image_source()
         if source is None:

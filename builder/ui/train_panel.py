@@ -215,10 +215,9 @@ class TrainPanel(QWidget):
         args = ["-m", "builder", "train", str(path), "--json"] + config_argv(cfg) + ["--log-every", "1"]
         if self.gpus.value() > 1:
             args += ["--gpus", str(self.gpus.value())]
-        own = self.doc.graph.meta.get("weights")
-        if own:  # the project is saved to a temporary folder: its weights are named by their real path
-            weights = Path(self.doc.path).parent / str(own) if self.doc.path else None
-            if self.from_weights.isChecked() and weights is not None and weights.is_file():
+        if self.doc.graph.meta.get("weights"):  # the project is saved to a temporary folder: its weights are
+            weights = self.doc.own_weights()      # named by their real path
+            if self.from_weights.isChecked() and weights is not None:
                 args += ["--weights", str(weights)]
             else:
                 args.append("--from-scratch")
@@ -392,3 +391,4 @@ def _value(w, f):
         except ValueError:
             raise ValueError(f"{f.metadata['label'] or f.name} must be a number, not {text!r}") from None
     return text or (None if f.default is None else f.default)
+
