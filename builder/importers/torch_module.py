@@ -156,11 +156,21 @@ class _Builder:
 
     # ---------------------------------------------------------------- nodes
     def run(self, fx_graph):
+        from ..core.errors import GraphEditError
         for node in fx_graph.nodes:
             try:
                 self.value[node] = getattr(self, f"_{node.op}")(node)
             except _Skip as s:
                 self.problem(s.kind, self._where(node), s.why)
+                self.value[node] = None
+            except GraphEditError as e:  # a size or value the library refuses (an input over the largest size)
+                self.problem("parameter", self._where(node), str(e))
+                self.value[node] = None
+            except Exception as e:  # noqa: BLE001  the model's arguments break a rule: named with the call
+                what = getattr(node.target, "__name__", str(node.target))
+                self.problem("function" if node.op != "call_module" else "module", self._where(node),
+                             f"{what} cannot be mapped with these arguments ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:160] if str(e) else ''})")
                 self.value[node] = None
 
     def _where(self, node):
