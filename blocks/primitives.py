@@ -5,6 +5,8 @@ MACs count multiply-accumulates of convolutions and linear layers only (the conv
 """
 from __future__ import annotations
 
+import math
+
 from . import fields, tables
 from .imports import BATCH, Chain, FromOnnx, FromTorch, Made, Split, pair
 from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape,
@@ -545,9 +547,14 @@ def _flatten_call(c):
     shape = list(c.args[1]) if c.name.endswith("torch.reshape") else list(c.args[1:])
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = list(shape[0])
-    if shape in ([BATCH, -1], [-1]) or (len(shape) == 2 and shape[1] == -1):
+    if shape == [BATCH, -1]:
         return {}
-    return f"{c.name.split('.')[-1]} to {shape} has no block"
+    if len(shape) == 2 and shape[0] == -1 and c.tensors:  # x.view(-1, 16 * 5 * 5): a flatten when that is
+        per_sample = c.shape(c.tensors[0])              # everything one sample holds
+        if per_sample is not None and shape[1] == math.prod(per_sample):
+            return {}
+    return f"{c.name.split('.')[-1]} to {shape} has no block (it would mix the samples of a batch)" \
+        if BATCH not in shape else f"{c.name.split('.')[-1]} to {shape} has no block"
 
 
 def _flatten_from_onnx(n):
