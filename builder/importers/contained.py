@@ -42,14 +42,13 @@ def import_contained(source: str, input_shape=None, weights=None, timeout_s=None
     timeout, memory = limits(timeout_s, memory_gib)
     with tempfile.TemporaryDirectory(prefix="bb-import-") as out:
         job = {"source": source, "input_shape": list(input_shape) if input_shape else None,
-               "weights": str(weights) if weights is not None else None, "out": out}
+               "weights": str(weights) if weights is not None else None, "out": out, "memory_gib": memory}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT)] + [p for p in sys.path if p]),
                "PYTHONUNBUFFERED": "1"}
         try:
             proc = subprocess.Popen([sys.executable, "-m", "builder.importers.contained_child", json.dumps(job)],
                                     cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
-                                    preexec_fn=_bound_memory(memory))
+                                    stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
         except OSError as e:
             raise _failure(source, f"cannot start the process that imports it: {e.strerror or e}") from None
         try:
@@ -61,15 +60,14 @@ def import_contained(source: str, input_shape=None, weights=None, timeout_s=None
         return _read(source, Path(out), proc.returncode, err, memory)
 
 
-def _bound_memory(memory_gib: float):
-    def preexec():
-        try:
-            import resource
-            limit = int(memory_gib * (1 << 30))
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        except (ImportError, ValueError, OSError):
-            pass
-    return preexec if os.name == "posix" else None
+def bound_memory(memory_gib: float) -> None:
+    """Limit this process's address space (the child calls it first, before the user's code is imported)."""
+    try:
+        import resource
+        limit = int(memory_gib * (1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # not POSIX, or a limit below what is in use: run unbounded
+        pass
 
 
 def _kill(proc) -> None:

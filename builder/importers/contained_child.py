@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 from ..core.errors import ModelImportError
-from .contained import ERROR, RESULT
+from .contained import ERROR, RESULT, bound_memory
 
 
 def _child(job: dict) -> int:
     """In the child: import, write the result or what went wrong; whatever the user's code does."""
+    bound_memory(job["memory_gib"])
     out = Path(job["out"])
     source = job["source"]
 
