@@ -47,7 +47,7 @@ def test_the_cli_and_the_exported_train_py_take_the_same_flags(tmp_path):
     written = export_graph(templates.build("lenet5"), "train", tmp_path / "out" / "train.py")  # out/ is made
     assert [p.name for p in written] == ["train.py", "model.py", "block_builder_train"]
     assert sorted(f.name for f in written[2].iterdir()) == ["__init__.py", "checkpoints.py", "data.py", "engine.py",
-                                                             "settings.py", "weights.py"]
+                                                             "files.py", "settings.py", "weights.py"]
     help_text = subprocess.run([sys.executable, str(tmp_path / "out" / "train.py"), "--help"], capture_output=True,
                                text=True, timeout=120, cwd=tmp_path).stdout
     exported = {f for f in _flags(mine) if f != "--freeze"}
