@@ -20,13 +20,18 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def _chain_file(folder: Path, n: int) -> Path:
+def _chain_file(folder: Path, n: int, laid_out: bool = False) -> Path:
+    """A chain of ``n`` blocks; ``laid_out``: one below the other, as the app saves it (else every block at the
+    origin, as a file written by hand or by another tool may have them)."""
     import json
     blocks = [{"id": "input", "type": "input"}] + [{"id": f"r{i}", "type": "relu"} for i in range(n - 2)] + \
         [{"id": "output", "type": "output"}]
+    if laid_out:
+        for i, b in enumerate(blocks):
+            b["pos"] = [0.0, 120.0 * i]
     ids = [b["id"] for b in blocks]
     edges = [{"src": a, "dst": b, "port": "x"} for a, b in zip(ids, ids[1:])]
-    path = folder / f"chain{n}.json"
+    path = folder / f"chain{n}{'_laid_out' if laid_out else ''}.json"
     path.write_text(json.dumps({"format": "block-builder-project", "version": 2, "name": "chain", "blocks": blocks,
                                 "edges": edges}))
     return path
@@ -34,7 +39,9 @@ def _chain_file(folder: Path, n: int) -> Path:
 
 def _wide_file(folder: Path, n: int) -> Path:
     import json
-    blocks = [{"id": "input", "type": "input"}, {"id": "cat", "type": "concat"}, {"id": "output", "type": "output"}]
+    # 112x112: 8,000 x 3 channels at 224 would be a 4.5 GiB activation, over the limit of one (refused)
+    blocks = [{"id": "input", "type": "input", "params": {"channels": 3, "height": 112, "width": 112}},
+              {"id": "cat", "type": "concat"}, {"id": "output", "type": "output"}]
     blocks += [{"id": f"r{i}", "type": "relu"} for i in range(n)]
     edges = [e for i in range(n) for e in ({"src": "input", "dst": f"r{i}", "port": "x"},
                                             {"src": f"r{i}", "dst": "cat", "port": f"in{i}"})]
@@ -76,6 +83,32 @@ def _loads(folder: Path) -> dict:
     return {"load_2000_blocks_ms": t_small * 1e3, "load_20000_blocks_ms": t_big * 1e3,
             "load_ratio_20000_vs_2000": t_big / t_small, "target_ratio_linear": 10.0,
             "load_inception_v3_file_ms": t_tpl * 1e3}
+
+
+def _window_open(folder: Path) -> dict:
+    """Opening a 2,000- and a 20,000-block chain in the window (load, canvas, analysis, framing, first paint), each
+    once: linear is about 10x (the canvas used to re-path every wire for each wire it added: quadratic); and a
+    chain whose blocks are all at one spot (a hand-written file): every block is in view, and painted."""
+    from PySide6.QtWidgets import QApplication
+
+    from builder.ui.main_window import MainWindow
+    app = QApplication.instance() or QApplication([])
+    win = MainWindow()
+    win.resize(1200, 800)
+    win.show()
+    out = {}
+    for name, path in (("chain_2000", _chain_file(folder, 2_000, True)),
+                       ("chain_20000", _chain_file(folder, 20_000, True)),
+                       ("chain_2000_all_at_one_spot", _chain_file(folder, 2_000))):
+        app.processEvents()
+        t = time.perf_counter()
+        win.open_path(str(path), ask=False)
+        app.processEvents()
+        out[f"window_open_{name}_ms"] = (time.perf_counter() - t) * 1e3
+    win.doc.undo_stack.setClean()
+    win.close()
+    out["window_open_ratio_20000_vs_2000"] = out["window_open_chain_20000_ms"] / out["window_open_chain_2000_ms"]
+    return out
 
 
 def _gaps(app, seconds: float) -> list[float]:
@@ -133,6 +166,7 @@ def run():
     with tempfile.TemporaryDirectory() as d:
         figures = _loads(Path(d))
         figures.update(_wide(Path(d)))
+        figures.update(_window_open(Path(d)))
         figures.update(_training_gaps(Path(d)))
     return report("responsiveness", figures)
 

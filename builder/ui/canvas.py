@@ -37,6 +37,7 @@ class BlockItem(QGraphicsItem):
         self.heat: float | None = None  # share of the measured time (the latency overlay), or None
         self.mark: str | None = None  # in a compare view: "added", "removed", "changed" or "same"
         self.painted_title = None  # (text, pixel height on screen) of the name as last painted
+        self._tip_stale = True
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
@@ -94,6 +95,19 @@ class BlockItem(QGraphicsItem):
             self.update()
 
     def _update_tooltip(self):
+        """The tooltip is written when the pointer comes over the block (a 20,000-block network opens without
+        composing 20,000 of them)."""
+        self._tip_stale = True
+        if self.isUnderMouse():
+            self._write_tooltip()
+
+    def hoverEnterEvent(self, event):
+        if self._tip_stale:
+            self._write_tooltip()
+        super().hoverEnterEvent(event)
+
+    def _write_tooltip(self):
+        self._tip_stale = False
         b = self.block
         lines = [f"<b>{_esc(b.label or b.id)}</b> &nbsp;<i>{_esc(self.kind_title)}</i>", f"id: {_esc(b.id)}"]
         rep = self.report
@@ -366,6 +380,8 @@ class CanvasScene(QGraphicsScene):
         self.graph = None
         self.blocks: dict[str, BlockItem] = {}
         self.wires: dict[tuple, WireItem] = {}
+        self.wires_at: dict[str, set] = {}  # block id -> keys of the wires into or out of it (an edit repaths those)
+        self._attaching = False  # attach() adds every block before any wire: nothing to re-path or regrow
         self.interaction = CanvasInteraction(self)  # wire drags and one-step moves
         self._repaint_pending = False
         self.show_labels = True
@@ -383,14 +399,19 @@ class CanvasScene(QGraphicsScene):
         self.clear()
         self.blocks.clear()
         self.wires.clear()
+        self.wires_at.clear()
         self.graph = graph
         self.horizontal = graph.direction == "LR"
         for name, fn in self._subscriptions():
             getattr(graph, name).connect(fn)
         for b in graph.blocks():
             self._add_block(b.id)
-        for u, v, k in graph.edges():
-            self._add_wire(u, v, k)
+        self._attaching = True  # every block has its ports already: each wire is placed once, as it is made
+        try:
+            for u, v, k in graph.edges():
+                self._add_wire(u, v, k)
+        finally:
+            self._attaching = False
         if self.doc.analysis is not None and self.doc.graph is graph:
             self.apply_analysis(self.doc.analysis)
 
@@ -414,6 +435,7 @@ class CanvasScene(QGraphicsScene):
         self.blocks[bid] = item
 
     def _remove_block(self, bid):
+        self.wires_at.pop(bid, None)
         item = self.blocks.pop(bid, None)
         if item is not None:
             self.removeItem(item)
@@ -439,25 +461,33 @@ class CanvasScene(QGraphicsScene):
                 item.setPos(pos)
 
     def _add_wire(self, u, v, k):
-        for bid in (v,):
-            if bid in self.blocks:
-                self.blocks[bid].refresh_model()  # variadic blocks grow a port
+        if not self._attaching and v in self.blocks:
+            self.blocks[v].refresh_model()  # variadic blocks grow a port
         w = WireItem(self, u, v, k)
         self.addItem(w)
-        self.wires[(u, v, k)] = w
-        for key, other in self.wires.items():
-            if key[1] == v:
-                other.update_path()
+        key = (u, v, k)
+        self.wires[key] = w
+        self.wires_at.setdefault(u, set()).add(key)
+        self.wires_at.setdefault(v, set()).add(key)
+        if not self._attaching:
+            self._repath_into(v)
 
     def _remove_wire(self, u, v, k):
-        w = self.wires.pop((u, v, k), None)
+        key = (u, v, k)
+        w = self.wires.pop(key, None)
         if w is not None:
             self.removeItem(w)
+        for bid in (u, v):
+            self.wires_at.get(bid, set()).discard(key)
         if v in self.blocks:
             self.blocks[v].refresh_model()
-            for key, other in self.wires.items():
-                if key[1] == v:
-                    other.update_path()
+            self._repath_into(v)
+
+    def _repath_into(self, bid):
+        """The wires into ``bid`` follow its ports (a variadic block's move as it grows or shrinks)."""
+        for key in self.wires_at.get(bid, ()):
+            if key[1] == bid:
+                self.wires[key].update_path()
 
     def apply_analysis(self, analysis):
         for bid, item in self.blocks.items():
@@ -486,10 +516,8 @@ class CanvasScene(QGraphicsScene):
                 w.tag.setVisible(show)
 
     def block_item_moved(self, item: BlockItem):
-        bid = item.block_id
-        for key, w in self.wires.items():
-            if key[0] == bid or key[1] == bid:
-                w.update_path()
+        for key in self.wires_at.get(item.block_id, ()):
+            self.wires[key].update_path()
 
     # ------------------------------------------------------------------ helpers
     def neighbour(self, bid: str, key) -> str | None:
