@@ -1,4 +1,5 @@
 """Exported PyTorch code, ONNX, TorchScript and diagrams against the compiled module."""
+import json
 import re
 import shutil
 
@@ -310,3 +311,28 @@ def test_graph_and_group_names_never_shadow_the_exported_files_own_names(tmp_pat
     mod, src = check_equivalent(g, tmp_path, f"names_{graph_name}")
     assert mod.INPUT_SHAPE == (1, 32, 32) and mod.LOSS_WEIGHTS == [1.0]
     assert f"class {graph_name}(" not in src and f"class {group_name}(" not in src
+
+
+@pytest.mark.parametrize("name", ['a"b', "x'); import os; ('", "line1\nline2", "u\u2028v", "p\u2029q", "class",
+                                  "123", "\\", "'''", '"""'])
+def test_a_project_name_made_of_code_gives_exported_files_that_run(tmp_path, name):
+    """Issue 23: the class name was derived two ways, so some names gave exported code failing with NameError."""
+    import subprocess
+    import sys
+    from exports.api import export_graph
+    g = templates.build("lenet5")
+    g.name = name
+    export_graph(g, "py", tmp_path / "model.py")
+    export_graph(g, "train", tmp_path / "run" / "train.py")
+    check = ("import json, sys, importlib.util as u\n"
+             "for path in sys.argv[1:]:\n"
+             "    spec = u.spec_from_file_location('m', path); m = u.module_from_spec(spec); spec.loader.exec_module(m)\n"
+             "    net = m.build_model(); print(json.dumps([type(net).__name__, m.PROJECT_NAME]))\n")
+    r = subprocess.run([sys.executable, "-c", check, str(tmp_path / "model.py"), str(tmp_path / "run" / "model.py")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    (cls, got), again = [json.loads(line) for line in r.stdout.splitlines()]
+    assert got == g.name and again == [cls, got] and cls.isidentifier()  # the name kept as text, as the project
+    r = subprocess.run([sys.executable, str(tmp_path / "run" / "train.py"), "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
