@@ -56,8 +56,8 @@ def test_the_heat_overlay_follows_the_figures(qtbot, make_window):
     header = [win.layers.model.headerData(c, Qt.Horizontal) for c in range(win.layers.model.columnCount())]
     assert header.index("forward ms") == header.index("FLOPs") + 1  # beside the analytic cost
     assert {"forward ms", "share", "GFLOP/s", "backward ms"} <= set(header)
-    rows = {win.layers.model.item(r, 0).text().strip(): r for r in range(win.layers.model.rowCount())}
-    shown = win.layers.model.item(rows[slowest], header.index("forward ms")).text()
+    rows = {win.layers.model.text(r, 0).strip(): r for r in range(win.layers.model.rowCount())}
+    shown = win.layers.model.text(rows[slowest], header.index("forward ms"))
     assert shown == f"{ms[slowest]:.2f}"
     win.clear_profile()
     assert {item.body_colour().name() for item in win.scene.blocks.values()} == {"#ffffff"}

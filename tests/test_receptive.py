@@ -113,6 +113,8 @@ def test_a_concat_sees_as_far_as_its_widest_branch_and_flatten_sees_everything()
 def test_the_inspector_and_info_show_the_field(make_window, capsys):
     import json
 
+    from PySide6.QtCore import Qt
+
     from builder.cli import main
     win = make_window("googlenet", show=False)
     win.inspector.show_block("inception3a")
@@ -121,8 +123,8 @@ def test_the_inspector_and_info_show_the_field(make_window, capsys):
     assert "receptive field</b> the whole input" in win.inspector.figures.text()
     win.layers.refresh(win.doc.analysis)  # the Layers table has the column too
     m = win.layers.model
-    col = [m.horizontalHeaderItem(i).text() for i in range(m.columnCount())].index("receptive field")
-    cells = {m.item(r, 0).text().strip(): m.item(r, col).text() for r in range(m.rowCount())}
+    col = [m.headerData(i, Qt.Horizontal) for i in range(m.columnCount())].index("receptive field")
+    cells = {m.text(r, 0).strip(): m.text(r, col) for r in range(m.rowCount())}
     assert cells["inception5b"] == "379x379 /32" and cells["fc"] == "whole input"
     assert main(["info", "googlenet", "--json"]) == 0
     blocks = {b["id"]: b for b in json.loads(capsys.readouterr().out)["blocks"]}

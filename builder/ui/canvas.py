@@ -382,6 +382,7 @@ class CanvasScene(QGraphicsScene):
         self.wires: dict[tuple, WireItem] = {}
         self.wires_at: dict[str, set] = {}  # block id -> keys of the wires into or out of it (an edit repaths those)
         self._attaching = False  # attach() adds every block before any wire: nothing to re-path or regrow
+        self._rect = None  # the network's bounds (network_rect), until a block is added, removed or moved
         self.interaction = CanvasInteraction(self)  # wire drags and one-step moves
         self._repaint_pending = False
         self.show_labels = True
@@ -390,6 +391,23 @@ class CanvasScene(QGraphicsScene):
         doc.graph_replaced.connect(self.attach)
         doc.analysed.connect(self.apply_analysis)
         self.attach(doc.graph)
+
+    def network_rect(self) -> QRectF:
+        """The bounds of every block (wires run between them), from their positions: what Qt's
+        itemsBoundingRect() gives, without asking 40,000 items for their shapes after every edit."""
+        if self._rect is None:
+            if not self.blocks:
+                self._rect = QRectF()
+            else:
+                xs, ys = [], []
+                for item in self.blocks.values():
+                    p = item.pos()
+                    xs.append(p.x())
+                    ys.append(p.y())
+                r = theme.PORT_R + 3
+                self._rect = QRectF(min(xs) - r, min(ys) - r, max(xs) - min(xs) + theme.BLOCK_W + 2 * r,
+                                    max(ys) - min(ys) + theme.BLOCK_H + 2 * r)
+        return self._rect
 
     # ------------------------------------------------------------------ model events
     def attach(self, graph):
@@ -400,6 +418,7 @@ class CanvasScene(QGraphicsScene):
         self.blocks.clear()
         self.wires.clear()
         self.wires_at.clear()
+        self._rect = None
         self.graph = graph
         self.horizontal = graph.direction == "LR"
         for name, fn in self._subscriptions():
@@ -433,9 +452,11 @@ class CanvasScene(QGraphicsScene):
         item.setPos(QPointF(*self.graph.block(bid).pos))
         self.addItem(item)
         self.blocks[bid] = item
+        self._rect = None
 
     def _remove_block(self, bid):
         self.wires_at.pop(bid, None)
+        self._rect = None
         item = self.blocks.pop(bid, None)
         if item is not None:
             self.removeItem(item)
@@ -459,6 +480,7 @@ class CanvasScene(QGraphicsScene):
             pos = QPointF(*self.graph.block(bid).pos)
             if item.pos() != pos:
                 item.setPos(pos)
+                self._rect = None
 
     def _add_wire(self, u, v, k):
         if not self._attaching and v in self.blocks:
@@ -516,6 +538,7 @@ class CanvasScene(QGraphicsScene):
                 w.tag.setVisible(show)
 
     def block_item_moved(self, item: BlockItem):
+        self._rect = None
         for key in self.wires_at.get(item.block_id, ()):
             self.wires[key].update_path()
 
@@ -640,7 +663,7 @@ class CanvasView(QGraphicsView):
         """The whole network when its names can be read that way; else its full width (its height when it reads
         left to right) at a zoom where every name can still be read, from the top: it reads top to bottom by
         scrolling, never at a zoom that shows only coloured bars."""
-        rect = self.scene().itemsBoundingRect().adjusted(-40, -40, 40, 40)
+        rect = self.scene().network_rect().adjusted(-40, -40, 40, 40)
         if not rect.isValid():
             return
         vw, vh = max(self.viewport().width(), 1), max(self.viewport().height(), 1)

@@ -140,7 +140,7 @@ class Minimap(QGraphicsView):
 
     def refit(self):
         """After the scene changed: its bounds again, the map fitted to them."""
-        self.network = self.scene().itemsBoundingRect()
+        self.network = self.scene().network_rect()
         self.place()
         rect = self.network.adjusted(-60, -60, 60, 60)
         if rect.isValid():

@@ -1,8 +1,8 @@
 """The per-layer table dock: sortable, with the GoogLeNet paper's Table 1 view."""
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
 from blocks import fmt_shape
@@ -31,7 +31,7 @@ class LayerTable(QWidget):
         self.doc = doc
         self.mode = QComboBox()
         self.mode.addItems(MODES)
-        self.model = QStandardItemModel(self)
+        self.model = RowsModel([], [], _paper_cell, self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
@@ -113,45 +113,9 @@ class LayerTable(QWidget):
                     ["backward ms"] if "backward_ms" in next(iter(measured.values())) else [])
             rows = block_rows(g, analysis, per_layer=mode == 1)
             fields = receptive_fields(g, analysis) if mode == 0 else {}  # top-level blocks have fields
-        model = QStandardItemModel(self)  # filled aside, then shown at once: rows appended to the shown model
-        model.setHorizontalHeaderLabels(cols)  # would move the current row through every one of them
-        for r in rows:
-            items = []
-            for c in cols:
-                if mode == 2:
-                    v = r.get(c, "")
-                    shown = (f"{v / 1024:.0f}K" if c == "params" else f"{v / 1e6:.0f}M") if c in ("params", "ops") \
-                        and isinstance(v, int) and v else ("" if v in (None, 0) and c in ("params", "ops") else str(v))
-                    sort = v if isinstance(v, (int, float)) else str(v)
-                else:
-                    m = measured.get(r["id"], {})
-                    v = {"id": "  " * r["depth"] + r["id"], "kind": r["kind"],
-                         "output": fmt_shape(r["output_shape"]) if r["output_shape"] else "—",
-                         "params": r["params"], "MACs": r["macs"], "FLOPs": 2 * r["macs"],
-                         "receptive field": _field(fields.get(r["id"])),
-                         "forward ms": m.get("ms"), "share": m.get("share"), "GFLOP/s": m.get("gflops"),
-                         "backward ms": m.get("backward_ms"),
-                         "errors": "; ".join(r["errors"])}[c]
-                    if isinstance(v, float) or (v is None and c in MEASURED):
-                        shown = "" if v is None else (f"{v * 100:.1f}%" if c == "share" else f"{v:.2f}" if
-                                                      c != "GFLOP/s" else f"{v:.1f}")
-                        sort = -1.0 if v is None else v
-                    else:
-                        shown = human(v) if isinstance(v, int) else v
-                        sort = v if isinstance(v, int) else str(v)
-                it = QStandardItem(shown)
-                it.setEditable(False)
-                it.setData(sort, SORT_ROLE)
-                if isinstance(v, int):
-                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                    it.setToolTip(f"{v:,}")
-                elif isinstance(v, float):
-                    it.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-                if r.get("errors"):
-                    it.setForeground(QColor("#C62828"))
-                items.append(it)
-            items[0].setData(r.get("id"), ID_ROLE)
-            model.appendRow(items)
+        cell = _paper_cell if mode == 2 else _block_cell(measured, fields)
+        model = RowsModel(cols, rows, cell, self)  # made aside, then shown at once; its cells are written when
+        #                                            shown (a 20,000-row network is not 160,000 items)
         self._selecting = True  # the swap is not the user choosing a row
         try:
             old, self.model = self.model, model
@@ -167,3 +131,93 @@ class LayerTable(QWidget):
         super().showEvent(event)
         if getattr(self, "_stale", False):
             self.refresh(self.doc.analysis)
+
+
+# ------------------------------------------------------------------------------ the table's model
+
+ERROR_TEXT = QColor("#C62828")
+RIGHT = int(Qt.AlignRight | Qt.AlignVCenter)
+
+
+class RowsModel(QAbstractTableModel):
+    """The rows of the table (report dicts) and how a cell shows: ``cell(row, column) -> (shown, sort key, value)``,
+    computed when the view asks for it, so a rebuild costs what the visible rows cost."""
+
+    def __init__(self, cols: list, rows: list, cell, parent=None):
+        super().__init__(parent)
+        self.cols, self.rows, self._cell = list(cols), rows, cell
+
+    def rowCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()):
+        return 0 if parent.isValid() else len(self.cols)
+
+    def headerData(self, section, orientation, role=Qt.DisplayRole):
+        if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.cols):
+            return self.cols[section]
+        return None
+
+    def text(self, row: int, col: int) -> str:
+        """What cell (row, col) shows."""
+        return self._cell(self.rows[row], self.cols[col])[0]
+
+    def data(self, index, role=Qt.DisplayRole):
+        if not index.isValid():
+            return None
+        r = self.rows[index.row()]
+        if role == ID_ROLE:
+            return r.get("id") if index.column() == 0 else None
+        if role == Qt.ForegroundRole:
+            return ERROR_TEXT if r.get("errors") else None
+        if role not in (Qt.DisplayRole, SORT_ROLE, Qt.TextAlignmentRole, Qt.ToolTipRole):
+            return None
+        shown, sort, value = self._cell(r, self.cols[index.column()])
+        if role == Qt.DisplayRole:
+            return shown
+        if role == SORT_ROLE:
+            return sort
+        if role == Qt.TextAlignmentRole:
+            return RIGHT if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _paper_cell(r: dict, c: str):
+    v = r.get(c, "")
+    if c in ("params", "ops"):
+        shown = "" if v in (None, 0) else (f"{v / 1024:.0f}K" if c == "params" else f"{v / 1e6:.0f}M") \
+            if isinstance(v, int) else str(v)
+    else:
+        shown = str(v)
+    return shown, (v if isinstance(v, (int, float)) else str(v)), (v if isinstance(v, int) else None)
+
+
+def _block_cell(measured: dict, fields: dict):
+    def cell(r: dict, c: str):
+        m = measured.get(r["id"], {}) if measured else {}
+        if c == "id":
+            v = "  " * r["depth"] + r["id"]
+        elif c == "kind":
+            v = r["kind"]
+        elif c == "output":
+            v = fmt_shape(r["output_shape"]) if r["output_shape"] else "—"
+        elif c == "params":
+            v = r["params"]
+        elif c == "MACs":
+            v = r["macs"]
+        elif c == "FLOPs":
+            v = 2 * r["macs"]
+        elif c == "receptive field":
+            v = _field(fields.get(r["id"]))
+        elif c == "errors":
+            v = "; ".join(r["errors"])
+        else:  # a measured column
+            v = m.get({"forward ms": "ms", "share": "share", "GFLOP/s": "gflops", "backward ms": "backward_ms"}[c])
+        if isinstance(v, float) or (v is None and c in MEASURED):
+            shown = "" if v is None else (f"{v * 100:.1f}%" if c == "share" else f"{v:.2f}" if c != "GFLOP/s"
+                                          else f"{v:.1f}")
+            return shown, (-1.0 if v is None else v), v
+        if isinstance(v, int):
+            return human(v), v, v
+        return v, str(v), v
+    return cell
