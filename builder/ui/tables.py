@@ -45,6 +45,7 @@ class LayerTable(QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.verticalHeader().setDefaultSectionSize(22)
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.view.horizontalHeader().setResizeContentsPrecision(200)  # widths from 200 rows, not every row
         self.view.horizontalHeader().setStretchLastSection(True)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show"))
@@ -145,7 +146,15 @@ class RowsModel(QAbstractTableModel):
 
     def __init__(self, cols: list, rows: list, cell, parent=None):
         super().__init__(parent)
-        self.cols, self.rows, self._cell = list(cols), rows, cell
+        self.cols, self.rows, self._make = list(cols), rows, cell
+        self._cells: dict = {}  # (row, col) -> (shown, sort, value): the view asks each cell for several roles
+
+    def _cell(self, row: int, col: int):
+        key = (row, col)
+        hit = self._cells.get(key)
+        if hit is None:
+            hit = self._cells[key] = self._make(self.rows[row], self.cols[col])
+        return hit
 
     def rowCount(self, parent=QModelIndex()):
         return 0 if parent.isValid() else len(self.rows)
@@ -160,7 +169,7 @@ class RowsModel(QAbstractTableModel):
 
     def text(self, row: int, col: int) -> str:
         """What cell (row, col) shows."""
-        return self._cell(self.rows[row], self.cols[col])[0]
+        return self._cell(row, col)[0]
 
     def data(self, index, role=Qt.DisplayRole):
         if not index.isValid():
@@ -172,7 +181,7 @@ class RowsModel(QAbstractTableModel):
             return ERROR_TEXT if r.get("errors") else None
         if role not in (Qt.DisplayRole, SORT_ROLE, Qt.TextAlignmentRole, Qt.ToolTipRole):
             return None
-        shown, sort, value = self._cell(r, self.cols[index.column()])
+        shown, sort, value = self._cell(index.row(), index.column())
         if role == Qt.DisplayRole:
             return shown
         if role == SORT_ROLE:
