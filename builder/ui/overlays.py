@@ -123,7 +123,7 @@ class Minimap(QGraphicsView):
                         "of the network is out of view)")
         self._timer = QTimer(self)  # edits and scrolls in one turn of the event loop refit the map once
         self._timer.setSingleShot(True)
-        self._timer.setInterval(0)  # (Qt already sends scene changes once per turn of the event loop)
+        self._timer.setInterval(250)  # and draws its picture again a moment after a burst of changes, not in it
         self._timer.timeout.connect(self.refit)
         main_view.scene().changed.connect(lambda _r: self._timer.start())
         for bar in (main_view.horizontalScrollBar(), main_view.verticalScrollBar()):
@@ -139,13 +139,35 @@ class Minimap(QGraphicsView):
         self.place()
 
     def refit(self):
-        """After the scene changed: its bounds again, the map fitted to them."""
+        """After the scene changed: its bounds again, the map fitted to them, its picture to be drawn again."""
         self.network = self.scene().network_rect()
         self.place()
         rect = self.network.adjusted(-60, -60, 60, 60)
         if rect.isValid():
             self.fitInView(rect, Qt.KeepAspectRatio)
+        self._picture = None
         self.viewport().update()
+
+    def paintEvent(self, event):
+        """The network from a picture drawn once per change of the scene (a scroll, a zoom or a repaint of the
+        canvas moves only the frame: 10,000 blocks are not painted again for each), then the frame."""
+        vp = self.viewport()
+        if getattr(self, "_picture", None) is None or self._picture.size() != vp.size() * vp.devicePixelRatioF():
+            from PySide6.QtGui import QPixmap
+            ratio = vp.devicePixelRatioF()
+            picture = QPixmap(vp.size() * ratio)
+            picture.setDevicePixelRatio(ratio)
+            picture.fill(QColor(255, 255, 255, 0))
+            p = QPainter(picture)
+            p.setRenderHints(self.renderHints())
+            self.scene().render(p, QRectF(vp.rect()), self.mapToScene(vp.rect()).boundingRect())
+            p.end()
+            self._picture = picture
+        painter = QPainter(vp)
+        painter.drawPixmap(0, 0, self._picture)
+        painter.setTransform(self.viewportTransform())
+        self.drawForeground(painter, QRectF())
+        painter.end()
 
     def _view_moved(self):
         """A scroll or a zoom moves only the frame (and may show or hide the map): the scene is as it was."""

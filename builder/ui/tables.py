@@ -89,10 +89,11 @@ class LayerTable(QWidget):
             if bid is None:
                 self.view.clearSelection()
                 return
-            hits = self.proxy.match(self.proxy.index(0, 0), ID_ROLE, bid, 1, Qt.MatchExactly)
-            if hits:
-                self.view.setCurrentIndex(hits[0])
-                self.view.scrollTo(hits[0])
+            row = self.model.row_of(bid)
+            if row is not None:
+                hit = self.proxy.mapFromSource(self.model.index(row, 0))
+                self.view.setCurrentIndex(hit)
+                self.view.scrollTo(hit)
         finally:
             self._selecting = False
 
@@ -148,6 +149,7 @@ class RowsModel(QAbstractTableModel):
         super().__init__(parent)
         self.cols, self.rows, self._make = list(cols), rows, cell
         self._cells: dict = {}  # (row, col) -> (shown, sort, value): the view asks each cell for several roles
+        self._rows_by_id = None
 
     def _cell(self, row: int, col: int):
         key = (row, col)
@@ -166,6 +168,14 @@ class RowsModel(QAbstractTableModel):
         if orientation == Qt.Horizontal and role == Qt.DisplayRole and 0 <= section < len(self.cols):
             return self.cols[section]
         return None
+
+    def row_of(self, bid: str) -> int | None:
+        """The row of block ``bid`` (its first, in the layers view), or None."""
+        if self._rows_by_id is None:
+            self._rows_by_id = {}
+            for i, r in enumerate(self.rows):
+                self._rows_by_id.setdefault(r.get("id"), i)
+        return self._rows_by_id.get(bid)
 
     def text(self, row: int, col: int) -> str:
         """What cell (row, col) shows."""
