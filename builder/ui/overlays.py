@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication, QPainter, QPen
+from PySide6.QtGui import QColor, QDesktopServices, QGuiApplication, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (QFrame, QGraphicsView, QHBoxLayout, QLabel, QLineEdit, QPushButton, QToolButton,
                                QWidget)
 
@@ -132,6 +132,7 @@ class Minimap(QGraphicsView):
         main_view.installEventFilter(self)
         self.wanted = True  # the View menu's choice (the canvas may still be too small to show it)
         self.network = QRectF()  # the scene's items' bounds, as of the last scene change
+        self._picture = None  # the network as last drawn (paintEvent), until the scene changes
         self.place()
 
     def set_wanted(self, on: bool):
@@ -152,8 +153,7 @@ class Minimap(QGraphicsView):
         """The network from a picture drawn once per change of the scene (a scroll, a zoom or a repaint of the
         canvas moves only the frame: 10,000 blocks are not painted again for each), then the frame."""
         vp = self.viewport()
-        if getattr(self, "_picture", None) is None or self._picture.size() != vp.size() * vp.devicePixelRatioF():
-            from PySide6.QtGui import QPixmap
+        if self._picture is None or self._picture.size() != vp.size() * vp.devicePixelRatioF():
             ratio = vp.devicePixelRatioF()
             picture = QPixmap(vp.size() * ratio)
             picture.setDevicePixelRatio(ratio)

@@ -391,4 +391,3 @@ def _value(w, f):
         except ValueError:
             raise ValueError(f"{f.metadata['label'] or f.name} must be a number, not {text!r}") from None
     return text or (None if f.default is None else f.default)
-
