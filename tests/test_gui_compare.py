@@ -193,3 +193,36 @@ def test_a_runs_network_is_compared_from_its_context_menu(qtbot, make_window, tm
     cv = win.comparing.windows[-1]
     assert cv.windowTitle() == "Compare: run r1 → LeNet-5"
     assert cv.result.changed[0].params == {"out_channels": (8, 6)}
+
+
+def test_a_block_is_exported_as_code_from_its_context_menu(qtbot, make_window, tmp_path, monkeypatch):
+    """Issue 22: the block's menu writes it as a network of its own; the code builds its class, with the block's
+    parameters and output shape."""
+    import importlib.util
+
+    import torch
+    win = make_window(template="googlenet", size=(1300, 850))
+    item = win.scene.blocks["inception3a"]
+    answer_paths(monkeypatch, win, tmp_path / "inception3a.py")
+    context_menu(win.view.viewport(), win.view.mapFromScene(item.sceneBoundingRect().center()))
+    click_menu_item(qtbot, win.menus.last, "Export this block as PyTorch code")
+    qtbot.waitUntil(lambda: (tmp_path / "inception3a.py").exists(), timeout=10000)
+    spec = importlib.util.spec_from_file_location("block_code", tmp_path / "inception3a.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    net = mod.build_model().eval()
+    rep = win.doc.analysis.blocks["inception3a"]
+    assert sum(p.numel() for p in net.parameters()) == rep.params == 155_872
+    with torch.no_grad():
+        assert tuple(net(torch.rand(1, *rep.in_shapes[0])).shape) == (1, *rep.out_shape) == (1, 256, 28, 28)
+    assert "class Inception(nn.Module):" in (tmp_path / "inception3a.py").read_text()
+    # a block with two inputs cannot stand alone: the item is there, disabled
+    win.doc.push("a merge", lambda g: (g.add_block("concat", {}, "merge", pos=(-900.0, 0.0)),
+                                       g.connect("maxpool1", "merge"), g.connect("conv2", "merge")))
+    settle(qtbot, win)
+    box = win.scene.blocks["merge"].sceneBoundingRect().center()
+    win.view.centerOn(box)
+    context_menu(win.view.viewport(), win.view.mapFromScene(box))
+    assert win.menus.last.title() == "merge"
+    [a] = [a for a in win.menus.last.actions() if a.text().startswith("Export this block")]
+    assert not a.isEnabled()

@@ -193,3 +193,20 @@ def up_to(graph: Graph, block_id: str) -> Graph:
     out = g.add_block("output", {}, make_id("probe_output", g))
     g.connect(block_id, out)
     return g
+
+
+def alone(graph: Graph, block_id: str, in_shape) -> Graph:
+    """Block ``block_id`` as a network of its own: an Input of ``in_shape`` (C, H, W), the block (its id, kind and
+    parameters), an Output (to export one block as code). A GraphEditError when the block has more than one input
+    or ``in_shape`` is not C x H x W."""
+    b = graph.block(block_id)
+    if len(graph.inputs(block_id)) != 1 or in_shape is None or len(in_shape) != 3:
+        raise GraphEditError(f"{block_id}: only a block with one image input (C x H x W) can stand alone")
+    g = Graph(b.id)
+    c, h, w = in_shape
+    src = g.add_block("input", {"channels": c, "height": h, "width": w}, make_id("input", {block_id}), pos=(0, 0))
+    g.add_block(b.type, dict(b.params), b.id, b.label, (0.0, 110.0))
+    g.connect(src, b.id)
+    out = g.add_block("output", {}, make_id("output", {block_id}), pos=(0, 220))
+    g.connect(b.id, out)
+    return g

@@ -62,6 +62,11 @@ class ContextMenus:
             self._add(menu, "Show its receptive field", lambda: self.show_receptive_field(item.block_id))
             self._add(menu, "Show its feature maps", lambda: self.show_feature_maps(item.block_id))
             self._same(menu, "profile", "Profile the network (measured latency per block)")
+            rep = win.doc.analysis.blocks.get(item.block_id) if win.doc.analysis is not None else None
+            alone = rep is not None and not rep.errors and len(rep.in_shapes) == 1 and \
+                rep.in_shapes[0] is not None and len(rep.in_shapes[0]) == 3
+            self._add(menu, "Export this block as PyTorch code…", lambda: self.export_block(item.block_id),
+                      enabled=alone)
         elif isinstance(item, WireItem):
             win.scene.clearSelection()
             item.setSelected(True)
@@ -103,6 +108,36 @@ class ContextMenus:
         win.select_block(bid)
         win.feature_maps_dock.show()
         win.feature_maps_dock.raise_()
+
+    def export_block(self, bid):
+        """The block as a network of its own (an Input of its input's shape, the block, an Output), written as
+        readable PyTorch code: a composite becomes its class, ready to paste into a model."""
+        from pathlib import Path
+
+        from PySide6.QtWidgets import QMessageBox
+
+        from builder.core.edits import alone
+        from builder.core.errors import GraphEditError
+        from exports import ExportError, export_graph
+        win = self.win
+        rep = win.doc.analysis.blocks.get(bid) if win.doc.analysis is not None else None
+        try:
+            graph = alone(win.doc.graph, bid, rep.in_shapes[0] if rep is not None and rep.in_shapes else None)
+        except GraphEditError as e:
+            win.say(str(e), kind="warning")
+            return None
+        base = win.doc.path.parent if win.doc.path else Path.cwd()
+        path = win.ask_path(win, f"Export {bid} as PyTorch code", "Python files (*.py)", save=True,
+                            suggested=str(base / f"{graph.name.replace('.', '_')}.py"))
+        if not path:
+            return None
+        try:
+            written = export_graph(graph, "py", path)
+        except ExportError as e:
+            QMessageBox.critical(win, "Export failed", str(e))
+            return None
+        win.say(f"Exported {bid} as PyTorch code: {Path(written[0]).name}", written[0])
+        return written
 
     # ------------------------------------------------------------------ Layers rows and runs
     def layers(self, pos):
