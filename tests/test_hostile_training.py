@@ -20,9 +20,9 @@ QUICK = ["--dataset", "synthetic", "--epochs", "1", "--max-steps", "2"]
     (["--gpus", "0"], "--gpus 0: the number of GPUs to train on is at least 1"),
     (["--gpus", "-1"], "--gpus -1: the number of GPUs to train on is at least 1"),
 ])
-def test_gpus_that_are_not_there_are_refused(flag, message, capsys, tmp_path):
-    if torch.cuda.is_available():
-        pytest.skip("this check is about a machine without CUDA GPUs")  # never true in CI
+def test_gpus_that_are_not_there_are_refused(flag, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without CUDA GPUs, wherever it runs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     assert main(["train", "lenet5", *QUICK, "--out", str(tmp_path / "run"), *flag]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

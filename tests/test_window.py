@@ -373,12 +373,20 @@ def test_networks_open_framed_whole_or_from_the_top_with_their_full_width(qtbot,
     win = make_window(size=(1366, 768))
     win.open_template("lenet5")
     qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
-    qtbot.wait(50)  # the deferred re-frame (a 0 ms timer) has run; no other wait is asked
+
+    def whole():
+        shown, items, *_ = _framed(win)
+        return all(shown.contains(r) for r in items)
+    qtbot.waitUntil(whole, timeout=5000)  # once the deferred re-frame (a 0 ms timer) has run
     shown, items, *_ = _framed(win)
     assert all(shown.contains(r) for r in items), "every LeNet-5 block in view"
     win.load_graph(import_module(resnet18(), name="resnet18").graph, layout=False)
     qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
-    qtbot.wait(50)
+
+    def from_the_top():
+        shown, _, top, left, right = _framed(win)
+        return shown.top() <= top + 3 and shown.left() <= left + 3 and shown.right() >= right - 3
+    qtbot.waitUntil(from_the_top, timeout=5000)
     shown, items, top, left, right = _framed(win)
     # (within 3 scene px: half a screen pixel of the selection outline at this zoom)
     assert shown.top() <= top + 3 and shown.left() <= left + 3 and shown.right() >= right - 3
