@@ -2,22 +2,11 @@
 through which commands that live beside their engine (export, check, train) add their parsers."""
 from __future__ import annotations
 
-from pathlib import Path
+from .sources import load_graph  # noqa: F401  (a project file or a template: every command reads one)
 
 
 class CliError(Exception):
     """A problem with what the user asked for; printed as one line, exit status 2."""
-
-
-def load_graph(path: str):
-    """A project file, or a template by name."""
-    from .core import project
-    p = Path(path)
-    if not p.exists() and not p.suffix:
-        import templates
-        if path in templates.TEMPLATES:
-            return templates.build(path)
-    return project.load(p)
 
 
 def load_network(source: str, input_shape=None):

@@ -120,6 +120,15 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _input_size(args):
+    """--input CxHxW as (C, H, W), or None when not given."""
+    from .importers import parse_size
+    try:
+        return parse_size(args.input) if args.input else None
+    except ValueError as e:
+        raise CliError(f"--input: {e}") from None
+
+
 @extra_command
 def _import_parser(sub):
     p = sub.add_parser("import", help="an existing model (torchvision, your own nn.Module) as a project with its "
@@ -143,17 +152,14 @@ def _cmd_import(args) -> int:
 
     from .core.analysis import analyze
     from .core.errors import ModelImportError
-    from .importers import import_source, parse_size, save_imported
+    from .importers import import_source, save_imported
     out = Path(args.output)
     if out.suffix != ".json":
         raise CliError(f"-o {out}: the project file must end in .json")
     blocker = next((p for p in [out.parent, *out.parent.parents] if p.exists() and not p.is_dir()), None)
     if blocker is not None:
         raise CliError(f"-o {out}: {blocker} is a file, not a folder")
-    try:
-        size = parse_size(args.input) if args.input else None
-    except ValueError as e:
-        raise CliError(f"--input: {e}") from None
+    size = _input_size(args)
     for flag, value in (("--timeout", args.timeout), ("--memory", args.memory)):
         if value is not None and not 0 < value < 1e6:
             raise CliError(f"{flag} {value:g}: must be a positive number")
@@ -203,11 +209,7 @@ def _cmd_diff(args) -> int:
     import json
 
     from .insight import diff
-    from .importers import parse_size
-    try:
-        size = parse_size(args.input) if args.input else None
-    except ValueError as e:
-        raise CliError(f"--input: {e}") from None
+    size = _input_size(args)
     a, b = load_network(args.a, size), load_network(args.b, size)
     d = diff.compare(a, b, "layers" if args.layers else "blocks")
     if args.json:

@@ -10,9 +10,19 @@ class SourceError(Exception):
     """A source that gives no network: one line naming it and the problem."""
 
 
+def load_graph(path: str):
+    """A project file, or a template by name (a ProjectError when the file cannot be read)."""
+    from .core import project
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        import templates
+        if path in templates.TEMPLATES:
+            return templates.build(path)
+    return project.load(p)
+
+
 def load_network(source: str, input_shape=None):
     """The graph ``source`` holds; ``input_shape`` (C, H, W) for a model to import. Raises :class:`SourceError`."""
-    from .core import project
     from .core.errors import ModelImportError, ProjectError
     p = Path(source)
     try:
@@ -31,10 +41,9 @@ def load_network(source: str, input_shape=None):
             return import_source(source, input_shape).graph
         if not p.exists() and not p.suffix:
             import templates
-            if source in templates.TEMPLATES:
-                return templates.build(source)
-            raise SourceError(f"{source!r} is neither a file nor a template (templates: "
-                              f"{', '.join(templates.TEMPLATES)})")
-        return project.load(p)
+            if source not in templates.TEMPLATES:
+                raise SourceError(f"{source!r} is neither a file nor a template (templates: "
+                                  f"{', '.join(templates.TEMPLATES)})")
+        return load_graph(source)
     except (ProjectError, ModelImportError) as e:
         raise SourceError(str(e)) from None
