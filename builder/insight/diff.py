@@ -13,9 +13,10 @@ changed block); last, any left with the same kind, parameters and shapes (a bloc
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass, field
 
-from blocks.spec import fmt_shape
+from blocks.spec import fmt_shape, plain
 
 from ..core.analysis import BYTES_PER_VALUE, Analysis, Totals, analyze
 from ..core.graph import Graph, freeze
@@ -88,7 +89,7 @@ def side(graph: Graph, level: str = "blocks", analysis: Analysis | None = None) 
     units = []
     for n in ir.nodes:
         f = n.figures if n.figures is not None else a.blocks.get(n.id)  # a top-level block: its report
-        units.append(Unit(n.id, n.kind, {k: _plain(v) for k, v in n.params.items()}, tuple(n.inputs),
+        units.append(Unit(n.id, n.kind, plain(n.params), tuple(n.inputs),
                           tuple(tuple(s) if s else None for s in n.in_shapes), tuple(n.shape) if n.shape else None,
                           f.params if f else 0, f.macs if f else 0, f.activations if f else 0, "",
                           n.training_only, n.block))
@@ -97,29 +98,14 @@ def side(graph: Graph, level: str = "blocks", analysis: Analysis | None = None) 
 
 def _insides(ir) -> dict:
     """Diagram block id -> the layers its composite lowers to, named relative to it (empty for primitives)."""
-    out: dict = {}
-    for bid in {c.id for c in ir.composites.values() if not c.scope}:
-        cut = len(bid) + 1
-        rows = []
-        for n in ir.nodes:
-            if n.block == bid and n.scope:
-                rows.append((n.id[cut:], n.kind, freeze({k: _plain(v) for k, v in n.params.items()}),
-                             tuple(i[cut:] if i.startswith(bid + ".") else "<in>" for i in n.inputs)))
-        out[bid] = tuple(rows)
-    return out
-
-
-def _plain(value):
-    """A composite's symbolic width as the number it stands for (two networks compare by value)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, (tuple, list)):
-        return type(value)(_plain(v) for v in value)
-    return value
+    rows: dict = {c.id: [] for c in ir.composites.values() if not c.scope}
+    for n in ir.nodes:  # one pass, in the order the network runs them
+        if n.scope and n.block in rows:
+            bid = n.block
+            cut = len(bid) + 1
+            rows[bid].append((n.id[cut:], n.kind, freeze(plain(n.params)),
+                              tuple(i[cut:] if i.startswith(bid + ".") else "<in>" for i in n.inputs)))
+    return {bid: tuple(r) for bid, r in rows.items()}
 
 
 # ---------------------------------------------------------------------------- the result
@@ -178,9 +164,9 @@ class Diff:
         if self.level == "layers":  # a block all of whose layers are new (or gone) is added (removed)
             for side_, units, mark, word in ((self.a, self.removed, marks_a, "removed"),
                                              (self.b, self.added, marks_b, "added")):
-                gone = {u.id for u in units}
-                for blk in {u.block for u in units}:
-                    if all(u.id in gone for u in side_.units if u.block == blk):
+                layers = Counter(u.block for u in side_.units)
+                for blk, n in Counter(u.block for u in units).items():
+                    if n == layers[blk]:
                         mark[blk] = word
         return {"a": marks_a, "b": marks_b}
 
