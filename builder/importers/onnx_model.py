@@ -184,13 +184,12 @@ def _common_scope(nodes) -> str:
 
 
 class _Onnx:
-    def __init__(self, model, path, input_shape):
-        from onnx import numpy_helper
+    def __init__(self, model, path, input_shape, weights: dict):
         self.path = path
         self.model = model
         self.g = Graph(Path(path).stem)
         self.problems: list[ImportProblem] = []
-        self.const = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        self.const = weights  # the initializers as arrays (read once, by _vet)
         self.value: dict = {}   # ONNX tensor name -> block id
         self.state: dict = {}
         self.input_shape = input_shape
@@ -591,18 +590,20 @@ WEIGHT_TYPES = {"FLOAT", "FLOAT16", "DOUBLE", "INT64", "INT32", "INT16", "INT8",
 MAX_WEIGHT_VALUES = 1 << 31
 
 
-def _vet(model) -> list:
+def _vet(model) -> tuple[list, dict]:
     """What makes a file unreadable before anything is built from it: weights whose declared sizes and data
-    disagree, of an element type this importer cannot hold, or of an absurd size; node names that are not text."""
+    disagree, of an element type this importer cannot hold, or of an absurd size; node names that are not text.
+    Returns the problems and the initializers read as arrays ({name: array}, for the import)."""
     from onnx import TensorProto, helper, numpy_helper
-    problems = []
+    problems, arrays = [], {}
     for node in model.graph.node:
         if isinstance(node.name, bytes):  # protobuf hands back invalid UTF-8 as bytes
             node.name = node.name.decode("utf-8", errors="replace")
-    tensors = [(t, "weight") for t in model.graph.initializer]
+    tensors = [(t, "weight", True) for t in model.graph.initializer]
     for node in model.graph.node:
-        tensors += [(a.t, f"{node.op_type} {node.name or ''}".strip()) for a in node.attribute if a.HasField("t")]
-    for t, what in tensors:
+        tensors += [(a.t, f"{node.op_type} {node.name or ''}".strip(), False) for a in node.attribute
+                    if a.HasField("t")]
+    for t, what, initializer in tensors:
         name = t.name or what
         kind = TensorProto.DataType.Name(t.data_type) if t.data_type in TensorProto.DataType.values() else None
         if kind not in WEIGHT_TYPES:
@@ -633,7 +634,9 @@ def _vet(model) -> list:
         if value.size != n:
             problems.append(ImportProblem("weight", name, f"holds {value.size:,} values where its dims "
                                                           f"{list(t.dims)} need {n:,}"))
-    return problems
+        elif initializer:
+            arrays[t.name] = value
+    return problems, arrays
 
 
 def import_onnx(path: Path, input_shape=None) -> Imported:
@@ -652,10 +655,10 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
         raise ModelImportError(str(path), [ImportProblem("file", str(path), f"not a valid ONNX model "
                                                                             f"({type(e).__name__}: "
                                                                             f"{str(e).splitlines()[0][:200] if str(e) else ''})")]) from None
-    problems = _vet(model)
+    problems, weights = _vet(model)
     if problems:
         raise ModelImportError(str(path), problems)
-    job = _Onnx(model, path, input_shape)
+    job = _Onnx(model, path, input_shape, weights)
     try:
         job.run()
     except ModelImportError:
