@@ -226,3 +226,21 @@ def test_a_block_is_exported_as_code_from_its_context_menu(qtbot, make_window, t
     assert win.menus.last.title() == "merge"
     [a] = [a for a in win.menus.last.actions() if a.text().startswith("Export this block")]
     assert not a.isEnabled()
+
+
+def test_a_file_that_does_not_load_is_one_message_and_no_compare_window(qtbot, make_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from helpers import when_modal
+    win = make_window(template="lenet5")
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"format": ', encoding="utf-8")
+    answer_paths(monkeypatch, win, bad)
+    seen = []
+    shown = when_modal(QMessageBox, lambda box: (seen.append((box.windowTitle(), box.text())), box.accept()))
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    QTest.keySequence(win, "Ctrl+Alt+C")  # File > Compare with...
+    shown.check()
+    assert seen[0][0] == "Cannot compare" and f"{bad}: not valid JSON" in seen[0][1]
+    assert win.comparing.windows == [] and QApplication.overrideCursor() is None

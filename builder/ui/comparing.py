@@ -91,36 +91,36 @@ class Comparing:
         return self.with_source(name)
 
     def with_source(self, source: str) -> CompareWindow | None:
-        QGuiApplication.setOverrideCursor(Qt.WaitCursor)  # an ONNX or PyTorch import can take seconds
-        try:
-            other = load_network(source)
-        except SourceError as e:
-            QGuiApplication.restoreOverrideCursor()
-            QMessageBox.critical(self.win, "Cannot compare", str(e))
-            return None
-        QGuiApplication.restoreOverrideCursor()
-        return self.open(self.win.doc.graph, other, self.win.doc.title, _short(source))
+        other = self._read(lambda: load_network(source), busy=True)  # an ONNX or PyTorch import can take seconds
+        return None if other is None else self.open(self.win.doc.graph, other, self.win.doc.title, _short(source))
 
     def with_saved(self) -> CompareWindow | None:
         path = self.win.doc.path
         if path is None:
             self.win.say("This network has not been saved yet: nothing to compare it with", kind="warning")
             return None
-        try:
-            saved = load_network(str(path))
-        except SourceError as e:
-            QMessageBox.critical(self.win, "Cannot compare", str(e))
-            return None
-        return self.open(saved, self.win.doc.graph, f"{path.name} (saved)", "now")
+        saved = self._read(lambda: load_network(str(path)))
+        return None if saved is None else self.open(saved, self.win.doc.graph, f"{path.name} (saved)", "now")
 
     def with_run(self, run) -> CompareWindow | None:
+        trained = self._read(run.graph)
+        return None if trained is None else self.open(trained, self.win.doc.graph, f"run {run.name}",
+                                                      self.win.doc.title)
+
+    def _read(self, read, busy: bool = False):
+        """``read()``'s graph, or None after one message saying why it could not be read."""
         from builder.core.errors import ProjectError
+        if busy:
+            QGuiApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            trained = run.graph()
-        except ProjectError as e:
-            QMessageBox.critical(self.win, "Cannot compare", str(e))
-            return None
-        return self.open(trained, self.win.doc.graph, f"run {run.name}", self.win.doc.title)
+            return read()
+        except (SourceError, ProjectError) as e:
+            problem = str(e)
+        finally:
+            if busy:
+                QGuiApplication.restoreOverrideCursor()
+        QMessageBox.critical(self.win, "Cannot compare", problem)
+        return None
 
     def with_history(self, index: int) -> CompareWindow | None:
         """The network at undo step ``index`` (0: as opened) against now: the stack is stepped back there and
