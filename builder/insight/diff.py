@@ -342,7 +342,8 @@ def _match(ua: list, ub: list) -> dict:
 
 # ---------------------------------------------------------------------------- text
 
-def _signed(n: int, fmt=None) -> str:
+def signed(n: int, fmt=None) -> str:
+    """``n`` with its sign (+, -, or ± for 0), in ``fmt`` (default: report.human, 1.2M)."""
     from .report import human
     text = (fmt or human)(abs(n))
     return ("+" if n > 0 else "-" if n < 0 else "±") + text
@@ -350,8 +351,8 @@ def _signed(n: int, fmt=None) -> str:
 
 def _figures(d: dict) -> str:
     from .report import human_bytes
-    return (f"{_signed(d['params'])} params, {_signed(d['macs'])} MACs, "
-            f"{_signed(d['activation_bytes'], human_bytes)} activations")
+    return (f"{signed(d['params'])} params, {signed(d['macs'])} MACs, "
+            f"{signed(d['activation_bytes'], human_bytes)} activations")
 
 
 def describe_change(c: Change) -> str:

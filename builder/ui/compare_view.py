@@ -122,7 +122,7 @@ class CompareWindow(QMainWindow):
             f"<b>{d.summary()}</b> &nbsp; inference: params {inf['params']:+,} ({human(d.a.analysis.inference.params)}"
             f" → {human(d.b.analysis.inference.params)}), MACs {inf['macs']:+,} "
             f"({human(d.a.analysis.inference.macs)} → {human(d.b.analysis.inference.macs)}), activations "
-            f"{_signed_bytes(inf['activation_bytes'])} per image; training params {tr['params']:+,}")
+            f"{diff.signed(inf['activation_bytes'], human_bytes)} per image; training params {tr['params']:+,}")
         self.statusBar().showMessage(d.summary() + f": inference params {inf['params']:+,}, MACs {inf['macs']:+,}")
         return d
 
@@ -143,7 +143,7 @@ class CompareWindow(QMainWindow):
         for r, (kind, block_a, block_b, type_id, what, delta, id_a, id_b) in enumerate(rows):
             spec = REGISTRY.get(type_id)
             cells = [SYMBOL[kind], id_a, id_b, spec.title if spec else type_id, what, f"{delta['params']:+,}", f"{delta['macs']:+,}",
-                     _signed_bytes(delta["activation_bytes"])]
+                     diff.signed(delta["activation_bytes"], human_bytes)]
             for col, text in enumerate(cells):
                 it = QTableWidgetItem(text)
                 if col == 0:
@@ -203,6 +203,3 @@ class CompareWindow(QMainWindow):
             finally:
                 self._syncing = False
 
-
-def _signed_bytes(n: int) -> str:
-    return ("+" if n > 0 else "−" if n < 0 else "±") + human_bytes(abs(n))
