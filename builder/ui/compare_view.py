@@ -110,7 +110,7 @@ class CompareWindow(QMainWindow):
     # ------------------------------------------------------------------ the comparison
     def compare(self) -> diff.Diff:
         level = self.level.currentData()
-        d = diff.compare(self.left.doc.graph, self.right.doc.graph, level)
+        d = diff.compare(*(diff.side(p.doc.graph, level, p.doc.analysis) for p in (self.left, self.right)), level)
         self.result = d
         marks = d.status()
         self.left.mark(marks["a"])
