@@ -122,7 +122,7 @@ composite("inception_v1", "Inception v1 module", CAT_INCEPTION,
               "dblred": p["ch5x5red"], "dbl": p["ch5x5"], "pool_features": p["pool_proj"],
               "batch_norm": p["batch_norm"]}, "can become Inception-v3 A",
               "Its 5x5 branch can be two 3x3 and its pool branch an average pool, keeping every output shape "
-              "(figure 5 of the Inception-v3 paper)."))
+              "(figure 5 of the Inception-v3 paper)."), short="Inception")
 
 
 def _inception_naive(p, s):
@@ -358,7 +358,7 @@ def _classifier(p, s):
 composite("classifier_head", "Classifier head (GAP-dropout-FC)", CAT_HEAD,
           [NUM_CLASSES, Param("dropout", "float", 0.4, "Dropout before the FC (GoogLeNet: 40%)", min=0.0, max=1.0)],
           _classifier, "Global average pooling, dropout and a linear classifier.",
-          lambda p: f"{p['num_classes']} classes", class_name="ClassifierHead")
+          lambda p: f"{p['num_classes']} classes", class_name="ClassifierHead", short="Classifier")
 
 
 # ---------------------------------------------------------------- ResNet and NIN
@@ -415,7 +415,7 @@ composite("resnet_basic", "ResNet basic block", CAT_RESIDUAL, [ch("planes", 64, 
           lambda p: f"{p['planes']}" + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="BasicBlock", report=tables.named("residual"),
           from_torch=FromTorch(("torchvision.models.resnet.BasicBlock",), lambda m: dict(
               planes=m.conv1.out_channels, stride=pair(m.conv1.stride)[0],
-              shortcut="projection" if m.downsample is not None else "identity")))
+              shortcut="projection" if m.downsample is not None else "identity")), short="BasicBlock")
 composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
           [ch("planes", 64, "inner channels (output is 4x)"), STRIDE, SHORTCUT,
            Param("base_width", "int", 64, "Width per group (64 for ResNet-50, 4 for ResNeXt-50 32x4d)", min=1,
@@ -425,7 +425,7 @@ composite("resnet_bottleneck", "ResNet bottleneck block", CAT_RESIDUAL,
           _resnet_bottleneck, "1x1 reduce, 3x3 (grouped in ResNeXt), 1x1 expand (x4) with a shortcut (ResNet-50).",
           lambda p: f"{p['planes']}x4" + (f" g{p['groups']}" if p["groups"] > 1 else "")
           + (f"/{p['stride']}" if p["stride"] > 1 else ""), class_name="Bottleneck", report=tables.named("bottleneck"),
-          from_torch=FromTorch(("torchvision.models.resnet.Bottleneck",), _bottleneck_from_torch))
+          from_torch=FromTorch(("torchvision.models.resnet.Bottleneck",), _bottleneck_from_torch), short="Bottleneck")
 
 
 def _mlpconv(p, s):

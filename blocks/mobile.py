@@ -42,7 +42,7 @@ composite("squeeze_excitation", "Squeeze-and-excitation", CAT_MOBILE,
            Param("gate", "choice", "sigmoid", "Gate (MobileNetV3: hardsigmoid)", choices=("sigmoid", "hardsigmoid"))],
           _squeeze_excitation, "Channel attention: global average pool, 1x1 squeeze, 1x1 excite, a gate that scales "
           "every channel of the input (torchvision.ops.SqueezeExcitation).",
-          lambda p: f"squeeze {p['squeeze_channels']}")
+          lambda p: f"squeeze {p['squeeze_channels']}", short="SE")
 
 
 def _inverted_residual(p, s):
@@ -250,4 +250,4 @@ composite("mbconv", "MBConv / inverted residual with SE (EfficientNet, MobileNet
           "InvertedResidual).",
           lambda p: f"{p['out_channels']} k{p['kernel']}" + (f"/{p['stride']}" if p["stride"] > 1 else "")
           + (" SE" if p["se_channels"] else ""),
-          from_torch=FromTorch(("torchvision.models.efficientnet.MBConv", "torchvision.models.mobilenetv3.InvertedResidual"), _mbconv_from_torch))
+          from_torch=FromTorch(("torchvision.models.efficientnet.MBConv", "torchvision.models.mobilenetv3.InvertedResidual"), _mbconv_from_torch), short="MBConv")

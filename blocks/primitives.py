@@ -240,7 +240,7 @@ register(BlockSpec(
     description="A network output. One main output; auxiliary outputs are used in training only."))
 
 register(BlockSpec(
-    "conv2d", "Conv2d", "Convolution",
+    "conv2d", "Conv2d", "Convolution", short="Conv",
     advisor_role="convolution",
     report=tables.window("convolution"), weight_layers=1,
     receptive=fields.sliding,
@@ -252,7 +252,7 @@ register(BlockSpec(
     description="2-D convolution; asymmetric kernels (1xn, nx1), stride, padding, dilation, groups."))
 
 register(BlockSpec(
-    "basic_conv", "BasicConv (conv-BN-ReLU)", "Convolution",
+    "basic_conv", "BasicConv (conv-BN-ReLU)", "Convolution", short="Conv",
     advisor_role="convolution",
     report=tables.window("convolution"), weight_layers=1,
     receptive=fields.sliding,
@@ -291,7 +291,7 @@ def _bn_from_onnx(n):
 
 
 register(BlockSpec(
-    "batchnorm2d", "BatchNorm2d", "Normalisation",
+    "batchnorm2d", "BatchNorm2d", "Normalisation", short="BN",
     params=(Param("eps", "float", 1e-5, "Added to the variance for stability", min=1e-12, max=1.0),
             Param("momentum", "float", 0.1, "Running statistics momentum", min=0.0, max=1.0),
             Param("affine", "bool", True, "Learn a scale and a shift per channel")),
@@ -306,7 +306,7 @@ register(BlockSpec(
     description="Batch normalisation over the channels of a CxHxW tensor."))
 
 register(BlockSpec(
-    "lrn", "LocalResponseNorm", "Normalisation",
+    "lrn", "LocalResponseNorm", "Normalisation", short="LRN",
     report=tables.named("LocalRespNorm"),
     params=(Param("size", "int", 5, "Neighbouring channels to normalise over", min=1, max=MAX_CHANNELS),
             Param("alpha", "float", 1e-4, "Scale", min=0.0, max=10.0),
@@ -460,7 +460,7 @@ _POOL_PARAMS = (_kernel(3), _stride(2), _padding_pair(0),
                 Param("ceil_mode", "bool", False, "Round the output size up (torchvision's GoogLeNet does)"))
 
 register(BlockSpec(
-    "maxpool2d", "MaxPool2d", "Pooling", params=_POOL_PARAMS,
+    "maxpool2d", "MaxPool2d", "Pooling", params=_POOL_PARAMS, short="MaxPool",
     advisor_role="pool",
     report=tables.window("max pool"),
     receptive=fields.sliding,
@@ -472,7 +472,7 @@ register(BlockSpec(
     description="Maximum over each window; 3x3/2 windows overlap (AlexNet, GoogLeNet)."))
 
 register(BlockSpec(
-    "avgpool2d", "AvgPool2d", "Pooling",
+    "avgpool2d", "AvgPool2d", "Pooling", short="AvgPool",
     advisor_role="pool",
     report=tables.window("avg pool"),
     receptive=fields.sliding,
@@ -510,7 +510,7 @@ def _reduce_mean_from_onnx(n):
 
 
 register(BlockSpec(
-    "adaptive_avgpool2d", "Global / adaptive avg pool", "Pooling",
+    "adaptive_avgpool2d", "Global / adaptive avg pool", "Pooling", short="AvgPool",
     report=tables.adaptive("avg pool"),
     receptive=fields.adaptive,
     params=(Param("output_size", "pair", [1, 1], "Output grid (1x1: global average pooling)", min=1,
@@ -618,7 +618,7 @@ def _gemm_from_onnx(n):
 
 
 register(BlockSpec(
-    "linear", "Linear", "Dense",
+    "linear", "Linear", "Dense", short="FC",
     report=tables.named("linear"), weight_layers=1,
     receptive=fields.whole,
     params=(Param("out_features", "int", 1000, "Output features (classes for the last layer)", min=1,
@@ -697,7 +697,7 @@ register(BlockSpec(
     description="Joins branches along the channel axis, in port order (Inception's filter concatenation)."))
 
 register(BlockSpec(
-    "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2,
+    "add", "Add", "Merge", ports=(), variadic=True, min_inputs=2, glyph="+",
     shape=_add_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " + ".join(args),
     channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
     from_torch=FromTorch(functions=("operator.add", "torch.add", "Tensor.add", "Tensor.__add__", "operator.iadd"),
@@ -754,7 +754,7 @@ def _broadcast_shape(p, ins):
 
 
 register(BlockSpec(
-    "mul", "Multiply", "Merge", ports=(), variadic=True, min_inputs=2,
+    "mul", "Multiply", "Merge", ports=(), variadic=True, min_inputs=2, glyph="x",
     shape=_broadcast_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " * ".join(args),
     channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
     from_torch=FromTorch(functions=("operator.mul", "torch.mul", "Tensor.mul", "operator.imul"),

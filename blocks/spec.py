@@ -359,6 +359,9 @@ class BlockSpec:
     expand: Callable | None = None
     description: str = ""
     summary: Callable | None = None  # p -> short text for the canvas ("64 3x3/2")
+    short: str = ""            # its name in a paper figure ("Conv", "Bottleneck"); default: the title, less a
+    #                            trailing parenthesis
+    glyph: str = ""            # an element-wise merge's operator: a figure draws it as that sign in a circle
     legacy_ids: tuple[str, ...] = field(default=())
     # -- how the kind behaves in generated code; everything a generator, the advisor or a report needs to know
     torch: TorchCall | None = None  # primitives with a module: the constructor (build and export both use it)
@@ -408,6 +411,10 @@ class BlockSpec:
         if self.build is None and self.torch is not None:
             call = self.torch
             self.build = lambda p, ins: call.module(p, ins[0][0] if ins and ins[0] else None)
+
+    @property
+    def figure_name(self) -> str:
+        return self.short or re.sub(r"\s*\([^)]*\)\s*$", "", self.title)
 
     @property
     def is_composite(self) -> bool:
