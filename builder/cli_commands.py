@@ -72,7 +72,8 @@ def _cmd_check(args) -> int:
 
 @extra_command
 def _export_parser(sub):
-    p = sub.add_parser("export", help="PyTorch code, ONNX, TorchScript, torch.export, DOT/SVG/PNG, train.py")
+    p = sub.add_parser("export", help="PyTorch code, ONNX, TorchScript, torch.export, DOT/SVG/PNG, train.py, "
+                                      "paper figures")
     p.add_argument("file", help="a project file (or a template name)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("-o", "--output", required=True)
@@ -81,14 +82,41 @@ def _export_parser(sub):
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     p.add_argument("--fold-batch-norm", action="store_true",
                    help="ONNX: fold batch norms into the convolutions (for deployment; kept by default)")
+    from exports.figure import CHOICES
+    f = p.add_argument_group("paper figures (--format figure; -o names .svg, .pdf or .tex; the project's own "
+                             "figure style is the default)")
+    f.add_argument("--stages", action="store_true", help="fold repeated stages into one drawn period with xN")
+    for key, values in CHOICES.items():
+        f.add_argument(f"--{key}", choices=values)
+    f.add_argument("--width", type=float, help="the widest the figure may be, in points (default 516: a "
+                                               "two-column paper's text width)")
     p.set_defaults(func=_cmd_export)
+
+
+def _figure_options(args) -> dict:
+    """The figure style: the project's, with what the command line changes."""
+    from exports.figure import CHOICES, project_style
+    changes = {k: getattr(args, k) for k in CHOICES if getattr(args, k) is not None}
+    if args.stages:
+        changes["stages"] = True
+    if args.width is not None:
+        changes["width"] = args.width
+    if args.format != "figure":
+        if changes:
+            raise CliError(f"--{next(iter(changes))} applies to --format figure only")
+        return {}
+    return {"style": project_style(args.graph).replace(**changes)}
 
 
 def _cmd_export(args) -> int:
     from exports import EXPORTS, ExportError, export_graph
 
     graph = load_graph(args.file)
-    options = {}
+    args.graph = graph
+    try:
+        options = _figure_options(args)
+    except ExportError as e:
+        raise CliError(f"{args.file}: {e}" if str(e).startswith("meta.") else str(e)) from None
     if args.format == "onnx":
         if args.opset < 17:
             raise CliError("--opset must be 17 or newer")

@@ -29,6 +29,10 @@ def write_figure(graph, path, style: Style | None = None) -> list[Path]:
     """The figure of ``graph`` in the style its project keeps (or ``style``), as the file ``path`` names it."""
     from builder.core.files import write_bytes
     path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        from exports.errors import ExportError
+        raise ExportError(f"{path}: a figure is written as .svg, .pdf or .tex (TikZ), not "
+                          f"{path.suffix or 'a file without a suffix'}")
     data = render(build_figure(graph, style or project_style(graph)), path.suffix.lower())
     write_bytes(path, data)
     return [path]

@@ -32,31 +32,33 @@ class Style:
         base = Style()
         return {k: v for k, v in asdict(self).items() if v != getattr(base, k)}
 
-    def replace(self, **changes) -> "Style":
-        return style_from({**asdict(self), **changes}, "style")
+    def replace(self, where: str = "--", **changes) -> "Style":
+        """This style with ``changes`` (checked; ``where`` prefixes a key in a message: ``--width``)."""
+        return style_from({**asdict(self), **changes}, where)
 
 
-def style_from(value, where: str = "meta.figure") -> Style:
-    """A style from a project's ``meta["figure"]`` (or options): unknown keys and bad values named."""
+def style_from(value, where: str = "meta.figure.") -> Style:
+    """A style from a project's ``meta["figure"]`` (or options): unknown keys and bad values named, each as
+    ``where`` + its key."""
     if value is None:
         return Style()
     if not isinstance(value, dict):
-        raise ExportError(f"{where}: must be an object of style choices, not {type(value).__name__}")
+        raise ExportError(f"{where.rstrip('.')}: must be an object of style choices, not {type(value).__name__}")
     known = {f.name for f in fields(Style)}
     unknown = sorted(set(value) - known)
     if unknown:
-        raise ExportError(f"{where}: unknown figure style {unknown[0]!r}; the choices are {', '.join(sorted(known))}")
+        raise ExportError(f"{where}{unknown[0]}: not a figure style; the choices are {', '.join(sorted(known))}")
     out = {}
     for key, v in value.items():
         if key in CHOICES:
             if v not in CHOICES[key]:
-                raise ExportError(f"{where}.{key}: {v!r} is not one of {', '.join(CHOICES[key])}")
+                raise ExportError(f"{where}{key}: {v!r} is not one of {', '.join(CHOICES[key])}")
         elif key == "stages":
             if not isinstance(v, bool):
-                raise ExportError(f"{where}.stages: must be true or false, not {v!r}")
+                raise ExportError(f"{where}stages: must be true or false, not {v!r}")
         elif key == "width":
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 72 <= v <= 7200:
-                raise ExportError(f"{where}.width: must be a number of points from 72 to 7200, not {v!r}")
+                raise ExportError(f"{where}width: must be a number of points from 72 to 7200, not {v!r}")
             v = float(v)
         out[key] = v
     return Style(**out)
