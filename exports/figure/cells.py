@@ -12,6 +12,9 @@ from .draw import LINE, Circle, Poly, Rect, Text, text_width
 FONT = 6.0        # label size, in points
 WRAP = 46.0       # a label line wider than this breaks at a space
 MONO = {"front": "#FFFFFF", "top": "#EEEEEE", "side": "#D4D4D4", "stroke": "#212121"}
+# the lines that are not blocks: wires, frames and their titles
+INK = {"kind": {"wire": "#455A64", "frame": "#78909C", "title": "#455A64"},
+       "mono": {"wire": "#424242", "frame": "#757575", "title": "#424242"}}
 
 
 def tensor_text(shape) -> str:

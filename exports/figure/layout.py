@@ -11,7 +11,7 @@ import itertools
 
 from builder.core.analysis import analyze
 
-from .cells import FONT, Cell, make_cell
+from .cells import FONT, INK, Cell, make_cell
 from .draw import LINE, Drawing, Group, Path, Rect, Text
 from .structure import structure
 from .style import PAPER_WIDTH, Style
@@ -275,7 +275,7 @@ class _Layout:
             box = (box[0], box[1] + offset[r], box[2], box[3] + offset[r])
             groups.append(self._frame(gid, box, title))
         groups += w.draw(offset, extents)
-        for b, c in self.cells.items():
+        for b, c in sorted(self.cells.items(), key=lambda kv: self.st.order[kv[0]]):  # in running order
             items, body = c.draw(self.dir, self.style.font)
             report = self.a.blocks.get(b)
             shape = "x".join(map(str, report.out_shape)) if report is not None and report.out_shape else ""
@@ -335,12 +335,13 @@ class _Layout:
 
     def _frame(self, gid, box, title) -> Group:
         x0, y0, x1, y1 = box
-        items = [Rect(x0, y0, x1 - x0, y1 - y0, "none", "#78909C", dash=True, round=2.0, width=0.5)]
+        ink = INK[self.style.colour]
+        items = [Rect(x0, y0, x1 - x0, y1 - y0, "none", ink["frame"], dash=True, round=2.0, width=0.5)]
         if title:
             if self.dir == "LR":
-                items.append(Text(x0 + 2, y0 + FONT * 1.05, title, FONT, "start", fill="#455A64"))
+                items.append(Text(x0 + 2, y0 + FONT * 1.05, title, FONT, "start", fill=ink["title"]))
             else:
-                items.append(Text(y0 + 2, x0 + FONT * 1.05, title, FONT, "start", fill="#455A64"))
+                items.append(Text(y0 + 2, x0 + FONT * 1.05, title, FONT, "start", fill=ink["title"]))
                 items[-1].swapped = True
         return Group("frame", {"id": gid, "title": title}, items)
 

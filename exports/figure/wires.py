@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .cells import INK
 from .draw import Group, Path
 
 GAP = 9.0      # between columns: wires bend here
@@ -49,6 +50,7 @@ class Wires:
     def __init__(self, layout):
         self.l = layout
         self.arcs_by_row: dict = {}
+        self.ink = INK[layout.style.colour]["wire"]
 
     # ------------------------------------------------------------ arcs, before rows are stacked
     def _is_arc(self, u, v) -> bool:
@@ -117,7 +119,7 @@ class Wires:
                 if u.row not in junction_done:
                     junction_done.add(u.row)
                     out.append(Group("connector", {"from": s, "row": v.row},
-                                     [Path(self._connector(u, v.row, offset, extents), arrow=False)]))
+                                     [Path(self._connector(u, v.row, offset, extents), self.ink, arrow=False)]))
                 start = (JUNCTION, offset[v.row])
                 arc = arcs.get((None, d, v.row))
                 bend = start[0] + GAP / 2
@@ -138,7 +140,7 @@ class Wires:
                 pts = [start, (bend, start[1]), (bend, end[1]), end]
             role = "aux" if d in aux_first or dashed else "wire"
             out.append(Group("wire", {"from": s, "to": d, "role": role},
-                             [Path(rounded(pts), dash=role == "aux")]))
+                             [Path(rounded(pts), self.ink, dash=role == "aux")]))
         return out
 
     def _connector(self, u, next_row, offset, extents) -> tuple:
