@@ -73,6 +73,11 @@ class Cell:
     def label_size(self, font: str) -> tuple:
         if not self.lines:
             return 0.0, 0.0
+        if getattr(self, "_size", None) is None or self._size[0] != font:
+            self._size = (font, self._measure(font))
+        return self._size[1]
+
+    def _measure(self, font: str) -> tuple:
         bold = [1.1 if self._bold(i) else 1.0 for i in range(len(self.lines))]  # bold Helvetica is ~10% wider
         return (max(text_width(t, FONT, font) * k for t, k in zip(self.lines, bold)),
                 len(self.lines) * FONT * LINE)

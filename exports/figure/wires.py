@@ -143,11 +143,19 @@ class Wires:
                              [Path(rounded(pts), self.ink, dash=role == "aux")]))
         return out
 
+    def _row_ends(self) -> dict:
+        """Where each row's last block (its aux heads included) ends along the reading direction."""
+        if not hasattr(self, "_ends"):
+            self._ends: dict = {}
+            for c in self.l.cells.values():
+                self._ends[c.row] = max(self._ends.get(c.row, 0.0), c.main0 + c.colw)
+        return self._ends
+
     def _connector(self, u, next_row, offset, extents) -> tuple:
         """From the last block of a row round to the next row's junction: out, across the gap between the rows,
         back along it, and in."""
         start = u.ports(self.l.dir)[1]
         r = u.row
         mid = offset[r] + extents[r][1] + (offset[next_row] - extents[next_row][0] - offset[r] - extents[r][1]) / 2
-        out = max([start[0]] + [c.main0 + c.colw for c in self.l.cells.values() if c.row == r]) + GAP / 2
+        out = max(start[0], self._row_ends()[r]) + GAP / 2
         return rounded([start, (out, start[1]), (out, mid), (JUNCTION, mid), (JUNCTION, offset[next_row])])
