@@ -433,6 +433,18 @@ class Graph:
         self.changed.emit()
         return old
 
+    def set_meta(self, key: str, value) -> object:
+        """Set one entry of the project's meta (None removes it) as an undoable edit; returns the old value."""
+        old = self.meta.get(key)
+        if old == value:
+            return old
+        self.meta = {k: v for k, v in self.meta.items() if k != key}
+        if value is not None:
+            self.meta[key] = value
+        self._log(lambda: self.set_meta(key, value), lambda: self.set_meta(key, old))
+        self.changed.emit()
+        return old
+
     def move(self, block_id: str, pos) -> tuple:
         blk = self.block(block_id)
         old, blk.pos = blk.pos, _pos(pos)

@@ -115,6 +115,11 @@ class MainWindow(QMainWindow):
         self.advisor.block_selected.connect(self.go_to_block)
         self.layers.block_selected.connect(self.go_to_block)
         self.advisor.findings_changed.connect(self.scene.apply_advice)
+        from .figure_panel import FigurePanel
+        self.figure = FigurePanel(self.doc, ask_path=lambda *a, **k: self.ask_path(*a, **k))
+        self.figure_dock = self._dock("Figure", self.figure, Qt.RightDockWidgetArea, 420)
+        self.splitDockWidget(self.inspector.parentWidget(), self.figure_dock, Qt.Horizontal)
+        self.figure_dock.hide()  # File > Export figure shows it beside the canvas
         self.layers_dock.raise_()
         self.resizeDocks([self.layers_dock], [230], Qt.Vertical)
         self.totals = QLabel()
@@ -297,6 +302,8 @@ class MainWindow(QMainWindow):
         self.export_actions = {}
         for fmt in EXPORTS.values():  # the exporters' own registry
             self.export_actions[fmt.key] = self._act(self.export_menu, fmt.label, lambda k=fmt.key: self.export(k))
+        self._act(f, "Export &figure…", self.show_figure, "Ctrl+Alt+F",
+                  "A paper figure of the design beside the canvas, redrawn as you edit", name="figure")
         f.addSeparator()
         self.comparing.add_menu_items(f)
         f.addSeparator()
@@ -602,6 +609,13 @@ class MainWindow(QMainWindow):
             a = self.recent_menu.addAction(p)
             a.triggered.connect(lambda _=False, p=p: self.open_path(p))
         self.recent_menu.setEnabled(bool(recent))
+
+    def show_figure(self):
+        self.figure_dock.show()
+        self.figure_dock.raise_()
+        self.resizeDocks([self.inspector.parentWidget(), self.figure_dock], [280, max(380, self.width() // 3)],
+                         Qt.Horizontal)
+        self.figure.redraw()
 
     def export(self, fmt: str, path: str | None = None):
         from exports import ExportError, export_graph
