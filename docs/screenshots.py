@@ -1,5 +1,5 @@
-"""Regenerate the README screenshots: .venv/bin/python docs/screenshots.py (runs offscreen, about a minute: one
-shot trains LeNet-5 for a few hundred steps to show the Train panel during a run)."""
+"""Regenerate the README screenshots: .venv/bin/python docs/screenshots.py [name ...] (runs offscreen, about a
+minute: one shot trains LeNet-5 for a few hundred steps to show the Train panel during a run; names: see SHOTS)."""
 import os
 import sys
 import time
@@ -160,12 +160,32 @@ def gallery():
     dlg.close()
 
 
-expanded("googlenet", "inception3a", "inception3a.branch3.1", "googlenet.png", table_mode=2)
-expanded("inception_v3", "Mixed_6b", "Mixed_6b.branch7x7dbl_2", "inception_v3.png", table_mode=0)
-overview("googlenet", "overview_googlenet.png")
-overview("inception_v3", "overview_inception_v3.png", select="Mixed_6e")
-small_screen()
-advisor_preview()
-compare_view()
-gallery()
-training_run()
+def figure_panel():
+    """GoogLeNet with inception (3a) expanded, its paper figure beside the canvas."""
+    win = window("googlenet", size=(1600, 950))
+    win.doc.push("Expand inception3a", lambda g: edits.expand(g, "inception3a"))
+    settle(win)
+    win.show_figure()
+    settle(win, until=lambda: not win.figure.stale)
+    win.view.fit()
+    settle(win)
+    save(win, "figure_panel.png")
+    done(win)
+
+
+SHOTS = {
+    "googlenet": lambda: expanded("googlenet", "inception3a", "inception3a.branch3.1", "googlenet.png", table_mode=2),
+    "inception_v3": lambda: expanded("inception_v3", "Mixed_6b", "Mixed_6b.branch7x7dbl_2", "inception_v3.png",
+                                     table_mode=0),
+    "overview_googlenet": lambda: overview("googlenet", "overview_googlenet.png"),
+    "overview_inception_v3": lambda: overview("inception_v3", "overview_inception_v3.png", select="Mixed_6e"),
+    "small_screen": small_screen,
+    "advisor": advisor_preview,
+    "compare": compare_view,
+    "figure_panel": figure_panel,
+    "gallery": gallery,
+    "training": training_run,
+}
+
+for shot in sys.argv[1:] or SHOTS:  # python docs/screenshots.py [name ...]: only those
+    SHOTS[shot]()
