@@ -311,7 +311,7 @@ class _Layout:
                 boxes.append((f"repeat:{u.ids[0]}", cells, f"x{u.repeat}"))
         for gid in sorted(members, key=lambda g: -g.count(".")):
             boxes.append((gid, members[gid], titles.get(gid, gid)))
-        out, done = [], []
+        done: list = []
         for gid, cells, title in sorted(boxes, key=lambda t: (t[0].startswith("repeat:"), -t[0].count("."))):
             for r in sorted({c.row for c in cells}):
                 mine = [c for c in cells if c.row == r]

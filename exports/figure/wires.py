@@ -103,7 +103,12 @@ class Wires:
     def _column_end(self, r, col) -> float:
         if col < 0:
             return 0.0
-        return max(c.main0 + c.colw for c in self.l.cells.values() if c.row == r and c.col == col)
+        if not hasattr(self, "_col_ends"):
+            self._col_ends: dict = {}
+            for c in self.l.cells.values():
+                key = (c.row, c.col)
+                self._col_ends[key] = max(self._col_ends.get(key, 0.0), c.main0 + c.colw)
+        return self._col_ends[(r, col)]
 
     # ------------------------------------------------------------ drawing, after rows are stacked
     def draw(self, offset, extents) -> list:
