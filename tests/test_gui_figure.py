@@ -79,3 +79,28 @@ def test_export_writes_the_figure_as_the_file_names_it(qtbot, make_window, monke
     qtbot.waitUntil(lambda: (tmp_path / "fig.pdf").exists(), timeout=10000)
     assert asked == [("Export figure", True)]
     assert (tmp_path / "fig.pdf").read_bytes() == render(build_figure(win.doc.graph), ".pdf")
+
+
+def test_a_large_network_redraws_on_request(qtbot, make_window):
+    from builder.core.graph import Graph
+    from builder.ui.figure_panel import LIVE_BLOCKS
+    win = make_window(size=(1500, 950))
+    g = Graph("long")
+    prev = g.add_block("input", {"channels": 4, "height": 8, "width": 8}, "input")
+    for i in range(LIVE_BLOCKS + 10):
+        b = g.add_block("relu", {}, f"r{i}")
+        g.connect(prev, b)
+        prev = b
+    g.connect(prev, g.add_block("output", {}, "output"))
+    win.load_graph(g)
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=20000)
+    panel = open_figure(qtbot, win)
+    assert len(drawn(panel)) == len(g)
+    win.select_block("r5")
+    win.view.setFocus()
+    QTest.keyClick(win.view, Qt.Key_Delete)
+    qtbot.waitUntil(lambda: "r5" not in win.doc.graph and not win.doc.analysis_pending, timeout=20000)
+    qtbot.waitUntil(lambda: panel.redraw_button.isVisible(), timeout=5000)
+    assert "r5" in drawn(panel) and "press Redraw" in panel.info.text()  # not redrawn by itself
+    QTest.mouseClick(panel.redraw_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "r5" not in drawn(panel), timeout=20000)

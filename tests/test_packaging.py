@@ -77,14 +77,14 @@ from builder.core import project
 from builder.core.analysis import analyze
 from builder.backend.compiler import compile_graph
 from builder.cli import main as cli_main
-from exports import FORMATS, export_graph
+from exports import EXPORTS, FORMATS, export_graph
 out = Path(tempfile.mkdtemp())
 g = templates.build("lenet5")
 project.save(g, out / "l.json")
 analyze(project.load(out / "l.json"))
 compile_graph(g)
 for fmt in FORMATS:
-    export_graph(g, fmt, out / f"model_{fmt}.{fmt}")
+    export_graph(g, fmt, out / f"model_{fmt}{EXPORTS[fmt].suffix}")
 cli_main(["train", str(out / "l.json"), "--dataset", "synthetic", "--epochs", "1", "--max-steps", "1", "--batch-size", "4",
             "--synthetic-size", "8", "--out", str(out / "run"), "--device", "cpu"])
 # modules loaded from files (not the ones extension modules create at run time, such as cython_runtime)

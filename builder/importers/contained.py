@@ -82,15 +82,24 @@ def _failure(source: str, why: str) -> ModelImportError:
     return ModelImportError(source, [ImportProblem("source", source, why)])
 
 
+def _report(path: Path):
+    """What the child wrote (each file whole: it writes atomically), or None when it wrote nothing readable (it
+    was killed, or ran out of memory, before it finished)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _read(source: str, out: Path, code: int, err: str, memory_gib: float):
-    if (out / ERROR).exists():
-        doc = json.loads((out / ERROR).read_text(encoding="utf-8"))
+    doc = _report(out / ERROR)
+    if doc is not None:
         raise ModelImportError(doc["source"], [ImportProblem(*p) for p in doc["problems"]])
-    if (out / RESULT).exists() and code == 0:
+    doc = _report(out / RESULT) if code == 0 else None
+    if doc is not None:
         from ..core import project
         from ..train.weights import load_tensors
         from .torch_module import Imported
-        doc = json.loads((out / RESULT).read_text(encoding="utf-8"))
         graph = project.from_dict(doc["project"], f"the import of {source}")
         tensors = load_tensors(out / "state.safetensors")  # (safetensors sorts its keys: the model's order back)
         return Imported(graph, {k: tensors[k] for k in doc["keys"]}, doc["notes"])
@@ -101,5 +110,8 @@ def _read(source: str, out: Path, code: int, err: str, memory_gib: float):
         hint = f" (out of memory? the limit is {memory_gib:g} GiB)" if -code in (signal.SIGKILL, signal.SIGSEGV) \
             else ""
         raise _failure(source, f"the import was ended by signal {name}{hint}{said}")
+    if any(w in last.lower() for w in ("memory", "alloc")):  # a library that gave up (OpenBLAS, a C allocator)
+        raise _failure(source, f"ran out of memory during the import (exit status {code}; the limit is "
+                               f"{memory_gib:g} GiB: --memory or BLOCK_BUILDER_IMPORT_MEMORY sets it){said}")
     raise _failure(source, f"the model's code ended the import (exit status {code}, e.g. sys.exit or os._exit) "
                            f"before it finished{said}")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import ModelImportError
+from ..core.files import write_bytes
 from .contained import ERROR, RESULT, bound_memory
 
 
@@ -18,7 +19,7 @@ def _child(job: dict) -> int:
     source = job["source"]
 
     def fail(problems):
-        (out / ERROR).write_text(json.dumps({"source": source, "problems": problems}), encoding="utf-8")
+        write_bytes(out / ERROR, json.dumps({"source": source, "problems": problems}).encode("utf-8"))
     try:
         from . import import_source
         imported = import_source(source, tuple(job["input_shape"]) if job["input_shape"] else None,
@@ -28,7 +29,7 @@ def _child(job: dict) -> int:
         save_tensors(imported.state, out / "state.safetensors")
         doc = {"project": project.to_dict(imported.graph), "keys": list(imported.state),
                "notes": [str(n) for n in imported.notes]}
-        (out / RESULT).write_text(json.dumps(doc), encoding="utf-8")
+        write_bytes(out / RESULT, json.dumps(doc).encode("utf-8"))
     except ModelImportError as e:
         fail([[p.kind, p.path, p.why] for p in e.problems])
     except SystemExit as e:

@@ -18,6 +18,7 @@ SHOWN = {"kind": "by kind", "mono": "monochrome", "sans": "sans serif", "serif":
          "on": "kind and shape", "off": "none", "3d": "3-D slabs", "flat": "flat boxes", "LR": "left to right",
          "TB": "top down"}
 DELAY_MS = 300  # a burst of edits redraws once
+LIVE_BLOCKS = 1500  # larger networks redraw on request (about a second per 5,000 blocks, on the window's thread)
 
 
 class _Preview(QSvgWidget):
@@ -58,6 +59,11 @@ class FigurePanel(QWidget):
         self.export_button.setToolTip("Write the figure as SVG, PDF or a TikZ .tex file")
         self.export_button.clicked.connect(lambda: self.export())
         grid.addWidget(self.export_button, n // 2 + 1, 0, 1, 2)
+        self.redraw_button = QPushButton("Redraw")
+        self.redraw_button.setToolTip(f"Networks of more than {LIVE_BLOCKS:,} blocks are redrawn on request")
+        self.redraw_button.clicked.connect(lambda: self.redraw())
+        self.redraw_button.hide()
+        grid.addWidget(self.redraw_button, n // 2 + 1, 2, 1, 2)
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.info.setStyleSheet("color: #546E7A")
@@ -105,8 +111,15 @@ class FigurePanel(QWidget):
     # ------------------------------------------------------------ live drawing
     def _edited(self, _analysis) -> None:
         self.stale = True
-        if self.isVisible():
+        live = len(self.doc.graph) <= LIVE_BLOCKS
+        self.redraw_button.setVisible(not live)
+        if not self.isVisible():
+            return
+        if live:
             self.timer.start(DELAY_MS)
+        else:
+            self.info.setText(f"{len(self.doc.graph):,} blocks: the figure is redrawn when you press Redraw "
+                              "(Export always draws the network as it is).")
 
     def showEvent(self, event):
         super().showEvent(event)
