@@ -78,6 +78,7 @@ CASES = {
     "googlenet expanded": lambda: expanded("googlenet", "inception3a", "inception4a"),
     "resnet18 expanded": lambda: expanded("resnet18", "layer1.0", "layer2.0"),
     "inception_v3 expanded": lambda: expanded("inception_v3", "Mixed_5b", "Mixed_6a", "Mixed_7c"),
+    "resnet50 expanded, stages": lambda: expanded("resnet50", "layer1.1", "layer1.2", "layer2.0"),
 }
 
 
@@ -86,8 +87,12 @@ CASES = {
 def test_one_labelled_element_per_block_with_its_shape_and_no_overlaps(case, direction):
     graph = CASES[case]()
     a = analyze(graph)
-    root, blocks = parse(render(build_figure(graph, Style(direction=direction)), ".svg"))
-    assert [g.get("data-id") for g in blocks] == list(a.blocks)  # every block once, in running order
+    stages = "stages" in case
+    root, blocks = parse(render(build_figure(graph, Style(direction=direction, stages=stages)), ".svg"))
+    drawn = [b for g in blocks for b in g.get("data-ids").split()]
+    assert sorted(drawn) == sorted(a.blocks) and len(drawn) == len(a.blocks)  # every block once
+    if not stages:
+        assert [g.get("data-id") for g in blocks] == list(a.blocks)  # in running order
     for g in blocks:
         rep = a.blocks[g.get("data-id")]
         assert g.get("data-shape") == "x".join(map(str, rep.out_shape))
@@ -104,6 +109,13 @@ def test_one_labelled_element_per_block_with_its_shape_and_no_overlaps(case, dir
                 assert not overlap(t, boxes[v]), (u, "label over", v)
             for t in texts[v]:
                 assert not overlap(t, boxes[u]), (v, "label over", u)
+    # a frame encloses its own blocks and crosses no other
+    for f in (g for g in root.iter(f"{SVG}g") if g.get("class") == "frame"):
+        fb = body(f)
+        title = f.get("data-title")
+        for bid, b in boxes.items():
+            inside = fb[0] <= b[0] and b[2] <= fb[2] and fb[1] <= b[1] and b[3] <= fb[3]
+            assert inside or not overlap(fb, b), (title, bid)
     # everything inside the page
     vb = [float(v) for v in root.get("viewBox").split()]
     for x0, y0, x1, y1 in boxes.values():

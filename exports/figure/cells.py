@@ -68,6 +68,7 @@ class Cell:
     main0: float = 0.0     # where its column starts along the reading direction
     colw: float = 0.0
     axis: float = 0.0      # its lane's line across the reading direction
+    ext: tuple = ()        # (along, before its lane's line, after it): :meth:`extents`, set by the layout
 
     # ------------------------------------------------------------ size, as the layout reads it
     def label_size(self, font: str) -> tuple:

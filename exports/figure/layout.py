@@ -132,25 +132,35 @@ class _Layout:
             self._lanes(cols)
             unit_cols.append(cols)
         widths = [[max(c.ext[0] for c in col) for col in cols] for cols in unit_cols]
-        self.lead = [self._lead(i, u) for i, u in enumerate(self.st.units)]
+        self.lead = self._leads()
         span = [sum(w) + GAP * (len(w) - 1) + self.lead[i] for i, w in enumerate(widths)]
         limit = self.style.width if self.dir == "LR" else self.style.width * 1.25
         rows = self._pack(span, limit)
         self._place(rows, unit_cols, widths)
         return self._draw(rows)
 
-    def _lead(self, i, unit) -> float:
-        """Room before a unit that opens a frame in a top-down figure (its title band is along the reading way)."""
+    def _leads(self) -> list:
+        """Room before each unit for the title bands of the frames that open at it, in a top-down figure (the
+        bands lie along the reading way there): one band and its margins per frame."""
         if self.dir != "TB":
-            return 0.0
-        b = self.graph.block(unit.ids[0])
-        opens = unit.repeat > 1 and (unit.period > 1 or not unit.cut)
-        if b.group:
-            gid = b.group.get("id")
-            prev = self.st.units[i - 1].ids[-1] if i else None
-            pg = self.graph.block(prev).group if prev else None
-            opens = opens or not pg or pg.get("id") != gid
-        return BAND + 2 * PAD if opens else 0.0
+            return [0.0] * len(self.st.units)
+        opens = [1 if u.repeat > 1 and (u.period > 1 or not u.cut) else 0 for u in self.st.units]
+        first: dict = {}  # frame (an expanded composite, or one it is inside) -> the unit its first block is in
+        groups = {str(self.graph.block(b).group.get("id")) for u in self.st.units for b in u.ids
+                  if self.graph.block(b).group}
+        for i, u in enumerate(self.st.units):
+            for b in u.ids:
+                g = self.graph.block(b).group
+                if not g:
+                    continue
+                parts = str(g.get("id")).split(".")
+                for k in range(1, len(parts) + 1):
+                    gid = ".".join(parts[:k])
+                    if gid in groups:
+                        first.setdefault(gid, i)
+        for i in first.values():
+            opens[i] += 1
+        return [n * (BAND + 2 * PAD) for n in opens]
 
     def _breaks(self) -> list:
         """Where a row may end: after a cut that is not inside a folded period."""
@@ -271,9 +281,9 @@ class _Layout:
         for c in self.cells.values():
             c.axis += offset[c.row]
         groups = []
-        for gid, r, box, title in frames:
+        for gid, r, box, (title, across) in frames:
             box = (box[0], box[1] + offset[r], box[2], box[3] + offset[r])
-            groups.append(self._frame(gid, box, title))
+            groups.append(self._frame(gid, box, title, across + offset[r]))
         groups += w.draw(offset, extents)
         for b, c in sorted(self.cells.items(), key=lambda kv: self.st.order[kv[0]]):  # in running order
             items, body = c.draw(self.dir, self.style.font)
@@ -320,29 +330,30 @@ class _Layout:
                 top = min(c.axis - c.ext[1] for c in mine)
                 bottom = max(c.axis + c.ext[2] for c in mine)
                 top = min([top] + [wires.arc_top(r, c.id) for c in mine])
-                for _, rr, (x0, y0, x1, y1), _t in done:  # enclose the frames inside it
-                    if rr == r and x0 >= lo - 1e-6 and x1 <= hi + 1e-6:
+                ids = {c.id for c in mine}
+                for _, rr, (x0, y0, x1, y1), _t, inner in done:  # enclose the frames inside it
+                    if rr == r and inner <= ids:
                         top, bottom = min(top, y0), max(bottom, y1)
                         lo, hi = min(lo, x0 - PAD), max(hi, x1 + PAD)
                 box = (lo, top - PAD - (BAND if self.style.labels == "on" else 0), hi, bottom + PAD)
                 if self.dir == "TB":  # the title band lies along the reading way: in the room kept before it
                     box = (lo - (BAND if self.style.labels == "on" else 0), top - PAD, hi, bottom + PAD)
-                done.append((gid, r, box, title))
+                # its title: at the top left; top down, level with its blocks (an arc may run down its left side)
+                done.append((gid, r, box, (title, min(c.axis - c.cross / 2 for c in mine)), ids))
                 extents[r][0] = max(extents[r][0], -box[1])
                 extents[r][1] = max(extents[r][1], box[3])
                 wires.raise_over(r, box, extents)
-        return [(gid, r, box, title if self.style.labels == "on" else "") for gid, r, box, title in done]
+        return [(gid, r, box, title if self.style.labels == "on" else ("", 0.0)) for gid, r, box, title, _ in done]
 
-    def _frame(self, gid, box, title) -> Group:
+    def _frame(self, gid, box, title, across) -> Group:
         x0, y0, x1, y1 = box
         ink = INK[self.style.colour]
         items = [Rect(x0, y0, x1 - x0, y1 - y0, "none", ink["frame"], dash=True, round=2.0, width=0.5)]
         if title:
             if self.dir == "LR":
                 items.append(Text(x0 + 2, y0 + FONT * 1.05, title, FONT, "start", fill=ink["title"]))
-            else:
-                items.append(Text(y0 + 2, x0 + FONT * 1.05, title, FONT, "start", fill=ink["title"]))
-                items[-1].swapped = True
+            else:  # at the top left once turned to read downward: its band is along the reading way
+                items.append(Text(x0 + FONT * 1.05, across, title, FONT, "start", fill=ink["title"]))
         return Group("frame", {"id": gid, "title": title}, items)
 
 
@@ -357,8 +368,6 @@ def _transpose(group: Group) -> Group:
         elif isinstance(it, Path):
             steps = tuple((s[0],) + tuple(v for i in range(1, len(s), 2) for v in (s[i + 1], s[i])) for s in it.steps)
             out.append(Path(steps, it.stroke, it.dash, it.arrow, it.width))
-        elif isinstance(it, Text) and getattr(it, "swapped", False):
-            out.append(Text(it.x, it.y, it.text, it.size, it.anchor, it.bold, it.fill))
         elif isinstance(it, Text):
             out.append(Text(it.y, it.x, it.text, it.size, it.anchor, it.bold, it.fill))
         else:
