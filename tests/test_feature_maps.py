@@ -6,7 +6,7 @@ import torch
 from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer
 from PySide6.QtTest import QTest
 
-from builder.ui.feature_maps import load_image
+from builder.train.samples import load_image
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -79,6 +79,81 @@ def cmd_evaluate(args) -> int:
 
 
 @extra_command
+def add_explain_parser(sub):
+    from .explain import METHODS
+    p = sub.add_parser("explain", help="why the network predicted what it did for one image: Grad-CAM, saliency, "
+                                       "integrated gradients, occlusion (captum)")
+    p.add_argument("file", help="a project file (or a template name)")
+    p.add_argument("--weights", help="trained weights (.safetensors; default: the project's own)")
+    p.add_argument("--dataset", help="as for train (default: fashion-mnist when installed, else synthetic)")
+    p.add_argument("--index", type=int, default=0, help="which image of the validation set (Fashion-MNIST's: its "
+                                                        "test set), counted from 0")
+    p.add_argument("--method", choices=METHODS, default="gradcam")
+    p.add_argument("--block", help="the block to explain at (Grad-CAM: one with a C x H x W output; default: the "
+                                   "last such block)")
+    p.add_argument("--target", help="the class to explain, by number or name (default: the predicted one)")
+    p.add_argument("-o", "--output", required=True, help="the image with the attribution over it (.png)")
+    p.add_argument("--npy", help="the raw attribution as float32 (.npy): Grad-CAM at the block's resolution, "
+                                 "the others at the input's (C x H x W)")
+    p.add_argument("--json", action="store_true", help="print the prediction and the files as JSON")
+    p.set_defaults(func=cmd_explain)
+
+
+def cmd_explain(args) -> int:
+    import io
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..core.files import write_bytes
+    from .explain import explain, overlay_png
+    from .settings import TrainingError, default_dataset
+    from .weights import load_tensors
+    graph = load_graph(args.file)
+    args.from_scratch = False
+    weights = _weights(args, graph)
+    if not weights:
+        raise CliError("explain needs trained weights: --weights FILE.safetensors (or a project that has them)")
+    if Path(args.output).suffix.lower() != ".png":
+        raise CliError(f"-o {args.output}: the explanation is written as a .png image")
+    dataset = args.dataset or default_dataset()
+    target = args.target
+    try:
+        tensors = load_tensors(weights)
+        if target is not None and not target.lstrip("-").isdigit():
+            from .data import CLASS_NAMES
+            names = [n.lower() for n in CLASS_NAMES.get(dataset.lower(), [])]
+            if target.lower() not in names:
+                raise TrainingError(f"--target {target}: not a class of {dataset}"
+                                    + (f" ({', '.join(CLASS_NAMES[dataset.lower()])})" if names else ""))
+            target = names.index(target.lower())
+        e = explain(graph, tensors, ("dataset", dataset, args.index), args.method, args.block, target)
+        write_bytes(Path(args.output), overlay_png(e))
+        if args.npy:
+            buf = io.BytesIO()
+            np.save(buf, e.attribution.astype(np.float32))
+            write_bytes(Path(args.npy), buf.getvalue())
+    except TrainingError as e:
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"{e.filename or args.output}: could not write it: {e.strerror or e}") from None
+    result = {"method": e.method, "block": e.block, "index": args.index, "dataset": dataset,
+              "predicted": e.name(e.predicted), "confidence": e.probabilities[e.predicted],
+              "true": e.name(e.true) if e.true is not None else None, "target": e.name(e.target),
+              "weights": str(weights), "image": args.output, "npy": args.npy}
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    print(f"{e.caption}: predicted {result['predicted']} ({result['confidence'] * 100:.1f}%)"
+          + (f", true {result['true']}" if result["true"] is not None else "")
+          + f"; {e.method}" + (f" on {e.block}" if e.block else "") + f" for {result['target']}")
+    for path in (args.output, args.npy):
+        if path:
+            print(f"wrote {path}")
+    return 0
+
+
+@extra_command
 def add_profile_parser(sub):
     p = sub.add_parser("profile", help="measured time of every block on a device, beside its MACs")
     p.add_argument("file", help="a project file (or a template name)")

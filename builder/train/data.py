@@ -60,6 +60,15 @@ def _load_idx_split(base: Path, split: str):
     return x.unsqueeze(1), y.long()
 
 
+# the class names of the datasets known by name (an image folder's are its sub-folders)
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+    "mnist": [str(i) for i in range(10)],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
 class TensorData:
     """A dataset held in memory as uint8 images (N, C, H, W) and labels; batches are made on the device."""
 

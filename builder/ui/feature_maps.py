@@ -15,66 +15,6 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsRectItem, QHBoxL
 from .plots import LazyPlots
 
 
-def load_image(source, in_shape):
-    """(normalised tensor 1xCxHxW, the picture as an HxW or HxWx3 array in 0..1, a caption) for ``source``:
-    ("random",), ("dataset", name, index) or ("file", path). A file is converted to the input's channels and
-    size; a dataset image is prepared as training prepares it."""
-    import numpy as np
-    import torch
-
-    from builder.train.settings import TrainingError
-    from builder.train.data import batches, load_dataset, prepare
-    from builder.train.settings import Config
-    c, h, w = in_shape
-    kind = source[0]
-    if kind == "random":
-        x = torch.rand(1, c, h, w, generator=torch.Generator().manual_seed(0))
-        return x, _picture(x[0]), "random noise"
-    if kind == "file":
-        from PIL import Image, UnidentifiedImageError
-        try:
-            with Image.open(source[1]) as im:
-                im = im.convert("L" if c == 1 else "RGB").resize((w, h))
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise TrainingError(f"{source[1]}: not an image this can read ({e})") from None
-        x = torch.from_numpy(arr).reshape(h, w, -1).permute(2, 0, 1)[None]
-        if x.shape[1] != c:
-            x = x.expand(1, c, h, w).clone()
-        pic = x[0].clone()
-        return (x - 0.45) / 0.226, _picture(pic), f"{Path(source[1]).name}"
-    name, index = source[1], int(source[2])
-    _, val = load_dataset(Config(dataset=name, workers=0), in_shape, 10)
-    if not 0 <= index < len(val):
-        raise TrainingError(f"{name} has {len(val):,} validation images: choose 0 to {len(val) - 1:,}")
-    if hasattr(val, "x"):
-        xb, yb = val.x[index:index + 1], val.y[index:index + 1]
-    else:
-        for i, (xb, yb) in enumerate(batches(val, 1, 0, 0, shuffle=False)):
-            if i == index:
-                break
-    x = prepare(xb, val, in_shape, "cpu", False)
-    raw = torch.nn.functional.interpolate(xb.float()[:, :c] / 255.0, size=(h, w), mode="bilinear",
-                                          align_corners=False) if xb.shape[-2:] != (h, w) else xb.float() / 255.0
-    names = getattr(val, "classes", None) or _class_names(val)
-    label = int(yb[0])
-    caption = f"{name} validation image {index} ({names[label] if names and label < len(names) else label})"
-    return x, _picture(raw[0]), caption
-
-
-def _class_names(val):
-    from builder.train.evaluation import CLASS_NAMES
-    return CLASS_NAMES.get(getattr(val, "name", ""), None)
-
-
-def _picture(chw):
-    """A CxHxW tensor as an HxW (one channel) or HxWx3 array scaled to 0..1 for display."""
-    arr = chw.float().numpy()
-    arr = arr[0] if arr.shape[0] != 3 else arr.transpose(1, 2, 0)
-    lo, hi = float(arr.min()), float(arr.max())
-    return (arr - lo) / (hi - lo) if hi > lo else arr * 0
-
-
 def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
     """(C, H, W) numpy array of ``block_id``'s output for one image (a random one when None)."""
     import torch
@@ -224,6 +164,7 @@ class FeatureMapsPanel(QWidget):
 
         def work():
             try:
+                from builder.train.samples import load_image
                 x, picture, caption = load_image(source, in_shape)
                 outcome["picture"], outcome["caption"] = picture, caption
                 outcome["maps"] = compute_maps(graph, bid, image=x, weights=weights)
