@@ -47,18 +47,22 @@ def spatial_blocks(graph, analysis) -> list:
             and graph.block(b).type != "input"]
 
 
-def _probed(graph, block: str):
-    """A copy of ``graph`` with an identity after ``block`` (its output, as a module a hook can watch)."""
+def _probed(graph, blocks) -> tuple:
+    """A copy of ``graph`` with an identity after each of ``blocks`` (its output, as a module a hook can watch);
+    and {identity id: block id}."""
     from builder.core.graph import make_id
     g = graph.copy()
-    probe = make_id(f"{block}_watched", g)
-    consumers = g.consumers(block)
-    g.add_block("identity", {}, probe)
-    for v, port in consumers:
-        g.disconnect(block, v, port)
-        g.connect(probe, v, port)
-    g.connect(block, probe)
-    return g, probe
+    watched = {}
+    for block in blocks:
+        probe = make_id(f"{block}_watched", g)
+        consumers = g.consumers(block)
+        g.add_block("identity", {}, probe)
+        for v, port in consumers:
+            g.disconnect(block, v, port)
+            g.connect(probe, v, port, check_cycle=False)
+        g.connect(block, probe, check_cycle=False)
+        watched[probe] = block
+    return g, watched
 
 
 def fitting(graph, tensors: dict, where: str = "the weights"):
@@ -97,7 +101,6 @@ def explain(graph, tensors: dict, source, method: str = "gradcam", block: str | 
     in_shape = a.blocks[inputs[0]].out_shape if len(inputs) == 1 else None
     if in_shape is None or len(in_shape) != 3:
         raise TrainingError("explaining needs a network with one C x H x W image input")
-    fitting(graph, tensors)  # the weights must be this network's
     choices = spatial_blocks(graph, a)
     if method in ON_A_BLOCK:
         if block is None:  # the last map with more than one position (a 1 x 1 map places nothing)
@@ -116,7 +119,8 @@ def explain(graph, tensors: dict, source, method: str = "gradcam", block: str | 
         raise TrainingError(f"--block {block}: no such block")
     image = sample(source, in_shape)
     x = image.x
-    model_graph, probe = _probed(graph, block) if method in ON_A_BLOCK else (graph, None)
+    model_graph, watched = _probed(graph, [block]) if method in ON_A_BLOCK else (graph, {})
+    probe = next(iter(watched), None)
     model = fitting(model_graph, tensors).eval()
     for m in model.modules():  # captum differentiates activations a module would overwrite in place
         if hasattr(m, "inplace"):
@@ -194,3 +198,31 @@ def overlay_png(e: Explanation, size: int = 280) -> bytes:
     buf = io.BytesIO()
     page.save(buf, "PNG")
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------- one image through every block
+
+def block_outputs(graph, tensors: dict, x) -> dict:
+    """Every drawn block's output for the image ``x`` (1 x C x H x W): ``{block id: array}`` (its first sample),
+    watched through an identity after each block, the network in eval mode with ``tensors`` (which must fit)."""
+    g, watched = _probed(graph, [b for b in graph.ids() if graph.block(b).type not in ("input", "output")])
+    model = fitting(g, tensors).eval()  # the identities hold no weights: the same keys as the network's
+    seen: dict = {}
+    hooks = [model.get_submodule(p).register_forward_hook(
+        lambda _m, _i, out, b=b: seen.__setitem__(b, out[0].detach().float().numpy().copy()))
+        for p, b in watched.items()]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def strongest(maps: np.ndarray, k: int = 4) -> list:
+    """The channels of a C x H x W output that respond most (by mean activation), strongest first."""
+    if maps.ndim != 3:
+        return []
+    score = maps.reshape(maps.shape[0], -1).mean(1)
+    return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
