@@ -177,9 +177,9 @@ def _colours(heat: np.ndarray) -> np.ndarray:
     return stops[i[..., 0]] * (1 - f) + stops[i[..., 0] + 1] * f
 
 
-def overlay_png(e: Explanation, size: int = 280) -> bytes:
-    """The image with the heat map over it, enlarged to ``size`` pixels, and a caption naming the method, the
-    block, the predicted and the true class."""
+def overlay_png(e: Explanation, size: int = 280, caption: bool = True) -> bytes:
+    """The image with the heat map over it, enlarged to ``size`` pixels, and (``caption``) a line naming the
+    method, the block, the predicted and the true class."""
     from PIL import Image, ImageDraw
     pic = e.picture if e.picture.ndim == 3 else np.repeat(e.picture[..., None], 3, axis=2)
     mixed = pic * 0.55 + _colours(e.heat) * 0.45 * (0.35 + 0.65 * e.heat[..., None])
@@ -189,11 +189,11 @@ def overlay_png(e: Explanation, size: int = 280) -> bytes:
     lines = [f"{TITLES[e.method]}" + (f" on {e.block}" if e.block else "") + f", target {e.name(e.target)}",
              f"predicted {e.name(e.predicted)} ({e.probabilities[e.predicted] * 100:.1f}%)"
              + (f", true {e.name(e.true)}" if e.true is not None else "")]
-    band = 14 * len(lines) + 6
-    page = Image.new("RGB", (max(img.width, 280), img.height + band), "white")
+    band = 14 * len(lines) + 6 if caption else 0
+    page = Image.new("RGB", (max(img.width, 280) if caption else img.width, img.height + band), "white")
     page.paste(img, (0, band))
     draw = ImageDraw.Draw(page)
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines if caption else ()):
         draw.text((4, 3 + 14 * i), line, fill=(33, 33, 33))
     buf = io.BytesIO()
     page.save(buf, "PNG")

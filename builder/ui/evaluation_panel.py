@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from builder.core import project
 
@@ -25,6 +25,7 @@ from .text import esc
 
 class EvaluationPanel(QWidget):
     evaluated = Signal(dict)  # the result (evaluation.json's content)
+    explain_requested = Signal(str, int)  # (dataset, index): a wrong image to explain in the Explain panel
 
     def __init__(self, doc, ask_path=None, parent=None):
         super().__init__(parent)
@@ -73,10 +74,17 @@ class EvaluationPanel(QWidget):
         wrong_scroll = QScrollArea()
         wrong_scroll.setWidgetResizable(True)
         wrong_scroll.setWidget(self.wrong)
+        self.wrong_list = QListWidget()  # the same images, one per row: double click (or Enter) explains one
+        self.wrong_list.setToolTip("Double click (or Enter) to see why the network got it wrong (the Explain panel)")
+        self.wrong_list.itemActivated.connect(self._explain_wrong)
+        gallery = QSplitter(Qt.Vertical)
+        gallery.addWidget(wrong_scroll)
+        gallery.addWidget(self.wrong_list)
+        gallery.setSizes([300, 120])
         split = QSplitter()
         split.addWidget(left_w)
         split.addWidget(self.plots)
-        split.addWidget(wrong_scroll)
+        split.addWidget(gallery)
         split.setSizes([380, 420, 420])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -91,6 +99,10 @@ class EvaluationPanel(QWidget):
         self.confusion_plot.addItem(self.confusion_image)
         self.confusion_plot.setMinimumSize(220, 160)
         return [(self.confusion_plot, 1)]
+
+    def _explain_wrong(self, item) -> None:
+        dataset, index = item.data(Qt.UserRole)
+        self.explain_requested.emit(dataset, index)
 
     def _browse(self):
         if self.ask_path is None:
@@ -190,6 +202,12 @@ class EvaluationPanel(QWidget):
                                                        if few else None)
         self.confusion_plot.setLabel("left", "true class")
         self.confusion_plot.setLabel("bottom", "predicted class (numbered as the rows)")
+        self.wrong_list.clear()
+        for w in result.get("most_confident_wrong") or []:
+            item = QListWidgetItem(f"image {w['index']}: {w['true']}, taken for {w['predicted']} "
+                                   f"({w['confidence'] * 100:.0f}%)")
+            item.setData(Qt.UserRole, (result["dataset"], int(w["index"])))
+            self.wrong_list.addItem(item)
         picture = Path(folder) / "most_confident_wrong.png" if folder else None
         if picture is not None and picture.is_file():
             self.wrong.setPixmap(QPixmap(str(picture)))

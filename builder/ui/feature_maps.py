@@ -1,5 +1,6 @@
 """Feature maps: the selected block's output channels for one image, as a grid; computed in a worker thread (the
-window keeps answering), with the project's own weights when it has them, else the current initial ones. The image
+window keeps answering), with the weights chosen in the Explain panel (a run of this network by default; weights
+that do not fit are refused, naming the blocks), else the project's own, else the initial ones. The image
 is a validation image of a dataset (by number), an image file (opened or dropped on the panel) or random noise;
 beside the maps, the input with the receptive field of the block's centre unit drawn on it."""
 from __future__ import annotations
@@ -26,10 +27,11 @@ def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
     torch.manual_seed(seed)
     net = compile_graph(g).eval()
     if weights is not None:
+        from builder.train.explain import fitting
         tensors = load_tensors(weights)
-        own = net.state_dict()
-        net.load_state_dict({k: v for k, v in tensors.items() if k in own and v.shape == own[k].shape},
-                            strict=False)
+        fitting(graph, tensors)  # the whole network's weights, or a message naming the blocks that differ
+        own = net.state_dict()  # the part of the network up to the block: its tensors, all of them there
+        net.load_state_dict({k: tensors[k] for k in own}, strict=True)
     shape = net.input_shapes[0]
     x = image if image is not None else torch.rand(1, *shape, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -39,6 +41,7 @@ def compute_maps(graph, block_id, image=None, weights=None, seed: int = 0):
 
 class FeatureMapsPanel(QWidget):
     computed = Signal(object)  # the (C, H, W) array shown
+    explain_requested = Signal(str, int)  # (dataset, index): open this validation image in the Explain panel
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
@@ -63,6 +66,11 @@ class FeatureMapsPanel(QWidget):
         self.open_button = QPushButton("Open image…")
         self.open_button.setToolTip("Or drop an image file on this panel")
         self.show_button = QPushButton("Show its feature maps")
+        self.explain_button = QPushButton("Explain this image…")
+        self.explain_button.setToolTip("Why the network predicts what it does for it (the Explain panel)")
+        self.explain_button.clicked.connect(
+            lambda: self.explain_requested.emit(self.dataset.currentText().strip(), self.index.value()))
+        self.weights_source = None  # () -> (weights file or None, how to name them): the Explain panel's choice
         self.field_text = QLabel("")
         self.field_text.setWordWrap(True)
         self.field_text.setStyleSheet("color: #546E7A")
@@ -74,6 +82,7 @@ class FeatureMapsPanel(QWidget):
         left.addWidget(self.index)
         left.addWidget(self.open_button)
         left.addWidget(self.show_button)
+        left.addWidget(self.explain_button)
         left.addStretch(1)
         left.insertWidget(left.count() - 1, self.field_text)
         lay = QHBoxLayout(self)
@@ -106,6 +115,7 @@ class FeatureMapsPanel(QWidget):
         self.dataset.setVisible(kind == "dataset")
         self.index.setVisible(kind == "dataset")
         self.open_button.setVisible(kind == "file")
+        self.explain_button.setVisible(kind == "dataset")
 
     def _open_file(self):
         path, _ = QFileDialog.getOpenFileName(self, "An image for the feature maps", self.file,
@@ -150,7 +160,11 @@ class FeatureMapsPanel(QWidget):
             return False
         if self._thread is not None and self._thread.is_alive():
             return False
-        weights = self.doc.own_weights()
+        if self.weights_source is not None:
+            weights, which = self.weights_source()
+        else:
+            weights = self.doc.own_weights()
+            which = "the project's weights" if weights else "the initial (untrained) weights"
         graph = self.doc.graph.copy()
         source = self.image_source()
         if source is None:
@@ -184,7 +198,7 @@ class FeatureMapsPanel(QWidget):
                 self.status.setText(f"Cannot compute the maps: {outcome['error']}")
                 return
             self._draw_input(outcome["picture"], field, rep.out_shape)
-            self._draw(bid, outcome["maps"], weights, outcome["caption"])
+            self._draw(bid, outcome["maps"], which, outcome["caption"])
         timer.timeout.connect(poll)
         timer.start(20)
         return True
@@ -212,7 +226,7 @@ class FeatureMapsPanel(QWidget):
         self.field_text.setText(text)
         self.input_box.autoRange(padding=0.02)
 
-    def _draw(self, bid, maps, weights, caption="a random image") -> None:
+    def _draw(self, bid, maps, which, caption="a random image") -> None:
         import math
 
         import pyqtgraph as pg
@@ -229,6 +243,6 @@ class FeatureMapsPanel(QWidget):
             box.invertY(True)
         self.status.setText(f"{bid}: {c} maps of {maps.shape[1]}x{maps.shape[2]}"
                             + (f" (the first {shown})" if shown < c else "")
-                            + (" with the project's weights" if weights else " with the current initial weights")
+                            + f" with {which}"
                             + f", for {caption}")
         self.computed.emit(maps)

@@ -97,11 +97,17 @@ class Inspector(QScrollArea):
         self.message.setStyleSheet("color: #C62828")
         self.expand_button = QPushButton("Expand into its blocks")
         self.expand_button.hide()
+        self.channels_title = QLabel()  # a followed image: the block's channels, the strongest first
+        self.channels_title.setWordWrap(True)
+        self.channels_title.setStyleSheet("color: #455A64")
+        self.channels = QLabel()
         self.outer.addWidget(self.title)
         self.outer.addLayout(self.form)
         self.outer.addWidget(self.message)
         self.outer.addWidget(self.figures)
         self.outer.addWidget(self.expand_button)
+        self.outer.addWidget(self.channels_title)
+        self.outer.addWidget(self.channels)
         self.outer.addStretch(1)
         self._field_timer = QTimer(self)
         self._field_timer.setSingleShot(True)
@@ -110,6 +116,26 @@ class Inspector(QScrollArea):
         doc.analysed.connect(self._analysed_later)
         doc.edit_failed.connect(self._failed)
         self.show_block(None)
+
+    def show_channels(self, out) -> None:
+        """The selected block's output for the followed image: up to 16 channels in a grid, the strongest first
+        (None: no image is followed, or the block has no output)."""
+        if out is None:
+            self.channels_title.clear()
+            self.channels.clear()
+            return
+        from builder.train.explain import strongest
+
+        from .follow import describe, grid
+        if out.ndim == 3:
+            top = strongest(out, 16)
+            self.channels.setPixmap(grid(out, top, 4, 56))
+            self.channels_title.setText(f"Its output for the followed image ({describe(out).replace(chr(10), ', ')})"
+                                        f": channels {', '.join(map(str, top))}, the strongest first")
+        else:
+            from .follow import thumbnail
+            self.channels.setPixmap(thumbnail(out).scaledToWidth(240))
+            self.channels_title.setText(f"Its output for the followed image ({describe(out).replace(chr(10), ', ')})")
 
     # ------------------------------------------------------------------ building the form
     def show_block(self, block_id: str | None):

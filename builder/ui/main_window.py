@@ -103,6 +103,16 @@ class MainWindow(QMainWindow):
         from .feature_maps import FeatureMapsPanel
         self.feature_maps = FeatureMapsPanel(self.doc)
         self.feature_maps_dock = self.add_bottom_dock("Feature maps", self.feature_maps)
+        from .explain_panel import ExplainPanel
+        from .follow import Thumbnails
+        self.explain = ExplainPanel(self.doc, runs_folder=lambda: self.runs.folder.text().strip() or "runs")
+        self.explain_dock = self.add_bottom_dock("Explain", self.explain)
+        self.thumbnails = Thumbnails(self.scene)
+        self.explain.followed.connect(self._followed)
+        self.feature_maps.weights_source = self.explain.weights.current
+        self.feature_maps.explain_requested.connect(self.explain_image)
+        self.evaluation.explain_requested.connect(self.explain_image)
+        self.trainer.finished.connect(lambda _code: self._trained_weights(self.trainer.run_out))
         from .comparing import Comparing, HistoryPanel
         self.comparing = Comparing(self)  # the compare view: File > Compare with..., History, the Advisor
         self.history = HistoryPanel(self.doc, self.comparing.with_history)
@@ -684,9 +694,31 @@ class MainWindow(QMainWindow):
 
     def _selection_changed(self):
         ids = self.scene.selected_block_ids()
-        self.inspector.show_block(ids[0] if len(ids) == 1 else None)
-        self.feature_maps.select(ids[0] if len(ids) == 1 else None)
-        self.layers.select(ids[0] if len(ids) == 1 else None)
+        one = ids[0] if len(ids) == 1 else None
+        self.inspector.show_block(one)
+        self.feature_maps.select(one)
+        self.layers.select(one)
+        self.explain.set_block(one)
+        self.inspector.show_channels((self.explain.outputs or {}).get(one))
+
+    def _followed(self, outputs):
+        """An image followed through the network (or no longer): its outputs beside the blocks, and the selected
+        block's channels in the inspector."""
+        self.thumbnails.show(outputs)
+        ids = self.scene.selected_block_ids()
+        self.inspector.show_channels((outputs or {}).get(ids[0]) if len(ids) == 1 else None)
+
+    def explain_image(self, dataset: str, index: int):
+        """The Explain panel, on this validation image."""
+        self.explain_dock.show()
+        self.explain_dock.raise_()
+        self.explain.explain_image(dataset, index)
+
+    def _trained_weights(self, folder):
+        from .weights_choice import run_weights
+        path = run_weights(folder) if folder else None
+        if path is not None:
+            self.explain.weights.choose(path)
 
     def _analysed(self, a):
         inp = [r for r in a.blocks.values() if r.type == "input"]
