@@ -162,3 +162,18 @@ def test_a_wrong_image_of_the_evaluation_opens_in_the_explain_panel(qtbot, make_
     qtbot.waitUntil(lambda: win.explain_dock.isVisible() and win.explain.index.value() == 7, timeout=5000)
     e = explained(qtbot, win.explain)
     assert "validation image 7" in e.caption and e.true == 6  # Shirt
+
+
+def test_occlusion_shows_its_progress_and_the_window_keeps_answering(qtbot, make_window):
+    win = make_window(template="lenet5", size=(1500, 950))
+    win.explain_dock.show()
+    win.explain_dock.raise_()
+    panel = win.explain
+    qtbot.waitUntil(panel.explain_button.isVisible, timeout=5000)
+    panel.method.setCurrentIndex(panel.method.findData("occlusion"))
+    said = set()
+    QTest.mouseClick(panel.explain_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: said.add(panel.status.text()) or (panel.explanation is not None
+                                                              and not panel.job.running), timeout=60000)
+    assert any(t.endswith("%") and "occlusion" in t for t in said), said
+    assert panel.explanation.method == "occlusion" and panel.explanation.attribution.shape == (1, 32, 32)

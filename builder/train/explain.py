@@ -82,10 +82,24 @@ def fitting(graph, tensors: dict, where: str = "the weights"):
     return model
 
 
+def _counted(model, expected: int, progress):
+    """``model`` as the forward function of a method that runs it many times, saying how far it is (0..1)."""
+    if progress is None:
+        return model
+    calls = [0]
+
+    def forward(*args):
+        calls[0] += 1
+        progress(min(1.0, calls[0] / max(expected, 1)))
+        return model(*args)
+    return forward
+
+
 def explain(graph, tensors: dict, source, method: str = "gradcam", block: str | None = None, target=None,
-            analysis=None, steps: int = 50) -> Explanation:
+            analysis=None, steps: int = 50, progress=None) -> Explanation:
     """One explanation of ``graph`` with weights ``tensors`` for the image ``source`` (as
-    :func:`builder.train.samples.load_image` takes it)."""
+    :func:`builder.train.samples.load_image` takes it). ``progress(fraction)``: called as integrated gradients
+    and occlusion, which run the network many times, go on."""
     from captum.attr import (GuidedGradCam, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion,
                              Saliency)
 
@@ -146,13 +160,16 @@ def explain(graph, tensors: dict, source, method: str = "gradcam", block: str | 
         elif method == "saliency":
             attr = Saliency(model).attribute(x, target=k, abs=True)
         elif method == "integrated-gradients":
-            attr = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=k, n_steps=steps,
-                                                       internal_batch_size=min(steps, 16))
+            batch = min(steps, 16)
+            attr = IntegratedGradients(_counted(model, -(-steps // batch), progress)).attribute(
+                x, baselines=torch.zeros_like(x), target=k, n_steps=steps, internal_batch_size=batch)
         else:
             side = max(1, min(h, w) // 8)
             stride = max(1, side // 2)
-            attr = Occlusion(model).attribute(x, sliding_window_shapes=(in_shape[0], side, side),
-                                              strides=(in_shape[0], stride, stride), baselines=0, target=k)
+            windows = ((h - side) // stride + 1) * ((w - side) // stride + 1)
+            attr = Occlusion(_counted(model, windows + 1, progress)).attribute(
+                x, sliding_window_shapes=(in_shape[0], side, side), strides=(in_shape[0], stride, stride),
+                baselines=0, target=k)
         raw = attr[0]
         heat = attr[0].abs().sum(0)
     heat = heat.detach().float()

@@ -161,9 +161,12 @@ class ExplainPanel(QWidget):
         graph = self.doc.graph.copy()
         source, target = self._source(), self.target.currentData()
 
+        progress = {"done": 0.0}  # written by the worker, read by the poll below
+
         def work():
             from builder.train.explain import explain
-            return explain(graph, self._tensors(graph, path), source, method, block, target)
+            return explain(graph, self._tensors(graph, path), source, method, block, target,
+                           progress=lambda f: progress.__setitem__("done", f))
 
         def done(e, error):
             if self._pending:  # the selection or a choice moved on while this ran: explain what is asked now
@@ -175,7 +178,10 @@ class ExplainPanel(QWidget):
             self.show_explanation(e, which)
         self.status.setText(f"Computing {esc(self.method.currentText())} with {esc(which)}…"
                             + (" (this method runs the network many times)" if method in SLOW else ""))
-        self.job = Job(self, "explain", work, done)
+        self.job = Job(self, "explain", work, done,
+                       tick=(lambda: self.status.setText(
+                           f"Computing {esc(self.method.currentText())} with {esc(which)}: "
+                           f"{progress['done'] * 100:.0f}%")) if method in SLOW else None)
         return True
 
     def show_explanation(self, e, which: str) -> None:

@@ -1,5 +1,6 @@
 """Work that runs the network off the window's thread: a Python thread, polled from the event loop (Qt objects
-never cross threads); the outcome, or the exception it raised, reaches ``done`` on the window's thread."""
+never cross threads); the outcome, or the exception it raised, reaches ``done`` on the window's thread, and
+``tick`` (if given) runs at every poll while it works (to show its progress)."""
 from __future__ import annotations
 
 import threading
@@ -9,7 +10,7 @@ from PySide6.QtCore import QTimer
 
 
 class Job:
-    def __init__(self, owner, name: str, work, done, poll_ms: int = 20):
+    def __init__(self, owner, name: str, work, done, poll_ms: int = 20, tick=None):
         self.outcome: dict = {}
         self.started = time.perf_counter()
         self.seconds = None
@@ -25,6 +26,8 @@ class Job:
 
         def poll():
             if self.thread.is_alive():
+                if tick is not None:  # say how far it is (from what the worker wrote)
+                    tick()
                 return
             self.timer.stop()
             self.timer.deleteLater()
