@@ -2,6 +2,7 @@
 prepares it), an image file, or random noise; with the picture to show and what it is."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def sample(source, in_shape) -> Sample:
         pic = x[0].clone()
         return Sample((x - 0.45) / 0.226, _picture(pic), f"{Path(source[1]).name}")
     name, index = source[1], int(source[2])
-    _, val = load_dataset(Config(dataset=name, workers=0), in_shape, 10)
+    val = _validation(name, tuple(in_shape))
     if not 0 <= index < len(val):
         raise TrainingError(f"{name} has {len(val):,} validation images: choose 0 to {len(val) - 1:,}")
     if hasattr(val, "x"):
@@ -65,6 +66,13 @@ def sample(source, in_shape) -> Sample:
     label = int(yb[0])
     caption = f"{name} validation image {index} ({names[label] if names and label < len(names) else label})"
     return Sample(x, _picture(raw[0]), caption, label, list(names) if names else None)
+
+
+@functools.lru_cache(maxsize=2)
+def _validation(name: str, in_shape: tuple):
+    """A dataset's validation set, kept for the next image (stepping through images, explaining one after
+    another)."""
+    return load_dataset(Config(dataset=name, workers=0), in_shape, 10)[1]
 
 
 def _class_names(val):
