@@ -177,3 +177,48 @@ def test_occlusion_shows_its_progress_and_the_window_keeps_answering(qtbot, make
                                                               and not panel.job.running), timeout=60000)
     assert any(t.endswith("%") and "occlusion" in t for t in said), said
     assert panel.explanation.method == "occlusion" and panel.explanation.attribution.shape == (1, 32, 32)
+
+
+def test_feature_maps_use_the_chosen_run_and_refuse_weights_that_do_not_fit(qtbot, make_window, tmp_path):
+    win = make_window(template="lenet5", size=(1500, 950))
+    other = templates.build("lenet5", num_classes=5)
+    make_run(tmp_path / "runs", "2026-12-02-lenet", other, initial(other).state_dict())
+    win.runs.folder.setText(str(tmp_path / "runs"))
+    win.explain.weights.refresh()
+    assert win.explain.weights.box.currentText().startswith("run 2026-12-02-lenet")
+    win.feature_maps_dock.show()
+    win.feature_maps_dock.raise_()
+    click_block(qtbot, win, "c1")
+    QTest.mouseClick(win.feature_maps.show_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: "Cannot compute the maps" in win.feature_maps.status.text(), timeout=60000)
+    assert "blocks that differ: output_fc" in win.feature_maps.status.text()
+    # the initial weights instead: computed, and named
+    box = win.explain.weights.box
+    box.setCurrentIndex(box.findText("initial weights (untrained)"))
+    with qtbot.waitSignal(win.feature_maps.computed, timeout=60000):
+        QTest.mouseClick(win.feature_maps.show_button, Qt.LeftButton)
+    assert "with the initial (untrained) weights" in win.feature_maps.status.text()
+
+
+def test_an_expanded_composite_shows_its_inner_blocks_outputs(qtbot, make_window):
+    from helpers import feature_graph
+    win = make_window(size=(1500, 950))
+    win.load_graph(feature_graph())
+    qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
+    win.explain_dock.show()
+    win.explain_dock.raise_()
+    panel = win.explain
+    qtbot.waitUntil(panel.follow.isVisible, timeout=5000)
+    panel.dataset.setCurrentText("synthetic")
+    tick(panel.follow)
+    qtbot.waitUntil(lambda: panel.outputs is not None and "inc" in panel.outputs, timeout=60000)
+    assert panel.outputs["inc"].shape == (24, 32, 32)  # the module's output, as one block
+    click_block(qtbot, win, "inc")
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    QTest.keySequence(win, "Ctrl+E")  # expand it: its branches get outputs of their own
+    qtbot.waitUntil(lambda: panel.outputs is not None and "inc.branch1" in panel.outputs, timeout=60000)
+    assert "inc" not in panel.outputs and "inc.branch1" in win.thumbnails.items
+    inner = [b for b in panel.outputs if b.startswith("inc.")]
+    cat = next(b for b in inner if win.doc.graph.block(b).type == "concat")
+    assert panel.outputs[cat].shape == (24, 32, 32)
