@@ -8,6 +8,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from builder.insight import advisor
@@ -173,6 +174,26 @@ def figure_panel():
     done(win)
 
 
+def explain_panel():
+    """LeNet-5: Grad-CAM on c3 for a Fashion-MNIST test image, the image followed through every block."""
+    win = window("lenet5", size=(1500, 950))
+    win.explain_dock.show()
+    win.explain_dock.raise_()
+    win.explain.index.setValue(12)
+    win.select_block("c3")
+    win.explain.follow.setChecked(True)
+    win.explain.run()
+    settle(win, until=lambda: win.explain.explanation is not None and win.explain.outputs is not None)
+    win.figure_dock.hide()
+    win.resizeDocks([win.explain_dock], [330], Qt.Vertical)
+    win.view.resetTransform()
+    win.view.zoom(0.85)
+    win.view.centerOn(win.scene.blocks["s4"])
+    settle(win)
+    save(win, "explain.png")
+    done(win)
+
+
 SHOTS = {
     "googlenet": lambda: expanded("googlenet", "inception3a", "inception3a.branch3.1", "googlenet.png", table_mode=2),
     "inception_v3": lambda: expanded("inception_v3", "Mixed_6b", "Mixed_6b.branch7x7dbl_2", "inception_v3.png",
@@ -183,6 +204,7 @@ SHOTS = {
     "advisor": advisor_preview,
     "compare": compare_view,
     "figure_panel": figure_panel,
+    "explain": explain_panel,
     "gallery": gallery,
     "training": training_run,
 }

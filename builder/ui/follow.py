@@ -41,7 +41,7 @@ def grid(maps: np.ndarray, channels, cols: int, cell: int, gap: int = 2) -> QPix
 def thumbnail(out: np.ndarray) -> QPixmap:
     """A block's output at a glance: its four strongest channels (2 x 2), or a vector as a strip of cells."""
     from builder.train.explain import strongest
-    if out.ndim == 3:
+    if out.ndim == 3 and out.shape[1] * out.shape[2] > 1:  # a map (a 1 x 1 one reads better as a vector)
         top = strongest(out, 4)
         return grid(out, top, 2, THUMB // 2 - 1)
     v = out.reshape(-1)[:64]

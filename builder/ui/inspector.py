@@ -127,7 +127,7 @@ class Inspector(QScrollArea):
         from builder.train.explain import strongest
 
         from .follow import describe, grid
-        if out.ndim == 3:
+        if out.ndim == 3 and out.shape[1] * out.shape[2] > 1:
             top = strongest(out, 16)
             self.channels.setPixmap(grid(out, top, 4, 56))
             self.channels_title.setText(f"Its output for the followed image ({describe(out).replace(chr(10), ', ')})"
