@@ -734,7 +734,7 @@ _activation("leaky_relu", "LeakyReLU", "nn.LeakyReLU", "x if x > 0 else slope * 
 register(BlockSpec(
     "identity", "Identity", "Reshape",
     shape=lambda p, ins: ins[0], cost=lambda p, ins, out: ZERO,
-    torch=TorchCall("nn.Identity"), alias="view", keeps_width=True, in_table=False,
+    torch=TorchCall("nn.Identity"), alias="view", keeps_width=True, in_table=False, watches=True,
     from_torch=FromTorch(("torch.nn.Identity",)),
     description="Passes its input through unchanged (a placeholder, or a removed layer)."))
 

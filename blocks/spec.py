@@ -362,6 +362,8 @@ class BlockSpec:
     short: str = ""            # its name in a paper figure ("Conv", "Bottleneck"); default: the title, less a
     #                            trailing parenthesis
     glyph: str = ""            # an element-wise merge's operator: a figure draws it as that sign in a circle
+    watches: bool = False      # returns its input unchanged, as a module: what a tool inserts after a block to
+    #                            watch its output (explanations, following an image through the network)
     legacy_ids: tuple[str, ...] = field(default=())
     # -- how the kind behaves in generated code; everything a generator, the advisor or a report needs to know
     torch: TorchCall | None = None  # primitives with a module: the constructor (build and export both use it)
@@ -464,6 +466,10 @@ class Registry:
         for old in spec.legacy_ids:
             self._legacy[old] = spec.type_id
         return spec
+
+    def watch_kind(self) -> str:
+        """The kind a tool inserts after a block to watch its output (its spec says ``watches``)."""
+        return next(s.type_id for s in self if s.watches)
 
     def get(self, type_id: str) -> BlockSpec | None:
         spec = self._specs.get(type_id)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from blocks import REGISTRY
+
 from .settings import TrainingError
 
 METHODS = ("gradcam", "guided-gradcam", "saliency", "integrated-gradients", "occlusion")
@@ -56,7 +58,7 @@ def _probed(graph, blocks) -> tuple:
     for block in blocks:
         probe = make_id(f"{block}_watched", g)
         consumers = g.consumers(block)
-        g.add_block("identity", {}, probe)
+        g.add_block(REGISTRY.watch_kind(), {}, probe)
         for v, port in consumers:
             g.disconnect(block, v, port)
             g.connect(probe, v, port, check_cycle=False)
