@@ -6,6 +6,7 @@ from exports.api import FORMATS
 from .cli_base import CliError, extra_command, load_graph, load_network
 
 from .train import cli as _train_cli  # noqa: F401,E402
+from .search import cli as _search_cli  # noqa: F401,E402
 
 
 @extra_command
