@@ -66,8 +66,8 @@ def choice(graph, name: str, values) -> Choice:
     block, dot, param = name.rpartition(".")
     if not dot or not block or not param:
         raise SpaceError(f"{name}: name a block's parameter as BLOCK.PARAM (or a training setting as train.lr)")
-    values = list(values)
-    if not isinstance(values, list) or len(values) < 2:
+    values = [_literal(v) if isinstance(v, str) else v for v in values]  # "1x3", "0.01" as --choice writes them
+    if len(values) < 2:
         raise SpaceError(f"{name}: give at least two candidates (one is just a value)")
     if block == TRAIN and block not in graph:
         if param not in SETTINGS:
