@@ -72,7 +72,6 @@ class Plan:
 def storage_url(plan: Plan):
     """Optuna's storage: the URL given (PostgreSQL, MySQL, sqlite:///...; ``journal:PATH`` for a journal file
     several processes share), else DIR/study.db; RDB storages keep a heartbeat, so a killed trial is noticed."""
-    import optuna
     url = plan.storage or f"sqlite:///{(plan.out / 'study.db').resolve()}"
     if url.startswith("journal:"):
         from optuna.storages import JournalStorage
