@@ -34,7 +34,7 @@ def write_pareto(rows: list, folder: Path, name: str) -> list:
         for r in f:
             ax.annotate(str(r["number"]), (r["macs"], r["val_accuracy"] * 100), fontsize=7,
                         xytext=(3, 3), textcoords="offset points")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
     else:
         ax.text(0.5, 0.5, "no trial has trained yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("MACs (inference)")
