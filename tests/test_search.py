@@ -145,3 +145,26 @@ def test_two_worker_processes_share_one_study_and_find_every_trial_once(tmp_path
     assert sorted(numbers) == list(range(len(numbers))) and 6 <= len(numbers) <= 7  # each trial once, no gaps
     logged = [line.split(":")[0] for o in outs for line in o[0].splitlines() if line.startswith("trial ")]
     assert len(logged) == len(set(logged)) == len(numbers)  # each trial run by one worker only
+
+
+def test_bad_studies_are_one_message_before_anything_trains(tmp_path, capsys):
+    out = tmp_path / "study"
+    assert cli(["search", "lenet5", "--trials", "1", "--out", str(out), *WIDTHS, *FAST]) == 0
+    capsys.readouterr()
+    cases = [
+        (["search", "resnet18", "--trials", "2", "--out", str(out), "--choice", "conv1.out_channels=32,64"],
+         "holds a study of 'LeNet-5', not of 'ResNet-18': choose another --out"),
+        (["search", "lenet5", "--trials", "2", "--out", str(out), "--resume", "--choice", "c1.out_channels=4,6"],
+         "searched other choices (c1.out_channels=['4', '6', '8'], c1.kernel=['3x3', '5x5'])"),
+        (["search", "lenet5", "--trials", "2", "--out", str(tmp_path / "x"), "--storage", "nosuchdb://nowhere",
+          *WIDTHS], "--storage nosuchdb://nowhere: Optuna cannot open it"),
+        (["search", "lenet5", "--trials", "2", "--out", str(tmp_path / "y"), "--choice", "c1.out_channels="],
+         "no candidates after '='"),
+        (["search", "lenet5", "--trials", "2", "--out", str(tmp_path / "z")], "nothing to search"),
+    ]
+    for args, message in cases:
+        assert cli(args + FAST) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (message, err)
+    trials = json.loads((out / "trials.json").read_text())["trials"]
+    assert len(trials) == 1  # nothing more was trained

@@ -239,13 +239,28 @@ class Search:
             sampler = optuna.samplers.TPESampler(seed=plan.seed)
             directions = ["maximize"]
         name = study_name(plan.graph)
-        exists = name in optuna.study.get_all_study_names(storage)
+        names = optuna.study.get_all_study_names(storage)
+        exists = name in names
+        others = [n.split(":", 1)[1] for n in names if n.startswith("block-builder:") and n != name]
+        if not exists and others and plan.storage is None:  # DIR/study.db is one network's
+            raise SearchError(f"{plan.out / 'study.db'} holds a study of {others[0]!r}, not of {plan.graph.name!r}: "
+                              "choose another --out")
         if exists and not plan.resume:
             raise SearchError(f"{plan.storage or plan.out / 'study.db'} already holds a study of {plan.graph.name!r}: "
                               "--resume continues it (or choose another --out)")
         study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
                                     load_if_exists=True)
+        space = {c.name: [_show(v) for v in c.values] for c in plan.space}
+        if exists:
+            before = study.user_attrs.get("choices")
+            if before is not None and before != space:
+                raise SearchError(f"the study in {plan.storage or plan.out / 'study.db'} searched other choices "
+                                  f"({', '.join(f'{k}={v}' for k, v in before.items())}); resume it with the same "
+                                  "choices, or choose another --out")
+            if study.user_attrs.get("objectives", list(plan.objectives)) != list(plan.objectives):
+                raise SearchError(f"the study was started with --objectives {','.join(study.user_attrs['objectives'])}")
         study.set_user_attr("objectives", list(plan.objectives))
+        study.set_user_attr("choices", space)
         finished = [t for t in study.trials if t.state.is_finished()]
         left = max(0, plan.trials - len(finished))
         if exists:
