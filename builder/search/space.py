@@ -169,19 +169,19 @@ class Costs:
                 f"{human(self.params[1])}, MACs {human(self.macs[0])}..{human(self.macs[1])}")
 
 
-def cost_range(graph, space: list) -> Costs:
-    """Inference params and MACs, min..max over the combinations of the block choices."""
+def cost_range(graph, space: list, limit: int = EXACT) -> Costs:
+    """Inference params and MACs, min..max over the combinations of the block choices (all of them up to
+    ``limit``, else ``limit`` sampled ones)."""
     lo_p = lo_m = None
     hi_p = hi_m = 0
     n = valid = 0
     cheapest: dict = {}
-    exact = True
     total = 1
     for c in space:
         if not c.trains:
             total *= len(c.values)
-    exact = total <= EXACT
-    for combo in combinations(space):
+    exact = total <= limit
+    for combo in combinations(space, limit):
         n += 1
         try:
             g, _ = with_choices(graph, combo)
@@ -198,3 +198,35 @@ def cost_range(graph, space: list) -> Costs:
         lo_m = m if lo_m is None else min(lo_m, m)
         hi_p, hi_m = max(hi_p, p), max(hi_m, m)
     return Costs(n, exact, valid, (lo_p or 0, hi_p), (lo_m or 0, hi_m), cheapest)
+
+
+def kept(graph) -> dict:
+    """The project's choices as stored: {name: [candidates]} (empty when it keeps none or they are unreadable)."""
+    value = (graph.meta.get("search") or {}).get("choices") if isinstance(graph.meta.get("search"), dict) else None
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def set_choice(graph, name: str, values) -> None:
+    """Keep ``values`` as the candidates of ``name`` in the project (None or [] removes them): an undoable edit
+    (checked first: a SpaceError names what is wrong)."""
+    now = kept(graph)
+    if values:
+        c = choice(graph, name, values)
+        now[name] = [list(v) if isinstance(v, tuple) else v for v in c.values]
+    else:
+        now.pop(name, None)
+    search = {k: v for k, v in (graph.meta.get("search") or {}).items() if k != "choices"} \
+        if isinstance(graph.meta.get("search"), dict) else {}
+    if now:
+        search["choices"] = now
+    graph.set_meta("search", search or None)
+
+
+def candidates_per_block(graph) -> dict:
+    """{block id: the number of designs its choices hold} (the product of its parameters' candidates)."""
+    out: dict = {}
+    for name, values in kept(graph).items():
+        block = name.rpartition(".")[0]
+        if block in graph and isinstance(values, list):
+            out[block] = out.get(block, 1) * len(values)
+    return out

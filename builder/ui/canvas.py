@@ -36,6 +36,7 @@ class BlockItem(QGraphicsItem):
         self.advice: list = []
         self.heat: float | None = None  # share of the measured time (the latency overlay), or None
         self.mark: str | None = None  # in a compare view: "added", "removed", "changed" or "same"
+        self.candidates = 0  # designs its search choices add (their candidates' product), 0: none
         self.painted_title = None  # (text, pixel height on screen) of the name as last painted
         self._tip_stale = True
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
@@ -246,6 +247,26 @@ class BlockItem(QGraphicsItem):
             f.setBold(True)
             painter.setFont(f)
             painter.drawText(QRectF(c.x() - 8, c.y() - 8, 16, 16), Qt.AlignCenter, "i")
+        if self.candidates:
+            self._paint_candidates(painter, f)
+
+    def set_candidates(self, n: int) -> None:
+        if n != self.candidates:
+            self.candidates = n
+            self.update()
+
+    def _paint_candidates(self, painter, f) -> None:
+        """A badge with the number of candidates its search choices hold (bottom right)."""
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(theme.CANDIDATES)
+        text = f"{self.candidates} cand."
+        box = QRectF(theme.BLOCK_W - 54, theme.BLOCK_H - 16, 50, 13)
+        painter.drawRoundedRect(box, 6, 6)
+        painter.setPen(theme.BODY)
+        f.setBold(True)
+        f.setPointSizeF(7.0)
+        painter.setFont(f)
+        painter.drawText(box, Qt.AlignCenter, text)
 
     def _second_line(self) -> str:
         spec = self.block.spec
@@ -520,6 +541,11 @@ class CanvasScene(QGraphicsScene):
             if shape != getattr(w, "_shape", ()):  # relabel only the wires whose shape changed
                 w._shape = shape
                 w.set_label(fmt_shape(shape) if shape else "?")
+
+    def apply_candidates(self, counts: dict) -> None:
+        """Badges: {block id: its candidates} from the project's search choices."""
+        for bid, item in self.blocks.items():
+            item.set_candidates(counts.get(bid, 0))
 
     def apply_advice(self, findings):
         per_block: dict = {}

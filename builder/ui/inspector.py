@@ -106,6 +106,9 @@ class Inspector(QScrollArea):
         self.outer.addWidget(self.message)
         self.outer.addWidget(self.figures)
         self.outer.addWidget(self.expand_button)
+        from .candidates import CandidatesEditor
+        self.candidates = CandidatesEditor(doc)
+        self.outer.addWidget(self.candidates)
         self.outer.addWidget(self.channels_title)
         self.outer.addWidget(self.channels)
         self.outer.addStretch(1)
@@ -140,6 +143,7 @@ class Inspector(QScrollArea):
     # ------------------------------------------------------------------ building the form
     def show_block(self, block_id: str | None):
         self.block_id = block_id
+        self.candidates.show_block(block_id)
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors = {}

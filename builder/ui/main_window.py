@@ -113,11 +113,16 @@ class MainWindow(QMainWindow):
         self.feature_maps.explain_requested.connect(self.explain_image)
         self.evaluation.explain_requested.connect(self.explain_image)
         self.trainer.finished.connect(lambda _code: self._trained_weights(self.trainer.run_out))
+        from .search_panel import SearchPanel
+        self.search = SearchPanel(self.doc)
+        self.search_dock = self.add_bottom_dock("Search", self.search)
         from .comparing import Comparing, HistoryPanel
         self.comparing = Comparing(self)  # the compare view: File > Compare with..., History, the Advisor
         self.history = HistoryPanel(self.doc, self.comparing.with_history)
         self.history_dock = self.add_bottom_dock("History", self.history)
         self.advisor.compare_requested.connect(self.comparing.with_refactor)
+        self.search.compare_requested.connect(
+            lambda g, name: self.comparing.open(self.doc.graph, g, self.doc.graph.name, name))
         self.trainer.finished.connect(lambda _code: self.runs.set_folder(Path(self.trainer.run_out).parent))
         self.trainer.finished.connect(lambda _code: self.evaluation.use_run(self.trainer.run_out))
         self.trainer.event_received.connect(self._training_event)
@@ -138,6 +143,13 @@ class MainWindow(QMainWindow):
         self.zoom_label = QLabel("100%")
         self.statusBar().addPermanentWidget(self.problems)
         self.statusBar().addPermanentWidget(self.totals, 1)
+        self._space_timer = QTimer(self)
+        self._space_timer.setSingleShot(True)
+        self._space_timer.setInterval(300)
+        self._space_timer.timeout.connect(self._search_space)
+        self.space_label = QLabel()  # the search space's designs and cost range, when choices are marked
+        self.space_label.setTextFormat(Qt.RichText)
+        self.statusBar().addPermanentWidget(self.space_label)
         self.statusBar().addPermanentWidget(self.zoom_label)
         self._actions()
         from .context_menus import ContextMenus
@@ -659,6 +671,7 @@ class MainWindow(QMainWindow):
             self.save_state()
             self.trainer.shutdown()
             self.evaluation.shutdown()
+            self.search.shutdown()
             self.autosave_timer.stop()
             self.recovery.discard()  # a file that cannot be removed is offered next time: nothing lost
             event.accept()
@@ -720,6 +733,27 @@ class MainWindow(QMainWindow):
         if path is not None:
             self.explain.weights.choose(path)
 
+    def _search_space(self) -> None:
+        """The blocks' candidate badges, and the search space's cost range in the status bar."""
+        from builder.search.space import SpaceError, candidates_per_block, choices, cost_range
+        g = self.doc.graph
+        counts = candidates_per_block(g)
+        self.scene.apply_candidates(counts)
+        if not counts:
+            self.space_label.clear()
+            return
+        try:
+            costs = cost_range(g, choices(g), limit=64 if len(g) <= 1000 else 8)
+        except SpaceError as e:
+            self.space_label.setText(f"search: {e}")
+            return
+        total = 1
+        for n in counts.values():
+            total *= n
+        self.space_label.setText(f"<b>Search</b> {total:,} designs · params {human(costs.params[0])}.."
+                                 f"{human(costs.params[1])} · MACs {human(costs.macs[0])}..{human(costs.macs[1])}"
+                                 + ("" if costs.exact else " (a sample)"))
+
     def _analysed(self, a):
         inp = [r for r in a.blocks.values() if r.type == "input"]
         shape = fmt_shape(inp[0].out_shape) if inp and inp[0].out_shape else "?"
@@ -734,6 +768,7 @@ class MainWindow(QMainWindow):
         self.problems.setText(f"<span style='color:#C62828'><b>{len(errors)} error{'s' * (len(errors) != 1)}"
                               f"</b></span>" if errors else "<span style='color:#2E7D32'>✓ no errors</span>")
         self.problems.setToolTip("\n".join(str(e) for e in errors[:30]))
+        self._space_timer.start()  # the search space's badges and cost range, a moment after the edits
 
     def _watch_direction(self, graph):
         graph.direction_changed.connect(lambda: self.act_left_right.setChecked(graph.direction == "LR"))

@@ -51,3 +51,5 @@ MINIMAP_FRAME = QColor("#FB8C00")
 DIFF = {"added": QColor("#C8E6C9"), "removed": QColor("#FFCDD2"), "changed": QColor("#FFE0B2")}
 DIFF_EDGE = {"added": QColor("#2E7D32"), "removed": QColor("#C62828"), "changed": QColor("#EF6C00")}
 DIFF_DIMMED = 0.35
+
+CANDIDATES = QColor("#6A1B9A")  # the badge of a block whose parameters hold search candidates
