@@ -83,3 +83,19 @@ def test_the_search_panel_runs_a_study_and_applies_a_trial(qtbot, make_window, t
     qtbot.waitUntil(lambda: win.doc.graph.block("c1").params["out_channels"] == rows[target]["choices"]
                     ["c1.out_channels"], timeout=5000)
     assert win.doc.undo_stack.count() == before + 1
+
+
+def test_training_settings_are_searched_the_same_way(qtbot, make_window):
+    win = make_window(template="lenet5", size=(1500, 950))
+    win.search_dock.show()
+    win.search_dock.raise_()
+    ed = win.search.settings
+    qtbot.waitUntil(ed.isVisible, timeout=5000)
+    ed.param.setCurrentText("lr")
+    QTest.keyClicks(ed.values, "0.01, 0.1")
+    QTest.keyClick(ed.values, Qt.Key_Return)
+    qtbot.waitUntil(lambda: (win.doc.graph.meta.get("search") or {}).get("choices") == {"train.lr": [0.01, 0.1]},
+                    timeout=5000)
+    from builder.search.space import choices
+    assert [(c.name, c.trains, c.values) for c in choices(win.doc.graph)] == [("train.lr", True, (0.01, 0.1))]
+    assert "lr: 0.01, 0.1" in ed.title.text()

@@ -41,6 +41,21 @@ def test_two_runs_are_recorded_listed_overlaid_and_reopened(qtbot, tmp_path, mon
     for curve in win.runs.curves.values():
         xs, ys = curve.getData()
         assert list(xs) == [1, 2] and len(ys) == 2
+    # compared side by side: a row each (network, params, MACs, settings, best accuracy, time), and accuracy
+    # against MACs
+    table = win.runs.table
+    assert table.rowCount() == 2
+    heads = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    assert heads == ["run", "network", "params", "MACs", "settings", "best accuracy", "time"]
+    by_run = {table.item(r, 0).text(): [table.item(r, c).text() for c in range(table.columnCount())]
+              for r in range(2)}
+    for r in runs:
+        row = by_run[r.name]
+        assert row[1] == "LeNet-5" and row[2] == "61.7K" and f"lr {r.doc['settings']['lr']}" in row[4]
+        assert row[5] == f"{r.doc['final']['best_val_accuracy'] * 100:.2f}%"
+    xs, ys = win.runs.cost_points.getData()
+    assert sorted(ys) == sorted(r.doc["final"]["best_val_accuracy"] for r in runs)
+    assert set(xs) == {r.doc["totals"]["inference"]["macs"] for r in runs}
     win.runs.list.setCurrentRow(0)
     with qtbot.waitSignal(win.runs.open_graph, timeout=5000):
         win.runs.open_button.click()

@@ -1,5 +1,6 @@
-"""Search candidates on the diagram: the inspector's row that makes one of the selected block's parameters hold a
-set of candidates (``block-builder search`` tries them), each change one undo step kept in the project."""
+"""Search candidates: the inspector's row that makes one of the selected block's parameters hold a set of
+candidates (``block-builder search`` tries them), and the Search panel's row for the training settings; each
+change one undo step kept in the project."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -15,9 +16,12 @@ def _shown(v) -> str:
 
 
 class CandidatesEditor(QWidget):
-    def __init__(self, doc, parent=None):
+    """Candidates for the parameters of one block, or (``training``) for the training settings (``train.lr``)."""
+
+    def __init__(self, doc, training: bool = False, parent=None):
         super().__init__(parent)
         self.doc = doc
+        self.training = training
         self.block_id = None
         self.title = QLabel()
         self.title.setWordWrap(True)
@@ -51,10 +55,14 @@ class CandidatesEditor(QWidget):
         self.block_id = block_id
         self.message.clear()
         g = self.doc.graph
-        if block_id is None or block_id not in g or g.block(block_id).spec is None:
+        if self.training:
+            from builder.search.space import SETTINGS
+            params = list(SETTINGS)
+        elif block_id is None or block_id not in g or g.block(block_id).spec is None:
             self.hide()
             return
-        params = [p.name for p in g.block(block_id).spec.params if p.kind in SEARCHABLE]
+        else:
+            params = [p.name for p in g.block(block_id).spec.params if p.kind in SEARCHABLE]
         if not params:
             self.hide()
             return
@@ -73,7 +81,7 @@ class CandidatesEditor(QWidget):
         have = {name.rpartition(".")[2]: v for name, v in kept(self.doc.graph).items()
                 if name.rpartition(".")[0] == self.block_id}
         self.values.setText(", ".join(_shown(v) for v in have.get(self.param.currentText(), [])))
-        self.title.setText("<b>Search candidates</b>" + (
+        self.title.setText(("<b>Training settings to search</b>" if self.training else "<b>Search candidates</b>") + (
             "<br>" + "<br>".join(f"{esc(p)}: {esc(', '.join(_shown(x) for x in v))}" for p, v in have.items())
             if have else "<br><span style='color:#607D8B'>none: block-builder search tries only what is marked</span>"))
 

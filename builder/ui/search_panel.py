@@ -88,11 +88,16 @@ class SearchPanel(QWidget):
         form.addRow("objectives", self.objectives)
         form.addRow("", self.principles)
         form.addRow("folder", self.folder)
+        from .candidates import CandidatesEditor
+        self.settings = CandidatesEditor(doc, training=True)  # train.lr=0.01,0.1 and the like
+        self.settings.show_block("train")
+        doc.graph_replaced.connect(lambda _g: self.settings.show_block("train"))
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
         left = QVBoxLayout()
         left.addLayout(form)
+        left.addWidget(self.settings)
         left.addLayout(buttons)
         left.addWidget(self.status)
         left.addStretch(1)
