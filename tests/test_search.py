@@ -168,3 +168,24 @@ def test_bad_studies_are_one_message_before_anything_trains(tmp_path, capsys):
         assert message in err and "Traceback" not in err, (message, err)
     trials = json.loads((out / "trials.json").read_text())["trials"]
     assert len(trials) == 1  # nothing more was trained
+
+
+def test_structure_choices_leave_out_a_block_or_a_head_and_repeat_one():
+    g = build("googlenet")
+    g2, _ = with_choices(g, {"aux1.present": False, "dropout.present": False, "inception4b.repeat": 3})
+    a = analyze(g2)
+    assert a.ok and "aux1" not in g2 and "aux1_out" not in g2 and "dropout" not in g2
+    assert [b for b in a.blocks if b.startswith("inception4b")] == ["inception4b", "inception4b_2", "inception4b_3"]
+    assert g2.inputs("inception4b_2") == [(g2.inputs("inception4b_2")[0][0], "inception4b")]
+    base = analyze(g)
+    extra = 2 * base.blocks["inception4b"].params
+    assert a.inference.params == base.inference.params + extra
+    assert a.training.params == base.training.params + extra - base.blocks["aux1"].params
+    with pytest.raises(SpaceError, match="only a block whose output has its input's shape"):
+        choice(g, "conv1.present", [True, False])
+    with pytest.raises(SpaceError, match="can repeat in a chain"):
+        choice(g, "maxpool1.repeat", [1, 2])
+    space = [choice(g, "inception4b.repeat", [1, 2]), choice(g, "aux2.present", [True, False])]
+    costs = cost_range(g, space)
+    assert costs.combos == 4 and costs.params == (base.inference.params, base.inference.params
+                                                  + base.blocks["inception4b"].params)

@@ -85,6 +85,8 @@ def choice(graph, name: str, values) -> Choice:
         return Choice(name, None, param, tuple(dict.fromkeys(vals)))
     if block not in graph:
         raise SpaceError(f"{name}: no block {block!r} in the network")
+    if param in STRUCTURE:
+        return _structure_choice(graph, name, block, param, values)
     spec = graph.block(block).spec
     try:
         p = spec.param(param)
@@ -104,6 +106,89 @@ def choice(graph, name: str, values) -> Choice:
         if v not in uniq:
             uniq.append(v)
     return Choice(name, block, param, tuple(tuple(v) if isinstance(v, list) else v for v in uniq))
+
+
+# choices of structure, on any block: whether it is there at all, and how many times it repeats in a row
+STRUCTURE = ("present", "repeat")
+MAX_REPEAT = 16
+
+
+def _structure_choice(graph, name, block, param, values) -> Choice:
+    """``BLOCK.present=true,false``: a block that keeps its input's shape (it is bypassed when absent) or an
+    auxiliary head's branch; ``BLOCK.repeat=1,2,3``: a block that keeps its input's shape, repeated in a chain."""
+    a = Analyzer(graph).run()
+    rep = a.blocks.get(block)
+    ins = graph.inputs(block)
+    keeps = rep is not None and len(ins) == 1 and rep.out_shape is not None and \
+        tuple(rep.in_shapes[0]) == tuple(rep.out_shape)
+    if param == "present":
+        try:
+            vals = tuple(dict.fromkeys(_bool(v) for v in values))
+        except ValueError:
+            raise SpaceError(f"{name}: candidates are true and false") from None
+        if not keeps and not _aux_branch(graph, a, block):
+            raise SpaceError(f"{name}: only a block whose output has its input's shape (it is bypassed when "
+                             "absent) or an auxiliary head's branch can be left out")
+        return Choice(name, block, param, vals)
+    if not keeps:
+        raise SpaceError(f"{name}: only a block whose output has its input's shape can repeat in a chain")
+    try:
+        vals = tuple(dict.fromkeys(int(v) for v in values))
+    except (TypeError, ValueError):
+        raise SpaceError(f"{name}: candidates are counts (1, 2, 3)") from None
+    if any(not 1 <= v <= MAX_REPEAT for v in vals):
+        raise SpaceError(f"{name}: a count is 1 to {MAX_REPEAT}")
+    return Choice(name, block, param, vals)
+
+
+def _bool(v) -> bool:
+    if isinstance(v, bool):
+        return v
+    if str(v).lower() in ("true", "false", "1", "0"):
+        return str(v).lower() in ("true", "1")
+    raise ValueError(v)
+
+
+def _aux_branch(graph, analysis, block) -> set:
+    """The blocks that only lead to auxiliary outputs from ``block`` on (with it), or an empty set."""
+    import networkx as nx
+    main = set(analysis.outputs[:1])
+    below = nx.descendants(graph.g, block) | {block}
+    if main & below or not analysis.outputs[1:] or not below & set(analysis.outputs[1:]):
+        return set()
+    for b in below:  # nothing else feeds the branch below its head
+        if b != block and any(u not in below for _, u in graph.inputs(b)):
+            return set()
+    return below
+
+
+def _leave_out(g, block) -> None:
+    a = Analyzer(g).run()
+    branch = _aux_branch(g, a, block)
+    if branch:
+        for b in branch:
+            g.remove_block(b)
+        return
+    (_, src), = g.inputs(block)
+    consumers = g.consumers(block)
+    g.remove_block(block)
+    for v, port in consumers:
+        g.connect(src, v, port, check_cycle=False)
+
+
+def _repeat(g, block, times: int) -> None:
+    from builder.core.graph import make_id
+    b = g.block(block)
+    consumers = g.consumers(block)
+    for v, port in consumers:
+        g.disconnect(block, v, port)
+    last = block
+    for i in range(2, times + 1):
+        copy = g.add_block(b.type, dict(b.params), make_id(f"{block}_{i}", g), pos=(b.pos[0], b.pos[1] + 60 * i))
+        g.connect(last, copy, check_cycle=False)
+        last = copy
+    for v, port in consumers:
+        g.connect(last, v, port, check_cycle=False)
 
 
 def choices(graph, extra=()) -> list:
@@ -128,12 +213,22 @@ def with_choices(graph, picked: dict) -> tuple:
     picked ({setting: value}). A GraphEditError when a combination makes no valid block."""
     g = graph.copy()
     settings = {}
+    later = []  # structure changes go last: parameters name the blocks as they are
     for name, value in picked.items():
         block, _, param = name.rpartition(".")
         if block == TRAIN and block not in graph:
             settings[param] = value
-            continue
-        g.set_params(block, {param: list(value) if isinstance(value, tuple) else value})
+        elif param in STRUCTURE:
+            later.append((block, param, value))
+        else:
+            g.set_params(block, {param: list(value) if isinstance(value, tuple) else value})
+    for block, param, value in later:
+        if block not in g:
+            continue  # inside a branch another choice left out
+        if param == "present" and not value:
+            _leave_out(g, block)
+        elif param == "repeat" and value > 1:
+            _repeat(g, block, value)
     g.meta = {k: v for k, v in g.meta.items() if k != "search"}  # a candidate is one design
     return g, settings
 

@@ -62,10 +62,8 @@ class CandidatesEditor(QWidget):
             self.hide()
             return
         else:
-            params = [p.name for p in g.block(block_id).spec.params if p.kind in SEARCHABLE]
-        if not params:
-            self.hide()
-            return
+            from builder.search.space import STRUCTURE
+            params = [p.name for p in g.block(block_id).spec.params if p.kind in SEARCHABLE] + list(STRUCTURE)
         keep = self.param.currentText()
         self.param.blockSignals(True)
         self.param.clear()
