@@ -194,6 +194,29 @@ def explain_panel():
     done(win)
 
 
+def search_panel():
+    """LeNet-5 with candidates on c1 and c3, a short study on synthetic data in the Search dock."""
+    import tempfile
+    from builder.search.space import set_choice
+    win = window("lenet5", size=(1500, 950))
+    win.doc.push("Candidates", lambda g: (set_choice(g, "c1.out_channels", [4, 6, 8]),
+                                          set_choice(g, "c3.kernel", [3, 5])))
+    win.search_dock.show()
+    win.search_dock.raise_()
+    p = win.search
+    p.trials.setValue(8)
+    p.steps.setValue(20)
+    p.dataset.setCurrentText("synthetic")
+    p.start(out=tempfile.mkdtemp(prefix="bb-search-shot-"))
+    settle(win, until=lambda: not p.running, timeout=600)
+    p.table.selectRow(0)
+    win.select_block("c1")
+    win.resizeDocks([win.search_dock], [380], Qt.Vertical)
+    settle(win)
+    save(win, "search_panel.png")
+    done(win)
+
+
 SHOTS = {
     "googlenet": lambda: expanded("googlenet", "inception3a", "inception3a.branch3.1", "googlenet.png", table_mode=2),
     "inception_v3": lambda: expanded("inception_v3", "Mixed_6b", "Mixed_6b.branch7x7dbl_2", "inception_v3.png",
@@ -205,6 +228,7 @@ SHOTS = {
     "compare": compare_view,
     "figure_panel": figure_panel,
     "explain": explain_panel,
+    "search": search_panel,
     "gallery": gallery,
     "training": training_run,
 }

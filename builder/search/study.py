@@ -288,7 +288,8 @@ class Search:
             rows.append({"number": t.number, "state": t.state.name.lower(), "choices": t.user_attrs.get("choices", {}),
                          "params": t.user_attrs.get("params"), "macs": t.user_attrs.get("macs"),
                          "latency_ms": t.user_attrs.get("latency_ms"), "val_accuracy": acc,
-                         "why": t.user_attrs.get("why"), "run": t.user_attrs.get("run")})
+                         "why": t.user_attrs.get("why"), "run": t.user_attrs.get("run"),
+                         "same_as": t.user_attrs.get("same_as")})
         write_bytes(plan.out / "trials.json", json.dumps({"study": study.study_name, "trials": rows}, indent=1)
                     .encode())
         done = [r for r in rows if r["state"] == "complete" and r["val_accuracy"] is not None]

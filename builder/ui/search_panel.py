@@ -230,8 +230,10 @@ class SearchPanel(QWidget):
         for i, r in enumerate(self.rows):
             acc = f"{r['val_accuracy'] * 100:.2f}%" if r.get("val_accuracy") is not None else ""
             macs = f"{r['macs']:,}" if r.get("macs") is not None else ""
-            cells = (str(r["number"]), r["state"] + (f" ({r['why']})" if r.get("why") and r["state"] != "complete"
-                                                     else ""), acc, macs,
+            state = r["state"] + (f" ({r['why']})" if r.get("why") and r["state"] != "complete" else "")
+            if r.get("same_as") is not None:
+                state += f" (as trial {r['same_as']})"
+            cells = (str(r["number"]), state, acc, macs,
                      ", ".join(f"{k}={_shown(v)}" for k, v in (r.get("choices") or {}).items()))
             for col, text in enumerate(cells):
                 self.table.setItem(i, col, QTableWidgetItem(text))
