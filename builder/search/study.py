@@ -96,7 +96,7 @@ def study_name(graph) -> str:
 def check(plan: Plan) -> None:
     """Everything that can be wrong before any trial: no choices, a budget no candidate meets (naming the
     cheapest), a folder that cannot be written."""
-    if not any(not c.trains for c in plan.space) and not plan.space:
+    if not plan.space:
         raise SearchError("nothing to search: mark choices on the diagram or give --choice BLOCK.PARAM=v1,v2")
     if plan.trials < 1:
         raise SearchError(f"--trials must be at least 1, not {plan.trials}")
