@@ -78,18 +78,24 @@ def test_the_search_panel_runs_a_study_and_applies_a_trial(qtbot, make_window, t
     rect = panel.table.visualItemRect(panel.table.item(target, 0))
     QTest.mouseClick(panel.table.viewport(), Qt.LeftButton, pos=rect.center())
     qtbot.waitUntil(panel.apply_button.isEnabled, timeout=5000)
+    QTest.mouseDClick(panel.table.viewport(), Qt.LeftButton, pos=rect.center())  # its design against the current
+    qtbot.waitUntil(lambda: bool(win.comparing.windows), timeout=10000)
+    cv = win.comparing.windows[-1]
+    picked = rows[target]["choices"]["c1.out_channels"]
+    assert not cv.result.added and not cv.result.removed
+    params = {c.b: c.params for c in cv.result.changed if c.params}
+    assert params == {"c1": {"out_channels": (6, picked)}}  # the rest changed shape only
     before = win.doc.undo_stack.count()
     QTest.mouseClick(panel.apply_button, Qt.LeftButton, pos=QPoint(5, 5))
-    qtbot.waitUntil(lambda: win.doc.graph.block("c1").params["out_channels"] == rows[target]["choices"]
-                    ["c1.out_channels"], timeout=5000)
+    qtbot.waitUntil(lambda: win.doc.graph.block("c1").params["out_channels"] == picked, timeout=5000)
     assert win.doc.undo_stack.count() == before + 1
 
 
-def test_training_settings_are_searched_the_same_way(qtbot, make_window):
+def test_training_settings_are_searched_the_same_way_from_the_train_panel(qtbot, make_window):
     win = make_window(template="lenet5", size=(1500, 950))
-    win.search_dock.show()
-    win.search_dock.raise_()
-    ed = win.search.settings
+    win.train_dock.show()
+    win.train_dock.raise_()
+    ed = win.trainer.search_settings
     qtbot.waitUntil(ed.isVisible, timeout=5000)
     ed.param.setCurrentText("lr")
     QTest.keyClicks(ed.values, "0.01, 0.1")
@@ -99,3 +105,4 @@ def test_training_settings_are_searched_the_same_way(qtbot, make_window):
     from builder.search.space import choices
     assert [(c.name, c.trains, c.values) for c in choices(win.doc.graph)] == [("train.lr", True, (0.01, 0.1))]
     assert "lr: 0.01, 0.1" in ed.title.text()
+    qtbot.waitUntil(lambda: "lr: 0.01, 0.1" in win.search.settings.title.text(), timeout=5000)  # the same choice

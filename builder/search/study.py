@@ -190,8 +190,11 @@ class Search:
         raise optuna.TrialPruned(why)
 
     def _latency(self, graph) -> float:
+        """A forward at batch 1, measured by the profiler on the device the trials train on (the CPU by default)."""
         from builder.train.profile import profile
-        return float(profile(graph, "cpu", 1, 10)["total_ms"])
+        args = list(self.plan.train_args)
+        device = args[args.index("--device") + 1] if "--device" in args else "cpu"
+        return float(profile(graph, "cpu" if device == "auto" else device, 1, 10)["total_ms"])
 
     def _train(self, graph, settings: dict, folder: Path, trial) -> float | None:
         """Train the candidate through ``block-builder train`` in a child process; its validation accuracy."""

@@ -48,6 +48,9 @@ class CandidatesEditor(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.message)
         self.param.currentIndexChanged.connect(self._show_values)
+        if training:  # the training settings' candidates, wherever they were set (the Train or Search panel)
+            doc.analysed.connect(lambda _a: self._show_values())
+            doc.graph_replaced.connect(lambda _g: self.show_block("train"))
         self.set_button.clicked.connect(self.apply)
         self.values.returnPressed.connect(self.apply)
 

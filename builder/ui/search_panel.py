@@ -91,7 +91,6 @@ class SearchPanel(QWidget):
         from .candidates import CandidatesEditor
         self.settings = CandidatesEditor(doc, training=True)  # train.lr=0.01,0.1 and the like
         self.settings.show_block("train")
-        doc.graph_replaced.connect(lambda _g: self.settings.show_block("train"))
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.stop_button)
@@ -123,6 +122,7 @@ class SearchPanel(QWidget):
         self.start_button.clicked.connect(lambda: self.start())
         self.stop_button.clicked.connect(self.stop)
         self.table.itemSelectionChanged.connect(self._chosen)
+        self.table.itemDoubleClicked.connect(lambda _item: self._compare())
         self.apply_button.clicked.connect(self.apply)
         self.compare_button.clicked.connect(self._compare)
 
@@ -134,7 +134,7 @@ class SearchPanel(QWidget):
         self.front_line = pg.PlotDataItem(pen=pg.mkPen("#D81B60", width=2), symbol="o", symbolBrush="#D81B60")
         self.plot.addItem(self.scatter)
         self.plot.addItem(self.front_line)
-        self.scatter.sigClicked.connect(lambda _s, points, *_: self._select(points[0].data()) if len(points) else None)
+        self.scatter.sigClicked.connect(lambda _s, points, *_: self._clicked(points[0].data()) if len(points) else None)
         return [(self.plot, 1)]
 
     # ------------------------------------------------------------ running
@@ -249,10 +249,12 @@ class SearchPanel(QWidget):
         f = front(done)
         self.front_line.setData([r["macs"] for r in f], [r["val_accuracy"] * 100 for r in f])
 
-    def _select(self, number) -> None:
+    def _clicked(self, number) -> None:
+        """A point of the scatter: its trial chosen in the table, and its design against the current one."""
         for i, r in enumerate(self.rows):
             if r["number"] == number:
                 self.table.selectRow(i)
+                self._compare()
 
     def chosen(self):
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []

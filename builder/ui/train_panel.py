@@ -95,6 +95,10 @@ class TrainPanel(QWidget):
         form_box.addLayout(basic)
         form_box.addWidget(self.more_button)
         form_box.addWidget(self.more_box)
+        from .candidates import CandidatesEditor
+        self.search_settings = CandidatesEditor(doc, training=True)  # these settings' candidates for a search
+        self.search_settings.show_block("train")
+        form_box.addWidget(self.search_settings)
         form_box.addStretch(1)
         scroll = QScrollArea()  # a short dock scrolls the form, never the buttons
         scroll.setWidgetResizable(True)
