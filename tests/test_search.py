@@ -80,7 +80,7 @@ def test_a_search_prunes_over_budget_trains_the_rest_as_runs_and_writes_the_best
         else:
             assert t["state"] == "complete" and 0 <= t["val_accuracy"] <= 1
     trained = {t["run"] for t in trials if t["state"] == "complete"}
-    runs = {str(r.folder) for r in find_runs(out / "runs")}
+    runs = {str(r.folder) for r in find_runs(out)}
     assert trained <= runs and runs  # every trained trial is a run the Runs dock lists
     best = project.load(out / "best.json")
     top = max((t for t in trials if t["state"] == "complete"), key=lambda t: (t["val_accuracy"], -t["macs"]))
@@ -189,3 +189,16 @@ def test_structure_choices_leave_out_a_block_or_a_head_and_repeat_one():
     costs = cost_range(g, space)
     assert costs.combos == 4 and costs.params == (base.inference.params, base.inference.params
                                                   + base.blocks["inception4b"].params)
+
+
+def test_two_objectives_give_a_pareto_front_with_nsga2(tmp_path):
+    out = tmp_path / "study"
+    assert cli(["search", "lenet5", "--trials", "4", "--out", str(out), "--objectives", "accuracy,macs",
+                *WIDTHS, *FAST]) == 0
+    import optuna
+    study = optuna.load_study(study_name="block-builder:LeNet-5", storage=f"sqlite:///{out / 'study.db'}")
+    assert study.user_attrs["sampler"] == "NSGAIISampler"
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert done and all(t.values[1] == t.user_attrs["macs"] for t in done)
+    assert (out / "pareto.svg").exists() and (out / "best.json").exists()

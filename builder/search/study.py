@@ -1,6 +1,6 @@
 """A search under a budget with Optuna: every trial picks one candidate of each choice; a candidate over budget,
 with errors, or (when asked) breaking an Inception design principle the design keeps is pruned before anything
-trains; the others train in a child process through the normal trainer and become runs (``DIR/runs/trial-N``).
+trains; the others train in a child process through the normal trainer and become runs (``DIR/trial-N``).
 
 DIR holds ``study.db`` (Optuna's SQLite storage, unless ``--storage`` names another), ``trials.json`` (every
 trial: its choices, params, MACs, validation accuracy and state), ``best.json`` (the best design within budget:
@@ -165,7 +165,7 @@ class Search:
             trial.set_user_attr("run", twin.user_attrs.get("run"))
             self.plan.log(f"trial {trial.number}: the same as trial {twin.number} (not trained again)")
             return tuple(twin.values) if len(plan.objectives) > 1 else twin.values[0]
-        folder = plan.out / "runs" / f"trial-{trial.number:04d}"
+        folder = plan.out / f"trial-{trial.number:04d}"  # a run the Runs dock lists (DIR is two levels deep)
         accuracy = self._train(g, settings, folder, trial)
         trial.set_user_attr("run", str(folder))
         if accuracy is None:
@@ -264,6 +264,7 @@ class Search:
                 raise SearchError(f"the study was started with --objectives {','.join(study.user_attrs['objectives'])}")
         study.set_user_attr("objectives", list(plan.objectives))
         study.set_user_attr("choices", space)
+        study.set_user_attr("sampler", type(sampler).__name__)
         finished = [t for t in study.trials if t.state.is_finished()]
         left = max(0, plan.trials - len(finished))
         if exists:
