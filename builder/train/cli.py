@@ -44,10 +44,7 @@ def cmd_evaluate(args) -> int:
     from .weights import load_weights
     from .checkpoints import write_json
     graph = load_graph(args.file)
-    args.from_scratch = False
-    weights = _weights(args, graph)
-    if not weights:
-        raise CliError("evaluate needs trained weights: --weights FILE.safetensors (or a project that has them)")
+    weights = _trained(args, graph, "evaluate")
     out = Path(args.out) if args.out else Path(weights).parent
     cfg = Config(dataset=args.dataset or default_dataset(), batch_size=args.batch_size, device=args.device,
                  out=str(out), workers=0)
@@ -110,10 +107,7 @@ def cmd_explain(args) -> int:
     from .settings import TrainingError, default_dataset
     from .weights import load_tensors
     graph = load_graph(args.file)
-    args.from_scratch = False
-    weights = _weights(args, graph)
-    if not weights:
-        raise CliError("explain needs trained weights: --weights FILE.safetensors (or a project that has them)")
+    weights = _trained(args, graph, "explain")
     if Path(args.output).suffix.lower() != ".png":
         raise CliError(f"-o {args.output}: the explanation is written as a .png image")
     dataset = args.dataset or default_dataset()
@@ -223,6 +217,15 @@ def _weights(args, graph):
     except TrainingError as e:
         raise CliError(str(e)) from None
     return str(path) if path is not None else None
+
+
+def _trained(args, graph, command: str) -> str:
+    """--weights, else the project's own weights; refused (exit 2) when there are none."""
+    args.from_scratch = False
+    weights = _weights(args, graph)
+    if not weights:
+        raise CliError(f"{command} needs trained weights: --weights FILE.safetensors (or a project that has them)")
+    return weights
 
 
 def _without_option(argv: list, flag: str) -> list:

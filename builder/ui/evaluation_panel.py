@@ -11,12 +11,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
+                               QPushButton, QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from builder.core import project
 
+from .choosers import dataset_box
 from .child import builder_process
 from .plots import LazyPlots
 from .text import esc
@@ -29,7 +30,6 @@ class EvaluationPanel(QWidget):
 
     def __init__(self, doc, ask_path=None, parent=None):
         super().__init__(parent)
-        from builder.train.settings import DATASETS, default_dataset
         self.doc = doc
         self.ask_path = ask_path
         self.proc: QProcess | None = None
@@ -41,10 +41,7 @@ class EvaluationPanel(QWidget):
         browse.setText("…")
         browse.setToolTip("Choose the weights file")
         browse.clicked.connect(self._browse)
-        self.dataset = QComboBox()
-        self.dataset.setEditable(True)
-        self.dataset.addItems(list(DATASETS))
-        self.dataset.setCurrentText(default_dataset())
+        self.dataset = dataset_box()
         self.evaluate_button = QPushButton("Evaluate")
         self.status = QLabel("Train the network (or choose weights), then Evaluate.")
         self.status.setWordWrap(True)

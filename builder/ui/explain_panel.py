@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
+                               QWidget)
 
+from .choosers import dataset_box, image_box
 from .text import esc
 from .weights_choice import WeightsChoice
 from .worker import Job
@@ -25,7 +26,6 @@ class ExplainPanel(QWidget):
 
     def __init__(self, doc, runs_folder, parent=None):
         super().__init__(parent)
-        from builder.train.settings import DATASETS, default_dataset
         self.doc = doc
         self.block_id: str | None = None
         self.job: Job | None = None
@@ -34,13 +34,8 @@ class ExplainPanel(QWidget):
         self.outputs = None
         self._pending = False
         self.weights = WeightsChoice(doc, runs_folder)
-        self.dataset = QComboBox()
-        self.dataset.setEditable(True)
-        self.dataset.addItems(list(DATASETS))
-        self.dataset.setCurrentText(default_dataset())
-        self.index = QSpinBox()
-        self.index.setRange(0, 10_000_000)
-        self.index.setPrefix("image #")
+        self.dataset = dataset_box()
+        self.index = image_box()
         self.method = QComboBox()
         for key, title in METHODS:
             self.method.addItem(title, key)

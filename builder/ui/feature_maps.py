@@ -10,9 +10,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
+                               QWidget)
 
+from .choosers import dataset_box, image_box
 from .plots import LazyPlots
 
 
@@ -48,20 +49,14 @@ class FeatureMapsPanel(QWidget):
         self.doc = doc
         self.block_id = None
         self.maps = None
-        from builder.train.settings import DATASETS, default_dataset
         self.status = QLabel("Select a block with a CxHxW output, then Show")
         self.status.setWordWrap(True)
         self.source = QComboBox()
         self.source.addItem("a validation image", "dataset")
         self.source.addItem("an image file", "file")
         self.source.addItem("random noise", "random")
-        self.dataset = QComboBox()
-        self.dataset.setEditable(True)
-        self.dataset.addItems(list(DATASETS))
-        self.dataset.setCurrentText(default_dataset())
-        self.index = QSpinBox()
-        self.index.setRange(0, 10_000_000)
-        self.index.setPrefix("image #")
+        self.dataset = dataset_box()
+        self.index = image_box()
         self.file = ""
         self.open_button = QPushButton("Open image…")
         self.open_button.setToolTip("Or drop an image file on this panel")

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, Q
 
 from builder.core import project
 
+from .choosers import dataset_box
 from .child import builder_process
 from .plots import LazyPlots
 from .text import esc
@@ -30,7 +31,6 @@ class SearchPanel(QWidget):
 
     def __init__(self, doc, parent=None):
         super().__init__(parent)
-        from builder.train.settings import DATASETS, default_dataset
         self.doc = doc
         self.proc: QProcess | None = None
         self.rows: list = []
@@ -49,10 +49,7 @@ class SearchPanel(QWidget):
         self.budget_macs.setPlaceholderText("no limit (e.g. 417K, 1.5M)")
         self.budget_params = QLineEdit()
         self.budget_params.setPlaceholderText("no limit")
-        self.dataset = QComboBox()
-        self.dataset.setEditable(True)
-        self.dataset.addItems(list(DATASETS))
-        self.dataset.setCurrentText(default_dataset())
+        self.dataset = dataset_box()
         self.objectives = QComboBox()
         self.objectives.addItem("accuracy (TPE)", "accuracy")
         self.objectives.addItem("accuracy and MACs (NSGA-II)", "accuracy,macs")
