@@ -2,7 +2,8 @@
 import importlib
 import sys
 
-NAMES = ["analysis", "compiled", "diff", "explain", "export", "figure", "gui", "import", "profile", "responsiveness", "startup", "training"]
+NAMES = ["analysis", "compiled", "diff", "explain", "export", "figure", "gui", "import", "profile", "responsiveness",
+         "startup", "training"]
 
 
 def main(argv):

@@ -250,4 +250,5 @@ composite("mbconv", "MBConv / inverted residual with SE (EfficientNet, MobileNet
           "InvertedResidual).",
           lambda p: f"{p['out_channels']} k{p['kernel']}" + (f"/{p['stride']}" if p["stride"] > 1 else "")
           + (" SE" if p["se_channels"] else ""),
-          from_torch=FromTorch(("torchvision.models.efficientnet.MBConv", "torchvision.models.mobilenetv3.InvertedResidual"), _mbconv_from_torch), short="MBConv")
+          from_torch=FromTorch(("torchvision.models.efficientnet.MBConv", "torchvision.models.mobilenetv3.InvertedResidual"), _mbconv_from_torch),
+          short="MBConv")

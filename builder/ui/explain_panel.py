@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                               QVBoxLayout, QWidget)
 
 from .choosers import dataset_box, image_box
 from .text import esc
@@ -53,7 +53,7 @@ class ExplainPanel(QWidget):
         self.status.setTextFormat(Qt.RichText)
         self.picture = QLabel()
         self.picture.setAlignment(Qt.AlignCenter)
-        self.picture.setMinimumSize(280, 200)
+        self.picture.setMinimumSize(160, 120)
         form = QFormLayout()
         form.addRow("weights", self.weights)
         form.addRow("dataset", self.dataset)
@@ -67,8 +67,15 @@ class ExplainPanel(QWidget):
         left.addWidget(self.follow)
         left.addWidget(self.status)
         left.addStretch(1)
+        left_inner = QWidget()
+        left_inner.setLayout(left)
+        left_w = QScrollArea()  # a short dock scrolls the form: the canvas keeps its room
+        left_w.setWidgetResizable(True)
+        left_w.setWidget(left_inner)
+        left_w.setFrameShape(QScrollArea.NoFrame)
+        left_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         lay = QHBoxLayout(self)
-        lay.addLayout(left, 2)
+        lay.addWidget(left_w, 2)
         lay.addWidget(self.picture, 3)
         self.explain_button.clicked.connect(self.run)
         self.follow.toggled.connect(self._follow_toggled)

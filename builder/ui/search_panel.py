@@ -13,7 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from builder.core import project
 
@@ -97,8 +98,13 @@ class SearchPanel(QWidget):
         left.addLayout(buttons)
         left.addWidget(self.status)
         left.addStretch(1)
-        left_w = QWidget()
-        left_w.setLayout(left)
+        left_inner = QWidget()
+        left_inner.setLayout(left)
+        left_w = QScrollArea()  # a short dock scrolls the form: the canvas keeps its room
+        left_w.setWidgetResizable(True)
+        left_w.setWidget(left_inner)
+        left_w.setFrameShape(QScrollArea.NoFrame)
+        left_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         middle = QVBoxLayout()
         middle.addWidget(self.table, 1)
         row = QHBoxLayout()
