@@ -738,6 +738,9 @@ class MainWindow(QMainWindow):
         from builder.search.space import SpaceError, candidates_per_block, choices, cost_range
         g = self.doc.graph
         counts = candidates_per_block(g)
+        if not counts and not getattr(self, "_had_candidates", False):
+            return  # none marked, none before: nothing to redraw (an edit on 10,000 blocks pays nothing here)
+        self._had_candidates = bool(counts)
         self.scene.apply_candidates(counts)
         if not counts:
             self.space_label.clear()
