@@ -1,4 +1,4 @@
-"""A user's model factory runs in a child process, bounded in time and memory: whatever it does (loop, sleep, exit,
+"""A user's model factory runs in a child process, bounded in time and memory: whatever it does (loop, block, exit,
 crash, raise, not compile, allocate without end) is one message, and the command's own exit status is 2."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from builder.core.errors import ModelImportError
 from builder.importers import import_source
 
 HOSTILE = '''
-import os, sys, time
+import os, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -32,8 +32,9 @@ def loops():
     while True:
         pass
 
-def sleeps():
-    time.sleep(1000)
+def blocks():
+    read, _write = os.pipe()
+    os.read(read, 1)  # waits forever for a byte nobody writes: a factory that hangs without using the CPU
 
 def exits():
     sys.exit(0)
@@ -100,7 +101,7 @@ def test_a_good_factory_imports_with_its_weights(hostile):
 
 @pytest.mark.parametrize("source, message", [
     ("hostile_models:loops", "did not finish within 4 s"),
-    ("hostile_models:sleeps", "did not finish within 4 s"),
+    ("hostile_models:blocks", "did not finish within 4 s"),
     ("hostile_models:LoopingForward", "did not finish within 4 s"),
 ])
 def test_a_factory_or_forward_that_never_returns_is_stopped(hostile, source, message):
