@@ -18,10 +18,6 @@ def _count(text: str) -> int:
         raise CliError(f"{text!r} is not a count (write 417000, 417K, 1.5M or 2G)") from None
 
 
-def _shown(v) -> str:
-    return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-
-
 @extra_command
 def add_parser(sub):
     p = sub.add_parser("search", help="search the choices marked on the diagram (or given with --choice) and the "
@@ -56,7 +52,7 @@ def add_parser(sub):
 
 def cmd_search(args) -> int:
     from ..train.settings import default_dataset
-    from .space import SpaceError, choices, cost_range
+    from .space import SpaceError, choices, cost_range, describe
     from .study import Budget, Plan, Search, SearchError, check
     graph = load_graph(args.file)
     try:
@@ -79,8 +75,7 @@ def cmd_search(args) -> int:
         check(plan)
         print(f"searching {len(space)} choice(s) of {graph.name}: {cost_range(graph, space).describe()}")
         search = Search(plan)
-        study = search.run()
-        result = search.write(study)
+        result = search.run()
     except SearchError as e:
         raise CliError(str(e)) from None
     best = result["best"]
@@ -93,7 +88,7 @@ def cmd_search(args) -> int:
         print("no trial trained to the end: nothing is best yet")
         return 1
     print(f"best: trial {best['number']}: val accuracy {best['val_accuracy'] * 100:.2f}% with "
-          + ", ".join(f"{k}={_shown(v)}" for k, v in best["choices"].items()) + f" ({best['macs']:,} MACs)")
+          + describe(best["choices"]) + f" ({best['macs']:,} MACs)")
     for name in ("trials.json", "best.json", "pareto.svg", "pareto.png"):
         print(f"wrote {Path(args.out) / name}")
     return 0

@@ -9,6 +9,7 @@ valid and opens, trains and exports as it always did.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass
 
@@ -48,6 +49,16 @@ def _literal(text: str):
     if "x" in t and all(p.strip().isdigit() for p in t.split("x")):
         return [int(p) for p in t.split("x")]  # a kernel or stride pair: 1x3
     return t
+
+
+def shown(value) -> str:
+    """A candidate as people write it (and Optuna's categorical choices hold it): a pair as 3x3."""
+    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def describe(picked: dict) -> str:
+    """Choices made, as one line: ``c1.out_channels=6, c1.kernel=3x3``."""
+    return ", ".join(f"{k}={shown(v)}" for k, v in picked.items())
 
 
 def parse(text: str) -> tuple:
@@ -233,13 +244,15 @@ def with_choices(graph, picked: dict) -> tuple:
     return g, settings
 
 
+def designs(space: list) -> int:
+    """How many designs the block choices make (the training settings' candidates aside)."""
+    return math.prod(len(c.values) for c in space if not c.trains)
+
+
 def combinations(space: list, limit: int = EXACT, seed: int = 0):
     """Every combination of the block choices (at most ``limit``; beyond, ``limit`` sampled ones): dicts."""
     blocks = [c for c in space if not c.trains]
-    total = 1
-    for c in blocks:
-        total *= len(c.values)
-    if total <= limit:
+    if designs(space) <= limit:
         for combo in itertools.product(*(c.values for c in blocks)):
             yield dict(zip((c.name for c in blocks), combo))
         return
@@ -256,6 +269,7 @@ class Costs:
     params: tuple         # (min, max) inference params over the valid ones
     macs: tuple
     cheapest: dict        # the combination with the fewest MACs
+    designs: int = 0      # the combinations there are (all of them, evaluated or not)
 
     def describe(self) -> str:
         from builder.insight.report import human
@@ -271,11 +285,7 @@ def cost_range(graph, space: list, limit: int = EXACT) -> Costs:
     hi_p = hi_m = 0
     n = valid = 0
     cheapest: dict = {}
-    total = 1
-    for c in space:
-        if not c.trains:
-            total *= len(c.values)
-    exact = total <= limit
+    total = designs(space)
     for combo in combinations(space, limit):
         n += 1
         try:
@@ -292,7 +302,7 @@ def cost_range(graph, space: list, limit: int = EXACT) -> Costs:
         lo_p = p if lo_p is None else min(lo_p, p)
         lo_m = m if lo_m is None else min(lo_m, m)
         hi_p, hi_m = max(hi_p, p), max(hi_m, m)
-    return Costs(n, exact, valid, (lo_p or 0, hi_p), (lo_m or 0, hi_m), cheapest)
+    return Costs(n, total <= limit, valid, (lo_p or 0, hi_p), (lo_m or 0, hi_m), cheapest, total)
 
 
 def kept(graph) -> dict:

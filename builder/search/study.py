@@ -23,7 +23,7 @@ from builder.core.analysis import Analyzer
 from builder.core.errors import GraphEditError
 from builder.core.files import write_bytes
 
-from .space import Choice, cost_range, with_choices
+from .space import Choice, cost_range, describe, shown, with_choices
 
 HEARTBEAT_S = 10
 
@@ -107,17 +107,13 @@ def check(plan: Plan) -> None:
         raise SearchError(f"no combination of the choices makes a network without errors ({costs.describe()})")
     b = plan.budget
     if (b.macs is not None and costs.macs[0] > b.macs) or (b.params is not None and costs.params[0] > b.params):
-        cheap = ", ".join(f"{k}={_show(v)}" for k, v in costs.cheapest.items())
+        cheap = describe(costs.cheapest)
         raise SearchError(f"no candidate is within the budget: the cheapest ({cheap}) has {costs.params[0]:,} "
                           f"params and {costs.macs[0]:,} MACs")
     try:
         plan.out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SearchError(f"{plan.out}: cannot make the folder: {e.strerror or e}") from None
-
-
-def _show(v) -> str:
-    return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
 
 
 class Search:
@@ -170,7 +166,7 @@ class Search:
         trial.set_user_attr("run", str(folder))
         if accuracy is None:
             raise optuna.TrialPruned(trial.user_attrs.get("why", "training failed"))
-        self.plan.log(f"trial {trial.number}: {_describe(picked)}: val accuracy {accuracy * 100:.2f}%, "
+        self.plan.log(f"trial {trial.number}: {describe(picked)}: val accuracy {accuracy * 100:.2f}%, "
                       f"{macs:,} MACs")
         return (accuracy, float(macs)) if len(plan.objectives) > 1 else accuracy
 
@@ -230,7 +226,8 @@ class Search:
         return float(final.get("best_val_accuracy", final.get("val_accuracy", 0.0)))
 
     # ------------------------------------------------------------ the study
-    def run(self):
+    def run(self) -> dict:
+        """Run the study to ``trials`` trials in all; its trials and best, as trials.json and best.json hold them."""
         import optuna
         plan = self.plan
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -253,7 +250,7 @@ class Search:
                               "--resume continues it (or choose another --out)")
         study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, directions=directions,
                                     load_if_exists=True)
-        space = {c.name: [_show(v) for v in c.values] for c in plan.space}
+        space = {c.name: [shown(v) for v in c.values] for c in plan.space}
         if exists:
             before = study.user_attrs.get("choices")
             if before is not None and before != space:
@@ -273,8 +270,7 @@ class Search:
         if left:
             study.optimize(self.objective, n_trials=left, n_jobs=plan.workers, callbacks=[callback, self._written],
                            catch=(Exception,))
-        self.write(study)
-        return study
+        return self.write(study)  # the files as the study ends, and what they say
 
     def _written(self, study, _trial) -> None:
         with self.lock:
@@ -311,10 +307,6 @@ class Search:
 
 def _suggest(trial, c: Choice):
     """One candidate of ``c`` (Optuna's categorical choices hold plain values: pairs go as text and back)."""
-    shown = [_show(v) for v in c.values]
-    got = trial.suggest_categorical(c.name, shown)
-    return c.values[shown.index(got)]
-
-
-def _describe(picked: dict) -> str:
-    return ", ".join(f"{k}={_show(v)}" for k, v in picked.items())
+    texts = [shown(v) for v in c.values]
+    got = trial.suggest_categorical(c.name, texts)
+    return c.values[texts.index(got)]

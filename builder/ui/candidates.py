@@ -11,10 +11,6 @@ from .text import esc
 SEARCHABLE = ("int", "float", "choice", "bool", "pair")
 
 
-def _shown(v) -> str:
-    return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-
-
 class CandidatesEditor(QWidget):
     """Candidates for the parameters of one block, or (``training``) for the training settings (``train.lr``)."""
 
@@ -78,12 +74,12 @@ class CandidatesEditor(QWidget):
         self.show()
 
     def _show_values(self, *_):
-        from builder.search.space import kept
+        from builder.search.space import kept, shown
         have = {name.rpartition(".")[2]: v for name, v in kept(self.doc.graph).items()
                 if name.rpartition(".")[0] == self.block_id}
-        self.values.setText(", ".join(_shown(v) for v in have.get(self.param.currentText(), [])))
+        self.values.setText(", ".join(shown(v) for v in have.get(self.param.currentText(), [])))
         self.title.setText(("<b>Training settings to search</b>" if self.training else "<b>Search candidates</b>") + (
-            "<br>" + "<br>".join(f"{esc(p)}: {esc(', '.join(_shown(x) for x in v))}" for p, v in have.items())
+            "<br>" + "<br>".join(f"{esc(p)}: {esc(', '.join(shown(x) for x in v))}" for p, v in have.items())
             if have else "<br><span style='color:#607D8B'>none: block-builder search tries only what is marked</span>"))
 
     def apply(self) -> bool:

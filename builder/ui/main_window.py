@@ -750,10 +750,7 @@ class MainWindow(QMainWindow):
         except SpaceError as e:
             self.space_label.setText(f"search: {e}")
             return
-        total = 1
-        for n in counts.values():
-            total *= n
-        self.space_label.setText(f"<b>Search</b> {total:,} designs · params {human(costs.params[0])}.."
+        self.space_label.setText(f"<b>Search</b> {costs.designs:,} designs · params {human(costs.params[0])}.."
                                  f"{human(costs.params[1])} · MACs {human(costs.macs[0])}..{human(costs.macs[1])}"
                                  + ("" if costs.exact else " (a sample)"))
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from builder.core import project
+from builder.search.space import describe
 
-from .choosers import dataset_box
+from .choosers import dataset_box, scrolled
 from .child import builder_process
 from .plots import LazyPlots
 from .text import esc
@@ -98,13 +99,7 @@ class SearchPanel(QWidget):
         left.addLayout(buttons)
         left.addWidget(self.status)
         left.addStretch(1)
-        left_inner = QWidget()
-        left_inner.setLayout(left)
-        left_w = QScrollArea()  # a short dock scrolls the form: the canvas keeps its room
-        left_w.setWidgetResizable(True)
-        left_w.setWidget(left_inner)
-        left_w.setFrameShape(QScrollArea.NoFrame)
-        left_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        left_w = scrolled(left)
         middle = QVBoxLayout()
         middle.addWidget(self.table, 1)
         row = QHBoxLayout()
@@ -237,7 +232,7 @@ class SearchPanel(QWidget):
             if r.get("same_as") is not None:
                 state += f" (as trial {r['same_as']})"
             cells = (str(r["number"]), state, acc, macs,
-                     ", ".join(f"{k}={_shown(v)}" for k, v in (r.get("choices") or {}).items()))
+                     describe(r.get("choices") or {}))
             for col, text in enumerate(cells):
                 self.table.setItem(i, col, QTableWidgetItem(text))
         self._draw()
@@ -292,7 +287,3 @@ class SearchPanel(QWidget):
         if r is not None:
             g, _ = self.design(r)
             self.compare_requested.emit(g, f"trial {r['number']}")
-
-
-def _shown(v) -> str:
-    return "x".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
