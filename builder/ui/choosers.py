@@ -1,8 +1,9 @@
-"""The small choosers several panels share: a dataset (editable: a folder may be typed) and a validation image's
-number."""
+"""The small pieces several panels share: a dataset chooser (editable: a folder may be typed), a validation
+image's number, and a form that scrolls in a short dock."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QSpinBox
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLayout, QScrollArea, QSpinBox, QWidget
 
 
 def dataset_box() -> QComboBox:
@@ -19,3 +20,18 @@ def image_box() -> QSpinBox:
     box.setRange(0, 10_000_000)
     box.setPrefix("image #")
     return box
+
+
+def scrolled(content) -> QScrollArea:
+    """``content`` (a layout or a widget) in a frameless area that scrolls up and down: a short dock scrolls its
+    form, and the canvas keeps its room."""
+    if isinstance(content, QLayout):
+        widget = QWidget()
+        widget.setLayout(content)
+        content = widget
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(content)
+    area.setFrameShape(QScrollArea.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+    return area

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from .choosers import dataset_box, image_box
+from .choosers import dataset_box, image_box, scrolled
 from .text import esc
 from .weights_choice import WeightsChoice
 from .worker import Job
@@ -67,13 +66,7 @@ class ExplainPanel(QWidget):
         left.addWidget(self.follow)
         left.addWidget(self.status)
         left.addStretch(1)
-        left_inner = QWidget()
-        left_inner.setLayout(left)
-        left_w = QScrollArea()  # a short dock scrolls the form: the canvas keeps its room
-        left_w.setWidgetResizable(True)
-        left_w.setWidget(left_inner)
-        left_w.setFrameShape(QScrollArea.NoFrame)
-        left_w.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        left_w = scrolled(left)
         lay = QHBoxLayout(self)
         lay.addWidget(left_w, 2)
         lay.addWidget(self.picture, 3)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
-                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+                               QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from builder.core import project
 from builder.train.settings import (RECIPES, DoneEvent, EpochEvent, ErrorEvent, Exit, ResumedEvent, StartEvent,
@@ -16,6 +16,7 @@ from builder.train.settings import (RECIPES, DoneEvent, EpochEvent, ErrorEvent, 
 
 from . import theme
 from .child import builder_process
+from .choosers import scrolled
 from .plots import LazyPlots
 from .text import esc as _esc
 
@@ -100,11 +101,7 @@ class TrainPanel(QWidget):
         self.search_settings.show_block("train")
         form_box.addWidget(self.search_settings)
         form_box.addStretch(1)
-        scroll = QScrollArea()  # a short dock scrolls the form, never the buttons
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(form_widget)
-        scroll.setFrameShape(QScrollArea.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll = scrolled(form_widget)  # a short dock scrolls the form, never the buttons
         scroll.setMinimumWidth(form_widget.sizeHint().width() + 24)
         self.form_scroll = scroll
         self.plots = LazyPlots(self._make_plots)  # the curves, made when the panel first shows or a run reports
