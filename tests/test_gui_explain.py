@@ -36,6 +36,15 @@ def explained(qtbot, panel, block=None, index=None):
     return panel.explanation
 
 
+def open_explain(qtbot, win):
+    """The Explain dock brought to the front, its widgets laid out (clicks land where they are drawn)."""
+    win.explain_dock.show()
+    win.explain_dock.raise_()
+    qtbot.waitUntil(lambda: win.explain.explain_button.isVisible() and win.explain.follow.isVisible(),
+                    timeout=5000)
+    return win.explain
+
+
 def tick(box):
     """Click a check box on its box (its widget may be wider than its text)."""
     QTest.mouseClick(box, Qt.LeftButton, pos=QPoint(8, box.height() // 2))
@@ -51,10 +60,7 @@ def make_run(root, name, graph, tensors):
 
 def test_gradcam_follows_the_selection_along_the_wires(qtbot, make_window):
     win = make_window(template="lenet5", size=(1500, 950))
-    win.explain_dock.show()
-    win.explain_dock.raise_()
-    panel = win.explain
-    qtbot.waitUntil(panel.explain_button.isVisible, timeout=5000)
+    panel = open_explain(qtbot, win)
     click_block(qtbot, win, "c3")
     assert "c3" in panel.block_text.text()
     QTest.mouseClick(panel.explain_button, Qt.LeftButton)
@@ -83,9 +89,7 @@ def test_the_weights_of_a_run_are_used_and_named_and_ones_that_do_not_fit_are_re
     panel = win.explain
     panel.weights.refresh()
     assert panel.weights.box.currentText().startswith("run 2026-12-01-lenet")  # the newest run is the default
-    win.explain_dock.show()
-    win.explain_dock.raise_()
-    qtbot.waitUntil(panel.explain_button.isVisible, timeout=5000)
+    open_explain(qtbot, win)
     panel.method.setCurrentIndex(panel.method.findData("saliency"))
     QTest.mouseClick(panel.explain_button, Qt.LeftButton)
     e = explained(qtbot, panel)
@@ -114,10 +118,7 @@ def test_the_weights_of_a_run_are_used_and_named_and_ones_that_do_not_fit_are_re
 
 def test_following_an_image_shows_every_blocks_output_as_forward_hooks_see_it(qtbot, make_window):
     win = make_window(template="lenet5", size=(1500, 950))
-    win.explain_dock.show()
-    win.explain_dock.raise_()
-    panel = win.explain
-    qtbot.waitUntil(panel.follow.isVisible, timeout=5000)
+    panel = open_explain(qtbot, win)
     panel.index.setValue(5)
     tick(panel.follow)
     assert panel.follow.isChecked()
@@ -166,10 +167,7 @@ def test_a_wrong_image_of_the_evaluation_opens_in_the_explain_panel(qtbot, make_
 
 def test_occlusion_shows_its_progress_and_the_window_keeps_answering(qtbot, make_window):
     win = make_window(template="lenet5", size=(1500, 950))
-    win.explain_dock.show()
-    win.explain_dock.raise_()
-    panel = win.explain
-    qtbot.waitUntil(panel.explain_button.isVisible, timeout=5000)
+    panel = open_explain(qtbot, win)
     panel.method.setCurrentIndex(panel.method.findData("occlusion"))
     said = set()
     QTest.mouseClick(panel.explain_button, Qt.LeftButton)
@@ -205,10 +203,7 @@ def test_an_expanded_composite_shows_its_inner_blocks_outputs(qtbot, make_window
     win = make_window(size=(1500, 950))
     win.load_graph(feature_graph())
     qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)
-    win.explain_dock.show()
-    win.explain_dock.raise_()
-    panel = win.explain
-    qtbot.waitUntil(panel.follow.isVisible, timeout=5000)
+    panel = open_explain(qtbot, win)
     panel.dataset.setCurrentText("synthetic")
     tick(panel.follow)
     qtbot.waitUntil(lambda: panel.outputs is not None and "inc" in panel.outputs, timeout=60000)
