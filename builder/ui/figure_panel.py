@@ -86,11 +86,15 @@ class FigurePanel(QWidget):
 
     # ------------------------------------------------------------ the style the project keeps
     def style(self) -> Style:
-        """The project's style; one it cannot read falls back to the defaults (and says so)."""
+        """The project's style; one it cannot read falls back to the defaults (and the panel says so)."""
+        return self._read_style()[0]
+
+    def _read_style(self) -> tuple:
+        """(the style to draw with, a sentence about a style in the project that cannot be read, or "")."""
         try:
-            return style_from(self.doc.graph.meta.get("figure"))
-        except ExportError:
-            return Style()
+            return style_from(self.doc.graph.meta.get("figure")), ""
+        except ExportError as e:
+            return Style(), f" The project's figure style is not readable ({e}); showing the defaults."
 
     def _show_style(self, style: Style) -> None:
         self._showing = True
@@ -137,13 +141,8 @@ class FigurePanel(QWidget):
     def redraw(self) -> None:
         self.timer.stop()
         doc = self.doc
-        style = self.style()
+        style, problem = self._read_style()
         self._show_style(style)
-        problem = ""
-        try:
-            style_from(doc.graph.meta.get("figure"))
-        except ExportError as e:
-            problem = f" The project's figure style is not readable ({e}); showing the defaults."
         drawing = build_figure(doc.graph, style, doc.analysis)
         self.svg = render(drawing, ".svg")
         self.preview.load(QByteArray(self.svg))
