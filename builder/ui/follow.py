@@ -75,7 +75,7 @@ class Thumbnails:
             text = QGraphicsSimpleTextItem(describe(out), item)
             text.setFont(font)
             text.setBrush(QColor("#455A64"))
-            text.setPos(theme.BLOCK_W + 6 + THUMB + 4, 2)
+            text.setPos(theme.BLOCK_W + 6 + pic.pixmap().width() + 4, 2)  # a vector's strip may be wider
             pic.setToolTip(f"{bid}: its output for the followed image")
             self.items[bid] = (pic, text)
 
