@@ -4,6 +4,8 @@ selection along the wires and the overlay follows); and "Follow this image", whi
 block's output for it on the canvas. Computed off the window's thread with the weights chosen here, named."""
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -16,6 +18,7 @@ from .worker import Job
 METHODS = (("gradcam", "Grad-CAM"), ("guided-gradcam", "guided Grad-CAM"), ("saliency", "saliency"),
            ("integrated-gradients", "integrated gradients"), ("occlusion", "occlusion"))
 ON_A_BLOCK = ("gradcam", "guided-gradcam")
+_SEEDING = threading.Lock()  # torch's generator is one for the process: seeding and drawing from it go together
 SLOW = ("integrated-gradients", "occlusion")
 
 
@@ -134,8 +137,9 @@ class ExplainPanel(QWidget):
         from builder.train.weights import load_tensors
         if path is not None:
             return load_tensors(path)
-        torch.manual_seed(0)
-        return compile_graph(graph).state_dict()
+        with _SEEDING:  # the explanation and the followed image are made in two threads at once: one seed each
+            torch.manual_seed(0)
+            return compile_graph(graph).state_dict()
 
     # ------------------------------------------------------------ an explanation
     def run(self) -> bool:
