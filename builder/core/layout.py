@@ -77,8 +77,24 @@ def dot_positions(graph, timeout: float = 20.0) -> dict | None:
     return pos
 
 
+DOT_UP_TO = 2_000  # blocks: graphviz lays out a bigger network in tens of seconds; the layered layout in one
+
+
 def auto_layout(graph, use_dot: bool = True) -> dict:
-    return (dot_positions(graph) if use_dot else None) or layered_positions(graph)
+    return (dot_positions(graph) if use_dot and len(graph) <= DOT_UP_TO else None) or layered_positions(graph)
+
+
+def unplaced(graph) -> bool:
+    """Whether a file gave its blocks no positions: more than one block, all at one spot (a file written by
+    hand or by another tool); the editor lays such a network out as it opens it."""
+    blocks = graph.blocks()
+    return len(blocks) > 1 and len({b.pos for b in blocks}) == 1
+
+
+def lay_out(graph) -> None:
+    """Every block at its place in :func:`auto_layout`."""
+    for bid, pos in auto_layout(graph).items():
+        graph.block(bid).pos = pos
 
 
 # ------------------------------------------------------------------ free space for new blocks

@@ -83,7 +83,8 @@ class AdvisorPanel(QWidget):
         self.current_preview = None
 
     def refresh(self):
-        self.findings = advisor.check(self.doc.graph, self.doc.analysis)
+        made = self.doc.made_beside("findings")  # an opened network's, made with its analysis off the window's thread
+        self.findings = made if made is not None else advisor.check(self.doc.graph, self.doc.analysis)
         self.tree.clear()
         for f in self.findings:
             top = QTreeWidgetItem([f.title, f"{f.principle}: {SHORT[f.principle]}", f.block or ""])

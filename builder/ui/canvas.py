@@ -24,6 +24,10 @@ MIN_TEXT_LOD = 0.06  # below this (a minimap) not even that
 OVERVIEW_ZOOM = 0.4  # Fit view: the whole network when every name reads at that zoom (>= 7 px on screen; never
 #                      more zoom asked than this), else that zoom from the top
 LEGIBLE_PX = 7.0
+FIT_FLOOR = 0.2  # Fit view never zooms out further to show a network's whole width (names stop reading)
+MANY_PORTS = 48  # a block with more inputs draws them as one bar (each would be under 5 px wide)
+SCENE_MARGIN = 600.0  # room around the network to scroll into (and to drop blocks in)
+SLICED_FROM = 250  # a network with more blocks gets its canvas items in slices (the window keeps answering)
 
 
 class BlockItem(QGraphicsItem):
@@ -59,6 +63,7 @@ class BlockItem(QGraphicsItem):
         self.colour = theme.colour(spec.category if spec else "")
         self.has_output = b.type != "output"
         self.ports = self.canvas.graph.ports_of(self.block_id)
+        self._port_index = {p: i for i, p in enumerate(self.ports)}  # an 8,000-input concat: no list.index
         self.title = b.label or b.id
         self._update_tooltip()
         self.prepareGeometryChange()
@@ -142,8 +147,9 @@ class BlockItem(QGraphicsItem):
 
     def in_port_local(self, port: str) -> QPointF:
         """Input ports along the top edge (along the left edge when the diagram reads left to right)."""
-        n = max(len(self.ports), 1)
-        i = self.ports.index(port) if port in self.ports else 0
+        return self._port_point(self._port_index.get(port, 0), max(len(self.ports), 1))
+
+    def _port_point(self, i: int, n: int) -> QPointF:
         if self.canvas.horizontal:
             return QPointF(0.0, theme.BLOCK_H * (i + 1) / (n + 1))
         return QPointF(theme.BLOCK_W * (i + 1) / (n + 1), 0.0)
@@ -220,8 +226,14 @@ class BlockItem(QGraphicsItem):
             painter.drawText(QRectF(8, HEADER + 36, theme.BLOCK_W - 16, 16), Qt.AlignLeft | Qt.AlignVCenter, cost)
         painter.setPen(QPen(theme.PORT_EDGE, 1.2))
         painter.setBrush(theme.PORT_FILL)
-        for p in self.ports:
-            painter.drawEllipse(self.in_port_local(p), theme.PORT_R, theme.PORT_R)
+        n = len(self.ports)
+        if n <= MANY_PORTS:
+            for i in range(n):
+                painter.drawEllipse(self._port_point(i, n), theme.PORT_R, theme.PORT_R)
+        else:  # more ports than could be told apart: one bar where they sit
+            first, last = self._port_point(0, n), self._port_point(n - 1, n)
+            painter.drawRoundedRect(QRectF(first, last).adjusted(-theme.PORT_R, -theme.PORT_R, theme.PORT_R,
+                                                                 theme.PORT_R), theme.PORT_R, theme.PORT_R)
         if self.has_output:
             painter.setBrush(self.colour)
             painter.drawEllipse(self.out_port_local(), theme.PORT_R, theme.PORT_R)
@@ -327,7 +339,9 @@ class WireItem(QGraphicsPathItem):
     shape label at its middle that hides when zoomed far out."""
 
     PEN = QPen(theme.WIRE, 2.0)
+    PEN.setCosmetic(True)  # 2 px at every zoom: a zoomed-out view of thousands of wires strokes them quickly
     PEN_SELECTED = QPen(theme.SELECTED, 3.0)
+    PEN_SELECTED.setCosmetic(True)
 
     def __init__(self, scene: "CanvasScene", src: str, dst: str, port: str):
         super().__init__()
@@ -388,6 +402,8 @@ class WireItem(QGraphicsPathItem):
 class CanvasScene(QGraphicsScene):
     block_double_clicked = Signal(str)
     status_message = Signal(str)
+    attach_progress = Signal(int, int)  # items made, of all (a sliced attach)
+    attached = Signal()  # every block and wire of the graph has its item
 
     def show_heat(self, ms_by_block: dict | None) -> None:
         """The latency overlay: each block coloured by its measured time relative to the slowest; None clears."""
@@ -404,6 +420,11 @@ class CanvasScene(QGraphicsScene):
         self.wires_at: dict[str, set] = {}  # block id -> keys of the wires into or out of it (an edit repaths those)
         self._attaching = False  # attach() adds every block before any wire: nothing to re-path or regrow
         self._rect = None  # the network's bounds (network_rect), until a block is added, removed or moved
+        self.attaching = None  # the Slices making a big network's items, while it runs
+        self._grow = QTimer(self)  # the scene's rect follows the network's bounds once per burst of changes
+        self._grow.setSingleShot(True)
+        self._grow.setInterval(0)
+        self._grow.timeout.connect(self._grow_scene)
         self.interaction = CanvasInteraction(self)  # wire drags and one-step moves
         self._repaint_pending = False
         self.show_labels = True
@@ -412,6 +433,20 @@ class CanvasScene(QGraphicsScene):
         doc.graph_replaced.connect(self.attach)
         doc.analysed.connect(self.apply_analysis)
         self.attach(doc.graph)
+
+    def _bounds_changed(self) -> None:
+        """A block was added, removed or moved: the network's bounds are measured again when asked, and the
+        scene grows around them (never shrinks: the view does not jump under the user) a moment later."""
+        self._rect = None
+        if self.attaching is None:
+            self._grow.start()
+
+    def _grow_scene(self) -> None:
+        want = self.network_rect().adjusted(-SCENE_MARGIN / 2, -SCENE_MARGIN / 2, SCENE_MARGIN / 2,
+                                            SCENE_MARGIN / 2)
+        if want.isValid() and not self.sceneRect().contains(want):
+            self.setSceneRect(self.sceneRect().united(want.adjusted(-SCENE_MARGIN / 2, -SCENE_MARGIN / 2,
+                                                                     SCENE_MARGIN / 2, SCENE_MARGIN / 2)))
 
     def network_rect(self) -> QRectF:
         """The bounds of every block (wires run between them), from their positions: what Qt's
@@ -432,6 +467,13 @@ class CanvasScene(QGraphicsScene):
 
     # ------------------------------------------------------------------ model events
     def attach(self, graph):
+        """Show ``graph``: a network of up to SLICED_FROM blocks at once; a bigger one in slices (builder.ui.slices)
+        with :attr:`attach_progress` after each and :attr:`attached` at the end, so the window keeps answering
+        while 20,000 blocks get their items. Each item takes the document's analysis as it is made."""
+        if self.attaching is not None:
+            self.attaching.running = False
+            self.attaching.timer.stop()
+            self.attaching = None
         if self.graph is not None:
             for name, fn in self._subscriptions():
                 getattr(self.graph, name).disconnect(fn)
@@ -439,21 +481,74 @@ class CanvasScene(QGraphicsScene):
         self.blocks.clear()
         self.wires.clear()
         self.wires_at.clear()
-        self._rect = None
+        self._bounds_changed()
         self.graph = graph
         self.horizontal = graph.direction == "LR"
         for name, fn in self._subscriptions():
             getattr(graph, name).connect(fn)
-        for b in graph.blocks():
-            self._add_block(b.id)
-        self._attaching = True  # every block has its ports already: each wire is placed once, as it is made
+        # the scene's bounds are known before its items: set once, the scene is not measured (and every item
+        # indexed again) as each one is added
+        blocks = graph.blocks()
+        if blocks:
+            xs, ys = [b.pos[0] for b in blocks], [b.pos[1] for b in blocks]
+            self.setSceneRect(QRectF(min(xs), min(ys), max(xs) - min(xs) + theme.BLOCK_W,
+                                     max(ys) - min(ys) + theme.BLOCK_H).adjusted(-SCENE_MARGIN, -SCENE_MARGIN,
+                                                                                 SCENE_MARGIN, SCENE_MARGIN))
+        else:
+            self.setSceneRect(QRectF(-SCENE_MARGIN, -SCENE_MARGIN, 2 * SCENE_MARGIN, 2 * SCENE_MARGIN))
+        if len(graph) <= SLICED_FROM:
+            for _ in self._attach_steps(graph):
+                pass
+            self.attached.emit()
+            return
+        from .slices import Slices
+        # the views paint once, when every item is there (a half-made network would be painted at every slice:
+        # 8,000 wires into one concat are all in view)
+        for view in self.views():
+            view.viewport().setUpdatesEnabled(False)
+
+        def done():
+            self.attaching = None
+            for view in self.views():
+                view.viewport().setUpdatesEnabled(True)
+                view.viewport().update()
+            self.attached.emit()
+        self.attaching = Slices(self, self._attach_steps(graph), done,
+                                lambda n, total: self.attach_progress.emit(n, total))
+
+    def finish_attach(self) -> None:
+        """Make every item now (a sliced attach still under way)."""
+        if self.attaching is not None:
+            self.attaching.finish()
+
+    def _attach_steps(self, graph):
+        """Every block's item, then every wire's, each placed once (the ports are all there before the first
+        wire); the steps say how far they are. What the graph lost or gained meanwhile is skipped or already
+        there (its own events made it)."""
+        ids, edges = list(graph.ids()), list(graph.edges())
+        total = len(ids) + len(edges)
+        analysis = self.doc.analysis if self.doc.graph is graph else None
+        reports = analysis.blocks if analysis is not None else {}
+        nodes = graph.g._node
+        for n, bid in enumerate(ids):
+            if bid in nodes and bid not in self.blocks:
+                self._add_block(bid)
+                if bid in reports:
+                    self.blocks[bid].set_report(reports[bid])
+            yield n + 1, total
+        self._attaching = True  # each wire is placed once, as it is made
         try:
-            for u, v, k in graph.edges():
-                self._add_wire(u, v, k)
+            for n, (u, v, k) in enumerate(edges):
+                if (u, v, k) not in self.wires and u in self.blocks and v in self.blocks and graph.g.has_edge(u, v, k):
+                    self._add_wire(u, v, k)
+                    rep = reports.get(u)
+                    if rep is not None:
+                        w = self.wires[(u, v, k)]
+                        w._shape = rep.out_shape
+                        w.set_label(fmt_shape(rep.out_shape) if rep.out_shape else "?")
+                yield len(ids) + n + 1, total
         finally:
             self._attaching = False
-        if self.doc.analysis is not None and self.doc.graph is graph:
-            self.apply_analysis(self.doc.analysis)
 
     def _subscriptions(self):
         return [("block_added", self._add_block), ("block_removed", self._remove_block),
@@ -473,11 +568,11 @@ class CanvasScene(QGraphicsScene):
         item.setPos(QPointF(*self.graph.block(bid).pos))
         self.addItem(item)
         self.blocks[bid] = item
-        self._rect = None
+        self._bounds_changed()
 
     def _remove_block(self, bid):
         self.wires_at.pop(bid, None)
-        self._rect = None
+        self._bounds_changed()
         item = self.blocks.pop(bid, None)
         if item is not None:
             self.removeItem(item)
@@ -501,7 +596,7 @@ class CanvasScene(QGraphicsScene):
             pos = QPointF(*self.graph.block(bid).pos)
             if item.pos() != pos:
                 item.setPos(pos)
-                self._rect = None
+                self._bounds_changed()
 
     def _add_wire(self, u, v, k):
         if not self._attaching and v in self.blocks:
@@ -542,6 +637,32 @@ class CanvasScene(QGraphicsScene):
                 w._shape = shape
                 w.set_label(fmt_shape(shape) if shape else "?")
 
+    def draw_overview(self, painter: QPainter) -> None:
+        """The network as a minimap shows it, in scene coordinates: each block a rectangle in its colour (red
+        with an error), each wire a line between its ports; no item is painted (a 20,000-block network is
+        drawn in a few milliseconds)."""
+        w, h = theme.BLOCK_W, theme.BLOCK_H
+        nodes = self.graph.g._node  # the model's positions (an item's pos() makes a QPointF: 10x slower)
+        pos = {bid: nodes[bid]["block"].pos for bid in self.blocks if bid in nodes}
+        if self.horizontal:  # from the right edge's middle to the left edge's (a port is a pixel here)
+            ends = [(pos[u], pos[v]) for u, v, _ in self.wires if u in pos and v in pos]
+            lines = [QLineF(a[0] + w, a[1] + h / 2, b[0], b[1] + h / 2) for a, b in ends]
+        else:
+            ends = [(pos[u], pos[v]) for u, v, _ in self.wires if u in pos and v in pos]
+            lines = [QLineF(a[0] + w / 2, a[1] + h, b[0] + w / 2, b[1]) for a, b in ends]
+        painter.setPen(QPen(theme.WIRE, 0))
+        painter.drawLines(lines)
+        painter.setPen(Qt.NoPen)
+        by_colour: dict = {}
+        for bid, item in self.blocks.items():
+            rep = item.report
+            colour = theme.ERROR if rep is not None and rep.errors else theme.DIFF_EDGE.get(item.mark, item.colour)
+            x, y = pos.get(bid, (0.0, 0.0))
+            by_colour.setdefault(colour.rgba(), []).append(QRectF(x, y, w, h))
+        for rgba, rects in by_colour.items():
+            painter.setBrush(QColor.fromRgba(rgba))
+            painter.drawRects(rects)
+
     def apply_candidates(self, counts: dict) -> None:
         """Badges: {block id: its candidates} from the project's search choices."""
         for bid, item in self.blocks.items():
@@ -564,7 +685,7 @@ class CanvasScene(QGraphicsScene):
                 w.tag.setVisible(show)
 
     def block_item_moved(self, item: BlockItem):
-        self._rect = None
+        self._bounds_changed()
         for key in self.wires_at.get(item.block_id, ()):
             self.wires[key].update_path()
 
@@ -696,14 +817,18 @@ class CanvasView(QGraphicsView):
         whole = min(vw / rect.width(), vh / rect.height())
         along_width = (vh / rect.height()) if self.scene().horizontal else (vw / rect.width())
         readable = whole >= OVERVIEW_ZOOM or (whole >= 0.25 and self.reads_at(whole))
-        z = min(1.0, whole if readable else min(along_width, OVERVIEW_ZOOM))
+        # else its full width (height) while names still read: a network too wide even at FIT_FLOOR (8,000 blocks
+        # side by side) opens at its top left corner
+        z = min(1.0, whole if readable else max(min(along_width, OVERVIEW_ZOOM), FIT_FLOOR))
         z = max(z, 0.05)
         self.user_moved = False
         self.setTransform(QTransform.fromScale(z, z))
         if self.scene().horizontal:
-            self.centerOn(rect.left() + vw / (2 * z), rect.center().y())
+            y = rect.center().y() if rect.height() * z <= vh else rect.top() + vh / (2 * z)
+            self.centerOn(rect.left() + vw / (2 * z), y)
         else:
-            self.centerOn(rect.center().x(), rect.top() + vh / (2 * z))
+            x = rect.center().x() if rect.width() * z <= vw else rect.left() + vw / (2 * z)
+            self.centerOn(x, rect.top() + vh / (2 * z))
         self._zoomed()
 
     def reads_at(self, z: float) -> bool:

@@ -67,18 +67,31 @@ class Document(QObject):
         self.set_graph(graph or Graph("untitled"))
 
     # ------------------------------------------------------------------ graph
-    def set_graph(self, graph: Graph, path=None) -> None:
+    def set_graph(self, graph: Graph, path=None, prepared=None) -> None:
+        """Show ``graph``; ``prepared`` (builder.ui.opening.Prepared: its analyser, analysis and advice, made off
+        the window's thread) spares analysing it again here."""
         if self.graph is not None:
             self.graph.changed.disconnect(self.schedule_analysis)
         self.graph = graph
-        self.analyzer = Analyzer(graph)
+        self.analyzer = prepared.analyzer if prepared is not None else Analyzer(graph)
+        self.analysis = prepared.analysis if prepared is not None else None  # never the previous graph's
+        self.prepared = prepared
         graph.changed.connect(self.schedule_analysis)
         self.undo_stack.clear()
         self.path = Path(path) if path else None
         self.remember_disk()
+        if prepared is None:
+            self.analysis = self.analyzer.run()  # before the views attach: each item takes its figures as made
         self.graph_replaced.emit(graph)
         self.path_changed.emit(self.path)
-        self.refresh()
+        self._pending = False
+        self.analysed.emit(self.analysis)
+
+    def made_beside(self, name: str):
+        """What the opening made off the window's thread for the current analysis (``findings``: the Advisor's;
+        ``layer_rows``: the Layers table's rows and receptive fields), or None once an edit changed it."""
+        made = self.prepared
+        return getattr(made, name) if made is not None and made.analysis is self.analysis else None
 
     def push(self, text: str, fn, merge_key=None) -> bool:
         """Apply an edit as one undo step; a refused edit shows its message and changes nothing."""

@@ -14,7 +14,7 @@ from builder.core import edits
 from builder.core import project
 from builder.core.errors import ProjectError
 from builder.core.graph import make_id
-from builder.core.layout import auto_layout
+from builder.core.layout import lay_out, unplaced
 from builder.insight.report import human, human_bytes
 from exports import EXPORTS
 
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
     ask_path = staticmethod(ask_path)
     imported = Signal(str)  # the project file an import wrote and opened
     profiled = Signal(dict)  # a latency profile was measured and drawn
+    opened = Signal()  # a network was put on the canvas and framed (a big one: when its last item is drawn)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -437,14 +438,26 @@ class MainWindow(QMainWindow):
             self.doc.set_graph(g)
             self.view.fit()
 
-    def load_graph(self, graph, path=None, layout: bool = True):
-        if layout and path is None:
-            for bid, pos in auto_layout(graph).items():
-                graph.block(bid).pos = pos
-        self.doc.set_graph(graph, path)
-        self.view.fit()  # the whole network when it reads that way, else its width from the top
-        # once the scene has grown around the new blocks and the docks have their sizes (a dialog just closed),
-        # frame it again, unless the user has moved the view since
+    def load_graph(self, graph, path=None, layout: bool = True, prepared=None):
+        """Show ``graph`` (laid out first when it comes without a file); a big one is drawn in slices behind a
+        progress dialog. :attr:`opened` when it is on the canvas and framed."""
+        from .opening import Opening
+        if layout:
+            lay_out(graph)
+        self.doc.set_graph(graph, path, prepared)
+        if self.scene.attaching is None:
+            self.frame()
+            self.opened.emit()
+            return
+        opening = Opening(self, Path(path).name if path else graph.name)
+        opening.opened.connect(self.opened)
+        opening.draw()
+
+    def frame(self) -> None:
+        """The whole network when it reads that way, else its width from the top; once the scene has grown around
+        the new blocks and the docks have their sizes (a dialog just closed), frame it again, unless the user has
+        moved the view since."""
+        self.view.fit()
         QTimer.singleShot(0, lambda: None if self.view.user_moved else self.view.fit())
 
     def profile_latency(self) -> bool:
@@ -559,14 +572,36 @@ class MainWindow(QMainWindow):
             self.open_path(path, ask=False)
 
     def open_path(self, path, ask: bool = True) -> bool:
+        """Open a project file: a small one at once, a big one read and analysed beside the event loop and drawn
+        in slices (:attr:`opened` says when it is shown). False when it was not opened (or not yet, for a big one
+        that is still being read)."""
+        from .opening import BIG_FILE, Opening
         if ask and not self.maybe_save():
+            return False
+        try:
+            big = Path(path).stat().st_size > BIG_FILE
+        except OSError:
+            big = False  # project.load says what is wrong with it
+        if big:
+            opening = Opening(self, Path(path).name)
+
+            def read(graph, prepared, error):
+                if error is not None:
+                    QMessageBox.critical(self, "Cannot open the file", str(error) if isinstance(error, ProjectError)
+                                         else f"{path}: {type(error).__name__}: {error}")
+                    return
+                self.doc.set_graph(graph, path, prepared)
+                self._remember(path)
+                opening.opened.connect(self.opened)
+                opening.draw()
+            opening.read_file(path, read)
             return False
         try:
             graph = project.load(path)
         except ProjectError as e:
             QMessageBox.critical(self, "Cannot open the file", str(e))
             return False
-        self.load_graph(graph, path, layout=False)
+        self.load_graph(graph, path, layout=unplaced(graph))  # a file that gives no positions is laid out
         self._remember(path)
         return True
 

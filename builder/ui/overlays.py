@@ -125,7 +125,7 @@ class Minimap(QGraphicsView):
         self._timer.setSingleShot(True)
         self._timer.setInterval(250)  # and draws its picture again a moment after a burst of changes, not in it
         self._timer.timeout.connect(self.refit)
-        main_view.scene().changed.connect(lambda _r: self._timer.start())
+        main_view.scene().changed.connect(self._timer.start)  # (C++ to C++: no list of rects for Python)
         for bar in (main_view.horizontalScrollBar(), main_view.verticalScrollBar()):
             bar.valueChanged.connect(lambda _v: self._view_moved())
         main_view.zoom_changed.connect(lambda _z: self._view_moved())
@@ -140,7 +140,11 @@ class Minimap(QGraphicsView):
         self.place()
 
     def refit(self):
-        """After the scene changed: its bounds again, the map fitted to them, its picture to be drawn again."""
+        """After the scene changed: its bounds again, the map fitted to them, its picture to be drawn again (once
+        a big network's items are all made: not at every slice of them)."""
+        if getattr(self.scene(), "attaching", None) is not None:
+            self._timer.start()
+            return
         self.network = self.scene().network_rect()
         self.place()
         rect = self.network.adjusted(-60, -60, 60, 60)
@@ -159,8 +163,8 @@ class Minimap(QGraphicsView):
             picture.setDevicePixelRatio(ratio)
             picture.fill(QColor(255, 255, 255, 0))
             p = QPainter(picture)
-            p.setRenderHints(self.renderHints())
-            self.scene().render(p, QRectF(vp.rect()), self.mapToScene(vp.rect()).boundingRect())
+            p.setTransform(self.viewportTransform())
+            self.scene().draw_overview(p)  # from the blocks' positions: 20,000 blocks in a few ms
             p.end()
             self._picture = picture
         painter = QPainter(vp)
