@@ -441,6 +441,12 @@ class CanvasScene(QGraphicsScene):
         if self.attaching is None:
             self._grow.start()
 
+    def grow_now(self) -> None:
+        """The scene's rect around the network now (before the view scrolls to a block just made)."""
+        if self._grow.isActive():
+            self._grow.stop()
+            self._grow_scene()
+
     def _grow_scene(self) -> None:
         want = self.network_rect().adjusted(-SCENE_MARGIN / 2, -SCENE_MARGIN / 2, SCENE_MARGIN / 2,
                                             SCENE_MARGIN / 2)
@@ -805,6 +811,14 @@ class CanvasView(QGraphicsView):
             self.zoom(1.0 + event.value())
             return True
         return super().viewportEvent(event)
+
+    def ensureVisible(self, *args):
+        self.scene().grow_now()  # a block just made may lie past the scene's rect until it grows
+        super().ensureVisible(*args)
+
+    def centerOn(self, *args):
+        self.scene().grow_now()
+        super().centerOn(*args)
 
     def fit(self):
         """The whole network when its names can be read that way; else its full width (its height when it reads

@@ -738,7 +738,9 @@ class MainWindow(QMainWindow):
             rect = rect.united(it.sceneBoundingRect())
         shown = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
         if not shown.contains(rect):
-            self.view.ensureVisible(rect, 40, 40)
+            # all of it when it fits in the view, else where it starts (the first block made)
+            fits = rect.width() + 80 <= shown.width() and rect.height() + 80 <= shown.height()
+            self.view.ensureVisible(rect if fits else items[0].sceneBoundingRect(), 40, 40)
 
     def _selection_changed(self):
         ids = self.scene.selected_block_ids()
