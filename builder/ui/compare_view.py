@@ -112,6 +112,10 @@ class CompareWindow(QMainWindow):
         level = self.level.currentData()
         d = diff.compare(*(diff.side(p.doc.graph, level, p.doc.analysis) for p in (self.left, self.right)), level)
         self.result = d
+        # one scene rect for both sides: their scroll bars have the same range, so they scroll together
+        both = self.left.scene.sceneRect().united(self.right.scene.sceneRect())
+        for pane in (self.left, self.right):
+            pane.scene.setSceneRect(both)
         marks = d.status()
         self.left.mark(marks["a"])
         self.right.mark(marks["b"])
