@@ -90,7 +90,7 @@ def _window_open(folder: Path) -> dict:
     longest stop of the event loop meanwhile (a 10 ms timer's longest gap; issue 23: never over 100 ms), for a
     laid-out chain of 2,000 and of 20,000 blocks, a 2,000-block chain without positions (laid out as it opens)
     and an 8,000-input concat; against the same timer's longest gap with nothing opening."""
-    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from builder.ui.main_window import MainWindow
@@ -105,19 +105,10 @@ def _window_open(folder: Path) -> dict:
                        ("chain_2000_no_positions", _chain_file(folder, 2_000)),
                        ("concat_8000_inputs", _wide_file(folder, 8_000))):
         app.processEvents()
-        done, gaps, last = [], [], [0]
-        clock = QElapsedTimer()
-        clock.start()
-
-        def tick():
-            now = clock.elapsed()
-            gaps.append(now - last[0])
-            last[0] = now
-        timer = QTimer()
-        timer.timeout.connect(tick)
+        done = []
         win.opened.connect(lambda: done.append(time.perf_counter()))
         t = time.perf_counter()
-        timer.start(10)
+        gaps, timer = _gap_timer()
         QTimer.singleShot(0, lambda path=path: win.open_path(str(path), ask=False))
         deadline = t + 300
         while not done and time.perf_counter() < deadline:
@@ -134,7 +125,8 @@ def _window_open(folder: Path) -> dict:
     return out
 
 
-def _gaps(app, seconds: float) -> list[float]:
+def _gap_timer():
+    """A 10 ms timer, started, and the list of its gaps (ms) it fills: the event loop's stops."""
     from PySide6.QtCore import QElapsedTimer, QTimer
     clock = QElapsedTimer()
     clock.start()
@@ -147,6 +139,11 @@ def _gaps(app, seconds: float) -> list[float]:
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(10)
+    return gaps, timer
+
+
+def _gaps(app, seconds: float) -> list[float]:
+    gaps, timer = _gap_timer()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         app.processEvents()
