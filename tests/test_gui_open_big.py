@@ -50,6 +50,9 @@ def test_a_big_file_opens_beside_the_event_loop_and_uses_what_was_made_aside(qtb
     real_check = advisor.check
     monkeypatch.setattr(advisor, "check", lambda g, *a, **k: checks.append(g) or real_check(g, *a, **k))
     ticks, timer = _ticks(win)
+    read_ticks, slices = [], []  # the ticks seen when the file was read, and at each slice of the drawing
+    win.doc.graph_replaced.connect(lambda _g: read_ticks.append(len(ticks)))
+    win.scene.attach_progress.connect(lambda n, total: slices.append((len(ticks), n, total)))
     with qtbot.waitSignal(win.opened, timeout=120_000):
         assert win.open_path(str(path), ask=False) is False  # not open yet: it is read beside the event loop
         assert win.doc.graph is before
@@ -57,8 +60,13 @@ def test_a_big_file_opens_beside_the_event_loop_and_uses_what_was_made_aside(qtb
     assert len(win.doc.graph) == 3_000 and win.doc.path == path
     assert len(win.scene.blocks) == 3_000 and len(win.scene.wires) == 2_999
     assert win.scene.attaching is None
-    # the event loop kept turning while it opened (the window painted and answered)
-    assert len(ticks) >= 20, ticks
+    # the event loop kept turning while it opened (the window painted and answered): while the worker read and
+    # analysed the file, and between the slices that drew it (LeNet-5's items left, then 3,000 blocks and 2,999
+    # wires came, each slice saying how far it was)
+    assert read_ticks[0] >= 1, ticks
+    assert len(slices) >= 3 and [n for _, n, _ in slices] == sorted(n for _, n, _ in slices), slices
+    assert slices[-1][2] == 3_000 + 2_999 + len(before) + 2 * len(list(before.edges())), slices
+    assert all(b[0] > a[0] for a, b in zip(slices, slices[1:])), slices  # a tick between every two slices
     # every block item has the figures of the analysis made aside, and the Advisor's check of it was used
     assert win.scene.blocks["r100"].report is win.doc.analysis.blocks["r100"]
     assert win.doc.made_beside("findings") is not None

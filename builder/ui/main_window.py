@@ -435,8 +435,7 @@ class MainWindow(QMainWindow):
             g = Graph("untitled")
             g.add_block("input", {}, "input", pos=(0, 0))
             g.add_block("output", {}, "output", pos=(0, 440))
-            self.doc.set_graph(g)
-            self.view.fit()
+            self.load_graph(g, layout=False)
 
     def load_graph(self, graph, path=None, layout: bool = True, prepared=None):
         """Show ``graph`` (laid out first when it comes without a file); a big one is drawn in slices behind a
