@@ -87,9 +87,11 @@ def _loads(folder: Path) -> dict:
 
 def _window_open(folder: Path) -> dict:
     """Opening files in the window until the network is drawn and framed (``opened``): the whole time, and the
-    longest stop of the event loop meanwhile (a 10 ms timer's longest gap; issue 23: never over 100 ms), for a
-    laid-out chain of 2,000 and of 20,000 blocks, a 2,000-block chain without positions (laid out as it opens)
-    and an 8,000-input concat; against the same timer's longest gap with nothing opening."""
+    longest stop of the event loop from the call until a second after ``opened`` (its first paints and the
+    minimap's included; a 10 ms timer's longest gap; issue 23: never over 100 ms), for a laid-out chain of 2,000
+    and of 20,000 blocks, chains of 2,000 and 20,000 blocks without positions (laid out as they open) and an
+    8,000-input concat, each replacing the one before (its items leave too); against the same timer's longest
+    gap with nothing opening."""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -103,7 +105,8 @@ def _window_open(folder: Path) -> dict:
     for name, path in (("chain_2000", _chain_file(folder, 2_000, True)),
                        ("chain_20000", _chain_file(folder, 20_000, True)),
                        ("chain_2000_no_positions", _chain_file(folder, 2_000)),
-                       ("concat_8000_inputs", _wide_file(folder, 8_000))):
+                       ("concat_8000_inputs", _wide_file(folder, 8_000)),
+                       ("chain_20000_no_positions", _chain_file(folder, 20_000))):
         app.processEvents()
         done = []
         win.opened.connect(lambda: done.append(time.perf_counter()))
@@ -111,7 +114,7 @@ def _window_open(folder: Path) -> dict:
         gaps, timer = _gap_timer()
         QTimer.singleShot(0, lambda path=path: win.open_path(str(path), ask=False))
         deadline = t + 300
-        while not done and time.perf_counter() < deadline:
+        while (not done or time.perf_counter() < done[0] + 1.0) and time.perf_counter() < deadline:
             app.processEvents()
             time.sleep(0.001)
         timer.stop()
@@ -121,6 +124,7 @@ def _window_open(folder: Path) -> dict:
         win.doc.undo_stack.setClean()
     win.close()
     out["window_open_ratio_20000_vs_2000"] = out["window_open_chain_20000_ms"] / out["window_open_chain_2000_ms"]
+    out["longest_stop_ms"] = max(v for k, v in out.items() if k.endswith("_longest_stop_ms"))
     out["longest_stop_target_ms"] = 100
     return out
 

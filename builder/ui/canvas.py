@@ -707,17 +707,26 @@ class CanvasScene(QGraphicsScene):
 
     def draw_overview(self, painter: QPainter) -> None:
         """The network as a minimap shows it, in scene coordinates: each block a rectangle in its colour (red
-        with an error), each wire a line between its ports; no item is painted (a 20,000-block network is
-        drawn in a few milliseconds)."""
+        with an error), each wire a line between its ports; no item is painted. Where a block is under two
+        pixels of the painter's device, blocks and wires are drawn once per pixel they fall on (a 20,000-block
+        chain on a 200-pixel map: a few hundred rectangles, not 20,000)."""
         w, h = theme.BLOCK_W, theme.BLOCK_H
         nodes = self.graph.g._node  # the model's positions (an item's pos() makes a QPointF: 10x slower)
         pos = {bid: nodes[bid]["block"].pos for bid in self.blocks if bid in nodes}
+        scale = max(abs(painter.worldTransform().m11()), abs(painter.worldTransform().m22()), 1e-9)
+        cell = 1.0 / scale  # one device pixel, in scene units
         if self.horizontal:  # from the right edge's middle to the left edge's (a port is a pixel here)
-            ends = [(pos[u], pos[v]) for u, v, _ in self.wires if u in pos and v in pos]
-            lines = [QLineF(a[0] + w, a[1] + h / 2, b[0], b[1] + h / 2) for a, b in ends]
+            out_at, in_at = (w, h / 2), (0.0, h / 2)
         else:
-            ends = [(pos[u], pos[v]) for u, v, _ in self.wires if u in pos and v in pos]
-            lines = [QLineF(a[0] + w / 2, a[1] + h, b[0] + w / 2, b[1]) for a, b in ends]
+            out_at, in_at = (w / 2, h), (w / 2, 0.0)
+        ends = [(pos[u], pos[v]) for u, v, _ in self.wires if u in pos and v in pos]
+        if h * scale >= 2:
+            lines = [QLineF(a[0] + out_at[0], a[1] + out_at[1], b[0] + in_at[0], b[1] + in_at[1]) for a, b in ends]
+        else:  # one line per pair of pixels it joins
+            pairs = {(int((a[0] + out_at[0]) // cell), int((a[1] + out_at[1]) // cell),
+                      int((b[0] + in_at[0]) // cell), int((b[1] + in_at[1]) // cell)) for a, b in ends}
+            lines = [QLineF(x0 * cell, y0 * cell, x1 * cell, y1 * cell) for x0, y0, x1, y1 in pairs
+                     if (x0, y0) != (x1, y1)]
         painter.setPen(QPen(theme.WIRE, 0))
         painter.drawLines(lines)
         painter.setPen(Qt.NoPen)
@@ -725,11 +734,15 @@ class CanvasScene(QGraphicsScene):
         for bid, item in self.blocks.items():
             rep = item.report
             colour = theme.ERROR if rep is not None and rep.errors else theme.DIFF_EDGE.get(item.mark, item.colour)
-            x, y = pos.get(bid, (0.0, 0.0))
-            by_colour.setdefault(colour.rgba(), []).append(QRectF(x, y, w, h))
-        for rgba, rects in by_colour.items():
+            by_colour.setdefault(colour.rgba(), []).append(pos.get(bid, (0.0, 0.0)))
+        for rgba, points in by_colour.items():
             painter.setBrush(QColor.fromRgba(rgba))
-            painter.drawRects(rects)
+            if h * scale >= 2:
+                painter.drawRects([QRectF(x, y, w, h) for x, y in points])
+            else:  # a block covers the pixels from its corner to its far edge: each pixel drawn once
+                across = max(1, round(w * scale))
+                cells = {(int(x // cell), int(y // cell)) for x, y in points}
+                painter.drawRects([QRectF(cx * cell, cy * cell, across * cell, cell) for cx, cy in cells])
 
     def apply_candidates(self, counts: dict) -> None:
         """Badges: {block id: its candidates} from the project's search choices."""
