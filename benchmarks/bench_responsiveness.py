@@ -129,6 +129,54 @@ def _window_open(folder: Path) -> dict:
     return out
 
 
+def _fuzzed_openings(folder: Path, count: int = 120) -> dict:
+    """Fuzzed project files (tests/fuzz_projects.py's mutants of GoogLeNet, Inception-v3 and ResNet-50) opened in
+    the window one after the other: the longest stop of the event loop over each opening, its message or its
+    network shown (issue 23: a group mutation once stopped it 2.7 s)."""
+    import sys
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from builder.ui.main_window import MainWindow
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fuzz_projects import Mutator
+    app = QApplication.instance() or QApplication([])
+    said = []
+    critical = QMessageBox.critical
+    QMessageBox.critical = staticmethod(lambda parent, title, text, *a, **k: said.append(text) or QMessageBox.Ok)
+    try:
+        win = MainWindow()
+        win.resize(1200, 800)
+        win.show()
+        mutants = Mutator(0)
+        worst, worst_kind, refused = 0, "", 0
+        for i in range(count):
+            kind, base, data = mutants.mutant(i)
+            path = folder / f"mutant{i}.json"
+            path.write_bytes(data)
+            said.clear()
+            done = []
+            win.opened.connect(lambda: done.append(time.perf_counter()))
+            gaps, timer = _gap_timer()
+            QTimer.singleShot(0, lambda path=path: win.open_path(str(path), ask=False))
+            t = time.perf_counter()
+            while not (said or (done and time.perf_counter() > done[0] + 0.3)) and time.perf_counter() < t + 60:
+                app.processEvents()
+                time.sleep(0.001)
+            timer.stop()
+            win.opened.disconnect()
+            refused += bool(said)
+            if max(gaps[1:] or [0]) > worst:
+                worst, worst_kind = max(gaps[1:]), f"{kind} of {base} (mutant {i})"
+            win.doc.undo_stack.setClean()
+        win.close()
+    finally:
+        QMessageBox.critical = critical
+    return {"fuzzed_files_opened": count - refused, "fuzzed_files_refused": refused,
+            "fuzzed_longest_stop_ms": worst, "fuzzed_longest_stop_file": worst_kind}
+
+
 def _gap_timer():
     """A 10 ms timer, started, and the list of its gaps (ms) it fills: the event loop's stops."""
     from PySide6.QtCore import QElapsedTimer, QTimer
@@ -191,6 +239,7 @@ def run():
         figures = _loads(Path(d))
         figures.update(_wide(Path(d)))
         figures.update(_window_open(Path(d)))
+        figures.update(_fuzzed_openings(Path(d)))
         figures.update(_training_gaps(Path(d)))
     return report("responsiveness", figures)
 

@@ -145,3 +145,37 @@ def test_an_input_size_out_of_range_is_one_message(capsys, tmp_path):
     assert main(["import", "torchvision:resnet18", "-o", str(tmp_path / "r.json"), "--input", "3x100000x5"]) == 2
     err = capsys.readouterr().err
     assert "parameter x: input: height: 100000 is above the maximum 16384" in err and "Traceback" not in err
+
+
+def _onnx_file(path):
+    """A small ONNX network (conv, relu) written by torch's TorchScript exporter."""
+    import torch
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()).eval()
+    torch.onnx.export(net, torch.zeros(1, 3, 16, 16), str(path), dynamo=False)
+    return net
+
+
+def test_an_onnx_file_is_imported_in_the_bounded_child_and_comes_back_whole(tmp_path):
+    import torch
+    net = _onnx_file(tmp_path / "small.onnx")
+    inside = import_source(str(tmp_path / "small.onnx"), contained=False)
+    outside = import_source(str(tmp_path / "small.onnx"))  # the child's result, read back from its files
+    assert [b.type for b in outside.graph.blocks()] == [b.type for b in inside.graph.blocks()] == \
+        ["input", "conv2d", "relu", "output"]
+    assert list(outside.state) == list(inside.state)
+    assert all(torch.equal(outside.state[k], inside.state[k]) for k in inside.state)
+    # a top-level nn.Sequential's layers are named "0", "1" in the file: their ids start with a name
+    assert [b.id for b in outside.graph.blocks()] == ["input", "m_0", "m_1", "output"]
+    assert torch.equal(outside.state["m_0.weight"], net[0].weight.detach())
+
+
+def test_an_onnx_import_past_its_time_limit_is_one_message_and_exit_2(tmp_path, capsys, monkeypatch):
+    _onnx_file(tmp_path / "small.onnx")
+    why = problem(str(tmp_path / "small.onnx"), timeout_s=0.2)  # under the child's own start-up: always past it
+    assert "did not finish within 0.2 s (is the file this big, or made to keep the importer busy?)" in why
+    monkeypatch.setenv("BLOCK_BUILDER_IMPORT_TIMEOUT", "0.2")
+    assert main(["import", str(tmp_path / "small.onnx"), "-o", str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "did not finish within 0.2 s" in err and "Traceback" not in err
+    assert not (tmp_path / "out.json").exists()

@@ -181,7 +181,7 @@ def _onnx(name, tmp_path, preserve=True):
 @pytest.mark.parametrize("name", ONNX_ZOO)
 def test_onnx_files_import_with_torchvisions_counts_and_onnxruntimes_outputs(name, tmp_path):
     ref, shape, path = _onnx(name, tmp_path)
-    imported = import_source(str(path))
+    imported = import_source(str(path), contained=False)
     a = analyze(imported.graph)
     from_torch = analyze(import_module(ref, name=name).graph)  # the eval graph has no aux heads
     assert a.inference.params == from_torch.inference.params
@@ -202,7 +202,7 @@ def _same_as_onnxruntime(imported, path, x, depth):
 
 def test_an_onnx_file_with_folded_batch_norms_imports_as_convolutions_with_bias(tmp_path):
     ref, shape, path = _onnx("resnet18", tmp_path, preserve=False)
-    imported = import_source(str(path))
+    imported = import_source(str(path), contained=False)
     kinds = Counter(b.type for b in imported.graph.blocks())
     assert kinds["batchnorm2d"] == 0 and kinds["conv2d"] == 20
     x = torch.randn(1, *shape)
@@ -216,14 +216,14 @@ def test_onnx_operators_without_a_block_are_listed_once(tmp_path):
     path = tmp_path / "odd.onnx"
     torch.onnx.export(odd, (torch.randn(1, 3, 16, 16),), str(path), dynamo=False)
     with pytest.raises(ModelImportError) as e:
-        import_source(str(path))
+        import_source(str(path), contained=False)
     ops = {p.why.split(":")[0] for p in e.value.problems}
     assert {"Pad", "Resize", "LogSoftmax"} <= ops  # every operator without a block, named where it is
     assert not any("is not the output of a block" in p.why for p in e.value.problems)  # no knock-on noise
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07garbage")
     with pytest.raises(ModelImportError, match="bad.onnx: .*not a valid ONNX model"):
-        import_source(str(bad))
+        import_source(str(bad), contained=False)
 
 
 def test_import_makes_the_output_folder_and_refuses_a_file_in_its_way(tmp_path, capsys):

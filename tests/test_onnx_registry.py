@@ -44,7 +44,7 @@ def test_relu6_as_clip_imports_at_every_opset(tmp_path, opset):
     else:
         clip = helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="/act/Clip")
         inits = {"w": W, "lo": np.array(0.0, np.float32), "hi": np.array(6.0, np.float32)}
-    imported = import_source(str(_model([conv, clip], inits, opset, tmp_path)))
+    imported = import_source(str(_model([conv, clip], inits, opset, tmp_path)), contained=False)
     kinds = [b.type for b in imported.graph.blocks()]
     assert kinds == ["input", "conv2d", "relu6", "output"]
     net = compile_graph(imported.graph).eval()
@@ -60,7 +60,7 @@ def test_a_clip_with_a_two_element_min_is_one_message_naming_the_node(tmp_path):
     clip = helper.make_node("Clip", ["c", "lo", "hi"], ["y"], name="/act/Clip")
     inits = {"w": W, "lo": np.array([0.0, 1.0], np.float32), "hi": np.array(6.0, np.float32)}
     with pytest.raises(ModelImportError) as e:
-        import_source(str(_model([conv, clip], inits, 13, tmp_path)))
+        import_source(str(_model([conv, clip], inits, 13, tmp_path)), contained=False)
     assert [str(p) for p in e.value.problems] == [str(e.value.problems[0])] and len(e.value.problems) == 1
     text = str(e.value)
     assert "act" in text and "Clip: its min is not one number (shape [2]" in text and "Traceback" not in text
@@ -77,11 +77,12 @@ def test_constant_arithmetic_is_folded_by_the_reference_evaluator_and_bad_values
     reshape = helper.make_node("Reshape", ["c", "target"], ["y"], name="/flat/Reshape")
     inits = {"w": W, "zero": np.array(0, np.int64), "axes": np.array([0], np.int64),
              "minus1": np.array([-1], np.int64)}
-    imported = import_source(str(_model([conv, shape, first, unsq, cat, reshape], inits, 13, tmp_path, "ok")))
+    nodes = [conv, shape, first, unsq, cat, reshape]
+    imported = import_source(str(_model(nodes, inits, 13, tmp_path, "ok")), contained=False)
     assert analyze(imported.graph).blocks["output"].out_shape == (4 * 6 * 6,)
     inits["zero"] = np.array(9, np.int64)  # index 9 of a 4-element shape
     with pytest.raises(ModelImportError) as e:
-        import_source(str(_model([conv, shape, first, unsq, cat, reshape], inits, 13, tmp_path, "bad")))
+        import_source(str(_model(nodes, inits, 13, tmp_path, "bad")), contained=False)
     assert len(e.value.problems) == 1
     assert "flat" in str(e.value) and "Gather: cannot be computed from its constant inputs" in str(e.value)
 
@@ -100,7 +101,7 @@ def test_the_apps_onnx_export_keeps_batch_norms_and_reimports_as_the_same_networ
     path = tmp_path / f"{name}.onnx"
     export_graph(g, "onnx", path, weights=net.state_dict())
     assert any(n.op_type == "BatchNormalization" for n in onnx.load(str(path)).graph.node) == (name != "squeezenet1_1")
-    imported = import_source(str(path))
+    imported = import_source(str(path), contained=False)
     assert analyze(imported.graph).inference.params == analyze(g).inference.params
     back = compile_graph(imported.graph).eval()
     back.load_state_dict(imported.state)
@@ -111,7 +112,7 @@ def test_the_apps_onnx_export_keeps_batch_norms_and_reimports_as_the_same_networ
         assert_outputs_close(net(x), torch.from_numpy(want), depth_of(net), "compiled vs onnxruntime")
     if name == "resnet18":  # folding is the deployment option: 20 batch norms' parameters go into the convs
         export_graph(g, "onnx", tmp_path / "folded.onnx", weights=net.state_dict(), fold_batch_norm=True)
-        folded = import_source(str(tmp_path / "folded.onnx"))
+        folded = import_source(str(tmp_path / "folded.onnx"), contained=False)
         assert analyze(folded.graph).inference.params == analyze(g).inference.params - 4800
 
 
@@ -157,7 +158,7 @@ def _third_party(opset, tmp_path):
 def test_files_of_other_tools_at_opsets_11_to_16_import_through_the_registry(tmp_path, opset):
     import onnxruntime as ort
     path = _third_party(opset, tmp_path)
-    imported = import_source(str(path))
+    imported = import_source(str(path), contained=False)
     kinds = [b.type for b in imported.graph.blocks()]
     assert kinds == ["input", "conv2d", "batchnorm2d", "relu", "relu6", "conv2d", "conv2d", "add", "maxpool2d",
                      "adaptive_avgpool2d", "flatten", "linear", "softmax", "output"]
@@ -179,7 +180,7 @@ def test_a_converter_meeting_a_node_it_cannot_read_refuses_with_one_message(tmp_
     inits = {"w": W, "start": np.zeros(1, np.int64), "none": np.zeros(0, np.int64), "axes": np.ones(1, np.int64)}
     path = _model([conv, cut, flat], inits, 13, tmp_path)
     with pytest.raises(ModelImportError) as e:
-        import_source(str(path))
+        import_source(str(path), contained=False)
     text = str(e.value)
     assert len(e.value.problems) == 1 and "cut" in text and "Slice: its attributes or inputs cannot be read" in text
     assert "Traceback" not in text

@@ -77,17 +77,19 @@ def import_source(source: str, input_shape=None, weights=None, contained: bool =
     """``torchvision:NAME``, ``module.path:callable`` or a ``.onnx`` file; ``weights``: a safetensors file to
     load into the model before importing (torchvision models are built with ``weights=None``).
 
-    A ``module.path:callable`` is the user's own code: it runs in a child process bounded in time and memory
-    (:mod:`builder.importers.contained`; ``timeout_s``, ``memory_gib``), unless ``contained`` is False."""
+    What comes from outside runs in a child process bounded in time and memory (:mod:`builder.importers.contained`;
+    ``timeout_s``, ``memory_gib``) unless ``contained`` is False: a ``module.path:callable`` (the user's own code,
+    and the trace of its forward) and a ``.onnx`` file (a file made to break the importer can at worst use up its
+    time or memory). torchvision's models are built and traced here."""
     from torch import nn
+    if contained and (source.endswith(".onnx") or (":" in source and not source.startswith("torchvision:"))):
+        from .contained import import_contained
+        return import_contained(source, input_shape, weights, timeout_s, memory_gib)
     if source.endswith(".onnx"):
         from .onnx_model import import_onnx
         return import_onnx(Path(source), input_shape)
     if source.startswith("torchvision:"):
         model, name = _torchvision(source.split(":", 1)[1]), source.split(":", 1)[1]
-    elif ":" in source and contained:
-        from .contained import import_contained
-        return import_contained(source, input_shape, weights, timeout_s, memory_gib)
     elif ":" in source:
         model, name = _callable(source), source.rsplit(":", 1)[1]
     else:

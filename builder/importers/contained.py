@@ -1,6 +1,8 @@
-"""A user's own model factory (``package.module:callable``) imported in a child process: its import, its call and
-the trace of its forward run there, bounded in time and memory, so code that loops, sleeps, allocates without end,
-crashes or ends the process (``sys.exit``, ``os._exit``) becomes one message and never takes the caller with it.
+"""A user's own model factory (``package.module:callable``) or an ONNX file imported in a child process: the
+factory's import, its call and the trace of its forward (or the file's checks, folding and conversion) run there,
+bounded in time and memory, so code that loops, sleeps, allocates without end, crashes or ends the process
+(``sys.exit``, ``os._exit``), or a file made to keep the importer busy, becomes one message and never takes the
+caller with it.
 
 The child writes what it found as files, never pickles: the graph as a project document (JSON), its weights in
 safetensors, its notes as JSON; or a JSON record of what went wrong. Limits: ``BLOCK_BUILDER_IMPORT_TIMEOUT``
@@ -55,8 +57,10 @@ def import_contained(source: str, input_shape=None, weights=None, timeout_s=None
             _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            raise _failure(source, f"did not finish within {timeout:g} s (does the factory or the model's forward "
-                                   "loop or wait?); --timeout or BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
+            why = "is the file this big, or made to keep the importer busy?" if source.endswith(".onnx") else \
+                "does the factory or the model's forward loop or wait?"
+            raise _failure(source, f"did not finish within {timeout:g} s ({why}); --timeout or "
+                                   "BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
         return _read(source, Path(out), proc.returncode, err, memory)
 
 

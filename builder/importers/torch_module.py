@@ -21,13 +21,15 @@ from ..core.graph import Graph
 
 def block_path(path: str) -> str:
     """A module path as a block id: torch allows any name without a dot ("block1-0" in RegNet), a block id's
-    parts are identifiers or numbers, so other characters become "_" (and names torch modules own get a free
-    one); the same rule renames the state_dict's keys."""
+    parts are identifiers or numbers and its first part a name, so other characters become "_", a leading number
+    takes "m_" (and names torch modules own get a free one); the same rule renames the state_dict's keys."""
     import re
 
     from blocks.names import PART, renamed_for_torch
     parts = [p if PART.match(p) else (re.sub(r"\W", "_", p) if re.sub(r"\W", "_", p)[:1].isalpha()
                                       else "m_" + re.sub(r"\W", "_", p)) for p in path.split(".")]
+    if parts[0].isdigit():  # a top-level nn.Sequential's children ("0", "1.conv"): an id starts with a name
+        parts[0] = "m_" + parts[0]
     return renamed_for_torch(".".join(parts))
 
 
