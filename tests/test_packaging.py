@@ -8,7 +8,10 @@ import json
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OURS = {"builder", "blocks", "templates", "exports"}
@@ -99,3 +102,21 @@ def test_every_module_a_feature_loads_is_a_runtime_requirement():
     modules = json.loads(run.stdout.rsplit("MODULES=", 1)[1])
     assert {"onnx", "torch", "safetensors"} <= set(modules)  # ONNX export and training ran
     assert not _missing(modules), "features load modules that only an extra installs"
+
+
+@pytest.mark.timeout(240)
+def test_the_wheel_builds_without_warnings_and_holds_the_zoo_and_every_package(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "-w",
+                           str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=200)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = proc.stdout + proc.stderr
+    assert "absent from the `packages` configuration" not in said and "Package would be ignored" not in said, said
+    (wheel,) = tmp_path.glob("block_builder-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    zoo = sorted(p.name for p in (ROOT / "templates" / "zoo").glob("*.json"))
+    assert zoo and all(f"templates/zoo/{n}" in names for n in zoo), sorted(n for n in names if "zoo" in n)
+    # every folder of Python code in the tree is in the wheel (a package left out would be missing when installed)
+    for folder in ("builder", "blocks", "templates", "exports"):
+        for py in (ROOT / folder).rglob("*.py"):
+            rel = py.relative_to(ROOT).as_posix()
+            assert "__pycache__" in rel or rel in names, rel
