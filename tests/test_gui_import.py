@@ -101,9 +101,13 @@ def test_import_an_onnx_file_from_the_dialog(qtbot, win, tmp_path, monkeypatch, 
     target = tmp_path / "squeeze.json"
     asked = answer_paths(monkeypatch, win, onnx_file, target)
     chosen = when_modal(ImportDialog, lambda dlg: QTest.mouseClick(dlg.from_file, Qt.LeftButton))
+    cursors = []  # the window's cursor while the file is imported (in the bounded child) and after
+    win.imported.connect(lambda _p: cursors.append(win.cursor().shape()))
     with qtbot.waitSignal(win.imported, timeout=120000):
         win.act_import.trigger()
+        cursors.append(win.cursor().shape())  # the dialog closed, the import started beside the event loop
     chosen.check()
+    assert cursors == [Qt.BusyCursor, Qt.ArrowCursor]
     assert [a[0] for a in asked] == ["Import an ONNX model", "Save the imported project as"]
     assert win.doc.path == target
     qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)

@@ -105,8 +105,9 @@ class ImportDialog(QDialog):
 
 
 def run_beside(parent, title: str, work, done) -> None:
-    """Run ``work()`` in a thread while a busy dialog shows ``title``; then call ``done(result, error)`` in the
-    event loop. The window stays responsive; closing the dialog ignores the result."""
+    """Run ``work()`` in a thread while a busy dialog shows ``title`` and the window a busy cursor; then call
+    ``done(result, error)`` in the event loop. The window stays responsive; closing the dialog ignores the
+    result."""
     box = QProgressDialog(title, "Cancel", 0, 0, parent)
     box.setWindowTitle("Block Builder")
     box.setWindowModality(Qt.WindowModal)
@@ -125,11 +126,13 @@ def run_beside(parent, title: str, work, done) -> None:
         if thread.is_alive():
             return
         timer.stop()
+        parent.unsetCursor()
         cancelled = box.wasCanceled()
         box.reset()
         box.deleteLater()
         if not cancelled:
             done(outcome.get("result"), outcome.get("error"))
     timer.timeout.connect(poll)
+    parent.setCursor(Qt.BusyCursor)  # over the window while it works (the dialog shows after 300 ms)
     thread.start()
     timer.start(30)
