@@ -7,6 +7,7 @@ recomputed.
 from __future__ import annotations
 
 import heapq
+import itertools
 import os
 from dataclasses import dataclass, field
 
@@ -115,6 +116,14 @@ class Analysis:
     outputs: list         # output block ids: main first, then aux in graph order
     rev: int = -1         # the graph's structure_rev it was made for
     keys: tuple = ()      # (block id, its key) of every block it was made for
+    serial: int = 0       # this analysis's number (every run of every Analyzer gets the next one)
+    base: int = -1        # the serial of the analysis it was made from (-1: none)
+    changed: frozenset | None = None  # the blocks whose reports are new since ``base`` (None: every one)
+
+    def changed_since(self, serial: int):
+        """The ids of the blocks whose reports are not those of the analysis numbered ``serial`` (the one a
+        view last showed), or None when that is not the analysis this one was made from: show every block."""
+        return self.changed if serial == self.base and self.changed is not None else None
 
     def describes(self, graph: Graph) -> bool:
         """Whether this analysis is of the graph as it is now (no block, parameter or wire changed since)."""
@@ -244,51 +253,63 @@ class _Structure:
     inference: set
     outputs: list
     graph_issues: list
+    position: dict      # id -> its place in ``order``
+
+
+_SERIALS = itertools.count(1)
 
 
 class Analyzer:
-    """Keeps the caches for one graph; :meth:`run` gives a fresh :class:`Analysis` after any edit."""
+    """Keeps the caches for one graph; :meth:`run` gives a fresh :class:`Analysis` after any edit.
+
+    A run after an edit reuses the previous run's report of every block whose kind and parameters, sources,
+    sources' shapes and place in the training and inference networks are the same (an edit of one block in a
+    10,000-block network evaluates that block and the blocks downstream whose inputs it changed); the new
+    analysis names the blocks whose reports are new (:attr:`Analysis.changed`)."""
 
     def __init__(self, graph: Graph):
         self.graph = graph
         self._structure: _Structure | None = None
         self._structure_key = None
+        self._last: tuple | None = None  # (analysis, {id: key}, {id: sources}) of the last run
 
     def run(self) -> Analysis:
         g = self.graph
         st = self._get_structure()
+        last = self._last
+        if last is not None and last[3] is st and last[4] <= len(g.rekeyed):
+            return self._rerun(st, *last)
+        nodes = g.g._node
         shapes: dict = {}
         reports: dict = {}
         issues: list = []
-        nodes = g.g._node
+        keys: dict = {}
         training, inference, cyclic, missing = st.training, st.inference, st.cyclic, st.missing
+        prev, last_keys, last_inputs = last[:3] if last is not None else (None, {}, {})
+        last_reports = prev.blocks if prev is not None else {}
+        moved: set = set()  # blocks whose output shape is not the last run's
+        fresh: set = set()  # blocks whose report is new
         for bid in st.order:
             blk = nodes[bid]["block"]
             srcs = st.inputs[bid]
-            errors = []
-            in_shapes = [shapes.get(s) for s in srcs]
-            out = res = None
-            if bid in cyclic:
-                errors.append(Issue(bid, "cycle", cyclic[bid]))
-            elif bid in missing:
-                errors.append(Issue(bid, "unconnected_input", missing[bid]))
-            elif None not in in_shapes:
-                res = evaluate(blk.type, blk.params, tuple(in_shapes), blk.key[1])
-                out = res.out_shape
-                for code, msg in res.errors:
-                    text, related = fill_sources(msg, srcs)  # this graph's names, never cached
-                    errors.append(Issue(bid, code, text, related=related))
-            in_training = bid in training
-            warnings = [] if in_training or blk.type == "input" else [
-                Issue(bid, "unused", "does not reach an Output block, so it is not compiled", "warning")]
-            shapes[bid] = out
-            reports[bid] = BlockReport(bid, blk.type, in_shapes, out, res.params if res else 0,
-                                       res.macs if res else 0, res.activations if res else 0, errors, warnings,
-                                       in_training, bid in inference)
-            if errors:
-                issues.extend(errors)
-            if warnings:
-                issues.extend(warnings)
+            keys[bid] = blk.key
+            old = last_reports.get(bid)
+            if old is not None and last_keys.get(bid) is blk.key and last_inputs.get(bid) == srcs \
+                    and (bid in training) is old.training and (bid in inference) is old.inference \
+                    and bid not in cyclic and bid not in missing and not (moved and any(s in moved for s in srcs)):
+                reports[bid] = old  # nothing it depends on changed
+                shapes[bid] = old.out_shape
+            else:
+                reports[bid] = rep = self._report(st, bid, blk, [shapes.get(s) for s in srcs])
+                shapes[bid] = rep.out_shape
+                fresh.add(bid)
+                if old is None or old.out_shape != rep.out_shape:
+                    moved.add(bid)
+            rep = reports[bid]
+            if rep.errors:
+                issues.extend(rep.errors)
+            if rep.warnings:
+                issues.extend(rep.warnings)
         issues.extend(st.graph_issues)
         train, infer = Totals(), Totals()
         for rep in reports.values():
@@ -297,8 +318,79 @@ class Analyzer:
                     tot.params += rep.params
                     tot.macs += rep.macs
                     tot.activations += rep.activations
-        return Analysis(reports, train, infer, issues, st.outputs, g.structure_rev,
-                        tuple((bid, nodes[bid]["block"].key) for bid in st.order))
+        return self._made(st, reports, train, infer, issues, keys, prev, fresh if prev is not None else None)
+
+    def _rerun(self, st: _Structure, prev: Analysis, last_keys: dict, last_inputs: dict, _st, seen: int
+               ) -> Analysis:
+        """The wiring is as it was at the last run: only the blocks whose parameters changed since (the graph's
+        :attr:`~builder.core.graph.Graph.rekeyed` journal) and, downstream, those whose input shapes changed
+        are evaluated again; every other report, the issues and the totals are the last run's."""
+        g = self.graph
+        nodes, succ = g.g._node, g.g._succ
+        position = st.position
+        todo = [(position[b], b) for b in set(g.rekeyed[seen:]) if b in position]
+        heapq.heapify(todo)
+        reports = dict(prev.blocks)  # the same order: the structure is the same
+        keys = dict(last_keys)
+        fresh: set = set()
+        old_reports = []
+        while todo:
+            _, bid = heapq.heappop(todo)
+            if bid in fresh:
+                continue
+            blk = nodes[bid]["block"]
+            old = reports[bid]
+            keys[bid] = blk.key
+            rep = self._report(st, bid, blk, [reports[s].out_shape for s in st.inputs[bid]])
+            reports[bid] = rep
+            fresh.add(bid)
+            old_reports.append(old)
+            if rep.out_shape != old.out_shape:  # what it feeds runs again
+                for nxt in succ[bid]:
+                    if nxt not in fresh:
+                        heapq.heappush(todo, (position[nxt], nxt))
+        train, infer = Totals(**vars(prev.training)), Totals(**vars(prev.inference))
+        for sign, reps in ((-1, old_reports), (1, [reports[b] for b in fresh])):
+            for rep in reps:
+                for tot, inside in ((train, rep.training), (infer, rep.inference)):
+                    if inside:
+                        tot.params += sign * rep.params
+                        tot.macs += sign * rep.macs
+                        tot.activations += sign * rep.activations
+        if any(r.errors or r.warnings for r in old_reports) or any(reports[b].errors or reports[b].warnings
+                                                                    for b in fresh):
+            issues = [i for rep in reports.values() for i in (*rep.errors, *rep.warnings)] + st.graph_issues
+        else:
+            issues = list(prev.issues)
+        return self._made(st, reports, train, infer, issues, keys, prev, fresh)
+
+    def _report(self, st: _Structure, bid: str, blk, in_shapes: list) -> BlockReport:
+        """One block's report, given its input shapes."""
+        srcs = st.inputs[bid]
+        errors = []
+        res = out = None
+        if bid in st.cyclic:
+            errors.append(Issue(bid, "cycle", st.cyclic[bid]))
+        elif bid in st.missing:
+            errors.append(Issue(bid, "unconnected_input", st.missing[bid]))
+        elif None not in in_shapes:
+            res = evaluate(blk.type, blk.params, tuple(in_shapes), blk.key[1])
+            out = res.out_shape
+            for code, msg in res.errors:
+                text, related = fill_sources(msg, srcs)  # this graph's names, never cached
+                errors.append(Issue(bid, code, text, related=related))
+        in_training = bid in st.training
+        warnings = [] if in_training or blk.type == "input" else [
+            Issue(bid, "unused", "does not reach an Output block, so it is not compiled", "warning")]
+        return BlockReport(bid, blk.type, in_shapes, out, res.params if res else 0, res.macs if res else 0,
+                           res.activations if res else 0, errors, warnings, in_training, bid in st.inference)
+
+    def _made(self, st, reports, train, infer, issues, keys, prev, fresh) -> Analysis:
+        analysis = Analysis(reports, train, infer, issues, st.outputs, self.graph.structure_rev,
+                            tuple(keys.items()), next(_SERIALS), prev.serial if prev is not None else -1,
+                            frozenset(fresh) if fresh is not None else None)
+        self._last = (analysis, keys, st.inputs, st, len(self.graph.rekeyed))
+        return analysis
 
     @staticmethod
     def _missing_inputs(spec, ports) -> str | None:
@@ -317,8 +409,9 @@ class Analyzer:
         g = self.graph
         if self._structure is not None and self._structure_key == g.structure_rev:
             st = self._structure
-            # output roles may change without a structural edit
-            if [g.g.nodes[o]["block"].params.get("role") for o in st.outputs] == st._roles:  # type: ignore
+            # output roles may change without a structural edit (every Output's: a second main one is not in
+            # st.outputs, and making it aux again ends the "several_main" error)
+            if [g.g.nodes[o]["block"].params.get("role") for o in st._outs] == st._roles:  # type: ignore
                 return st
         nxg = g.g
         pred, succ = nxg._pred, nxg._succ  # plain dicts: this runs on every structural edit
@@ -374,8 +467,10 @@ class Analyzer:
             graph_issues.append(Issue(None, "no_input", "the network has no Input block"))
         training = _ancestors(nxg, outs)
         inference = _ancestors(nxg, mains[:1])
-        st = _Structure(order, inputs, ports, cyclic, missing, training, inference, mains[:1] + aux, graph_issues)
-        st._roles = [nxg.nodes[o]["block"].params.get("role") for o in st.outputs]  # type: ignore
+        st = _Structure(order, inputs, ports, cyclic, missing, training, inference, mains[:1] + aux, graph_issues,
+                        {b: i for i, b in enumerate(order)})
+        st._outs = outs  # type: ignore
+        st._roles = [nxg.nodes[o]["block"].params.get("role") for o in outs]  # type: ignore
         self._structure, self._structure_key = st, g.structure_rev
         return st
 

@@ -120,6 +120,7 @@ class Graph:
         self.name = name
         self.meta: dict = {}
         self.structure_rev = 0
+        self.rekeyed: list = []  # the ids of the blocks whose parameters changed, in order (the analysis reads on)
         self.block_added = Signal()      # (block_id)
         self.block_removed = Signal()    # (block_id)
         self.block_changed = Signal()    # (block_id)  parameters, label or type
@@ -378,6 +379,7 @@ class Graph:
         blk = self.block(block_id)
         before, blk.params = blk.params, dict(params)
         blk.rekey()
+        self.rekeyed.append(block_id)
         after = blk.params
         self._log(lambda: self._replace_params(block_id, after), lambda: self._replace_params(block_id, before))
         self.block_changed.emit(block_id)

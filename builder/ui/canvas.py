@@ -442,6 +442,7 @@ class CanvasScene(QGraphicsScene):
         self.blocks: dict[str, BlockItem] = {}
         self.wires: dict[tuple, WireItem] = {}
         self.wires_at: dict[str, set] = {}  # block id -> keys of the wires into or out of it (an edit repaths those)
+        self._shown = -1  # the serial of the analysis the items show (apply_analysis: only what changed since)
         self._attaching = False  # attach() adds every block before any wire: nothing to re-path or regrow
         self._rect = None  # the network's bounds (network_rect), until a block is added, removed or moved
         self.attaching = None  # the Slices making a big network's items, while it runs
@@ -595,6 +596,7 @@ class CanvasScene(QGraphicsScene):
         self._prepare_for(graph)
         analysis = self.doc.analysis if self.doc.graph is graph else None
         reports = analysis.blocks if analysis is not None else {}
+        self._shown = analysis.serial if analysis is not None else -1  # the figures the items are made with
         nodes = graph.g._node
         for n, bid in enumerate(ids):
             if bid in nodes and bid not in self.blocks:
@@ -696,10 +698,21 @@ class CanvasScene(QGraphicsScene):
                 self.wires[key].update_path()
 
     def apply_analysis(self, analysis):
-        for bid, item in self.blocks.items():
-            item.set_report(analysis.blocks.get(bid))
-        for (u, _, _), w in self.wires.items():
-            rep = analysis.blocks.get(u)
+        """Every block's figures and every wire's shape from ``analysis``; after an edit, only those of the blocks
+        whose reports it made anew (and the wires into and out of them): a 10,000-block canvas pays for the
+        edit, not for its size."""
+        changed = analysis.changed_since(self._shown)
+        self._shown = analysis.serial
+        reports = analysis.blocks
+        if changed is None:
+            items, wires = self.blocks.items(), self.wires.items()
+        else:
+            items = [(b, self.blocks[b]) for b in changed if b in self.blocks]
+            wires = [(k, self.wires[k]) for b in changed for k in self.wires_at.get(b, ()) if k in self.wires]
+        for bid, item in items:
+            item.set_report(reports.get(bid))
+        for (u, _, _), w in wires:
+            rep = reports.get(u)
             shape = rep.out_shape if rep else None
             if shape != getattr(w, "_shape", ()):  # relabel only the wires whose shape changed
                 w._shape = shape

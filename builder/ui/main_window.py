@@ -791,8 +791,8 @@ class MainWindow(QMainWindow):
                                  + ("" if costs.exact else " (a sample)"))
 
     def _analysed(self, a):
-        inp = [r for r in a.blocks.values() if r.type == "input"]
-        shape = fmt_shape(inp[0].out_shape) if inp and inp[0].out_shape else "?"
+        inp = next((r for r in a.blocks.values() if r.type == "input"), None)  # inputs come first in run order
+        shape = fmt_shape(inp.out_shape) if inp is not None and inp.out_shape else "?"
         i, t = a.inference, a.training
         self.totals.setText(
             f"<b>Inference</b> {human(i.params)} params · {human(i.macs)} MACs · {human(i.flops)} FLOPs · "
