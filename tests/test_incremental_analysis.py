@@ -51,7 +51,18 @@ def _edit(g, r, n):
         u, v, port = r.choice(g.edges())
         g.disconnect(u, v, port)
         return f"cut {u} -> {v}"
-    if pick < 0.9:
+    if pick < 0.86:  # a wire into a block that takes any number (a concat): shapes may or may not fit
+        cats = [b.id for b in g.blocks() if b.spec is not None and b.spec.variadic]
+        if cats:
+            dst = r.choice(cats)
+            src = r.choice([b for b in ids if g.block(b).type != "output" and b != dst])
+            g.connect(src, dst)
+            return f"wired {src} into {dst}"
+    if pick < 0.88:
+        bid = r.choice(ids)
+        g.rename(bid, f"renamed{n}")
+        return f"renamed {bid}"
+    if pick < 0.92:
         outs = [b.id for b in g.blocks() if b.type == "output"]
         bid = r.choice(outs)
         role = "aux" if g.block(bid).params.get("role") == "main" else "main"

@@ -262,8 +262,7 @@ _SERIALS = itertools.count(1)
 class Analyzer:
     """Keeps the caches for one graph; :meth:`run` gives a fresh :class:`Analysis` after any edit.
 
-    A run after an edit reuses the previous run's report of every block whose kind and parameters, sources,
-    sources' shapes and place in the training and inference networks are the same (an edit of one block in a
+    A run after an edit evaluates only what the edit can have changed (:meth:`_rerun`: an edit of one block in a
     10,000-block network evaluates that block and the blocks downstream whose inputs it changed); the new
     analysis names the blocks whose reports are new (:attr:`Analysis.changed`)."""
 
@@ -277,40 +276,13 @@ class Analyzer:
         g = self.graph
         st = self._get_structure()
         last = self._last
-        if last is not None and last[3] is st and last[4] <= len(g.rekeyed):
+        if last is not None and last[4] <= len(g.rekeyed) and last[5] <= len(g.rewired):
             return self._rerun(st, *last)
         nodes = g.g._node
-        shapes: dict = {}
         reports: dict = {}
-        issues: list = []
-        keys: dict = {}
-        training, inference, cyclic, missing = st.training, st.inference, st.cyclic, st.missing
-        prev, last_keys, last_inputs = last[:3] if last is not None else (None, {}, {})
-        last_reports = prev.blocks if prev is not None else {}
-        moved: set = set()  # blocks whose output shape is not the last run's
-        fresh: set = set()  # blocks whose report is new
         for bid in st.order:
-            blk = nodes[bid]["block"]
-            srcs = st.inputs[bid]
-            keys[bid] = blk.key
-            old = last_reports.get(bid)
-            if old is not None and last_keys.get(bid) is blk.key and last_inputs.get(bid) == srcs \
-                    and (bid in training) is old.training and (bid in inference) is old.inference \
-                    and bid not in cyclic and bid not in missing and not (moved and any(s in moved for s in srcs)):
-                reports[bid] = old  # nothing it depends on changed
-                shapes[bid] = old.out_shape
-            else:
-                reports[bid] = rep = self._report(st, bid, blk, [shapes.get(s) for s in srcs])
-                shapes[bid] = rep.out_shape
-                fresh.add(bid)
-                if old is None or old.out_shape != rep.out_shape:
-                    moved.add(bid)
-            rep = reports[bid]
-            if rep.errors:
-                issues.extend(rep.errors)
-            if rep.warnings:
-                issues.extend(rep.warnings)
-        issues.extend(st.graph_issues)
+            reports[bid] = self._report(st, bid, nodes[bid]["block"], _in_shapes(st, reports, bid))
+        issues = [i for rep in reports.values() for i in (*rep.errors, *rep.warnings)] + st.graph_issues
         train, infer = Totals(), Totals()
         for rep in reports.values():
             for tot, inside in ((train, rep.training), (infer, rep.inference)):
@@ -318,22 +290,35 @@ class Analyzer:
                     tot.params += rep.params
                     tot.macs += rep.macs
                     tot.activations += rep.activations
-        return self._made(st, reports, train, infer, issues, keys, prev, fresh if prev is not None else None)
+        return self._made(st, reports, train, infer, issues, {b: nodes[b]["block"].key for b in st.order}, None, None)
 
-    def _rerun(self, st: _Structure, prev: Analysis, last_keys: dict, last_inputs: dict, _st, seen: int
-               ) -> Analysis:
-        """The wiring is as it was at the last run: only the blocks whose parameters changed since (the graph's
-        :attr:`~builder.core.graph.Graph.rekeyed` journal) and, downstream, those whose input shapes changed
-        are evaluated again; every other report, the issues and the totals are the last run's."""
+    def _rerun(self, st: _Structure, prev: Analysis, last_keys: dict, last_inputs: dict, last_st: _Structure,
+               seen_keyed: int, seen_wired: int) -> Analysis:
+        """Only the blocks the edits since the last run touched (the graph journals the blocks whose parameters
+        changed, :attr:`~builder.core.graph.Graph.rekeyed`, and those added, removed or wired anew,
+        :attr:`~builder.core.graph.Graph.rewired`), those that joined or left the training or inference network
+        or a cycle, and, downstream, those whose input shapes changed are evaluated again; every other report is
+        the last run's, and the totals are the last run's less the old reports plus the new."""
         g = self.graph
         nodes, succ = g.g._node, g.g._succ
         position = st.position
-        todo = [(position[b], b) for b in set(g.rekeyed[seen:]) if b in position]
+        dirty = set(g.rekeyed[seen_keyed:])
+        same = st is last_st
+        if same:
+            reports = dict(prev.blocks)  # the same blocks in the same order
+            gone: list = []
+        else:
+            dirty.update(g.rewired[seen_wired:])
+            dirty |= (st.training ^ last_st.training) | (st.inference ^ last_st.inference)
+            dirty |= st.cyclic.keys() | last_st.cyclic.keys() | st.missing.keys() | last_st.missing.keys()
+            last_reports = prev.blocks
+            reports = {b: last_reports.get(b) for b in st.order}
+            gone = [last_reports[b] for b in last_reports.keys() - position.keys()]
+        todo = [(position[b], b) for b in dirty if b in position]
         heapq.heapify(todo)
-        reports = dict(prev.blocks)  # the same order: the structure is the same
-        keys = dict(last_keys)
+        keys = dict(last_keys) if same else {b: last_keys.get(b) for b in st.order}
         fresh: set = set()
-        old_reports = []
+        old_reports = list(gone)
         while todo:
             _, bid = heapq.heappop(todo)
             if bid in fresh:
@@ -341,11 +326,12 @@ class Analyzer:
             blk = nodes[bid]["block"]
             old = reports[bid]
             keys[bid] = blk.key
-            rep = self._report(st, bid, blk, [reports[s].out_shape for s in st.inputs[bid]])
+            rep = self._report(st, bid, blk, _in_shapes(st, reports, bid))
             reports[bid] = rep
             fresh.add(bid)
-            old_reports.append(old)
-            if rep.out_shape != old.out_shape:  # what it feeds runs again
+            if old is not None:
+                old_reports.append(old)
+            if old is None or rep.out_shape != old.out_shape:  # what it feeds runs again
                 for nxt in succ[bid]:
                     if nxt not in fresh:
                         heapq.heappush(todo, (position[nxt], nxt))
@@ -357,8 +343,8 @@ class Analyzer:
                         tot.params += sign * rep.params
                         tot.macs += sign * rep.macs
                         tot.activations += sign * rep.activations
-        if any(r.errors or r.warnings for r in old_reports) or any(reports[b].errors or reports[b].warnings
-                                                                    for b in fresh):
+        if not same or any(r.errors or r.warnings for r in old_reports) or \
+                any(reports[b].errors or reports[b].warnings for b in fresh):
             issues = [i for rep in reports.values() for i in (*rep.errors, *rep.warnings)] + st.graph_issues
         else:
             issues = list(prev.issues)
@@ -389,7 +375,7 @@ class Analyzer:
         analysis = Analysis(reports, train, infer, issues, st.outputs, self.graph.structure_rev,
                             tuple(keys.items()), next(_SERIALS), prev.serial if prev is not None else -1,
                             frozenset(fresh) if fresh is not None else None)
-        self._last = (analysis, keys, st.inputs, st, len(self.graph.rekeyed))
+        self._last = (analysis, keys, st.inputs, st, len(self.graph.rekeyed), len(self.graph.rewired))
         return analysis
 
     @staticmethod
@@ -473,6 +459,12 @@ class Analyzer:
         st._roles = [nxg.nodes[o]["block"].params.get("role") for o in outs]  # type: ignore
         self._structure, self._structure_key = st, g.structure_rev
         return st
+
+
+def _in_shapes(st: _Structure, reports: dict, bid: str) -> list:
+    """The shapes that reach ``bid``: its sources' outputs (None from a source that runs after it: a cycle)."""
+    here = st.position[bid]
+    return [reports[s].out_shape if st.position[s] < here else None for s in st.inputs[bid]]
 
 
 def _ancestors(nxg, targets) -> set:

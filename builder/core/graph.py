@@ -121,6 +121,7 @@ class Graph:
         self.meta: dict = {}
         self.structure_rev = 0
         self.rekeyed: list = []  # the ids of the blocks whose parameters changed, in order (the analysis reads on)
+        self.rewired: list = []  # the ids of the blocks added, removed, or whose inputs were wired or cut, in order
         self.block_added = Signal()      # (block_id)
         self.block_removed = Signal()    # (block_id)
         self.block_changed = Signal()    # (block_id)  parameters, label or type
@@ -272,6 +273,7 @@ class Graph:
         self._wired[block_id] = {}
         self._index(block_id, 1)
         self.structure_rev += 1
+        self.rewired.append(block_id)
         snap = _copy_block(blk)
         self._log(lambda: self._insert(_copy_block(snap)), lambda: self.remove_block(block_id))
         self.block_added.emit(block_id)
@@ -291,6 +293,7 @@ class Graph:
         self._top.pop(block_id, None)
         self._index(block_id, -1)
         self.structure_rev += 1
+        self.rewired.append(block_id)
         snap = _copy_block(blk)
         self._log(lambda: self.remove_block(block_id), lambda: self._insert(_copy_block(snap)))
         self.block_removed.emit(block_id)
@@ -303,6 +306,7 @@ class Graph:
         self._wired[blk.id] = {}
         self._index(blk.id, 1)
         self.structure_rev += 1
+        self.rewired.append(blk.id)
         snap = _copy_block(blk)
         self._log(lambda: self._insert(_copy_block(snap)), lambda: self.remove_block(blk.id))
         self.block_added.emit(blk.id)
@@ -343,6 +347,7 @@ class Graph:
         if n is not None and self._top.get(dst, -1) is not None and n > self._top.get(dst, -1):
             self._top[dst] = n
         self.structure_rev += 1
+        self.rewired.append(dst)
         self._log(lambda: self.connect(src, dst, port, check_cycle=False), lambda: self.disconnect(src, dst, port))
         self.edge_added.emit(src, dst, port)
         self.changed.emit()
@@ -356,6 +361,7 @@ class Graph:
         if _port_number(port) is not None and _port_number(port) == self._top.get(dst):
             self._top[dst] = None  # the highest went: counted again when a free port is asked for
         self.structure_rev += 1
+        self.rewired.append(dst)
         self._log(lambda: self.disconnect(src, dst, port), lambda: self.connect(src, dst, port, check_cycle=False))
         self.edge_removed.emit(src, dst, port)
         self.changed.emit()

@@ -151,7 +151,14 @@ def place_new(graph, new_ids) -> None:
     if not new:
         return
     chosen = set(new)
-    old = _Occupied(tuple(b.pos) for b in graph.blocks() if b.id not in chosen)
+    # only the blocks the search can reach (60 rings of half a block around the new ones, and their size)
+    xs = [graph.block(b).pos[0] for b in new]
+    ys = [graph.block(b).pos[1] for b in new]
+    reach_x, reach_y = 31 * (BLOCK_W + GAP) + BLOCK_W, 31 * (BLOCK_H + GAP) + BLOCK_H
+    x0, x1, y0, y1 = min(xs) - reach_x, max(xs) + reach_x, min(ys) - reach_y, max(ys) + reach_y
+    nodes = graph.g._node
+    old = _Occupied(p for bid, d in nodes.items() if bid not in chosen
+                    for p in (d["block"].pos,) if x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
     inner = _Occupied()
     pos = {}
     for bid in new:
