@@ -270,6 +270,7 @@ class Analyzer:
         self.graph = graph
         self._structure: _Structure | None = None
         self._structure_key = None
+        self._wired_seen = 0  # how much of the graph's rewired journal the structure has taken in
         self._last: tuple | None = None  # (analysis, {id: key}, {id: sources}) of the last run
 
     def run(self) -> Analysis:
@@ -414,26 +415,21 @@ class Analyzer:
         node = nxg._node
         inputs, ports, kinds, missing = {}, {}, {}, {}
         outs, mains = [], []
+        # the wiring of a block no edit touched since the last structure is the last one's (the graph journals
+        # the blocks added, removed or wired anew): a 10,000-block network pays for the blocks an edit touched
+        last = self._structure if self._wired_seen <= len(g.rewired) else None
+        touched = set(g.rewired[self._wired_seen:]) if last is not None else ()
+        last_inputs, last_ports, last_missing = (last.inputs, last.ports, last.missing) if last is not None \
+            else ({}, {}, {})
         for bid in order:
-            p = pred[bid]
-            if len(p) == 1:
-                (u, keys), = p.items()
-                if len(keys) == 1:
-                    src, prt = [u], list(keys)
-                else:
-                    prt = sorted(keys, key=port_order)
-                    src = [u] * len(prt)
-            elif p:
-                edges = sorted(((k, u) for u, keys in p.items() for k in keys), key=lambda e: port_order(e[0]))
-                src, prt = [u for _, u in edges], [k for k, _ in edges]
-            else:
-                src, prt = [], []
-            inputs[bid], ports[bid] = src, prt
             blk = node[bid]["block"]
             kinds[bid] = kind = blk.type
-            spec = REGISTRY.get(kind)
-            if spec is not None and (spec.variadic or len(prt) != len(spec.ports)):
-                msg = self._missing_inputs(spec, prt)
+            if bid in last_inputs and bid not in touched:
+                inputs[bid], ports[bid] = last_inputs[bid], last_ports[bid]
+                if bid in last_missing:
+                    missing[bid] = last_missing[bid]
+            else:
+                inputs[bid], ports[bid], msg = self._wiring(pred[bid], REGISTRY.get(kind))
                 if msg:
                     missing[bid] = msg
             if kind == "output":
@@ -457,8 +453,28 @@ class Analyzer:
                         {b: i for i, b in enumerate(order)})
         st._outs = outs  # type: ignore
         st._roles = [nxg.nodes[o]["block"].params.get("role") for o in outs]  # type: ignore
-        self._structure, self._structure_key = st, g.structure_rev
+        self._structure, self._structure_key, self._wired_seen = st, g.structure_rev, len(g.rewired)
         return st
+
+    def _wiring(self, p: dict, spec) -> tuple:
+        """A block's sources and ports in port order (``p``: its predecessors and their ports), and what is
+        missing among its inputs (or None)."""
+        if len(p) == 1:
+            (u, keys), = p.items()
+            if len(keys) == 1:
+                src, prt = [u], list(keys)
+            else:
+                prt = sorted(keys, key=port_order)
+                src = [u] * len(prt)
+        elif p:
+            edges = sorted(((k, u) for u, keys in p.items() for k in keys), key=lambda e: port_order(e[0]))
+            src, prt = [u for _, u in edges], [k for k, _ in edges]
+        else:
+            src, prt = [], []
+        msg = None
+        if spec is not None and (spec.variadic or len(prt) != len(spec.ports)):
+            msg = self._missing_inputs(spec, prt)
+        return src, prt, msg
 
 
 def _in_shapes(st: _Structure, reports: dict, bid: str) -> list:
