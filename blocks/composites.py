@@ -448,7 +448,7 @@ composite("mlpconv", "NIN mlpconv", CAT_RESIDUAL,
            Param("padding", "int", 0, "Padding of the first convolution", min=0, max=32),
            Param("layers", "int", 2, "1x1 convolutions after it (the 'micro network')", min=0, max=8),
            Param("last_channels", "int", 0, "Filters of the last 1x1 (0: same; NIN's last block: classes)",
-                 min=0, max=MAX_CHANNELS)],
+                 min=0, max=MAX_CHANNELS, zero="same as the others")],
           _mlpconv, "Network in Network: a convolution followed by 1x1 convolutions, each with ReLU.",
           lambda p: f"{p['out_channels']}, {p['kernel']}x{p['kernel']}/{p['stride']}", class_name="MlpConv", report=tables.named("mlpconv"))
 

@@ -238,7 +238,7 @@ composite("mbconv", "MBConv / inverted residual with SE (EfficientNet, MobileNet
            Param("activation", "choice", "silu", "After the expansion and the depthwise conv",
                  choices=("silu", "hardswish", "relu", "relu6")),
            Param("se_channels", "int", 0, "Squeeze channels of the squeeze-and-excitation (0: none)", min=0,
-                 max=MAX_CHANNELS),
+                 max=MAX_CHANNELS, zero="none"),
            Param("se_activation", "choice", "silu", "Inside the squeeze-and-excitation", choices=("silu", "relu")),
            Param("se_gate", "choice", "sigmoid", "The SE gate", choices=("sigmoid", "hardsigmoid")),
            Param("stochastic_depth_prob", "float", 0.0, "Dropping the residual branch in training", min=0.0,

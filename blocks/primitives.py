@@ -246,7 +246,7 @@ register(BlockSpec(
     receptive=fields.sliding,
     params=_CONV_PARAMS + (Param("bias", "bool", True, "Add a learned bias per output channel"),
                            Param("in_channels", "int", 0, "Expected input channels (0: take them from the input)",
-                                 min=0, max=MAX_CHANNELS)),
+                                 min=0, max=MAX_CHANNELS, zero="from the input")),
     shape=_conv_shape, cost=_conv_cost, torch=CONV, summary=_conv_summary, width_param="out_channels",
     from_torch=FromTorch(("torch.nn.Conv2d",), _conv_from_torch), from_onnx=(FromOnnx("Conv", _conv_from_onnx),),
     description="2-D convolution; asymmetric kernels (1xn, nx1), stride, padding, dilation, groups."))
@@ -625,7 +625,7 @@ register(BlockSpec(
                   max=1 << 20),
             Param("bias", "bool", True, "Add a learned bias"),
             Param("in_features", "int", 0, "Expected input features (0: take them from the input)", min=0,
-                  max=1 << 24)),
+                  max=1 << 24, zero="from the input")),
     shape=_linear_shape,
     cost=lambda p, ins, out: Cost(ins[0][0] * out[0] + (out[0] if p["bias"] else 0), ins[0][0] * out[0]),
     torch=TorchCall("nn.Linear", lambda p, i, o: [(None, i, None), (None, _width(o, p, "out_features"), None),

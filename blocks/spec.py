@@ -46,6 +46,7 @@ class Param:
     choices: tuple = ()
     label: str = ""
     code: str = ""  # its name as a constructor argument in exported code, where torchvision's differs
+    zero: str = ""  # what 0 means, where it means something else than the number ("from the input", "none")
 
     @property
     def title(self) -> str:

@@ -524,3 +524,34 @@ def test_context_menus_on_a_block_a_wire_the_canvas_a_layers_row_and_a_run(qtbot
     assert _texts(win.menus.last)[0] == "Go to conv1 on the canvas"
     _click_item(qtbot, win.menus.last, "Go to conv1")
     assert win.scene.selected_block_ids() == ["conv1"]
+
+
+def test_the_inspector_fits_its_dock_and_says_what_zero_means(qtbot, win):
+    """Issue 22's polish: every field within the dock's width (no sideways scrolling), an in_channels of 0 reads
+    "from the input", and a value typed out of range names its parameter once."""
+    win.resize(1366, 768)
+    win.open_template("lenet5")
+    win.select_block("c1")
+    settle(qtbot, win)
+    insp = win.inspector
+    dock = insp.parentWidget()
+    win.resizeDocks([dock], [300], Qt.Horizontal)  # narrower than its fields would like
+    qtbot.waitUntil(lambda: dock.width() <= 310, timeout=5000)
+
+    def past_the_edge():  # the fields whose right edge is beyond the dock's (once its layout has run)
+        right = insp.viewport().width()
+        fields = {n: (e if n.startswith("__") else e[1]) for n, e in insp.editors.items()}
+        return [(n, w.mapTo(insp.viewport(), QPoint(w.width(), 0)).x(), right) for n, w in fields.items()
+                if w.mapTo(insp.viewport(), QPoint(w.width(), 0)).x() > right]
+    qtbot.waitUntil(lambda: not past_the_edge(), timeout=5000)
+    assert insp.body.width() <= insp.viewport().width() and not past_the_edge()
+    # and nothing in it is squeezed below what it needs: the whole form can be laid out at the dock's width
+    assert insp.body.minimumSizeHint().width() <= insp.viewport().width()
+    in_ch = insp.editors["in_channels"][1]
+    assert in_ch.value() == 0 and in_ch.text() == "from the input"
+    spin = insp.editors["out_channels"][1]
+    spin.setFocus()
+    spin.selectAll()
+    QTest.keyClicks(spin, "0")
+    assert insp.message.text() == "out channels: 0 is below the minimum 1"
+    QTest.keyClick(spin, Qt.Key_Escape)

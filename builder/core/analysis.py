@@ -385,7 +385,8 @@ class Analyzer:
             return None
         if spec.variadic:
             if len(ports) < spec.min_inputs:
-                return f"{spec.title} needs at least {spec.min_inputs} connected inputs, has {len(ports)}"
+                need = f"{spec.min_inputs} connected input{'s' if spec.min_inputs != 1 else ''}"
+                return f"{spec.title} needs at least {need}, has {len(ports)}"
             return None
         missing = [p for p in spec.ports if p not in ports]
         if missing:

@@ -80,6 +80,8 @@ class Inspector(QScrollArea):
         self.editors: dict = {}
         self.key_filter = None  # the window's event filter for undo/redo keys, set on every field made
         self.setWidgetResizable(True)
+        # as wide as the dock, never scrolled sideways: the fields shrink (see _fit_fields)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.body = QWidget()
         self.setWidget(self.body)
         self.outer = QVBoxLayout(self.body)
@@ -171,7 +173,7 @@ class Inspector(QScrollArea):
         label.editingFinished.connect(lambda: self._relabel(label.text()))
         self.form.addRow("name", label)
         self.editors["__label__"] = label
-        frozen = QCheckBox("keep its weights (frozen in training)")
+        frozen = QCheckBox("frozen (keeps its weights)")
         frozen.setToolTip("Fine-tuning: training leaves this block's parameters as they are")
         frozen.setChecked(block_id in g.frozen())
         frozen.toggled.connect(self._freeze)
@@ -187,6 +189,7 @@ class Inspector(QScrollArea):
                 self.editors[p.name] = (p, w)
             self._load_values()
         self.expand_button.setVisible(bool(spec and spec.is_composite))
+        self._fit_fields()
         if self.key_filter is not None:  # (a spin box's inner line edit is the one with the focus)
             for w in self.body.findChildren(QWidget):
                 w.installEventFilter(self.key_filter)
@@ -198,12 +201,23 @@ class Inspector(QScrollArea):
         if not now and not self.doc.analysis_pending and self.block_id is not None:
             self._field_timer.start()
 
+    def _fit_fields(self) -> None:
+        """Every field may shrink to the dock's width: a spin box asks for room for its widest value (ten digits
+        for a range up to 2^31) and a pair of them took the inspector past the dock's edge."""
+        from PySide6.QtWidgets import QAbstractSpinBox, QSizePolicy
+        for w in self.body.findChildren(QWidget):
+            if isinstance(w, (QAbstractSpinBox, QComboBox, QLineEdit)) and not isinstance(w.parent(), QAbstractSpinBox):
+                w.setMinimumWidth(48)
+                w.setSizePolicy(QSizePolicy.Ignored, w.sizePolicy().verticalPolicy())
+
     def _editor(self, p):
         lo = p.min if p.min is not None else -INT_LIMIT
         hi = p.max if p.max is not None else INT_LIMIT
         if p.kind == "int":
             w = QSpinBox()
             w.setRange(int(lo), int(min(hi, INT_LIMIT)))
+            if p.zero and lo == 0:
+                w.setSpecialValueText(p.zero)  # 0 shows what it means
             w.setKeyboardTracking(False)  # applied on Enter or leaving the field: one undo step
             w.valueChanged.connect(lambda v, n=p.name: self._apply(n, v))
             w.lineEdit().textEdited.connect(lambda _t, p=p, w=w: self._check_typed(p, w))
@@ -261,7 +275,9 @@ class Inspector(QScrollArea):
                 if b.spec.shape is not None and rep is not None and rep.in_shapes and all(rep.in_shapes):
                     b.spec.shape(params, rep.in_shapes)
             except Exception as e:  # noqa: BLE001  ParamError, BlockError: the rule's own message
-                problem = f"{p.title}: {e}"
+                said = str(e)
+                said = said[len(p.name) + 2:] if said.startswith(f"{p.name}: ") else said  # named once
+                problem = f"{p.title}: {said}"
         w.setStyleSheet("border: 2px solid #E53935;" if problem else "")
         self.message.setText(problem or "")
         return problem
