@@ -404,3 +404,19 @@ def test_the_train_panel_says_the_time_left_for_the_epoch_and_the_run(qtbot, win
     panel._handle(StepEvent(epoch=1, step=5, total_steps=20, loss=2.3, main_loss=2.3, aux_losses=[], accuracy=0.1,
                             lr=0.1, images_per_s=250.0, eta_s=150.0))
     assert panel.speed.text() == "epoch 1 · step 5/20 · 250 images/s · 50s left in the epoch, 2m30s in the run"
+
+
+def test_the_minimap_keeps_to_the_canvas_corner_when_the_window_is_resized(qtbot, make_window):
+    """Issue 22: after a resize the minimap stayed where the old corner was (in the middle of a grown canvas)."""
+    win = make_window("googlenet", size=(1366, 768))
+    mm, vp = win.minimap, win.view.viewport()
+
+    def at_corner():
+        g = vp.geometry()
+        return mm.isVisible() and (mm.x() + mm.width(), mm.y() + mm.height()) == (g.right() - 8, g.bottom() - 8)
+    qtbot.waitUntil(at_corner, timeout=5000)
+    for size in ((1800, 1000), (1500, 900)):
+        win.resize(*size)
+        qtbot.waitUntil(lambda: vp.width() > 800, timeout=5000)
+        assert at_corner()  # placed as the canvas got its new size, not by a later refresh of the map
+        assert mm.geometry().right() > vp.width() * 0.75 and mm.geometry().bottom() > vp.height() * 0.6
