@@ -555,3 +555,23 @@ def test_the_inspector_fits_its_dock_and_says_what_zero_means(qtbot, win):
     QTest.keyClicks(spin, "0")
     assert insp.message.text() == "out channels: 0 is below the minimum 1"
     QTest.keyClick(spin, Qt.Key_Escape)
+
+
+def test_a_block_dropped_near_the_canvas_edge_leaves_the_view_where_it_was(qtbot, win):
+    """Issue 22: the view panned after a drop (the new block was 'brought into view' with margins, and the scene
+    grew around it and Qt re-centred a scene narrower than the view)."""
+    win.resize(1366, 768)
+    win.open_template("googlenet")
+    settle(qtbot, win)
+    vp = win.view.viewport()
+    for fx, fy in ((0.5, 0.5), (0.9, 0.9), (0.08, 0.95), (0.95, 0.08)):
+        before = win.view.mapToScene(vp.rect()).boundingRect()
+        spot = win.view.mapToScene(QPoint(int(vp.width() * fx), int(vp.height() * fy)))
+        n = len(win.doc.graph)
+        drop_from_palette(qtbot, win, "relu", spot)
+        assert len(win.doc.graph) == n + 1
+        qtbot.waitUntil(lambda: not win.scene._grow.isActive(), timeout=5000)  # the scene has grown around it
+        after = win.view.mapToScene(vp.rect()).boundingRect()
+        assert (after.left(), after.top()) == (before.left(), before.top()), (fx, fy)
+        new = next(iter(win.scene.selected_block_ids()))
+        assert after.contains(win.scene.blocks[new].sceneBoundingRect().center())  # where it was dropped

@@ -49,7 +49,9 @@ class EditActions:
             item = self.scene.blocks.get(new_id[0])
             if item is not None:
                 item.setSelected(True)
-                self.view.ensureVisible(item)
+                shown = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
+                if not shown.contains(item.sceneBoundingRect().center()):  # dropped where it is seen: no pan
+                    self.view.ensureVisible(item)
         return new_id[0]
 
     def delete_selected(self):

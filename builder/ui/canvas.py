@@ -476,8 +476,18 @@ class CanvasScene(QGraphicsScene):
         want = self.network_rect().adjusted(-SCENE_MARGIN / 2, -SCENE_MARGIN / 2, SCENE_MARGIN / 2,
                                             SCENE_MARGIN / 2)
         if want.isValid() and not self.sceneRect().contains(want):
-            self.setSceneRect(self.sceneRect().united(want.adjusted(-SCENE_MARGIN / 2, -SCENE_MARGIN / 2,
-                                                                     SCENE_MARGIN / 2, SCENE_MARGIN / 2)))
+            # each view keeps what it shows: the scene takes in the area in view too, and a view whose scene was
+            # smaller than it (centred by Qt) is put back on the same centre (it panned when a block was dropped
+            # near the canvas's edge)
+            views = [(v, v.mapToScene(v.viewport().rect()).boundingRect()) for v in self.views()]
+            grown = self.sceneRect().united(want.adjusted(-SCENE_MARGIN / 2, -SCENE_MARGIN / 2, SCENE_MARGIN / 2,
+                                                          SCENE_MARGIN / 2))
+            for _, shown in views:
+                grown = grown.united(shown)
+            self.setSceneRect(grown)
+            for v, shown in views:
+                if v.mapToScene(v.viewport().rect()).boundingRect().center() != shown.center():
+                    QGraphicsView.centerOn(v, shown.center())
 
     def network_rect(self) -> QRectF:
         """The bounds of every block (wires run between them), from their positions: what Qt's

@@ -736,6 +736,8 @@ class MainWindow(QMainWindow):
             it.setSelected(True)
             rect = rect.united(it.sceneBoundingRect())
         shown = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
+        if len(items) == 1 and shown.contains(rect.center()):
+            return  # one block where the user can see it (dropped at the canvas's edge): the view stays
         if not shown.contains(rect):
             # all of it when it fits in the view, else where it starts (the first block made)
             fits = rect.width() + 80 <= shown.width() and rect.height() + 80 <= shown.height()

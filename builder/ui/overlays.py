@@ -129,7 +129,8 @@ class Minimap(QGraphicsView):
         for bar in (main_view.horizontalScrollBar(), main_view.verticalScrollBar()):
             bar.valueChanged.connect(lambda _v: self._view_moved())
         main_view.zoom_changed.connect(lambda _z: self._view_moved())
-        main_view.viewport().installEventFilter(self)
+        self._canvas_viewport = main_view.viewport()
+        self._canvas_viewport.installEventFilter(self)
         self.wanted = True  # the View menu's choice (the canvas may still be too small to show it)
         self.network = QRectF()  # the scene's items' bounds, as of the last scene change
         self._picture = None  # the network as last drawn (paintEvent), until the scene changes
@@ -218,7 +219,7 @@ class Minimap(QGraphicsView):
     def eventFilter(self, obj, event):
         # the canvas's viewport: when the view itself is resized its viewport still has the old size (the
         # minimap stayed where the old corner was, in the middle of a grown canvas)
-        if obj is self.main.viewport() and event.type() == QEvent.Resize:
+        if obj is getattr(self, "_canvas_viewport", None) and event.type() == QEvent.Resize:
             self.refit()
         return False
 
