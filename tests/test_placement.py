@@ -86,3 +86,22 @@ def test_random_add_paste_refactor_expand_sequences_never_overlap(make_window, s
         done.add(op) if new else None
         assert not _overlapping(g, new), (step, op, _overlapping(g, new)[:3])
     assert {"enter", "paste"} & done
+
+
+@pytest.mark.parametrize("template", ["googlenet", "inception_v3", "resnet50"])
+def test_expand_then_collapse_puts_every_block_back_where_it_was(template):
+    """Issue 22: collapse put the composite at its inside's top-left block and so moved it sideways; expand makes
+    room below (its neighbours keep their places relative to each other) and collapse is its inverse."""
+    from builder.core import edits
+    g = templates.build(template)
+    before = {b.id: tuple(b.pos) for b in g.blocks()}
+    composites = [b.id for b in g.blocks() if b.spec is not None and b.spec.is_composite][:4]
+    assert composites
+    for bid in composites:
+        inside = edits.expand(g, bid)  # (in the window, place_new then keeps it off a head beside the column)
+        rest = {b.id: tuple(b.pos) for b in g.blocks() if b.id not in inside}
+        below = [k for k in rest if before[k][1] > before[bid][1] + 1]  # moved down together, by one amount
+        assert len({round(rest[k][1] - before[k][1], 1) for k in below}) <= 1
+        assert all(rest[k] == before[k] for k in rest if k not in below)
+        assert edits.collapse(g, bid) == bid
+        assert {b.id: tuple(b.pos) for b in g.blocks()} == before, bid

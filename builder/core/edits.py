@@ -46,7 +46,7 @@ def expand(graph: Graph, block_id: str) -> list[str]:
     extra = max(p[1] for p in places.values()) if places else 0.0
     for other in graph.blocks():  # make room: everything below the composite moves down
         if other.pos[1] > y0 + 1.0 and extra:
-            graph.move(other.id, (other.pos[0], other.pos[1] + extra))
+            graph.move(other.id, (other.pos[0], round(other.pos[1] + extra, 1)))
     for local, type_id, params in sub.nodes:
         nid = f"{block_id}.{local}"
         dx, dy = places[local]
@@ -90,13 +90,15 @@ def collapse(graph: Graph, group_id: str) -> str:
     leaks = [(u, v) for u in ids - {out_id} for _, v in graph.g.out_edges(u) if v not in ids]
     if leaks:
         raise GraphEditError(f"cannot collapse {group_id!r}: {leaks[0][0]!r} feeds {leaks[0][1]!r} outside it")
-    pos = min((b.pos for b in members), key=lambda p: p[1])
+    # where expand put the composite: its inside's rows are centred under it, the first row at its place
+    xs = [b.pos[0] for b in members]
+    pos = ((min(xs) + max(xs)) / 2, min(b.pos[1] for b in members))
     bottom = max(b.pos[1] for b in members)
     for bid in ids:
         graph.remove_block(bid)
     for other in graph.blocks():  # close the gap: what is below the composite's inside moves up (expand's inverse)
         if other.pos[1] > bottom + 1.0 and bottom > pos[1]:
-            graph.move(other.id, (other.pos[0], other.pos[1] - (bottom - pos[1])))
+            graph.move(other.id, (other.pos[0], round(other.pos[1] - (bottom - pos[1]), 1)))
     graph.add_block(info["type"], info["params"], group_id, info.get("label", ""), pos)
     if src is not None:
         graph.connect(src, group_id, "x", check_cycle=False)
