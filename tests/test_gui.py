@@ -575,3 +575,21 @@ def test_a_block_dropped_near_the_canvas_edge_leaves_the_view_where_it_was(qtbot
         assert (after.left(), after.top()) == (before.left(), before.top()), (fx, fy)
         new = next(iter(win.scene.selected_block_ids()))
         assert after.contains(win.scene.blocks[new].sceneBoundingRect().center())  # where it was dropped
+
+
+def test_profile_up_to_here_times_only_what_computes_the_block(qtbot, make_window):
+    """Issue 22's block menu: "Profile up to here" times the blocks that compute the block's output (the network
+    as far as it) and colours them; the blocks after it stay uncoloured."""
+    win = make_window(template="lenet5")
+    item = win.scene.blocks["c3"]
+    vp = win.view.viewport()
+    _context(vp, vp_point(win, item.sceneBoundingRect().center()))
+    with qtbot.waitSignal(win.profiled, timeout=120_000) as got:
+        _click_item(qtbot, win.menus.last, "Profile up to here")
+    result = got.args[0]
+    timed = [r["id"] for r in result["rows"]]
+    assert [t for t in timed if t in win.doc.graph] == ["input", "c1", "c1_act", "s2", "c3"]  # in run order
+    assert set(timed) <= {"input", "c1", "c1_act", "s2", "c3", "probe_output"}
+    assert all(r["ms"] >= 0 for r in result["rows"]) and result["total_ms"] > 0
+    assert win.scene.blocks["c3"].heat is not None and win.scene.blocks["f6"].heat in (None, 0.0)
+    assert win.messages.history[-1].startswith("Up to c3: ")

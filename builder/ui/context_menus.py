@@ -62,6 +62,8 @@ class ContextMenus:
             self._add(menu, "Show its receptive field", lambda: self.show_receptive_field(item.block_id))
             self._add(menu, "Show its feature maps", lambda: self.show_feature_maps(item.block_id))
             self._same(menu, "profile", "Profile the network (measured latency per block)")
+            self._add(menu, "Profile up to here (the blocks that compute its output)",
+                      lambda: win.profile_latency(up_to=item.block_id))
             rep = win.doc.analysis.blocks.get(item.block_id) if win.doc.analysis is not None else None
             alone = rep is not None and not rep.errors and len(rep.in_shapes) == 1 and \
                 rep.in_shapes[0] is not None and len(rep.in_shapes[0]) == 3

@@ -459,14 +459,27 @@ class MainWindow(QMainWindow):
         self.view.fit()
         QTimer.singleShot(0, lambda: None if self.view.user_moved else self.view.fit())
 
-    def profile_latency(self) -> bool:
-        """Time every block on this machine (beside the event loop) and colour the canvas by it."""
+    def profile_latency(self, up_to: str | None = None) -> bool:
+        """Time every block on this machine (beside the event loop) and colour the canvas by it; ``up_to``: only
+        the blocks that compute that block's output (the network as far as it, "profile up to here")."""
         from .import_dialog import run_beside
         a = self.doc.analysis
-        if a is None or not a.ok:
+        if up_to is not None:
+            from builder.core.edits import up_to as cut
+            rep = a.blocks.get(up_to) if a is not None else None
+            if rep is None or rep.out_shape is None:
+                self.say(f"{up_to} has no output to time (fix the errors before it)", kind="warning")
+                return False
+            graph = cut(self.doc.graph, up_to)
+            from builder.core.analysis import analyze
+            if not analyze(graph).ok:
+                self.say(f"Fix the errors before {up_to} to profile up to it", kind="warning")
+                return False
+        elif a is None or not a.ok:
             self.say("Fix the errors in the graph before profiling it", kind="warning")
             return False
-        graph = self.doc.graph.copy()
+        else:
+            graph = self.doc.graph.copy()
 
         def work():
             from builder.train.profile import profile
@@ -480,9 +493,10 @@ class MainWindow(QMainWindow):
             self.scene.show_heat({r["id"]: r["ms"] for r in result["rows"]})
             self.layers.set_profile(result)
             slow = max(result["rows"], key=lambda r: r["ms"])
-            self.say(f"{result['total_ms']:.1f} ms forward, {result['backward_total_ms']:.1f} ms backward per image on "
-                     f"{result['device']}; slowest: {slow['id']} ({slow['share'] * 100:.0f}%). The Layers table "
-                     "shows every block's time beside its MACs.")
+            what = f"Up to {up_to}: " if up_to is not None else ""
+            self.say(f"{what}{result['total_ms']:.1f} ms forward, {result['backward_total_ms']:.1f} ms backward per "
+                     f"image on {result['device']}; slowest: {slow['id']} ({slow['share'] * 100:.0f}%). The Layers "
+                     "table shows every block's time beside its MACs.")
             self.profiled.emit(result)
         run_beside(self, "Timing every block…", work, done)
         return True
