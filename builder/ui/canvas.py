@@ -16,7 +16,8 @@ from blocks import REGISTRY, fmt_shape
 from builder.insight.report import human
 
 from . import theme
-from .interaction import CanvasInteraction, wire_path
+from .interaction import CanvasInteraction
+from .routing import CLEAR, routed
 from .text import esc as _esc
 
 MIME_KIND = "application/x-block-builder-kind"
@@ -30,6 +31,9 @@ FIT_FLOOR = 0.2  # Fit view never zooms out further to show a network's whole wi
 MANY_PORTS = 48  # a block with more inputs draws them as one bar (each would be under 5 px wide)
 SCENE_MARGIN = 600.0  # room around the network to scroll into (and to drop blocks in)
 SLICED_FROM = 250  # a network with more blocks gets its canvas items in slices (the window keeps answering)
+
+
+BODY = QRectF(0, 0, theme.BLOCK_W, theme.BLOCK_H)  # a block's body in its own coordinates
 
 
 def index_depth(items: int) -> int:
@@ -395,7 +399,8 @@ class WireItem(QGraphicsPathItem):
         s, d = self.canvas.blocks.get(self.src), self.canvas.blocks.get(self.dst)
         if s is None or d is None:
             return
-        self.setPath(wire_path(s.out_port_pos(), d.in_port_pos(self.port), self.canvas.horizontal))
+        self.setPath(routed(s.out_port_pos(), d.in_port_pos(self.port), self.canvas.horizontal,
+                            lambda rect: self.canvas.block_rects_in(rect, (self.src, self.dst))))
         self._place_label()
 
     def set_label(self, text: str):
@@ -450,6 +455,11 @@ class CanvasScene(QGraphicsScene):
         self._grow.setSingleShot(True)
         self._grow.setInterval(0)
         self._grow.timeout.connect(self._grow_scene)
+        self._reroute_rects: list = []  # where blocks came, went or moved: the wires there find their way again
+        self._reroute_timer = QTimer(self)  # once the edit is whole (its blocks are all in place)
+        self._reroute_timer.setSingleShot(True)
+        self._reroute_timer.setInterval(0)
+        self._reroute_timer.timeout.connect(self._reroute)
         self.interaction = CanvasInteraction(self)  # wire drags and one-step moves
         self._repaint_pending = False
         self.show_labels = True
@@ -647,12 +657,14 @@ class CanvasScene(QGraphicsScene):
         self.addItem(item)
         self.blocks[bid] = item
         self._bounds_changed()
+        self._reroute_at(item)
 
     def _remove_block(self, bid):
         self.wires_at.pop(bid, None)
         self._bounds_changed()
         item = self.blocks.pop(bid, None)
         if item is not None:
+            self._reroute_at(item)
             self.removeItem(item)
             if not self._repaint_pending:  # one full repaint after a burst of removals: no stale paint remains
                 self._repaint_pending = True
@@ -792,6 +804,26 @@ class CanvasScene(QGraphicsScene):
         self._bounds_changed()
         for key in self.wires_at.get(item.block_id, ()):
             self.wires[key].update_path()
+        self._reroute_at(item)
+
+    def _reroute_at(self, item: BlockItem) -> None:
+        """The wires that pass where ``item`` is, or was, route again once the edit is whole (not while a network
+        is being drawn: each wire is routed as it is made, after every block)."""
+        if self.attaching is not None or self._attaching:
+            return
+        here = item.mapRectToScene(BODY)
+        was = getattr(item, "_routed_at", None)
+        item._routed_at = here
+        self._reroute_rects += [here] if was is None else [here, was]
+        self._reroute_timer.start()
+
+    def _reroute(self) -> None:
+        rects, self._reroute_rects = self._reroute_rects, []
+        wires = {id(it): it for r in rects for it in self.items(r.adjusted(-CLEAR, -CLEAR, CLEAR, CLEAR),
+                                                                 Qt.IntersectsItemBoundingRect)
+                 if isinstance(it, WireItem) and it.key in self.wires}
+        for w in wires.values():
+            w.update_path()
 
     # ------------------------------------------------------------------ helpers
     def neighbour(self, bid: str, key) -> str | None:
@@ -810,6 +842,12 @@ class CanvasScene(QGraphicsScene):
         beside = [b.id for b in g.blocks() if b.id != bid and abs(b.pos[main] - here[main]) <= row
                   and (b.pos[cross] - here[cross]) * sign > 0]
         return min(beside, key=lambda n: abs(g.block(n).pos[cross] - here[cross]), default=None)
+
+    def block_rects_in(self, rect: QRectF, besides=()) -> list:
+        """The bodies of the blocks that lie in ``rect`` (a wire's way), other than ``besides``."""
+        return [it.mapRectToScene(BODY) for it in self.items(rect, Qt.IntersectsItemBoundingRect)
+                if isinstance(it, BlockItem) and it.block_id not in besides
+                and it.mapRectToScene(BODY).intersects(rect)]
 
     def block_at(self, pos: QPointF) -> BlockItem | None:
         for it in self.items(pos):

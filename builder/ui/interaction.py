@@ -10,18 +10,7 @@ from PySide6.QtGui import QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from . import theme
-
-
-def wire_path(a: QPointF, b: QPointF, horizontal: bool) -> QPainterPath:
-    """A wire from an output port to an input port: leaves and enters along the reading direction."""
-    path = QPainterPath(a)
-    if horizontal:
-        dx = max(abs(b.x() - a.x()) * 0.5, 40.0)
-        path.cubicTo(QPointF(a.x() + dx, a.y()), QPointF(b.x() - dx, b.y()), b)
-    else:
-        dy = max(abs(b.y() - a.y()) * 0.5, 40.0)
-        path.cubicTo(QPointF(a.x(), a.y() + dy), QPointF(b.x(), b.y() - dy), b)
-    return path
+from .routing import smooth
 
 
 @dataclass
@@ -66,12 +55,12 @@ class CanvasInteraction:
         temp.setZValue(5)
         self.scene.addItem(temp)
         self.drag = WireDrag(src, detached, temp)
-        temp.setPath(wire_path(self.scene.blocks[src].out_port_pos(), pos, self.scene.horizontal))
+        temp.setPath(smooth(self.scene.blocks[src].out_port_pos(), pos, self.scene.horizontal))
 
     def move(self, pos: QPointF) -> bool:
         if self.drag is None:
             return False
-        self.drag.temp.setPath(wire_path(self.scene.blocks[self.drag.src].out_port_pos(), pos, self.scene.horizontal))
+        self.drag.temp.setPath(smooth(self.scene.blocks[self.drag.src].out_port_pos(), pos, self.scene.horizontal))
         return True
 
     def release(self, pos: QPointF) -> bool:
