@@ -115,7 +115,7 @@ class Analysis:
     issues: list          # every Issue, block ones first
     outputs: list         # output block ids: main first, then aux in graph order
     rev: int = -1         # the graph's structure_rev it was made for
-    keys: tuple = ()      # (block id, its key) of every block it was made for
+    keys: dict = field(default_factory=dict)  # {block id: its key} of every block it was made for
     serial: int = 0       # this analysis's number (every run of every Analyzer gets the next one)
     base: int = -1        # the serial of the analysis it was made from (-1: none)
     changed: frozenset | None = None  # the blocks whose reports are new since ``base`` (None: every one)
@@ -130,7 +130,7 @@ class Analysis:
         if self.rev != graph.structure_rev or len(self.keys) != len(graph.g):
             return False
         nodes = graph.g._node
-        return all(b in nodes and nodes[b]["block"].key == k for b, k in self.keys)
+        return all(b in nodes and nodes[b]["block"].key == k for b, k in self.keys.items())
 
     @property
     def errors(self) -> list:
@@ -374,7 +374,7 @@ class Analyzer:
 
     def _made(self, st, reports, train, infer, issues, keys, prev, fresh) -> Analysis:
         analysis = Analysis(reports, train, infer, issues, st.outputs, self.graph.structure_rev,
-                            tuple(keys.items()), next(_SERIALS), prev.serial if prev is not None else -1,
+                            keys, next(_SERIALS), prev.serial if prev is not None else -1,
                             frozenset(fresh) if fresh is not None else None)
         self._last = (analysis, keys, st.inputs, st, len(self.graph.rekeyed), len(self.graph.rewired))
         return analysis
