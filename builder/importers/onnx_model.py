@@ -283,6 +283,7 @@ class _Onnx:
                                                             "input"))
             return
         dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+        self.input_name, self.input_dims = inputs[0].name, dims
         shape = tuple(self.input_shape) if self.input_shape else tuple(dims[1:])
         if len(shape) != 3 or any(d is None or d < 1 for d in shape):
             self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims} is not N x C x H x W with "
@@ -685,6 +686,8 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     problems = weights_problems(expected, job.state)
     if problems:
         raise ModelImportError(str(path), [ImportProblem("weights", "", p) for p in problems])
+    from .verify import check_onnx
+    check_onnx(job.g, job.state, model, job.input_name, job.input_dims, a.blocks["input"].out_shape, str(path))
     job.g.meta["imported_from"] = Path(path).name
     place(job.g)
     return Imported(job.g, job.state)

@@ -392,6 +392,8 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     problems = weights_problems(expected, state)
     if problems:
         raise ModelImportError(name, [ImportProblem("weights", "", p) for p in problems])
+    from .verify import check_module
+    check_module(graph, state, model, shape, name)  # the same outputs as the model's, or refused
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
     place(graph)
     return Imported(graph, state)
