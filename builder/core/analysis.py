@@ -271,13 +271,14 @@ class Analyzer:
         self._structure: _Structure | None = None
         self._structure_key = None
         self._wired_seen = 0  # how much of the graph's rewired journal the structure has taken in
-        self._last: tuple | None = None  # (analysis, {id: key}, {id: sources}) of the last run
+        # the last run: (its analysis, {id: key}, its structure, how much of the rekeyed and rewired journals)
+        self._last: tuple | None = None
 
     def run(self) -> Analysis:
         g = self.graph
         st = self._get_structure()
         last = self._last
-        if last is not None and last[4] <= len(g.rekeyed) and last[5] <= len(g.rewired):
+        if last is not None and last[3] <= len(g.rekeyed) and last[4] <= len(g.rewired):
             return self._rerun(st, *last)
         nodes = g.g._node
         reports: dict = {}
@@ -293,8 +294,8 @@ class Analyzer:
                     tot.activations += rep.activations
         return self._made(st, reports, train, infer, issues, {b: nodes[b]["block"].key for b in st.order}, None, None)
 
-    def _rerun(self, st: _Structure, prev: Analysis, last_keys: dict, last_inputs: dict, last_st: _Structure,
-               seen_keyed: int, seen_wired: int) -> Analysis:
+    def _rerun(self, st: _Structure, prev: Analysis, last_keys: dict, last_st: _Structure, seen_keyed: int,
+               seen_wired: int) -> Analysis:
         """Only the blocks the edits since the last run touched (the graph journals the blocks whose parameters
         changed, :attr:`~builder.core.graph.Graph.rekeyed`, and those added, removed or wired anew,
         :attr:`~builder.core.graph.Graph.rewired`), those that joined or left the training or inference network
@@ -376,7 +377,7 @@ class Analyzer:
         analysis = Analysis(reports, train, infer, issues, st.outputs, self.graph.structure_rev,
                             keys, next(_SERIALS), prev.serial if prev is not None else -1,
                             frozenset(fresh) if fresh is not None else None)
-        self._last = (analysis, keys, st.inputs, st, len(self.graph.rekeyed), len(self.graph.rewired))
+        self._last = (analysis, keys, st, len(self.graph.rekeyed), len(self.graph.rewired))
         return analysis
 
     @staticmethod

@@ -76,10 +76,10 @@ def check_module(graph, state, model, shape, source: str) -> dict:
         with torch.no_grad():
             want = _first_tensor(model(x))
     except Exception as e:  # noqa: BLE001  the source's own forward, on the input it was imported for
-        raise ModelImportError(source, [ImportProblem("outputs", "", f"the source model cannot run a random input "
-                                                                     f"of {tuple(x.shape)}: {type(e).__name__}: "
-                                                                     f"{str(e).splitlines()[0][:200] if str(e) else ''}")]
-                               ) from None
+        said = str(e).splitlines()[0][:200] if str(e) else ""
+        raise ModelImportError(source, [ImportProblem(
+            "outputs", "", f"the source model cannot run a random input of {tuple(x.shape)}: "
+                           f"{type(e).__name__}: {said}")]) from None
     finally:
         model.train(was_training)
     return compare(graph, state, x, want, source, "the PyTorch model")
