@@ -1,8 +1,8 @@
 """Nothing imported is silently wrong (issue 24, Done-when 5): before an import is handed back, the compiled
 project, with the imported weights, runs a seeded random input beside the source (the PyTorch model in eval
-mode, or the ONNX file in onnxruntime, else onnx's reference evaluator), and the import is refused with the
-measured difference when the outputs differ by more than ``TOLERANCE`` of the largest output. The figures of the
-check are kept in the project's meta (``import_check``)."""
+mode, or the ONNX file in onnxruntime; onnx's reference evaluator where onnxruntime cannot run the file), and
+the import is refused with the measured difference when the outputs differ by more than ``TOLERANCE`` of the
+largest output. The figures of the check are kept in the project's meta (``import_check``)."""
 from __future__ import annotations
 
 from ..core.errors import ImportProblem, ModelImportError
@@ -86,8 +86,8 @@ def check_module(graph, state, model, shape, source: str) -> dict:
 
 
 def check_onnx(graph, state, model_proto, input_name: str, dims: list, shape, source: str) -> dict:
-    """The imported ``graph`` against the ONNX file: onnxruntime when it is installed, else onnx's reference
-    evaluator (pure numpy: slower, same semantics). ``dims``: the file's input dims (None where not fixed); a
+    """The imported ``graph`` against the ONNX file: onnxruntime, else onnx's reference evaluator (pure numpy:
+    slower, same semantics) where onnxruntime cannot run it. ``dims``: the file's input dims (None where not fixed); a
     file whose sizes are fixed is run at them (a batch of 2 where the batch is free); an import at other sizes
     (``--input``) is checked at the file's own when the network runs at them, and says so when it does not."""
     batch = dims[0] if dims and dims[0] else 2
@@ -107,7 +107,7 @@ def check_onnx(graph, state, model_proto, input_name: str, dims: list, shape, so
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the file as it is
         session = ort.InferenceSession(model_proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
         want, reference = session.run(None, feed)[0], "onnxruntime"
-    except Exception:  # noqa: BLE001  not installed, or an operator it lacks: the reference evaluator
+    except Exception:  # noqa: BLE001  an operator it lacks (or a broken install): the reference evaluator
         try:
             from onnx.reference import ReferenceEvaluator
             want, reference = ReferenceEvaluator(model_proto).run(None, feed)[0], "onnx's reference evaluator"
