@@ -52,7 +52,7 @@ class CanvasScene(QGraphicsScene):
         self.wires: dict[tuple, WireItem] = {}
         self.wires_at: dict[str, set] = {}  # block id -> keys of the wires into or out of it (an edit repaths those)
         self._shown = -1  # the serial of the analysis the items show (apply_analysis: only what changed since)
-        self._attaching = False  # attach() adds every block before any wire: nothing to re-path or regrow
+        self._attaching = False  # attach() adds every block before any wire: nothing to re-path, re-route or regrow
         self._rect = None  # the network's bounds (network_rect), until a block is added, removed or moved
         self.attaching = None  # the Slices making a big network's items, while it runs
         self._grow = QTimer(self)  # the scene's rect follows the network's bounds once per burst of changes
@@ -222,14 +222,14 @@ class CanvasScene(QGraphicsScene):
         reports = analysis.blocks if analysis is not None else {}
         self._shown = analysis.serial if analysis is not None else -1  # the figures the items are made with
         nodes = graph.g._node
-        for n, bid in enumerate(ids):
-            if bid in nodes and bid not in self.blocks:
-                self._add_block(bid)
-                if bid in reports:
-                    self.blocks[bid].set_report(reports[bid])
-            yield gone + n + 1, total
-        self._attaching = True  # each wire is placed once, as it is made
+        self._attaching = True  # each wire is placed (and routed) once, as it is made, after every block
         try:
+            for n, bid in enumerate(ids):
+                if bid in nodes and bid not in self.blocks:
+                    self._add_block(bid)
+                    if bid in reports:
+                        self.blocks[bid].set_report(reports[bid])
+                yield gone + n + 1, total
             for n, (u, v, k) in enumerate(edges):
                 if (u, v, k) not in self.wires and u in self.blocks and v in self.blocks and graph.g.has_edge(u, v, k):
                     self._add_wire(u, v, k)
