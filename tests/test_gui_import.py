@@ -142,3 +142,22 @@ def test_freeze_a_block_in_the_inspector_and_train_with_it_frozen(qtbot, win, tm
     _train_until_done(qtbot, panel, 120000)
     assert starts and starts[0]["frozen"] == ["c3"], panel.status.text()
     assert starts[0]["trainable_params"] == starts[0]["params"] - (16 * 6 * 25 + 16)
+
+
+def test_work_beside_the_window_shows_a_busy_cursor_and_the_seconds_it_takes(qtbot, win):
+    """Issue 22/24: a long import says it is alive: the window's cursor is busy and the progress dialog counts the
+    seconds; the window answers meanwhile (the dialog is window-modal, the work runs in a thread)."""
+    import threading
+
+    from PySide6.QtWidgets import QProgressDialog
+
+    from builder.ui.import_dialog import run_beside
+    release, results = threading.Event(), []
+    run_beside(win, "Importing slow:model…", lambda: release.wait(60) and 42,
+               lambda result, error: results.append((result, error)))
+    assert win.cursor().shape() == Qt.BusyCursor
+    box = next(w for w in win.findChildren(QProgressDialog) if w.labelText().startswith("Importing slow:model"))
+    qtbot.waitUntil(lambda: box.labelText() == "Importing slow:model… (1 s)", timeout=10_000)
+    release.set()
+    qtbot.waitUntil(lambda: bool(results), timeout=10_000)
+    assert results == [(42, None)] and win.cursor().shape() == Qt.ArrowCursor

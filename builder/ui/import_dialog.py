@@ -3,6 +3,7 @@ loop (a busy dialog shows it), so a large model never freezes the window."""
 from __future__ import annotations
 
 import threading
+import time
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QListWidget,
@@ -105,9 +106,9 @@ class ImportDialog(QDialog):
 
 
 def run_beside(parent, title: str, work, done) -> None:
-    """Run ``work()`` in a thread while a busy dialog shows ``title`` and the window a busy cursor; then call
-    ``done(result, error)`` in the event loop. The window stays responsive; closing the dialog ignores the
-    result."""
+    """Run ``work()`` in a thread while a busy dialog shows ``title`` and the seconds it has taken, and the window
+    a busy cursor; then call ``done(result, error)`` in the event loop. The window stays responsive; closing the
+    dialog ignores the result."""
     box = QProgressDialog(title, "Cancel", 0, 0, parent)
     box.setWindowTitle("Block Builder")
     box.setWindowModality(Qt.WindowModal)
@@ -121,9 +122,13 @@ def run_beside(parent, title: str, work, done) -> None:
             outcome["error"] = e
     thread = threading.Thread(target=target, name="block-builder-import", daemon=True)
     timer = QTimer(box)
+    started = time.monotonic()
 
     def poll():
         if thread.is_alive():
+            seconds = int(time.monotonic() - started)
+            if seconds >= 1 and not box.labelText().endswith(f"({seconds} s)"):  # it is alive: the time it has taken
+                box.setLabelText(f"{title} ({seconds} s)")
             return
         timer.stop()
         parent.unsetCursor()
