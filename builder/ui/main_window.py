@@ -457,7 +457,8 @@ class MainWindow(QMainWindow):
         the new blocks and the docks have their sizes (a dialog just closed), frame it again, unless the user has
         moved the view since."""
         self.view.fit()
-        QTimer.singleShot(0, lambda: None if self.view.user_moved else self.view.fit())
+        # (the view is the timer's context: a window closed meanwhile cancels it)
+        QTimer.singleShot(0, self.view, lambda: None if self.view.user_moved else self.view.fit())
 
     def profile_latency(self, up_to: str | None = None) -> bool:
         """Time every block on this machine (beside the event loop) and colour the canvas by it; ``up_to``: only
