@@ -44,14 +44,7 @@ class EditActions:
             new_id[0] = g.add_block(type_id, None, None, pos=(pos.x(), pos.y()))
             if src is not None and g.block(src).type != "output" and (spec.ports or spec.variadic):
                 g.connect(src, new_id[0])
-        if self.doc.push(f"Add {spec.title}", edit):
-            self.scene.clearSelection()
-            item = self.scene.blocks.get(new_id[0])
-            if item is not None:
-                item.setSelected(True)
-                shown = self.view.mapToScene(self.view.viewport().rect()).boundingRect()
-                if not shown.contains(item.sceneBoundingRect().center()):  # dropped where it is seen: no pan
-                    self.view.ensureVisible(item)
+        self.doc.push(f"Add {spec.title}", edit)  # selected and brought into view by MainWindow._select_produced
         return new_id[0]
 
     def delete_selected(self):
