@@ -144,9 +144,7 @@ class CanvasScene(QGraphicsScene):
         self.horizontal = graph.direction == "LR"
         for name, fn in self._subscriptions():
             getattr(graph, name).connect(fn)
-        if len(graph) <= SLICED_FROM and len(leaving) <= 4 * SLICED_FROM:
-            del leaving
-            self.clear()
+        if len(graph) <= SLICED_FROM and len(leaving) <= 4 * SLICED_FROM:  # at once (the steps clear the scene)
             for _ in self._attach_steps(graph):
                 pass
             self.attached.emit()
