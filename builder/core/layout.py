@@ -126,7 +126,10 @@ class _Occupied:
 
 
 @functools.cache
-def _offsets(rings: int = 60):
+RINGS = 60  # how far a new block's free spot is looked for: this many half-block steps each way
+
+
+def _offsets(rings: int = RINGS):
     """Offsets from a wanted spot, nearest first (half a block apart; at equal distance right and down first);
     made on the first placement, not at import (the window opens sooner)."""
     sx, sy = (BLOCK_W + GAP) / 2, (BLOCK_H + GAP) / 2
@@ -140,7 +143,7 @@ def free_spot(occupied: _Occupied, want) -> tuple:
         p = (want[0] + dx, want[1] + dy)
         if occupied.free(p):
             return p
-    return want  # (beyond 60 rings of blocks: leave it where it was asked for)
+    return want  # (beyond RINGS half-blocks: leave it where it was asked for)
 
 
 def place_new(graph, new_ids) -> None:
@@ -151,10 +154,11 @@ def place_new(graph, new_ids) -> None:
     if not new:
         return
     chosen = set(new)
-    # only the blocks the search can reach (60 rings of half a block around the new ones, and their size)
+    # only the blocks the search can reach (RINGS half-blocks around the new ones, a block beyond, and their size)
     xs = [graph.block(b).pos[0] for b in new]
     ys = [graph.block(b).pos[1] for b in new]
-    reach_x, reach_y = 31 * (BLOCK_W + GAP) + BLOCK_W, 31 * (BLOCK_H + GAP) + BLOCK_H
+    reach = RINGS / 2 + 1
+    reach_x, reach_y = reach * (BLOCK_W + GAP) + BLOCK_W, reach * (BLOCK_H + GAP) + BLOCK_H
     x0, x1, y0, y1 = min(xs) - reach_x, max(xs) + reach_x, min(ys) - reach_y, max(ys) + reach_y
     nodes = graph.g._node
     old = _Occupied(p for bid, d in nodes.items() if bid not in chosen
