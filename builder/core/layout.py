@@ -125,10 +125,10 @@ class _Occupied:
                        for q in self.cells.get((cx + dx, cy + dy), ()))
 
 
-@functools.cache
 RINGS = 60  # how far a new block's free spot is looked for: this many half-block steps each way
 
 
+@functools.cache
 def _offsets(rings: int = RINGS):
     """Offsets from a wanted spot, nearest first (half a block apart; at equal distance right and down first);
     made on the first placement, not at import (the window opens sooner)."""
