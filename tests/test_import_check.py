@@ -32,8 +32,8 @@ def _off_by(monkeypatch, rel):
     """The compiled network's output moved by ``rel`` of its largest value (a converter that is slightly wrong)."""
     real = verify._compiled_output
 
-    def shifted(graph, state, x):
-        out = real(graph, state, x)
+    def shifted(graph, state, x, analysis=None):
+        out = real(graph, state, x, analysis)
         return out + rel * out.abs().max()
     monkeypatch.setattr(verify, "_compiled_output", shifted)
 

@@ -687,7 +687,7 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     if problems:
         raise ModelImportError(str(path), [ImportProblem("weights", "", p) for p in problems])
     from .verify import check_onnx
-    check_onnx(job.g, job.state, model, job.input_name, job.input_dims, a.blocks["input"].out_shape, str(path))
+    check_onnx(job.g, job.state, model, job.input_name, job.input_dims, a.blocks["input"].out_shape, str(path), a)
     job.g.meta["imported_from"] = Path(path).name
     place(job.g)
     return Imported(job.g, job.state)

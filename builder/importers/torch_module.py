@@ -393,7 +393,7 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     if problems:
         raise ModelImportError(name, [ImportProblem("weights", "", p) for p in problems])
     from .verify import check_module
-    check_module(graph, state, model, shape, name)  # the same outputs as the model's, or refused
+    check_module(graph, state, model, shape, name, a)  # the same outputs as the model's, or refused
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
     place(graph)
     return Imported(graph, state)

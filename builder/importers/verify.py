@@ -20,21 +20,22 @@ def _first_tensor(out):
     return next((t for t in (_first_tensor(i) for i in items) if t is not None), None)
 
 
-def _compiled_output(graph, state, x):
+def _compiled_output(graph, state, x, analysis=None):
     import torch
 
     from ..backend.compiler import compile_graph
-    net = compile_graph(graph).eval()
+    net = compile_graph(graph, analysis).eval()
     net.load_state_dict(state, strict=True)
     with torch.no_grad():
         return _first_tensor(net(x))
 
 
-def compare(graph, state, x, want, source: str, reference: str) -> dict:
+def compare(graph, state, x, want, source: str, reference: str, analysis=None) -> dict:
     """Refuse the import when the compiled ``graph``'s output for ``x`` is not ``want`` (the source's); the
-    figures of the comparison otherwise (also kept in ``graph.meta["import_check"]``)."""
+    figures of the comparison otherwise (also kept in ``graph.meta["import_check"]``). ``analysis``: the
+    importer's own of ``graph`` (not made again)."""
     import torch
-    got = _compiled_output(graph, state, x)
+    got = _compiled_output(graph, state, x, analysis)
     want = torch.as_tensor(want, dtype=torch.float32) if want is not None else None
 
     def refuse(why):
@@ -66,7 +67,7 @@ def random_input(shape, batch: int = 2):
     return torch.randn(batch, *shape, generator=g)
 
 
-def check_module(graph, state, model, shape, source: str) -> dict:
+def check_module(graph, state, model, shape, source: str, analysis=None) -> dict:
     """The imported ``graph`` against the PyTorch ``model`` (run in eval mode, then left as it was)."""
     import torch
     x = random_input(shape)
@@ -82,10 +83,10 @@ def check_module(graph, state, model, shape, source: str) -> dict:
                            f"{type(e).__name__}: {said}")]) from None
     finally:
         model.train(was_training)
-    return compare(graph, state, x, want, source, "the PyTorch model")
+    return compare(graph, state, x, want, source, "the PyTorch model", analysis)
 
 
-def check_onnx(graph, state, model_proto, input_name: str, dims: list, shape, source: str) -> dict:
+def check_onnx(graph, state, model_proto, input_name: str, dims: list, shape, source: str, analysis=None) -> dict:
     """The imported ``graph`` against the ONNX file: onnxruntime, else onnx's reference evaluator (pure numpy:
     slower, same semantics) where onnxruntime cannot run it. ``dims``: the file's input dims (None where not fixed); a
     file whose sizes are fixed is run at them (a batch of 2 where the batch is free); an import at other sizes
@@ -95,7 +96,7 @@ def check_onnx(graph, state, model_proto, input_name: str, dims: list, shape, so
     x = random_input(own, batch)
     if own != tuple(shape):
         try:
-            _compiled_output(graph, state, x)
+            _compiled_output(graph, state, x, analysis)
         except Exception:  # noqa: BLE001  a network made for other sizes (a Linear after a flatten)
             graph.meta["import_check"] = {"reference": None, "input": list(shape), "note": (
                 f"not compared: the file takes only {own} and the network was imported for {tuple(shape)}")}
@@ -115,4 +116,4 @@ def check_onnx(graph, state, model_proto, input_name: str, dims: list, shape, so
             raise ModelImportError(source, [ImportProblem(
                 "outputs", "", f"the file cannot be run to check the import: {type(e).__name__}: "
                                f"{str(e).splitlines()[0][:200] if str(e) else ''}")]) from None
-    return compare(graph, state, x, want, source, reference)
+    return compare(graph, state, x, want, source, reference, analysis)

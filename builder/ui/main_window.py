@@ -507,7 +507,8 @@ class MainWindow(QMainWindow):
         from builder.train.settings import DoneEvent, ErrorEvent
         if isinstance(event, DoneEvent):
             verb = "Training stopped" if event.stopped else "Training done"
-            self.say(f"{verb}: validation accuracy {event.val_accuracy * 100:.2f}% after {event.epoch} epoch{'s' if event.epoch != 1 else ''}, "
+            epochs = f"{event.epoch} epoch{'s' if event.epoch != 1 else ''}"
+            self.say(f"{verb}: validation accuracy {event.val_accuracy * 100:.2f}% after {epochs}, "
                      f"{event.seconds:.0f} s. Evaluate it in the Evaluation panel.", event.checkpoint)
         elif isinstance(event, ErrorEvent):
             self.say(f"Training failed: {event.message}", kind="error")
