@@ -12,7 +12,7 @@ from . import composites as _composites  # noqa: F401  (registers the composite 
 from . import mobile as _mobile  # noqa: F401  (MobileNet, SqueezeNet, DenseNet composites)
 from .composite import IN, Subgraph
 
-LIBRARIES = {"spec", "composite", "names", "modules", "fields", "tables"}  # not kinds (modules imports torch)
+LIBRARIES = {"spec", "composite", "names", "modules", "fields", "tables", "program"}  # not kinds (modules imports torch)
 for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _info.name not in LIBRARIES and not _info.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_info.name}")

@@ -38,7 +38,7 @@ MAX_KERNEL = 1024
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # "int", "float", "bool", "choice", "pair", "padding", "str", "subgraph"
+    kind: str  # "int", "float", "bool", "choice", "pair", "padding", "str", "subgraph", "data"
     default: Any
     help: str = ""
     min: float | None = None
@@ -47,6 +47,10 @@ class Param:
     label: str = ""
     code: str = ""  # its name as a constructor argument in exported code, where torchvision's differs
     zero: str = ""  # what 0 means, where it means something else than the number ("from the input", "none")
+    # "data" (a structured value a person does not type: a captured graph): check(value, name) -> the value
+    # normalised, or ParamError; describe(value) -> the inspector's line about it
+    check: Callable | None = None
+    describe: Callable | None = None
 
     @property
     def title(self) -> str:
@@ -98,6 +102,8 @@ class Param:
                 return self._pair(value)
             if k == "subgraph":
                 return validate_subgraph(value, self.name)
+            if k == "data":
+                return self.check(value, self.name)
         except ParamError:
             raise
         except (ValueError, TypeError, OverflowError):
@@ -366,6 +372,12 @@ class BlockSpec:
     watches: bool = False      # returns its input unchanged, as a module: what a tool inserts after a block to
     #                            watch its output (explanations, following an image through the network)
     legacy_ids: tuple[str, ...] = field(default=())
+    in_palette: bool = True    # False: made by a tool, not placed by hand (a captured module)
+    # (p, class name) -> the source of a class the kind's module is (a captured module's operators); the exporter
+    # writes it into the file and the constructor is ``ClassName()``
+    defines: Callable | None = None
+    class_label: Callable | None = None  # p -> the base of that class's name
+    captures: bool = False     # what an importer makes of a module no kind stands for (its exact operators)
     # -- how the kind behaves in generated code; everything a generator, the advisor or a report needs to know
     torch: TorchCall | None = None  # primitives with a module: the constructor (build and export both use it)
     forward: Callable | None = None  # merges: (argument variables) -> the expression (torch.cat, a sum)
@@ -411,6 +423,8 @@ class BlockSpec:
         return out_shape[0] if out_shape else None
 
     def __post_init__(self):
+        if self.build is None and self.defines is not None:
+            self.build = lambda p, ins: _defined_module(self, p)
         if self.build is None and self.torch is not None:
             call = self.torch
             self.build = lambda p, ins: call.module(p, ins[0][0] if ins and ins[0] else None)
@@ -451,6 +465,16 @@ class BlockSpec:
         return list(self.ports)
 
 
+def _defined_module(spec: BlockSpec, p: dict):
+    """An instance of the class a kind's ``defines`` writes (the same source the exporter writes)."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    namespace = {"torch": torch, "nn": nn, "F": F, "__name__": "block_builder_defined"}
+    exec(compile(spec.defines(p, "Defined"), "<block-builder defined>", "exec"), namespace)  # validated data
+    return namespace["Defined"]()
+
+
 def _copy(v):
     return list(v) if isinstance(v, list) else v
 
@@ -471,6 +495,10 @@ class Registry:
     def watch_kind(self) -> str:
         """The kind a tool inserts after a block to watch its output (its spec says ``watches``)."""
         return next(s.type_id for s in self if s.watches)
+
+    def capture_kind(self) -> str:
+        """The kind an importer makes of a module no other kind stands for (its spec says ``captures``)."""
+        return next(s.type_id for s in self if s.captures)
 
     def get(self, type_id: str) -> BlockSpec | None:
         spec = self._specs.get(type_id)

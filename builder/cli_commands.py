@@ -210,12 +210,19 @@ def _cmd_import(args) -> int:
     if args.json:
         print(json.dumps({"files": [str(p) for p in written], "blocks": len(imported.graph),
                           "composites": composites, "inference": a.inference.to_dict(),
-                          "training": a.training.to_dict()}, indent=1))
+                          "training": a.training.to_dict(), "notes": list(imported.notes)}, indent=1))
         return 0
     for p in written:
         print(f"wrote {p}")
     print(f"{len(imported.graph)} blocks ({composites} composites or groups); inference {a.inference.params:,} "
           f"params, {a.inference.macs:,} MACs; training {a.training.params:,} params")
+    if imported.notes:
+        print(f"{len(imported.notes)} module{'s' if len(imported.notes) != 1 else ''} no kind stands for, captured "
+              "with their exact operators:")
+        for note in imported.notes[:40]:
+            print(f"  {note}")
+        if len(imported.notes) > 40:
+            print(f"  ... and {len(imported.notes) - 40} more")
     return 0
 
 

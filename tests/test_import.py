@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torchvision import models
 
+from blocks import REGISTRY
 from builder.core.analysis import analyze
 from builder.backend.compiler import compile_graph
 from builder.core.errors import ModelImportError
@@ -104,22 +105,33 @@ class Odd(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def test_what_cannot_be_mapped_is_listed_at_once():
-    with pytest.raises(ModelImportError) as e:
-        import_module(Odd(), (3, 16, 16))
-    text = str(e.value)
-    assert "3 problems" in text, text
-    assert "function spectral: fft_fft2 has no block kind" in text
-    assert "module pad: torch.nn.modules.padding.ReflectionPad2d has no block kind" in text
-    assert "roll has no block kind" in text and "Traceback" not in text
+def test_modules_and_calls_no_kind_stands_for_are_captured_exactly():
+    """A module of no kind (an FFT, a reflection pad) is captured whole, a call of the model's own forward
+    (``torch.roll``) on its own: the import keeps their weights and operators and is checked against the model."""
+    model = Odd().eval()
+    imported = import_module(model, (3, 16, 16))
+    g = imported.graph
+    kind = REGISTRY.capture_kind()
+    captured = {b.id: b.params["label"] for b in g.blocks() if b.type == kind}
+    assert captured == {"spectral": "Spectral", "pad": "ReflectionPad2d", "roll": "roll"}
+    assert [b.type for b in g.blocks()][:3] == ["input", "conv2d", kind]
+    assert any("pad: ReflectionPad2d captured whole (torch.nn.modules.padding.ReflectionPad2d)" == n
+               for n in imported.notes), imported.notes
+    net = compile_graph(g).eval()
+    net.load_state_dict(imported.state)
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-5)
 
 
-def test_a_model_that_cannot_be_traced_says_why():
+def test_a_model_that_branches_on_values_says_why():
     class Branchy(nn.Module):
         def forward(self, x):
             return x if x.sum() > 0 else -x
-    with pytest.raises(ModelImportError, match="torch.fx cannot trace it"):
+    with pytest.raises(ModelImportError) as e:
         import_module(Branchy(), (3, 8, 8))
+    assert str(e.value) == ("Branchy cannot be imported (1 problem):\n  - control flow Branchy: its forward branches "
+                            "on the values of a tensor (data-dependent control flow): no fixed graph computes it")
 
 
 def _cli(*args, cwd=ROOT):
@@ -156,10 +168,16 @@ def test_cli_import_then_info_train_and_export(tmp_path):
     r = _cli("import", "torchvision:resnet_nope", "-o", str(tmp_path / "x.json"))
     assert r.returncode == 2 and "torchvision has no classification model" in r.stderr
     (tmp_path / "oddnet.py").write_text("import torch\nfrom torch import nn\n\n\nclass Odd(nn.Module):\n"
-                                        "    def forward(self, x):\n        return torch.roll(x, 1, 2)\n")
+                                        "    def forward(self, x):\n        return x if x.sum() > 0 else -x\n")
     r = _cli("import", "oddnet:Odd", "-o", str(tmp_path / "x.json"), "--input", "3x16x16", cwd=tmp_path)
-    assert r.returncode == 2 and "function roll: roll has no block kind" in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "x.json").exists()
+    assert r.returncode == 2 and "control flow Odd: its forward branches on the values of a tensor" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.json").exists()
+    (tmp_path / "rollnet.py").write_text("import torch\nfrom torch import nn\n\n\nclass Roll(nn.Module):\n"
+                                         "    def forward(self, x):\n        return torch.roll(x, 1, 2)\n")
+    r = _cli("import", "rollnet:Roll", "-o", str(tmp_path / "r.json"), "--input", "3x16x16", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-2:] == ["1 module no kind stands for, captured with their exact operators:",
+                                          "  roll: roll captured whole (torch.roll)"]
 
 
 ONNX_ZOO = ["googlenet", "inception_v3", "resnet50", "resnext50_32x4d", "mobilenet_v2", "mobilenet_v3_small",

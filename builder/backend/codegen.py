@@ -286,6 +286,8 @@ class Writer:
         if isinstance(item, Scope):
             return self.scope_ctor(item, scope, symbols)
         spec = REGISTRY[item.kind]
+        if spec.defines is not None:
+            return self.defined(spec, item.params)
         if spec.torch is None:
             return None
         self.used_kinds.add(item.kind)
@@ -300,6 +302,22 @@ class Writer:
         _symbols_of(params, symbols)
         _symbols_of(in_ch, symbols)
         return spec.torch.source(params, in_ch, out_sym)
+
+    def defined(self, spec, params) -> str:
+        """``Name()`` for a kind that writes its own class (a captured module): each class text once, named after
+        the kind's label (``BatchNormAct2d``)."""
+        params = plain(params)
+        key = spec.defines(params, "_")
+        entry = self.classes.get(key)
+        if entry is None:
+            base = class_name_for(spec.class_label(params) if spec.class_label else spec.type_id)
+            name, n = base, 2
+            while name in self.used_names or name in MODULE_NAMES:
+                name, n = f"{base}{n}", n + 1
+            self.used_names.add(name)
+            entry = self.classes[key] = {"name": name, "index": len(self.sources), "parts": set(), "args": []}
+            self.sources.append(key.replace("class _(", f"class {name}(", 1))
+        return f"{entry['name']}()"
 
     def scope_ctor(self, s: Scope, parent: Scope, symbols: set) -> str:
         seq = self._chain(s)

@@ -119,8 +119,10 @@ def read_module(spec, rule, m):
 # --------------------------------------------------------------------------------------------- the trace
 
 class _Builder:
-    def __init__(self, model, input_shape, name):
+    def __init__(self, model, input_shape, name, captured=frozenset()):
         self.model, self.name = model, name
+        self.captured = captured     # module paths captured whole (no kind, or their inside cannot be mapped)
+        self.wanted: set = set()     # modules found to hold something unmappable: captured whole next time
         self.graph = Graph(name)
         self.problems: list[ImportProblem] = []
         self.value: dict = {}        # fx node -> block id, BATCH, a constant, or a tuple of those
@@ -163,17 +165,93 @@ class _Builder:
             try:
                 self.value[node] = getattr(self, f"_{node.op}")(node)
             except _Skip as s:
-                self.problem(s.kind, self._where(node), s.why)
-                self.value[node] = None
+                self.value[node] = self._instead(node, ImportProblem(s.kind, self._where(node), s.why))
             except GraphEditError as e:  # a size or value the library refuses (an input over the largest size)
-                self.problem("parameter", self._where(node), str(e))
-                self.value[node] = None
+                self.value[node] = self._instead(node, ImportProblem("parameter", self._where(node), str(e)))
             except Exception as e:  # noqa: BLE001  the model's arguments break a rule: named with the call
                 what = getattr(node.target, "__name__", str(node.target))
-                self.problem("function" if node.op != "call_module" else "module", self._where(node),
-                             f"{what} cannot be mapped with these arguments ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:160] if str(e) else ''})")
-                self.value[node] = None
+                self.value[node] = self._instead(node, ImportProblem(
+                    "function" if node.op != "call_module" else "module", self._where(node),
+                    f"{what} cannot be mapped with these arguments ({type(e).__name__}: "
+                    f"{str(e).splitlines()[0][:160] if str(e) else ''})"))
+
+    def _instead(self, node, problem: ImportProblem):
+        """What a node no kind maps becomes: the module it belongs to, captured whole on the next trace; at the
+        model's own level the call itself, captured; else (shared weights, a tensor attribute the model reads
+        itself) the problem is listed."""
+        owner = node.target if node.op == "call_module" else self._owner(node)
+        if owner and owner not in self.captured:
+            self.wanted.add(owner)
+            return None
+        if not owner and node.op in ("call_function", "call_method") and not self._after_problem(node):
+            from .capture import CaptureError, capture_call
+            try:
+                made, inputs = capture_call(node, [self._arg(a) for a in node.args],
+                                            {k: self._arg(v) for k, v in node.kwargs.items()}, self._example)
+            except CaptureError as e:
+                self.problems.append(ImportProblem(e.kind, problem.path, f"{problem.why}; {e.why}"))
+                return None
+            return self._captured_block(made, inputs, self.fresh(node.name))
+        self.problems.append(problem)
+        return None
+
+    def _owner(self, node) -> str:
+        """The innermost module (not a plain container) whose forward made ``node``; "" for the model's own."""
+        from torch import nn
+        stack = list((node.meta.get("nn_module_stack") or {}).values())
+        for path, cls in reversed(stack):
+            if path and not (isinstance(cls, type) and issubclass(cls, (nn.Sequential, nn.ModuleList,
+                                                                         nn.ModuleDict))):
+                return path
+        return ""
+
+    def _example(self, value):
+        """A zero batch of two shaped like block ``value``'s output (None when it is not a block)."""
+        import torch
+        if not (isinstance(value, str) and value in self.graph):
+            return None
+        shape = self._shape(value)
+        return None if shape is None else torch.zeros(2, *shape)
+
+    def _captured_block(self, made: dict, inputs: list, block_id: str):
+        from blocks import REGISTRY
+        return self.block(REGISTRY.capture_kind(), made, inputs, block_id, None)
+
+    def _capture_module(self, node, m, path, ins):
+        from .capture import CaptureError, capture
+        if node.kwargs:
+            raise _Skip("module", f"{type(m).__name__} called with keyword arguments")
+        args = []
+        for a in ins:
+            if isinstance(a, str) and a in self.graph:
+                ex = self._example(a)
+                if ex is None:
+                    raise _Skip("module", f"the shape of {a} is not known")
+                args.append(ex)
+            elif a is None or isinstance(a, (bool, int, float, str)):
+                args.append(a)
+            else:
+                raise _Skip("module", f"{type(m).__name__} takes a {type(a).__name__} argument")
+        try:
+            made = capture(m, args, type(m).__name__, f"{type(m).__module__}.{type(m).__qualname__}")
+        except CaptureError as e:
+            self.problems.append(e.problem(path))
+            return None
+        return self._captured_block(made, [a for a in ins if isinstance(a, str) and a in self.graph],
+                                    self._module_id(m, path))
+
+    def _module_id(self, m, path) -> str:
+        """The block id of a call of module ``path``: its path; a second call of a module without weights gets
+        ``path_2`` (shared weights have no block)."""
+        calls = self.used.get(path, 0)
+        self.used[path] = calls + 1
+        block_id = block_path(path)
+        if calls:
+            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+                raise _Skip("module", f"{type(m).__name__} is called {calls + 1} times (shared weights have no "
+                                      "block)")
+            block_id = self.fresh(f"{block_id}_{calls + 1}")
+        return block_id
 
     def _where(self, node):
         stack = node.meta.get("nn_module_stack") or {}
@@ -199,24 +277,12 @@ class _Builder:
         path = node.target
         m = self.model.get_submodule(path)
         ins = [self._arg(a) for a in node.args]
-        if node.kwargs:
-            raise _Skip("module", f"{type(m).__name__} called with keyword arguments")
-        entry = self.rules.modules.get(type(m))
-        if entry is None:
-            raise _Skip("module", f"{type(m).__module__}.{type(m).__name__} has no block kind")
-        made = read_module(*entry, m)
-        if isinstance(made, str):
-            raise _Skip("module", f"{type(m).__name__}: {made}")
+        entry = None if path in self.captured else self.rules.modules.get(type(m))
+        made = read_module(*entry, m) if entry is not None and not node.kwargs else None
+        if made is None or isinstance(made, str):  # no kind stands for it, or its kind refuses this one
+            return self._capture_module(node, m, path, ins)
         kind, params = made
-        calls = self.used.get(path, 0)
-        self.used[path] = calls + 1
-        block_id = block_path(path)
-        if calls:
-            if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
-                raise _Skip("module", f"{type(m).__name__} is called {calls + 1} times (shared weights have no "
-                                      "block)")
-            block_id = self.fresh(f"{block_id}_{calls + 1}")
-        return self.block(kind, params, ins, block_id, node)
+        return self.block(kind, params, ins, self._module_id(m, path), node)
 
     def _call_method(self, node):
         return None if self._after_problem(node) else self._function(node.target, node)
@@ -340,47 +406,108 @@ def default_input(model) -> tuple:
     return (3, 224, 224)
 
 
-def import_module(model, input_shape=None, name: str | None = None) -> Imported:
-    """The block graph of ``model`` with its weights; :class:`ModelImportError` lists everything that cannot
-    be mapped."""
-    import torch
+def _trace(model, captured: set):
+    """The model's fx graph (training mode: auxiliary heads run) with the modules of ``captured``, and those of a
+    kind, as calls; a module whose forward fx cannot trace (control flow on shapes, calls it cannot proxy) is made
+    a call too, and named in the second value. (None, why) when the model's own forward cannot be traced."""
     import torch.fx as fx
     from torch import nn
-
     table = rules()
     leaves = tuple(table.modules)
+    plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    failed: set = set()
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m, qualname):
-            return isinstance(m, leaves) and type(m) in set(leaves) or (
-                super().is_leaf_module(m, qualname) and not isinstance(m, (nn.Sequential, nn.ModuleList,
-                                                                             nn.ModuleDict)))
+            return qualname in captured or qualname in failed or (isinstance(m, leaves) and type(m) in set(leaves)) \
+                or (super().is_leaf_module(m, qualname) and not isinstance(m, plain))
 
-    name = name or type(model).__name__
-    shape = tuple(input_shape or default_input(model))
+        def call_module(self, m, forward, args, kwargs):
+            path = self.path_of_module(m)
+            if self.is_leaf_module(m, path):
+                return super().call_module(m, forward, args, kwargs)
+            last, stack = self.graph._root.prev, dict(self.module_stack)
+            try:
+                return super().call_module(m, forward, args, kwargs)
+            except Exception:  # noqa: BLE001  fx cannot trace into it: it becomes one call, captured whole
+                while self.graph._root.prev is not last:
+                    self.graph.erase_node(self.graph._root.prev)
+                self.module_stack.clear()
+                self.module_stack.update(stack)
+                failed.add(path)
+                return super().call_module(m, forward, args, kwargs)
+
     was_training = model.training
     model.train()  # auxiliary heads run in training only
     try:
-        tracer = Tracer(autowrap_functions=table.wrapped)
-        traced = tracer.trace(model)
-    except Exception as e:  # noqa: BLE001  fx refuses control flow on tensors, calls it cannot proxy, ...
-        raise ModelImportError(name, [ImportProblem("trace", type(model).__name__,
-                                                    f"torch.fx cannot trace it: {type(e).__name__}: "
-                                                    f"{str(e).splitlines()[0][:300] if str(e) else ''}")]) from None
+        return Tracer(autowrap_functions=table.wrapped).trace(model), failed
+    except Exception as e:  # noqa: BLE001  the model's own forward: fx refuses control flow on tensors, ...
+        return None, f"torch.fx cannot trace its forward: {type(e).__name__}: " \
+                     f"{str(e).splitlines()[0][:300] if str(e) else ''}"
     finally:
         model.train(was_training)
-    b = _Builder(model, shape, name)
-    b.run(traced)
+
+
+def _whole(model, shape, name, why) -> Imported:
+    """A model whose own forward cannot be traced, as one captured block between its input and output."""
+    import torch
+
+    from blocks import REGISTRY
+
+    from .capture import CaptureError, capture
+    try:
+        made = capture(model, [torch.zeros(2, *shape)], type(model).__name__,
+                       f"{type(model).__module__}.{type(model).__qualname__}")
+    except CaptureError as e:
+        if e.kind == "control flow":  # the reason fx could not trace it either
+            raise ModelImportError(name, [e.problem(type(model).__name__)]) from None
+        raise ModelImportError(name, [ImportProblem("trace", type(model).__name__, why),
+                                      e.problem(type(model).__name__)]) from None
+    graph = Graph(name)
+    c, h, w = shape
+    graph.add_block("input", dict(channels=c, height=h, width=w), "input")
+    graph.add_block(REGISTRY.capture_kind(), made, "model")
+    graph.add_block("output", {}, "output")
+    graph.connect("input", "model")
+    graph.connect("model", "output")
+    return _finish(graph, model, shape, name,
+                   {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}, group=False)
+
+
+def import_module(model, input_shape=None, name: str | None = None) -> Imported:
+    """The block graph of ``model`` with its weights. A module no kind stands for (or whose inside no kind maps)
+    becomes a captured block with its exact operators; :class:`ModelImportError` lists what cannot be computed
+    exactly (control flow on tensor values, shared weights)."""
+    name = name or type(model).__name__
+    shape = tuple(input_shape or default_input(model))
+    captured: set = set()
+    for _ in range(len(list(model.modules())) + 1):  # each pass captures more modules whole: it ends
+        traced, failed = _trace(model, captured)
+        if traced is None:
+            return _whole(model, shape, name, failed)
+        captured |= failed
+        b = _Builder(model, shape, name, frozenset(captured))
+        b.run(traced)
+        if not b.wanted - captured:
+            break
+        captured |= b.wanted
     if b.problems:
         raise ModelImportError(name, b.problems)
-    graph = b.graph
     state = {_key(k): v.detach().clone() for k, v in model.state_dict().items()}
-    renamed = {k: _key(k) for k in model.state_dict() if _key(k) != k}
+    return _finish(b.graph, model, shape, name, state)
+
+
+def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -> Imported:
+    """The imported graph in the model's order, its containers grouped, checked (shapes, the weights key for key,
+    the outputs against the model's) and laid out."""
+    import torch
+    renamed = {k: n for k, n in zip(model.state_dict(), state) if k != n}
     if renamed:
         graph.meta["renamed_weights"] = renamed
-    graph = _in_registration_order(graph, model)
-    _group_containers(graph, model)
-    graph = _in_registration_order(graph, model)  # a group where its first block was
+    if group:
+        graph = _in_registration_order(graph, model)
+        _group_containers(graph, model)
+        graph = _in_registration_order(graph, model)  # a group where its first block was
     from ..core.analysis import analyze
     a = analyze(graph)
     if a.errors:
@@ -396,7 +523,9 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     check_module(graph, state, model, shape, name, a)  # the same outputs as the model's, or refused
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
     place(graph)
-    return Imported(graph, state)
+    notes = [f"{b.id}: {b.params['label']} captured whole ({b.params['program']['source']})"
+             for b in graph.blocks() if b.spec is not None and b.spec.captures]
+    return Imported(graph, state, notes)
 
 
 def _in_registration_order(graph: Graph, model) -> Graph:

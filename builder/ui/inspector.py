@@ -242,7 +242,7 @@ class Inspector(QScrollArea):
         elif p.kind == "padding":
             w = PaddingEdit(hi)
             w.changed.connect(lambda n=p.name, w=w: self._apply(n, w.value()))
-        elif p.kind == "subgraph":
+        elif p.kind in ("subgraph", "data"):
             w = QLabel()
             w.setWordWrap(True)
         else:
@@ -307,6 +307,8 @@ class Inspector(QScrollArea):
                 w.set_value(v)
             elif p.kind == "subgraph":
                 w.setText(f"{len(v['nodes'])} blocks inside; expand the group to edit them")
+            elif p.kind == "data":
+                w.setText(p.describe(v) if p.describe is not None else "")
             else:
                 w.setText(str(v))
             for child in [w] + w.findChildren(QWidget):

@@ -60,7 +60,7 @@ class Palette(QWidget):
         cats = REGISTRY.categories()
         for cat in theme.PALETTE_ORDER + [c for c in cats if c not in theme.PALETTE_ORDER]:
             specs = cats.get(cat)
-            if not specs:
+            if not specs or not any(s.in_palette for s in specs):
                 continue
             top = QTreeWidgetItem([cat])
             top.setFlags(Qt.ItemIsEnabled)
@@ -70,6 +70,8 @@ class Palette(QWidget):
             top.setForeground(0, QBrush(theme.colour(cat).darker(120)))
             self.tree.addTopLevelItem(top)
             for spec in specs:
+                if not spec.in_palette:
+                    continue
                 it = QTreeWidgetItem([spec.title])
                 it.setData(0, ROLE_KIND, spec.type_id)
                 it.setToolTip(0, f"<b>{spec.title}</b><br>{spec.description}<br><i>{spec.type_id}</i>")
