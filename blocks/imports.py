@@ -30,8 +30,18 @@ class Made:
 
 @dataclass(frozen=True)
 class Chain:
-    """Blocks one after the other on the call's first input: ``[(kind, params), ...]``."""
+    """Blocks one after the other on the call's first input: ``[(kind, params), ...]``. A module rule's steps
+    may also name a child module (:class:`Sub`), read like any module; the first step's block has the module's
+    path, so its weights keep their keys."""
     steps: list
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A step that is the child module at ``path`` (timm's BatchNormAct2d: its ``act``): read by the kind that
+    stands for it; left out when that kind returns its input unchanged (``nn.Identity``). A child with weights
+    cannot be a step (its keys would move): the rule's module is then captured whole."""
+    path: str
 
 
 @dataclass(frozen=True)

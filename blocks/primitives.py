@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 from . import fields, tables
-from .imports import BATCH, Chain, FromOnnx, FromTorch, Made, Split, pair
+from .imports import BATCH, Chain, FromOnnx, FromTorch, Made, Split, Sub, pair
 from .spec import (MAX_CHANNELS, MAX_KERNEL, MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape,
                    register, source_ref)
 
@@ -281,6 +281,12 @@ def _bn_from_torch(m):
     return dict(eps=m.eps, momentum=m.momentum, affine=m.affine)
 
 
+def _bn_act_from_torch(m):
+    """timm's BatchNormAct2d (batch norm, then its ``drop`` and ``act`` children) as the blocks it is."""
+    made = _bn_from_torch(m)
+    return made if isinstance(made, str) else Chain([("batchnorm2d", made), Sub("drop"), Sub("act")])
+
+
 def _bn_from_onnx(n):
     if len(n.node.output) > 1 and any(n.node.output[1:]) or int(n.attrs.get("training_mode", 0)):
         n.refuse("batch normalisation in training mode (export in eval mode)")
@@ -300,7 +306,8 @@ register(BlockSpec(
     torch=TorchCall("nn.BatchNorm2d", lambda p, i, o: [(None, i, None), ("eps", p["eps"], 1e-5),
                                                       ("momentum", p["momentum"], 0.1),
                                                       ("affine", p["affine"], True)]),
-    from_torch=FromTorch(("torch.nn.BatchNorm2d",), _bn_from_torch),
+    from_torch=FromTorch(("torch.nn.BatchNorm2d", "timm.layers.norm_act.BatchNormAct2d"),
+                         lambda m: _bn_act_from_torch(m) if hasattr(m, "act") else _bn_from_torch(m)),
     from_onnx=(FromOnnx("BatchNormalization", _bn_from_onnx),),
     keeps_width=True, in_table=False,
     description="Batch normalisation over the channels of a CxHxW tensor."))

@@ -114,7 +114,8 @@ def _nodes(block, n_inputs: int, tensors: set, where: str) -> dict:
                 and isinstance(node[2], list) and isinstance(node[3], dict)):
             _fail(at, "must be [name, target, args, kwargs]")
         name, target, args, kwargs = node
-        if not NAME.match(name) or keyword.iskeyword(name) or name in RESERVED or name in names:
+        if not NAME.match(name) or name.startswith("__") or keyword.iskeyword(name) or name in RESERVED or \
+                name in names:
             _fail(at, f"{name!r} is not a free lower-case name")
         if not (target in OPERATORS or (ATEN.match(target) and not DENIED.search(target))):
             _fail(at, f"{target!r} is not an ATen operator or a Python operator a program may call")
@@ -275,7 +276,7 @@ def class_source(program: dict, class_name: str, label: str) -> str:
     else:
         forward += _lines(program["train"], first, "        ")
     shapes = ", ".join("x".join(map(str, s)) for s in program["inputs"])
-    doc = (f"{label}, captured from {program['source'] or 'a module'} at input {shapes} (no block kind stands "
-           "for it: its operators as torch.export gave them)")
-    return "\n".join([f"class {class_name}(nn.Module):", f"    {doc!r}", "", "    def __init__(self) -> None:",
+    doc = f"{label}: {program['source'] or 'a module'} as torch.export captured it at input {shapes}."
+    doc = f'"""{doc}"""' if re.fullmatch(r"[\w .,:()/-]+", doc) else repr(doc)
+    return "\n".join([f"class {class_name}(nn.Module):", f"    {doc}", "", "    def __init__(self) -> None:",
                       *init, "", f"    def forward(self, {', '.join(args)}):", *forward]) + "\n"

@@ -221,9 +221,65 @@ def _why(e: Exception) -> CaptureError:
     return CaptureError("capture", f"torch.export cannot capture it: {type(e).__name__}: {first[:240]}")
 
 
+_INTERNALS = frozenset({"_parameters", "_buffers", "_non_persistent_buffers_set", "_modules", "_state_dict_hooks",
+                        "_state_dict_pre_hooks", "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks",
+                        "_backward_pre_hooks", "_backward_hooks", "_is_full_backward_hook", "_forward_hooks",
+                        "_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks",
+                        "_forward_pre_hooks_with_kwargs"})
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+_CACHE: dict = {}
+
+
+def _plain(v, depth=0):
+    """``v`` as part of a cache key, or raise TypeError when it could change what forward does unseen."""
+    if v is None or isinstance(v, (bool, int, float, str, type)):
+        return (type(v), v)
+    if isinstance(v, (tuple, list)) and depth < 3:
+        return (type(v), tuple(_plain(x, depth + 1) for x in v))
+    if callable(v) and hasattr(v, "__qualname__"):  # a function or class: the same object, the same code
+        return ("fn", v)
+    raise TypeError(type(v).__name__)
+
+
+def _signature(module, args):
+    """What the capture of ``module`` with ``args`` depends on: its classes, their plain attributes, its tensors'
+    names, shapes and dtypes (a non-persistent buffer's values), the arguments' shapes; None when something else
+    could matter (a hook, an attribute of another type), so it is captured afresh."""
+    import torch
+    try:
+        parts = []
+        for name, sub in module.named_modules(remove_duplicate=False):
+            if any(getattr(sub, h, None) for h in _HOOKS):
+                return None
+            attrs = tuple((k, _plain(v)) for k, v in sorted(vars(sub).items()) if k not in _INTERNALS)
+            parts.append((name, type(sub), attrs))
+        state = module.state_dict(keep_vars=True)
+        tensors = tuple((n, tuple(t.shape), t.dtype, t.requires_grad) for n, t in state.items())
+        loose = tuple((n, t.detach().numpy().tobytes()) for n, t in module.named_buffers() if n not in state
+                      and t.numel() <= MAX_CONSTANT)
+        call = tuple((tuple(a.shape[1:]), a.dtype) if isinstance(a, torch.Tensor) else _plain(a) for a in args)
+        return (tuple(parts), tensors, loose, call)
+    except (TypeError, AttributeError, RuntimeError):
+        return None
+
+
 def capture(module, args: list, label: str, source: str) -> dict:
     """The "captured" block parameters of ``module`` called with ``args`` (tensors with their batch dimension,
-    and constants); raises :class:`CaptureError`."""
+    and constants); raises :class:`CaptureError`. Modules alike (the same classes, attributes, tensor shapes and
+    input shapes: a network's many equal blocks) are captured once."""
+    import copy
+    key = _signature(module, args)
+    hit = _CACHE.get(key) if key is not None else None
+    if hit is None:
+        hit = _capture(module, args, source)
+        if key is not None:
+            if len(_CACHE) > 256:
+                _CACHE.clear()
+            _CACHE[key] = hit
+    return {"label": label[:200] or "Module", "program": copy.deepcopy(hit)}
+
+
+def _capture(module, args: list, source: str) -> dict:
     import torch
     from torch.export import Dim, export
     from torch.utils.flop_counter import FlopCounterMode
@@ -270,10 +326,9 @@ def capture(module, args: list, label: str, source: str) -> dict:
                "params": sum(p.numel() for p in module.parameters()), "macs": fc.get_total_flops() // 2}
     from blocks.spec import ParamError
     try:
-        program = validate_program(program)
+        return validate_program(program)
     except ParamError as e:
         raise CaptureError("capture", f"its capture cannot be kept: {e}") from None
-    return {"label": label[:200] or "Module", "program": program}
 
 
 def capture_call(node, args: list, kwargs: dict, example) -> tuple[dict, list]:

@@ -109,11 +109,32 @@ def rules() -> Rules:
     return made
 
 
-def read_module(spec, rule, m):
-    """(kind, params) of module ``m`` by its kind's rule, or the reason it has no block."""
-    from blocks.imports import attributes
+def read_module(spec, rule, m, table=None):
+    """``[(kind, params, child path or "")]`` of module ``m`` by its kind's rule (one block, or a chain whose
+    steps may be its children), or the reason it has no block."""
+    from blocks import REGISTRY
+    from blocks.imports import Chain, Sub, attributes
     made = rule(m) if rule is not None else attributes(spec, m)
-    return made if isinstance(made, str) else (spec.type_id, made)
+    if isinstance(made, str):
+        return made
+    if not isinstance(made, Chain):
+        return [(spec.type_id, made, "")]
+    steps = []
+    for step in made.steps:
+        if not isinstance(step, Sub):
+            steps.append((*step, ""))
+            continue
+        child = m.get_submodule(step.path)
+        entry = (table or rules()).modules.get(type(child))
+        if entry is None:
+            return f"its {step.path} ({type(child).__name__}) has no block kind"
+        if any(True for _ in child.parameters()) or any(True for _ in child.buffers()):
+            return f"its {step.path} ({type(child).__name__}) has weights of its own"
+        inner = read_module(*entry, child, table)
+        if isinstance(inner, str):
+            return inner
+        steps += [(k, p, step.path) for k, p, _ in inner if not REGISTRY[k].watches]
+    return steps
 
 
 # --------------------------------------------------------------------------------------------- the trace
@@ -278,11 +299,15 @@ class _Builder:
         m = self.model.get_submodule(path)
         ins = [self._arg(a) for a in node.args]
         entry = None if path in self.captured else self.rules.modules.get(type(m))
-        made = read_module(*entry, m) if entry is not None and not node.kwargs else None
+        made = read_module(*entry, m, self.rules) if entry is not None and not node.kwargs else None
         if made is None or isinstance(made, str):  # no kind stands for it, or its kind refuses this one
             return self._capture_module(node, m, path, ins)
-        kind, params = made
-        return self.block(kind, params, ins, self._module_id(m, path), node)
+        block_id = self._module_id(m, path)
+        value = None
+        for i, (kind, params, child) in enumerate(made):  # the first block has the module's path (its weights)
+            value = self.block(kind, params, ins if i == 0 else [value],
+                               block_id if i == 0 else self.fresh(f"{block_id}_{child.replace('.', '_')}"), node)
+        return value
 
     def _call_method(self, node):
         return None if self._after_problem(node) else self._function(node.target, node)
