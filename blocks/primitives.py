@@ -638,7 +638,8 @@ register(BlockSpec(
     torch=TorchCall("nn.Linear", lambda p, i, o: [(None, i, None), (None, _width(o, p, "out_features"), None),
                                                   ("bias", p["bias"], True)]),
     summary=lambda p: str(p["out_features"]), width_param="out_features",
-    from_torch=FromTorch(("torch.nn.Linear",), lambda m: dict(out_features=m.out_features, bias=m.bias is not None)),
+    from_torch=FromTorch(("torch.nn.Linear", "timm.layers.linear.Linear"),  # timm's: nn.Linear for TorchScript
+                         lambda m: dict(out_features=m.out_features, bias=m.bias is not None)),
     from_onnx=(FromOnnx("Gemm", _gemm_from_onnx),),
     description="Fully connected layer."))
 

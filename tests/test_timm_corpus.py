@@ -1,0 +1,59 @@
+"""The importer on CNNs from outside torchvision: timm's families (pretrained=False, every statistic randomised).
+Each imports exactly: its parameters and MACs equal timm's, its outputs equal timm's, and what no kind stands
+for is captured (its share is asserted, so a kind that stops matching shows). The full 42-model corpus is
+``python -m benchmarks import_corpus``."""
+import pytest
+import torch
+
+from blocks import REGISTRY
+from builder.backend.compiler import compile_graph
+from builder.core.analysis import analyze
+from builder.core.ir import lower
+from builder.importers import import_module
+from conftest import flops_macs
+
+timm = pytest.importorskip("timm")  # a test dependency (pyproject's [test]): present wherever the suite runs
+
+# model -> (captured layers, the classes captured): a model's own modules that no kind stands for
+CORPUS = {
+    "mobilenetv3_small_050": (0, set()),
+    "lcnet_050": (0, set()),
+    "tf_mixnet_s": (16, {"Conv2dSame", "InvertedResidual"}),  # same padding from the input's shape; a split
+    "ghostnet_050": (16, {"GhostBottleneck"}),
+    "convnext_atto": (17, {"ConvNeXtBlock", "LayerNorm2d"}),
+    "regnetx_002": (0, set()),
+    "skresnet18": (8, {"SelectiveKernel"}),
+    "tf_efficientnet_b0": (5, {"Conv2dSame"}),
+}
+
+
+def _randomised(name):
+    torch.manual_seed(0)
+    m = timm.create_model(name, pretrained=False)
+    with torch.no_grad():
+        for key, b in m.named_buffers():
+            if key.endswith("running_var"):
+                b.uniform_(0.5, 2.0)
+            elif key.endswith("running_mean"):
+                b.normal_(0, 0.2)
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_a_timm_model_imports_exactly(name):
+    model = _randomised(name)
+    imported = import_module(model, (3, 96, 96), name)
+    g = imported.graph
+    a = analyze(g)
+    assert not a.errors
+    x = torch.randn(2, 3, 96, 96)
+    assert a.inference.params == sum(p.numel() for p in model.parameters())
+    assert a.inference.macs == flops_macs(model, x[:1])
+    kind = REGISTRY.capture_kind()
+    captured = [n for n in lower(g, a).nodes if n.kind == kind]
+    assert (len(captured), {n.params["label"] for n in captured}) == CORPUS[name]
+    net = compile_graph(g, a).eval()
+    net.load_state_dict(imported.state, strict=True)
+    with torch.no_grad():
+        want = model(x)
+        torch.testing.assert_close(net(x), want, rtol=1e-5, atol=1e-5 * float(want.abs().max()))
