@@ -5,7 +5,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from builder.cli import main as cli
 from builder.ui.import_dialog import ImportDialog
@@ -161,3 +161,29 @@ def test_work_beside_the_window_shows_a_busy_cursor_and_the_seconds_it_takes(qtb
     release.set()
     qtbot.waitUntil(lambda: bool(results), timeout=10_000)
     assert results == [(42, None)] and win.cursor().shape() == Qt.ArrowCursor
+
+
+def test_the_busy_dialog_says_what_the_import_does_now(qtbot, win):
+    """Issue 24: the dialog names the step the import is at (a module being captured), as plain text."""
+    import threading
+
+    from PySide6.QtWidgets import QProgressDialog
+
+    from builder.importers import progress
+    from builder.ui.import_dialog import run_beside
+    release, results = threading.Event(), []
+
+    def work():
+        progress.step("Capturing layer1.<b>0</b> (BatchNormAct2d): no kind stands for it")
+        return release.wait(60) and 7
+    progress.reset()
+    run_beside(win, "Importing timm:model…", work, lambda result, error: results.append((result, error)),
+               detail=progress.current)
+    box = next(w for w in win.findChildren(QProgressDialog) if w.labelText().startswith("Importing timm:model"))
+    qtbot.waitUntil(lambda: box.labelText() == "Importing timm:model… (1 s)\nCapturing layer1.<b>0</b> "
+                                               "(BatchNormAct2d): no kind stands for it", timeout=10_000)
+    assert box.findChild(QLabel).textFormat() == Qt.PlainText
+    release.set()
+    qtbot.waitUntil(lambda: bool(results), timeout=10_000)
+    assert results == [(7, None)]
+

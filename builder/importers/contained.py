@@ -15,13 +15,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from ..core.errors import ImportProblem, ModelImportError
+from . import progress
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MEMORY_GIB = 16.0
-RESULT, ERROR = "result.json", "error.json"
+RESULT, ERROR, PROGRESS = "result.json", "error.json", "progress.txt"
 _ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -47,20 +49,28 @@ def import_contained(source: str, input_shape=None, weights=None, timeout_s=None
                "weights": str(weights) if weights is not None else None, "out": out, "memory_gib": memory}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT)] + [p for p in sys.path if p]),
                "PYTHONUNBUFFERED": "1"}
+        err_path = Path(out) / "stderr.txt"
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "builder.importers.contained_child", json.dumps(job)],
-                                    cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True)
+            with open(err_path, "wb") as err_file:
+                proc = subprocess.Popen([sys.executable, "-m", "builder.importers.contained_child", json.dumps(job)],
+                                        cwd=os.getcwd(), env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=err_file, start_new_session=True)
         except OSError as e:
             raise _failure(source, f"cannot start the process that imports it: {e.strerror or e}") from None
-        try:
-            _, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            why = "is the file this big, or made to keep the importer busy?" if source.endswith(".onnx") else \
-                "does the factory or the model's forward loop or wait?"
-            raise _failure(source, f"did not finish within {timeout:g} s ({why}); --timeout or "
-                                   "BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
+        deadline = time.monotonic() + timeout
+        while True:  # the child's steps shown as this process's own while it works
+            try:
+                proc.wait(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                progress.follow(Path(out) / PROGRESS)
+                if time.monotonic() >= deadline:
+                    _kill(proc)
+                    why = "is the file this big, or made to keep the importer busy?" if source.endswith(".onnx") \
+                        else "does the factory or the model's forward loop or wait?"
+                    raise _failure(source, f"did not finish within {timeout:g} s ({why}); --timeout or "
+                                           "BLOCK_BUILDER_IMPORT_TIMEOUT sets the limit") from None
+        err = err_path.read_bytes()[-20000:].decode("utf-8", "replace")
         return _read(source, Path(out), proc.returncode, err, memory)
 
 
@@ -79,7 +89,7 @@ def _kill(proc) -> None:
         os.killpg(proc.pid, signal.SIGKILL)  # the factory's own children too
     except (OSError, AttributeError):
         proc.kill()
-    proc.communicate()
+    proc.wait()
 
 
 def _failure(source: str, why: str) -> ModelImportError:

@@ -21,7 +21,9 @@ def _child(job: dict) -> int:
     def fail(problems):
         write_bytes(out / ERROR, json.dumps({"source": source, "problems": problems}).encode("utf-8"))
     try:
-        from . import import_source
+        from . import import_source, progress
+        from .contained import PROGRESS
+        progress.to_file(out / PROGRESS)
         imported = import_source(source, tuple(job["input_shape"]) if job["input_shape"] else None,
                                  weights=job["weights"], contained=False)
         from ..core import project

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..core.errors import GraphEditError, ImportProblem, ModelImportError
 from ..core.graph import Graph
+from . import progress
 from .torch_module import Imported, block_path, place
 
 
@@ -659,6 +660,7 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     problems, weights = _vet(model)
     if problems:
         raise ModelImportError(str(path), problems)
+    progress.step(f"Converting {len(model.graph.node)} ONNX nodes")
     job = _Onnx(model, path, input_shape, weights)
     try:
         job.run()
@@ -674,6 +676,7 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
         raise ModelImportError(str(path), job.problems)
     from ..core.analysis import analyze
     from .structure import recover_composites
+    progress.step(f"Recovering modules from {len(job.g)} blocks, checking against onnxruntime")
     job.g, _ = recover_composites(job.g)  # Inception modules, bottlenecks, MBConv, ... from the module paths
     a = analyze(job.g)
     if a.errors:
@@ -689,6 +692,7 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     from .verify import check_onnx
     check_onnx(job.g, job.state, model, job.input_name, job.input_dims, a.blocks["input"].out_shape, str(path), a)
     job.g.meta["imported_from"] = Path(path).name
+    progress.step(f"Laying out {len(job.g)} blocks")
     place(job.g)
     return Imported(job.g, job.state)
 

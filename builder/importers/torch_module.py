@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..core.errors import ImportProblem, ModelImportError
 from ..core.graph import Graph
+from . import progress
 
 
 
@@ -253,6 +254,7 @@ class _Builder:
                 args.append(a)
             else:
                 raise _Skip("module", f"{type(m).__name__} takes a {type(a).__name__} argument")
+        progress.step(f"Capturing {path} ({type(m).__name__}): no kind stands for it")
         try:
             made = capture(m, args, type(m).__name__, f"{type(m).__module__}.{type(m).__qualname__}")
         except CaptureError as e:
@@ -506,7 +508,9 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
     name = name or type(model).__name__
     shape = tuple(input_shape or default_input(model))
     captured: set = set()
-    for _ in range(len(list(model.modules())) + 1):  # each pass captures more modules whole: it ends
+    for n in range(len(list(model.modules())) + 1):  # each pass captures more modules whole: it ends
+        progress.step(f"Tracing {name}'s forward" + (f" (pass {n + 1}: {len(captured)} modules captured whole)"
+                                                     if n else ""))
         traced, failed = _trace(model, captured)
         if traced is None:
             return _whole(model, shape, name, failed)
@@ -529,6 +533,7 @@ def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -
     renamed = {k: n for k, n in zip(model.state_dict(), state) if k != n}
     if renamed:
         graph.meta["renamed_weights"] = renamed
+    progress.step(f"Checking {len(graph)} blocks: shapes, weights, outputs against the model's")
     if group:
         graph = _in_registration_order(graph, model)
         _group_containers(graph, model)
@@ -547,6 +552,7 @@ def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -
     from .verify import check_module
     check_module(graph, state, model, shape, name, a)  # the same outputs as the model's, or refused
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
+    progress.step(f"Laying out {len(graph)} blocks")
     place(graph)
     notes = [f"{b.id}: {b.params['label']} captured whole ({b.params['program']['source']})"
              for b in graph.blocks() if b.spec is not None and b.spec.captures]

@@ -105,11 +105,14 @@ class ImportDialog(QDialog):
         return parse_size(text) if text else None
 
 
-def run_beside(parent, title: str, work, done) -> None:
-    """Run ``work()`` in a thread while a busy dialog shows ``title`` and the seconds it has taken, and the window
-    a busy cursor; then call ``done(result, error)`` in the event loop. The window stays responsive; closing the
-    dialog ignores the result."""
+def run_beside(parent, title: str, work, done, detail=None) -> None:
+    """Run ``work()`` in a thread while a busy dialog shows ``title``, what the work does now (``detail()``, if
+    given) and the seconds it has taken, and the window a busy cursor; then call ``done(result, error)`` in the
+    event loop. The window stays responsive; closing the dialog ignores the result."""
     box = QProgressDialog(title, "Cancel", 0, 0, parent)
+    label = QLabel(title)
+    label.setTextFormat(Qt.PlainText)  # a step can name the model's own modules: never read as markup
+    box.setLabel(label)
     box.setWindowTitle("Block Builder")
     box.setWindowModality(Qt.WindowModal)
     box.setMinimumDuration(300)
@@ -127,8 +130,10 @@ def run_beside(parent, title: str, work, done) -> None:
     def poll():
         if thread.is_alive():
             seconds = int(time.monotonic() - started)
-            if seconds >= 1 and not box.labelText().endswith(f"({seconds} s)"):  # it is alive: the time it has taken
-                box.setLabelText(f"{title} ({seconds} s)")
+            now = detail() if detail is not None else ""
+            text = f"{title} ({seconds} s)" + (f"\n{now}" if now else "") if seconds >= 1 else title
+            if box.labelText() != text:  # it is alive: the time it has taken, and what it does
+                box.setLabelText(text)
             return
         timer.stop()
         parent.unsetCursor()

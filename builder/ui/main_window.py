@@ -546,9 +546,12 @@ class MainWindow(QMainWindow):
             return False
         target = Path(target).with_suffix(".json")
 
+        from builder.importers import progress
+
         def work():
             from builder.importers import import_source, save_imported
             imported = import_source(source, size)
+            progress.step(f"Writing {target.name}")
             return save_imported(imported, target)
 
         def done(written, error):
@@ -564,7 +567,8 @@ class MainWindow(QMainWindow):
             self.open_path(target, ask=False)
             self.say(f"Imported {source}: {', '.join(Path(p).name for p in written)}", target)
             self.imported.emit(str(target))
-        run_beside(self, f"Importing {source}…", work, done)
+        progress.reset()
+        run_beside(self, f"Importing {source}…", work, done, detail=progress.current)
         return True
 
     def open_template(self, name: str, **options):
