@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-NAMES = ["analysis", "compiled", "diff", "explain", "export", "figure", "gui", "import", "profile", "responsiveness",
+NAMES = ["analysis", "compiled", "diff", "explain", "export", "figure", "gui", "import", "import_corpus", "profile", "responsiveness",
          "startup", "training"]
 
 

@@ -24,7 +24,7 @@ def run():
     from torchvision import models
 
     from builder.importers import import_source
-    from builder.importers.torch_module import _autowrapped
+    from builder.importers.torch_module import rules
     from builder.ui.main_window import MainWindow
 
     from .common import report
@@ -52,7 +52,7 @@ def run():
         kw = {"init_weights": False} if name in ("googlenet", "inception_v3") else {}
         model = models.get_model(name, weights=None, **kw).train()
         t = time.perf_counter()
-        fx.Tracer(autowrap_functions=_autowrapped()).trace(model)
+        fx.Tracer(autowrap_functions=rules().wrapped).trace(model)
         trace = time.perf_counter() - t
         t = time.perf_counter()
         imported = import_source(f"torchvision:{name}")

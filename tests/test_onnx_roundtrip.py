@@ -93,3 +93,21 @@ def test_imported_torchvision_cnns_round_trip_through_onnx(name, opset, tmp_path
         assert kinds["convnext_block"] == 18 and kinds["layernorm2d"] == 5  # stem, 3 downsamples, head
     if name == "shufflenet_v2_x1_0":
         assert kinds["channel_shuffle"] == 16
+
+
+def test_an_onnx_file_whose_norms_were_folded_shows_the_models_modules_as_groups(tmp_path):
+    """Issue 24: torch.onnx folds ResNet-18's batch norms into its convolutions, so no BasicBlock kind matches;
+    its name scopes (``/layer1/layer1.0/conv1/Conv``) still give the 8 basic blocks, as groups in the model's
+    order (a sequence, ``layer1``, is not one), and the network is onnxruntime's."""
+    from torchvision import models
+    model = models.resnet18(weights=None).eval()
+    f = tmp_path / "resnet18.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 64, 64), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    g = import_source(str(f), (3, 64, 64), contained=False).graph
+    assert [(b.id, b.params["name"] if b.type == "group" else b.type) for b in g.blocks()] == [
+        ("input", "input"), ("conv1", "conv2d"), ("relu", "relu"), ("maxpool", "maxpool2d"),
+        ("layer1.0", "Layer1"), ("layer1.1", "Layer1"), ("layer2.0", "Layer2"), ("layer2.1", "Layer2"),
+        ("layer3.0", "Layer3"), ("layer3.1", "Layer3"), ("layer4.0", "Layer4"), ("layer4.1", "Layer4"),
+        ("avgpool", "adaptive_avgpool2d"), ("flatten", "flatten"), ("fc", "linear"), ("output", "output")]
+    assert g.meta["import_check"]["relative"] <= 1e-4  # compared with onnxruntime on the file

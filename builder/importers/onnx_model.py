@@ -675,9 +675,10 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     if job.problems:
         raise ModelImportError(str(path), job.problems)
     from ..core.analysis import analyze
-    from .structure import recover_composites
+    from .structure import group_scopes, recover_composites
     progress.step(f"Recovering modules from {len(job.g)} blocks, checking against onnxruntime")
     job.g, _ = recover_composites(job.g)  # Inception modules, bottlenecks, MBConv, ... from the module paths
+    job.g = group_scopes(job.g)  # the model's other modules (a BasicBlock whose norms the export folded) as groups
     a = analyze(job.g)
     if a.errors:
         raise ModelImportError(str(path), [ImportProblem("shape", e.block or "", e.message) for e in a.errors[:20]])

@@ -217,3 +217,36 @@ def _replace(graph: Graph, path: str, ids: list, kind: str, params: dict, source
     order.remove(path)
     order.insert(first, path)
     return graph.copy(order)
+
+
+def group_scopes(graph: Graph) -> Graph:
+    """Each module path of a flat graph (an ONNX file's name scopes: ``layer1.0.conv1``) whose blocks take one
+    input and give one output becomes a group, outermost first, named after the path's last name (``layer1.0``:
+    ``Layer1``), as the PyTorch importer groups a model's containers. A path whose children are all numbered is a
+    sequence (``layer1``: an nn.Sequential): its items are grouped instead. Returns the graph with each group
+    where its first block was."""
+    import re
+
+    from .torch_module import _make_group
+    below: dict = {}
+    position = {bid: i for i, bid in enumerate(graph.ids())}
+    for bid in graph.ids():
+        parts = bid.split(".")
+        for i in range(1, len(parts)):
+            below.setdefault(".".join(parts[:i]), set()).add(parts[i])
+    done: list = []
+    for path in sorted(below, key=lambda p: p.count(".")):
+        if all(part.isdigit() for part in below[path]) or path in graph:
+            continue
+        if any(path.startswith(d + ".") for d in done):
+            continue
+        ids = [bid for bid in graph.ids() if bid.startswith(path + ".")]
+        if len(ids) < 2:
+            continue
+        named = next((p for p in reversed(path.split(".")) if not p.isdigit()), path)
+        name = "".join(w[:1].upper() + w[1:] for w in re.split(r"[_\W]+", named) if w) or "Group"
+        if _make_group(graph, path, ids, name):
+            done.append(path)
+    first = {d: min(i for b, i in position.items() if b.startswith(d + ".")) for d in done}
+    order = sorted(graph.ids(), key=lambda b: position.get(b, first.get(b, 0)))
+    return graph.copy(order) if order != graph.ids() else graph
