@@ -24,8 +24,11 @@ def pair(v) -> list:
 
 @dataclass(frozen=True)
 class Made:
+    """Parameters and the blocks the call reads; ``kind``: another kind's block (a sum with a number is a
+    constant operation, not a merge)."""
     params: dict
     inputs: list
+    kind: str = ""
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,55 @@ class ConvNeXtBlock(nn.Module):
 
 # Helper classes another one builds (exported files define them first)
 NEEDS = {"ConvNeXtBlock": ("Permute", "StochasticDepth")}
+
+
+class ScalarOp(nn.Module):
+    """``x`` and a constant number: ``x + v``, ``x - v``, ``v - x``, ``x * v``, ``x / v``, ``v / x``, ``x ** v``."""
+
+    def __init__(self, op: str, value: float) -> None:
+        super().__init__()
+        self.op, self.value = op, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = self.value
+        if self.op == "add":
+            return x + v
+        if self.op == "sub":
+            return x - v
+        if self.op == "rsub":
+            return v - x
+        if self.op == "mul":
+            return x * v
+        if self.op == "div":
+            return x / v
+        if self.op == "rdiv":
+            return v / x
+        return x ** v
+
+    def extra_repr(self) -> str:
+        return f"op={self.op!r}, value={self.value}"
+
+
+class ChannelAffine(nn.Module):
+    """A learned number per channel, multiplied (a layer scale) or added (a bias) to an N x C x H x W tensor."""
+
+    def __init__(self, channels: int, op: str = "mul") -> None:
+        super().__init__()
+        self.op = op
+        self.weight = nn.Parameter(torch.ones(channels, 1, 1) if op == "mul" else torch.zeros(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight if self.op == "mul" else x + self.weight
+
+
+class Pad2d(nn.Module):
+    """Pads the last two axes by ``(left, right, top, bottom)``: a constant, the reflection or the edge."""
+
+    def __init__(self, padding, mode: str = "constant", value: float = 0.0) -> None:
+        super().__init__()
+        self.padding, self.mode, self.value = tuple(padding), mode, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "constant":
+            return F.pad(x, self.padding, value=self.value)
+        return F.pad(x, self.padding, mode=self.mode)

@@ -357,9 +357,11 @@ def _relu6_from_onnx(bounds_as_inputs):
 
 
 def _relu6_bounds(n, lo, hi):
-    if (lo, hi) != (0.0, 6.0):
-        n.refuse(f"clip to [{lo}, {hi}] (only ReLU6's [0, 6] has a block)")
-    return {}
+    if (lo, hi) == (0.0, 6.0):
+        return {}
+    from .elementwise import clamp_range  # any other range: ReLU's, or a clamp's
+    kind, params = clamp_range(lo, hi)
+    return Made(params, [n.x(0)], kind)
 
 
 def _gelu_from_onnx(n):
@@ -683,18 +685,24 @@ def _concat_from_onnx(n):
     return Made({}, [n.x(i) for i in range(len(n.node.input))])
 
 
-def _merge_call(what):
+def _merge_call(what, op):
     def rule(c):
         if len(c.tensors) == 2 and len(c.args) == 2 and not c.kwargs:
             return Made({}, c.tensors)
+        if len(c.tensors) == 1:  # a tensor and a number: the constant operation's block
+            from .elementwise import scalar_call
+            return scalar_call(op)(c)
         return f"{what} of {len(c.tensors)} tensors and constants has no block"
     return rule
 
 
-def _merge_from_onnx(n):
-    if any(n.is_constant(i) for i in range(len(n.node.input))):
-        n.refuse("with a constant operand (only tensor-tensor merges have a block)")
-    return Made({}, [n.x(0), n.x(1)])
+def _merge_from_onnx(op):
+    def read(n):
+        if any(n.is_constant(i) for i in range(len(n.node.input))):  # a number or a per-channel constant
+            from .elementwise import scalar_from_onnx
+            return scalar_from_onnx(op)(n)
+        return Made({}, [n.x(0), n.x(1)])
+    return read
 
 
 register(BlockSpec(
@@ -709,8 +717,8 @@ register(BlockSpec(
     shape=_add_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " + ".join(args),
     channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
     from_torch=FromTorch(functions=("operator.add", "torch.add", "Tensor.add", "Tensor.__add__", "operator.iadd"),
-                         call=_merge_call("a sum")),
-    from_onnx=(FromOnnx("Add", _merge_from_onnx),),
+                         call=_merge_call("a sum", "add")),
+    from_onnx=(FromOnnx("Add", _merge_from_onnx("add")),),
     description="Element-wise sum (ResNet's shortcut); all inputs must have the same shape."))
 
 
@@ -766,8 +774,8 @@ register(BlockSpec(
     shape=_broadcast_shape, cost=lambda p, ins, out: ZERO, in_table=False, forward=lambda args: " * ".join(args),
     channel_rule=lambda p, ch, ins, out: _broadcast_width(ch),
     from_torch=FromTorch(functions=("operator.mul", "torch.mul", "Tensor.mul", "operator.imul"),
-                         call=_merge_call("a product")),
-    from_onnx=(FromOnnx("Mul", _merge_from_onnx),),
+                         call=_merge_call("a product", "mul")),
+    from_onnx=(FromOnnx("Mul", _merge_from_onnx("mul")),),
     description="Element-wise product with broadcasting (squeeze-and-excitation: the Cx1x1 gate times the map)."))
 
 
@@ -885,6 +893,36 @@ def _upsample_from_torch(m):
     return dict(scale_factor=[int(v) for v in sf], mode=m.mode)
 
 
+def _upsample_from_onnx(n):
+    """ONNX's Resize (opset 11 on) or Upsample by whole factors of the height and width: nearest as torch
+    writes it (asymmetric, floor), or bilinear without corner alignment (half-pixel)."""
+    c, h, w = n.shape(n.x(0))
+    mode = n.attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if n.node.op_type == "Upsample":
+        scales = n.const(1) if len(n.node.input) > 1 else n.attrs.get("scales")
+        transform, nearest = "asymmetric", "floor"
+    else:
+        scales = n.const(2) if len(n.node.input) > 2 and n.node.input[2] else None
+        if scales is None or len(scales) == 0:
+            sizes = n.const(3)
+            scales = [float(sizes[2]) / h, float(sizes[3]) / w] if sizes is not None else None
+            scales = [1.0, 1.0] + scales if scales else None
+        transform = n.attrs.get("coordinate_transformation_mode", b"half_pixel")
+        transform = transform.decode() if isinstance(transform, bytes) else transform
+        nearest = n.attrs.get("nearest_mode", b"round_prefer_floor")
+        nearest = nearest.decode() if isinstance(nearest, bytes) else nearest
+    if scales is None or len(scales) != 4 or float(scales[0]) != 1 or float(scales[1]) != 1 or \
+            any(float(v) != int(v) or v < 1 for v in scales[2:]):
+        n.refuse("resizing other than the height and width by whole factors has no block")
+    factor = [int(scales[2]), int(scales[3])]
+    if mode == "nearest" and (transform == "asymmetric" and nearest == "floor"):
+        return dict(scale_factor=factor, mode="nearest")
+    if mode == "linear" and transform in ("half_pixel", "pytorch_half_pixel"):
+        return dict(scale_factor=factor, mode="bilinear")
+    n.refuse(f"resizing by {mode!r} with {transform!r} coordinates has no block")
+
+
 register(BlockSpec(
     "upsample", "Upsample", "Reshape",
     receptive=fields.upsampled(lambda p: p["scale_factor"]),
@@ -895,6 +933,7 @@ register(BlockSpec(
     torch=TorchCall("nn.Upsample", lambda p, i, o: [("scale_factor", [float(v) for v in p["scale_factor"]], None),
                                                    ("mode", p["mode"], "nearest")]),
     from_torch=FromTorch(("torch.nn.Upsample",), _upsample_from_torch),
+    from_onnx=(FromOnnx("Upsample", _upsample_from_onnx), FromOnnx("Resize", _upsample_from_onnx, since=11)),
     keeps_width=True, description="Enlarges a map by a whole factor (decoders of encoder-decoder nets)."))
 
 
@@ -983,6 +1022,47 @@ def _chunk_call(c):
                  tuple(f"chunk{i}" for i in range(n)))
 
 
+def _split_call(c):
+    """``torch.split(x, sizes or size, dim=1)``: channel slices."""
+    size, dim, src = c.opt(1, "split_size_or_sections", c.opt(1, "split_size")), c.opt(2, "dim", 0), c.args[0]
+    ch = c.channels(src)
+    if dim not in (1, -3) or ch is None or not size:
+        return f"split along dim {dim} (only along the channels, dim 1, has a block)"
+    sizes = [int(v) for v in size] if isinstance(size, (list, tuple)) else \
+        [min(int(size), ch - i) for i in range(0, ch, int(size))]
+    if sum(sizes) != ch or min(sizes) < 1:
+        return f"split of {ch} channels into {sizes}"
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return Split([("channel_slice", dict(start=a, stop=a + k)) for a, k in zip(starts, sizes)],
+                 tuple(f"split{i}" for i in range(len(sizes))))
+
+
+def _slice_call(c):
+    """``torch.chunk`` or ``torch.split`` along the channels."""
+    return _split_call(c) if c.name.endswith("split") else _chunk_call(c)
+
+
+def _split_from_onnx(n):
+    """ONNX's Split along the channels (sizes from its input, its attribute, or equal parts) as slices."""
+    shape = n.shape(n.x(0))
+    axis = int(n.attrs.get("axis", 0))
+    if axis % (len(shape) + 1) != 1:
+        n.refuse(f"a split along axis {axis} (only the channels, axis 1, has a block)")
+    if n.opset >= 13 and len(n.node.input) > 1 and n.node.input[1]:
+        sizes = [int(v) for v in n.const(1)]
+    elif n.attrs.get("split"):
+        sizes = [int(v) for v in n.attrs["split"]]
+    else:
+        parts = int(n.attrs.get("num_outputs", len(n.node.output)))
+        step = -(-shape[0] // parts)
+        sizes = [min(step, shape[0] - i * step) for i in range(parts)]
+    if sum(sizes) != shape[0] or min(sizes) < 1:
+        n.refuse(f"parts of {sizes} channels do not make its {shape[0]}")
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return Split([("channel_slice", dict(start=a, stop=a + k)) for a, k in zip(starts, sizes)],
+                 tuple(f"split{i}" for i in range(len(sizes))))
+
+
 def _slice_from_onnx(n):
     starts, ends = n.const(1), n.const(2)
     axes = n.const(3) if len(n.node.input) > 3 and n.node.input[3] else list(range(len(starts)))
@@ -1001,8 +1081,8 @@ register(BlockSpec(
     shape=_slice_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"channels {p['start']}:{p['stop']}",
     channel_rule=lambda p, ch, ins, out: p["stop"] - p["start"],
     torch=TorchCall("ChannelSlice", lambda p, i, o: [(None, p["start"], None), (None, p["stop"], None)]),
-    from_torch=FromTorch(functions=("torch.chunk", "Tensor.chunk"), call=_chunk_call),
-    from_onnx=(FromOnnx("Slice", _slice_from_onnx),),
+    from_torch=FromTorch(functions=("torch.chunk", "Tensor.chunk", "torch.split", "Tensor.split"), call=_slice_call),
+    from_onnx=(FromOnnx("Slice", _slice_from_onnx), FromOnnx("Split", _split_from_onnx)),
     alias="view", in_table=False,
     description="Channels start..stop-1 of its input (ShuffleNet's split: x.chunk(2, dim=1) is two slices)."))
 

@@ -233,8 +233,10 @@ class _Onnx:
         if isinstance(node, _Fused) and clash(base) and scope:
             base = block_path(f"{scope}.{kind}")
         cand, n = base, 2
+        head, _, last = base.rpartition(".")
+        stem = f"{head}.{op}{last}" if last.isdigit() and head else base  # "conv_dw.0" taken: "conv_dw.conv0_2"
         while clash(cand) and n < 50:
-            cand, n = f"{base}_{n}", n + 1
+            cand, n = f"{stem}_{n}", n + 1
         if clash(cand):  # a dotted name that cannot be placed: a top-level one
             cand, n = f"{op}_{len(taken)}", len(taken)
             while clash(cand):
@@ -242,7 +244,7 @@ class _Onnx:
                 cand = f"{op}_{n}"
         return cand
 
-    def add(self, node, kind, params, inputs, tensors=None):
+    def add(self, node, kind, params, inputs, tensors=None, output: int = 0):
         bid = self.fresh(node, kind)
         try:
             self.g.add_block(kind, params, bid)
@@ -255,14 +257,19 @@ class _Onnx:
         for name, array in (tensors or {}).items():
             import torch
             self.state[f"{bid}.{name}"] = torch.from_numpy(np.array(array, copy=True))
-        self.value[node.output[0]] = bid
+        self.value[node.output[output]] = bid
         return bid
 
     def make(self, spec, made, node, weights):
         """The block(s) a kind's rule made of ``node``."""
-        from blocks.imports import Chain, Made
+        from blocks.imports import Chain, Made, Split
+        if isinstance(made, Split):  # one block per output, each reading the node's input
+            x = self._x(node)
+            if len(made.steps) != len(node.output):
+                raise _Refuse(f"{len(made.steps)} parts for its {len(node.output)} outputs")
+            return [self.add(node, kind, params, [x], None, output=i) for i, (kind, params) in enumerate(made.steps)]
         if isinstance(made, Made):
-            return self.add(node, spec.type_id, made.params, made.inputs, weights)
+            return self.add(node, made.kind or spec.type_id, made.params, made.inputs, weights)
         if isinstance(made, Chain):
             value = self._x(node)
             for i, (kind, params) in enumerate(made.steps):
@@ -561,7 +568,8 @@ def _static_shapes(model, input_name: str, shape) -> dict:
 # reference implementation of the file's opset; what they feed (a Slice, a Reshape) then sees numbers.
 FOLDABLE = {"Gather", "Add", "Sub", "Mul", "Div", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Reshape",
             "Shape", "ConstantOfShape", "Range", "Equal", "Where", "Expand", "Floor", "Ceil", "Sqrt", "Neg",
-            "ReduceProd", "Identity", "Transpose"}
+            "ReduceProd", "Identity", "Transpose", "Clip", "Max", "Min", "Abs", "Mod", "Less", "Greater", "Not",
+            "And", "Or", "Pow"}
 
 
 def _evaluate(node, args, opset) -> list:

@@ -383,7 +383,7 @@ class _Builder:
         if isinstance(made, str):
             raise _Skip("function", made)
         if isinstance(made, Made):
-            return new(spec.type_id, made.params, made.inputs)
+            return new(made.kind or spec.type_id, made.params, made.inputs)
         if isinstance(made, Chain):
             value = args[0]
             for i, (kind, params) in enumerate(made.steps):
@@ -520,8 +520,17 @@ def import_module(model, input_shape=None, name: str | None = None) -> Imported:
         if not b.wanted - captured:
             break
         captured |= b.wanted
-    if b.problems:
-        raise ModelImportError(name, b.problems)
+    if b.problems:  # what no block of its own can hold (a tensor the forward reads itself, shared weights)
+        if any(p.kind == "control flow" for p in b.problems):
+            raise ModelImportError(name, b.problems)
+        from ..core.errors import GraphEditError
+        try:  # the whole model is still computed exactly by one captured block
+            whole = _whole(model, shape, name, "")
+        except (ModelImportError, GraphEditError):
+            raise ModelImportError(name, b.problems) from None
+        whole.notes.insert(0, "the whole model is one captured block: " + "; ".join(f"{p.path}: {p.why}"
+                                                                                      for p in b.problems[:5]))
+        return whole
     state = {_key(k): v.detach().clone() for k, v in model.state_dict().items()}
     return _finish(b.graph, model, shape, name, state)
 
@@ -546,6 +555,8 @@ def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -
     from ..train.weights import weights_problems
     with torch.device("meta"):
         expected = compile_graph(graph, a).state_dict()
+    unused = [k for k in state if k not in expected]  # tensors the model's forward never reads
+    state = {k: v for k, v in state.items() if k in expected}
     problems = weights_problems(expected, state)
     if problems:
         raise ModelImportError(name, [ImportProblem("weights", "", p) for p in problems])
@@ -556,6 +567,7 @@ def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -
     place(graph)
     notes = [f"{b.id}: {b.params['label']} captured whole ({b.params['program']['source']})"
              for b in graph.blocks() if b.spec is not None and b.spec.captures]
+    notes += [f"{k}: not read by the model's forward, left out" for k in unused]
     return Imported(graph, state, notes)
 
 

@@ -1,0 +1,131 @@
+"""The general tensor operations CNNs use, as kinds of their own (issue 24): a constant operand (a number, or
+one per channel), a clamp to any range, padding by any mode, a split along the channels, a resize by whole
+factors. Each is checked against torch, then imported from a model through both paths: the PyTorch path makes
+the kind's block (nothing captured) and the ONNX path the same blocks, with onnxruntime's outputs."""
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from blocks import REGISTRY
+from builder.backend.compiler import compile_graph
+from builder.core.ir import lower
+from builder.importers import import_module, import_source
+from helpers import single
+
+
+@pytest.mark.parametrize("kind, params, fn", [
+    ("scalar_op", {"op": "add", "value": 0.5}, lambda t: t + 0.5),
+    ("scalar_op", {"op": "rsub", "value": 1.0}, lambda t: 1 - t),
+    ("scalar_op", {"op": "div", "value": 6.0}, lambda t: t / 6),
+    ("scalar_op", {"op": "rdiv", "value": 2.0}, lambda t: 2 / t),
+    ("scalar_op", {"op": "pow", "value": 2.0}, lambda t: t ** 2),
+    ("clamp", {"low": -0.5, "high": 2.0}, lambda t: t.clamp(-0.5, 2)),
+    ("clamp", {"low": 1.0, "high": 3.4028234663852886e38}, lambda t: t.clamp(min=1)),
+    ("pad2d", {"horizontal": [1, 2], "vertical": [0, 3], "mode": "reflect"},
+     lambda t: F.pad(t, (1, 2, 0, 3), mode="reflect")),
+    ("pad2d", {"horizontal": [2, 0], "vertical": [1, 1], "mode": "replicate"},
+     lambda t: F.pad(t, (2, 0, 1, 1), mode="replicate")),
+    ("pad2d", {"horizontal": [1, 1], "vertical": [2, 0], "mode": "constant", "value": -1.5},
+     lambda t: F.pad(t, (1, 1, 2, 0), value=-1.5)),
+])
+def test_a_kind_computes_what_torch_does(kind, params, fn):
+    net = compile_graph(single(kind, params, (3, 6, 5))).eval()
+    x = torch.randn(2, 3, 6, 5) + 3
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), fn(x))
+
+
+def test_a_per_channel_scale_is_a_learned_weight():
+    net = compile_graph(single("channel_affine", {"op": "mul"}, (3, 4, 4)))
+    assert [(k, tuple(v.shape)) for k, v in net.state_dict().items()] == [("blk.weight", (3, 1, 1))]
+    with torch.no_grad():
+        net.blk.weight.copy_(torch.tensor([1.0, 2.0, -1.0]).view(3, 1, 1))
+        x = torch.randn(2, 3, 4, 4)
+        torch.testing.assert_close(net(x), x * torch.tensor([1.0, 2.0, -1.0]).view(1, 3, 1, 1))
+
+
+class Ops(nn.Module):
+    """Every operation above in one network, as a model writes them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pad = nn.ReflectionPad2d((1, 0, 2, 1))
+        self.unused = nn.Parameter(torch.ones(2))  # a tensor the forward never reads
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        x = self.conv(x) * 0.17 + 1.0
+        x = torch.clamp(x, -1.0, 2.0) / 6
+        a, b = torch.split(self.pad(x), [3, 5], dim=1)
+        x = torch.cat([F.pad(b, (1, 1, 1, 1), mode="replicate"), F.pad(a, (1, 1, 1, 1))], 1)
+        x = self.up(1 - x)
+        return self.fc(x.mean((2, 3)))
+
+
+def test_the_pytorch_path_makes_their_blocks():
+    model = Ops().eval()
+    imported = import_module(model, (3, 8, 8))
+    kinds = [n.kind for n in lower(imported.graph).nodes]
+    assert REGISTRY.capture_kind() not in kinds  # torch.split is a capture: everything else has a kind
+    for kind in ("scalar_op", "clamp", "pad2d", "zeropad2d", "upsample", "channel_slice"):
+        assert kind in kinds, kinds
+    assert imported.notes == ["unused: not read by the model's forward, left out"]
+    assert "unused" not in imported.state
+
+
+def test_a_model_that_reads_its_own_tensor_is_captured_whole():
+    """A parameter the model's own forward reads (no module holds it) has no block: the model is still imported
+    exactly, as one captured block, and says why."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.gamma = nn.Parameter(torch.rand(4, 1, 1))
+
+        def forward(self, x):
+            return self.conv(x) * self.gamma
+    model = Scaled().eval()
+    imported = import_module(model, (3, 8, 8))
+    assert [(b.id, b.type) for b in imported.graph.blocks()] == [("input", "input"), ("model", REGISTRY.capture_kind()),
+                                                                ("output", "output")]
+    assert imported.notes[0].startswith("the whole model is one captured block: gamma: a tensor attribute (gamma)")
+    assert list(imported.state) == ["model.gamma", "model.conv.weight", "model.conv.bias"]
+
+
+def test_the_onnx_path_makes_their_blocks_and_equals_onnxruntime(tmp_path):
+    model = Ops().eval()
+    f = tmp_path / "ops.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    imported = import_source(str(f), (3, 8, 8), contained=False)
+    kinds = [n.kind for n in lower(imported.graph).nodes]
+    for kind, count in (("scalar_op", 4), ("clamp", 1), ("pad2d", 2), ("zeropad2d", 1), ("channel_slice", 2),
+                        ("upsample", 1)):
+        assert kinds.count(kind) == count, (kind, kinds)
+    net = compile_graph(imported.graph).eval()
+    net.load_state_dict(imported.state)
+    x = torch.randn(3, 3, 8, 8)
+    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+
+
+def test_an_onnx_constant_per_channel_becomes_a_learned_scale(tmp_path):
+    class LayerScale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1)
+            self.gamma = nn.Parameter(torch.tensor([0.5, 2.0, -1.0, 3.0]).view(4, 1, 1))
+
+        def forward(self, x):
+            return self.conv(x) * self.gamma + self.gamma
+    f = tmp_path / "ls.onnx"
+    torch.onnx.export(LayerScale().eval(), torch.zeros(1, 3, 4, 4), str(f), dynamo=False, input_names=["input"])
+    imported = import_source(str(f), (3, 4, 4), contained=False)
+    affine = [b for b in imported.graph.blocks() if b.type == "channel_affine"]
+    assert [b.params["op"] for b in affine] == ["mul", "add"]
+    assert imported.state[f"{affine[0].id}.weight"].flatten().tolist() == [0.5, 2.0, -1.0, 3.0]
