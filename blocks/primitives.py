@@ -365,9 +365,11 @@ def _relu6_bounds(n, lo, hi):
 
 
 def _gelu_from_onnx(n):
-    if n.attrs.get("approximate", b"none") not in (b"none", "none"):
-        n.refuse("GELU with the tanh approximation has no block")
-    return {}
+    approximate = n.attrs.get("approximate", b"none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+    if approximate not in ("none", "tanh"):
+        n.refuse(f"GELU with the {approximate!r} approximation has no block")
+    return dict(approximate=approximate)
 
 
 def _gelu_erf(n):
@@ -391,12 +393,13 @@ _activation("sigmoid", "Sigmoid", "nn.Sigmoid", "1 / (1 + exp(-x)) (LeNet-5's sq
             from_onnx=(FromOnnx("Sigmoid"),))
 _activation("tanh", "Tanh", "nn.Tanh", "Hyperbolic tangent", saves_output=True,
             from_torch=FromTorch(functions=("torch.tanh", "Tensor.tanh")), from_onnx=(FromOnnx("Tanh"),))
-_activation("gelu", "GELU", "nn.GELU", "Gaussian error linear unit",
-            from_torch=FromTorch(("torch.nn.GELU",), lambda m: {} if m.approximate == "none" else
-                                 f"GELU(approximate={m.approximate!r})",
+_activation("gelu", "GELU", "nn.GELU", "Gaussian error linear unit (exact, or its tanh approximation)",
+            (Param("approximate", "choice", "none", "The exact function, or its tanh approximation",
+                   choices=("none", "tanh")),),
+            lambda p, i, o: [("approximate", p["approximate"], "none")],
+            from_torch=FromTorch(("torch.nn.GELU",), lambda m: dict(approximate=m.approximate),
                                  functions=("torch.nn.functional.gelu",),
-                                 call=lambda c: {} if c.opt(1, "approximate", "none") == "none" else
-                                 "gelu with the tanh approximation has no block"),
+                                 call=lambda c: dict(approximate=c.opt(1, "approximate", "none"))),
             from_onnx=(FromOnnx("Gelu", _gelu_from_onnx),
                        FromOnnx(pattern=("Div", "Erf", "Add", ("Mul", "x"), "Mul"), read=_gelu_erf)))
 

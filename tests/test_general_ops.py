@@ -129,3 +129,61 @@ def test_an_onnx_constant_per_channel_becomes_a_learned_scale(tmp_path):
     affine = [b for b in imported.graph.blocks() if b.type == "channel_affine"]
     assert [b.params["op"] for b in affine] == ["mul", "add"]
     assert imported.state[f"{affine[0].id}.weight"].flatten().tolist() == [0.5, 2.0, -1.0, 3.0]
+
+
+class Activations(nn.Module):
+    """The activations, normalisations and layouts of the second batch of kinds, in one network."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        self.prelu = nn.PReLU(16)
+        self.norm = nn.InstanceNorm2d(16, affine=True)
+        self.shuffle = nn.PixelShuffle(2)
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x):
+        x = F.elu(self.prelu(self.conv(x)), alpha=0.5)
+        x = F.gelu(F.selu(F.celu(self.norm(x))), approximate="tanh")
+        x = F.softplus(self.shuffle(x))
+        x = torch.flatten(self.pool(x), 1) + x.amax((2, 3))
+        return F.log_softmax(self.fc(x), dim=1)
+
+
+KINDS = ("prelu", "elu", "celu", "selu", "gelu", "instancenorm2d", "pixel_shuffle", "softplus", "adaptive_maxpool2d",
+         "log_softmax")
+
+
+def _randomised_activations():
+    torch.manual_seed(1)
+    model = Activations().eval()
+    with torch.no_grad():
+        model.prelu.weight.uniform_(-0.5, 0.5)
+        model.norm.weight.uniform_(0.5, 2)
+        model.norm.bias.normal_()
+    return model
+
+
+def test_the_second_batch_imports_through_both_paths(tmp_path):
+    model = _randomised_activations()
+    imported = import_module(model, (3, 8, 8))
+    kinds = [n.kind for n in lower(imported.graph).nodes]
+    assert REGISTRY.capture_kind() not in kinds and all(k in kinds for k in KINDS), kinds
+    x = torch.randn(3, 3, 8, 8)
+    net = compile_graph(imported.graph).eval()
+    net.load_state_dict(imported.state)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+    f = tmp_path / "acts.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    back = import_source(str(f), (3, 8, 8), contained=False)
+    kinds = [n.kind for n in lower(back.graph).nodes]
+    # opset 17 writes the tanh GELU as its arithmetic (x * x * x, tanh, ...): those blocks, not a GELU
+    assert all(k in kinds for k in KINDS if k != "gelu") and "tanh" in kinds, kinds
+    net = compile_graph(back.graph).eval()
+    net.load_state_dict(back.state)
+    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
