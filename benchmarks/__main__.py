@@ -2,7 +2,7 @@
 import importlib
 import sys
 
-NAMES = ["analysis", "compiled", "diff", "explain", "export", "figure", "gui", "import", "import_corpus", "profile", "responsiveness",
+NAMES = ["analysis", "compiled", "diff", "explain", "export", "figure", "gui", "import", "import_corpus", "onnx_node_tests", "profile", "responsiveness",
          "startup", "training"]
 
 
