@@ -63,7 +63,7 @@ def ours(case, folder) -> str:
     if first.dtype != np.float32 or first.ndim < 2:
         return "refused"
     try:
-        imported = import_onnx(path, tuple(first.shape[1:]) if first.ndim == 4 else None)
+        imported = import_onnx(path, tuple(first.shape[1:]))
         net = compile_graph(imported.graph).eval()
         net.load_state_dict(imported.state)
         with torch.no_grad():

@@ -162,3 +162,29 @@ class Pad2d(nn.Module):
         if self.mode == "constant":
             return F.pad(x, self.padding, value=self.value)
         return F.pad(x, self.padding, mode=self.mode)
+
+
+class Reshape(nn.Module):
+    """Each sample to ``shape`` (the batch dimension kept): ``x.reshape(x.shape[0], *shape)``."""
+
+    def __init__(self, shape) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Reduce(nn.Module):
+    """The mean, sum, largest or smallest value over dimensions ``dims`` (never the batch's)."""
+
+    def __init__(self, op: str, dims, keepdim: bool = False) -> None:
+        super().__init__()
+        self.op, self.dims, self.keepdim = op, tuple(dims), keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "mean":
+            return x.mean(self.dims, keepdim=self.keepdim)
+        if self.op == "sum":
+            return x.sum(self.dims, keepdim=self.keepdim)
+        return (x.amax if self.op == "max" else x.amin)(self.dims, keepdim=self.keepdim)

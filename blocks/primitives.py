@@ -202,15 +202,33 @@ _CONV_PARAMS = (
     Param("groups", "int", 1, "Grouped convolution (AlexNet's two-GPU split is groups=2)", min=1, max=MAX_CHANNELS),
 )
 
+def _input_shape(p, ins):
+    """C x H x W; C x L with no width (a sequence); C with neither (a vector of features)."""
+    c, h, w = p["channels"], p["height"], p["width"]
+    if w and not h:
+        raise BlockError("an input with a width needs a height (height 0 is a vector of channels)", "invalid")
+    return (c,) if not h else (c, h) if not w else (c, h, w)
+
+
+def input_params(shape) -> dict:
+    """The Input block's parameters for a shape without the batch dimension: C x H x W, C x L or C."""
+    shape = tuple(int(d) for d in shape)
+    if not 1 <= len(shape) <= 3:
+        raise ValueError(f"an input is C, C x L or C x H x W, not {len(shape)} sizes")
+    return dict(channels=shape[0], height=shape[1] if len(shape) > 1 else 0, width=shape[2] if len(shape) > 2 else 0)
+
+
 register(BlockSpec(
     "input", "Input", "Input & output", ports=(),
     params=(Param("channels", "int", 3, "Image channels", min=1, max=MAX_CHANNELS),
-            Param("height", "int", 224, "Image height in pixels", min=1, max=MAX_SPATIAL),
-            Param("width", "int", 224, "Image width in pixels", min=1, max=MAX_SPATIAL)),
-    shape=lambda p, ins: (p["channels"], p["height"], p["width"]),
+            Param("height", "int", 224, "Image height in pixels (a sequence's length)", min=0, max=MAX_SPATIAL,
+                  zero="none: a vector of channels"),
+            Param("width", "int", 224, "Image width in pixels", min=0, max=MAX_SPATIAL, zero="none: a sequence")),
+    shape=_input_shape,
     cost=lambda p, ins, out: ZERO,
-    summary=lambda p: f"{p['channels']}x{p['height']}x{p['width']}", in_table=False,
-    description="The image that enters the network (channels x height x width)."))
+    summary=lambda p: "x".join(str(v) for v in (p["channels"], p["height"], p["width"]) if v), in_table=False,
+    description="The image that enters the network (channels x height x width; a sequence has no width, a "
+                "vector of features neither)."))
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers' share of the loss (Szegedy et al., 2014)
 
@@ -506,8 +524,11 @@ def _adaptive_from_torch(m):
 
 def _mean_call(c):
     dims, keep = c.opt(1, "dim"), c.opt(2, "keepdim", False)
-    if dims is None or sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims])) != [2, 3]:
-        return f"mean over {dims} (only over H and W has a block)"
+    shape = c.shape(c.tensors[0]) if c.tensors else None
+    if dims is None or shape is None or len(shape) != 3 or \
+            sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims])) != [2, 3]:
+        from .layout import reduce_call  # over other dims, or of another shape: a reduction
+        return reduce_call("mean")(c)
     return Chain([("adaptive_avgpool2d", dict(output_size=[1, 1]))] + ([] if keep else [("flatten", {})]))
 
 
@@ -515,8 +536,9 @@ def _reduce_mean_from_onnx(n):
     axes = n.attrs.get("axes")
     if axes is None and len(n.node.input) > 1:
         axes = [int(v) for v in n.const(1)]
-    if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
-        n.refuse(f"mean over axes {axes} (only over H and W has a block)")
+    if len(n.shape(n.x(0))) != 3 or sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
+        from .layout import reduce_from_onnx  # over other axes, or of another shape: a reduction
+        return reduce_from_onnx("mean")(n)
     return Chain([("adaptive_avgpool2d", dict(output_size=[1, 1]))] +
                  ([] if int(n.attrs.get("keepdims", 1)) else [("flatten", {})]))
 
@@ -565,8 +587,8 @@ def _flatten_call(c):
         per_sample = c.shape(c.tensors[0])              # everything one sample holds
         if per_sample is not None and shape[1] == math.prod(per_sample):
             return {}
-    return f"{c.name.split('.')[-1]} to {shape} has no block (it would mix the samples of a batch)" \
-        if BATCH not in shape else f"{c.name.split('.')[-1]} to {shape} has no block"
+    from .layout import reshape_call  # any other shape that keeps the batch: a reshape
+    return reshape_call(c)
 
 
 def _flatten_from_onnx(n):
@@ -582,7 +604,8 @@ def _flatten_from_reshape(n):
     shape = [int(v) for v in target]
     if len(shape) == 2 and (shape[1] == -1 or shape[0] in (1, -1, 0)):
         return {}
-    n.refuse(f"reshape to {shape} (only a flatten or a channel shuffle has a block)")
+    from .layout import reshape_from_onnx  # any other shape that keeps the batch: a reshape
+    return reshape_from_onnx(n)
 
 
 def _flatten_shape(p, ins):

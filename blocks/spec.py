@@ -315,9 +315,16 @@ def _symbolic(v) -> bool:
     return isinstance(v, (list, tuple)) and any(isinstance(x, SymInt) for x in v)
 
 
+class Sizes(tuple):
+    """Sizes written as a whole tuple in source (``(15, 15)``, ``(1,)``), never as one number like a square
+    kernel pair."""
+
+
 def literal(v) -> str:
     """Source text of an argument value: a Sym or SymInt as its name or expression, a square pair as one number,
-    lists as tuples."""
+    lists as tuples, :class:`Sizes` always as a tuple."""
+    if isinstance(v, Sizes):
+        return "(" + ", ".join(repr(int(x)) for x in v) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, Sym):
         return str(v)
     if isinstance(v, (SymInt, SymFloat)):

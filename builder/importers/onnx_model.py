@@ -293,12 +293,14 @@ class _Onnx:
         dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
         self.input_name, self.input_dims = inputs[0].name, dims
         shape = tuple(self.input_shape) if self.input_shape else tuple(dims[1:])
-        if len(shape) != 3 or any(d is None or d < 1 for d in shape):
-            self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims} is not N x C x H x W with "
-                                                                         "known sizes (pass --input CxHxW)"))
+        if not 1 <= len(shape) <= 3 or any(d is None or d < 1 for d in shape):
+            self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims} is not N x C x H x W, "
+                                                                         "N x C x L or N x C with known sizes "
+                                                                         "(pass --input CxHxW)"))
             return
+        from blocks.primitives import input_params
         try:
-            bid = self.g.add_block("input", dict(channels=shape[0], height=shape[1], width=shape[2]), "input")
+            bid = self.g.add_block("input", input_params(shape), "input")
         except GraphEditError as e:
             self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims}: {e}"))
             return

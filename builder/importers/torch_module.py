@@ -290,8 +290,8 @@ class _Builder:
         return a
 
     def _placeholder(self, node):
-        c, h, w = self.input_shape
-        return self.graph.add_block("input", dict(channels=c, height=h, width=w), self.fresh("input"))
+        from blocks.primitives import input_params
+        return self.graph.add_block("input", input_params(self.input_shape), self.fresh("input"))
 
     def _get_attr(self, node):
         raise _Skip("parameter", f"a tensor attribute ({node.target}) used directly in forward has no block")
@@ -490,9 +490,9 @@ def _whole(model, shape, name, why) -> Imported:
             raise ModelImportError(name, [e.problem(type(model).__name__)]) from None
         raise ModelImportError(name, [ImportProblem("trace", type(model).__name__, why),
                                       e.problem(type(model).__name__)]) from None
+    from blocks.primitives import input_params
     graph = Graph(name)
-    c, h, w = shape
-    graph.add_block("input", dict(channels=c, height=h, width=w), "input")
+    graph.add_block("input", input_params(shape), "input")
     graph.add_block(REGISTRY.capture_kind(), made, "model")
     graph.add_block("output", {}, "output")
     graph.connect("input", "model")
