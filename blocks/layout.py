@@ -142,9 +142,11 @@ def reshape_from_onnx(n):
     op = n.node.op_type
     if op == "Reshape":
         target = [int(v) for v in n.const(1)]
+        if target and target[0] == 1:  # the batch size of a file read with a batch of one (x.size(0), folded)
+            target[0] = 0
         out = _target(shape, target)
         if out is None:
-            n.refuse(f"reshape to {target} (the first size must be the batch's: 0 or -1)")
+            n.refuse(f"reshape to {target} (the first size must be the batch's: 0, -1 or 1)")
     else:
         axes = n.attrs.get("axes")
         if axes is None and len(n.node.input) > 1 and n.node.input[1]:
