@@ -909,13 +909,15 @@ def _upsample_shape(p, ins):
 
 def _upsample_from_torch(m):
     sf = m.scale_factor
-    if m.size is not None or sf is None:
-        return "Upsample to a fixed size has no block (use scale_factor)"
-    sf = sf if isinstance(sf, (tuple, list)) else (sf, sf)
-    if any(float(v) != int(v) for v in sf) or m.mode not in ("nearest", "bilinear"):
-        return f"Upsample by {sf} with mode {m.mode!r} (whole factors, nearest or bilinear only)"
-    if m.mode == "bilinear" and m.align_corners:
-        return "Upsample with align_corners=True has no block"
+    sf = sf if isinstance(sf, (tuple, list)) or sf is None else (sf, sf)
+    if m.size is not None or any(float(v) != int(v) for v in sf) or m.mode not in ("nearest", "bilinear") or \
+            (m.mode == "bilinear" and m.align_corners):
+        from .resize import resized  # to a size, by a fraction, by another interpolation: a resize
+        made = resized((1, 1, 1), m.size, sf, m.mode, m.align_corners) if m.size is not None else None
+        if isinstance(made, str):
+            return made
+        return f"Upsample by {sf} with mode {m.mode!r} needs its input's size (F.interpolate has it)" \
+            if made is None else Chain([("resize", made)])
     return dict(scale_factor=[int(v) for v in sf], mode=m.mode)
 
 
@@ -938,15 +940,32 @@ def _upsample_from_onnx(n):
         transform = transform.decode() if isinstance(transform, bytes) else transform
         nearest = n.attrs.get("nearest_mode", b"round_prefer_floor")
         nearest = nearest.decode() if isinstance(nearest, bytes) else nearest
-    if scales is None or len(scales) != 4 or float(scales[0]) != 1 or float(scales[1]) != 1 or \
-            any(float(v) != int(v) or v < 1 for v in scales[2:]):
-        n.refuse("resizing other than the height and width by whole factors has no block")
-    factor = [int(scales[2]), int(scales[3])]
-    if mode == "nearest" and (transform == "asymmetric" and nearest == "floor"):
-        return dict(scale_factor=factor, mode="nearest")
-    if mode == "linear" and transform in ("half_pixel", "pytorch_half_pixel"):
-        return dict(scale_factor=factor, mode="bilinear")
-    n.refuse(f"resizing by {mode!r} with {transform!r} coordinates has no block")
+    if scales is None or len(scales) != 4 or float(scales[0]) != 1 or float(scales[1]) != 1:
+        n.refuse("resizing other than the height and width has no block")
+    whole = all(float(v) == int(v) and v >= 1 for v in scales[2:])
+    if whole and mode == "nearest" and (transform == "asymmetric" and nearest == "floor"):
+        return dict(scale_factor=[int(scales[2]), int(scales[3])], mode="nearest")
+    if whole and mode == "linear" and transform in ("half_pixel", "pytorch_half_pixel"):
+        return dict(scale_factor=[int(scales[2]), int(scales[3])], mode="bilinear")
+    # any other: torch's interpolation whose coordinate rule is the file's, to its size by its scale
+    torch_mode = {("nearest", "asymmetric", "floor"): "nearest",
+                  ("nearest", "half_pixel", "round_prefer_ceil"): "nearest-exact",
+                  ("linear", "half_pixel", ""): "bilinear", ("linear", "pytorch_half_pixel", ""): "bilinear",
+                  ("linear", "align_corners", ""): "bilinear", ("cubic", "half_pixel", ""): "bicubic",
+                  ("cubic", "pytorch_half_pixel", ""): "bicubic", ("cubic", "align_corners", ""): "bicubic"}.get(
+        (mode, transform, nearest if mode == "nearest" else ""))
+    cubic_a = float(n.attrs.get("cubic_coeff_a", -0.75))
+    if torch_mode is None or (mode == "cubic" and (abs(cubic_a + 0.75) > 1e-6 or n.attrs.get("exclude_outside"))) \
+            or n.attrs.get("antialias") or n.attrs.get("keep_aspect_ratio_policy", b"stretch") not in (b"stretch",
+                                                                                                       "stretch"):
+        n.refuse(f"resizing by {mode!r} with {transform!r} coordinates has no block")
+    from .resize import resized
+    given = len(n.node.input) > 3 and n.node.input[3] and n.const(3) is not None and len(n.const(3))
+    made = resized((c, h, w), [int(v) for v in n.const(3)[2:]] if given else None,
+                   None if given else [float(v) for v in scales[2:]], torch_mode, transform == "align_corners")
+    if isinstance(made, str):
+        n.refuse(made)
+    return Made(made, [n.x(0)], "resize")
 
 
 register(BlockSpec(

@@ -242,3 +242,29 @@ def test_a_sequence_input_is_c_by_l(tmp_path):
     g = import_source(str(f), contained=False).graph
     assert analyze(g).blocks["input"].out_shape == (5,)
     assert [b.type for b in g.blocks()] == ["input", "linear", "elu", "linear", "log_softmax", "output"]
+
+
+def test_resizing_to_any_size_imports_through_both_paths(tmp_path):
+    class Net(nn.Module):
+        def forward(self, x):
+            a = F.interpolate(x, size=(7, 9), mode="bicubic", align_corners=False)
+            b = F.interpolate(x, size=(7, 9), mode="bilinear", align_corners=True)
+            c = F.interpolate(x, scale_factor=1.5, mode="nearest")  # 5x6 to 7x9, mapped by 1.5, not 7/5
+            return a + b + c
+    model = Net().eval()
+    imported = import_module(model, (2, 5, 6))
+    resizes = [n.params for n in lower(imported.graph).nodes if n.kind == "resize"]
+    assert [(p["size"], p["scale"], p["mode"], p["align_corners"]) for p in resizes] == [
+        ([7, 9], [], "bicubic", False), ([7, 9], [], "bilinear", True), ([7, 9], [1.5, 1.5], "nearest", False)]
+    x = torch.randn(2, 2, 5, 6)
+    net = compile_graph(imported.graph).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), model(x))
+    f = tmp_path / "resize.onnx"
+    torch.onnx.export(model, torch.zeros(1, 2, 5, 6), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    back = import_source(str(f), (2, 5, 6), contained=False)
+    assert sum(1 for n in lower(back.graph).nodes if n.kind == "resize") == 3
+    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        torch.testing.assert_close(compile_graph(back.graph).eval()(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)

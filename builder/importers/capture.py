@@ -356,7 +356,9 @@ def capture_call(node, args: list, kwargs: dict, example) -> tuple[dict, list]:
             return g.call_method("size", (next(iter(placeholders.values())), 0))
         if isinstance(a, (list, tuple)) and not hasattr(a, "fields"):
             return type(a)(conv(x) for x in a) if type(a) in (list, tuple) else tuple(conv(x) for x in a)
-        if a is None or isinstance(a, (bool, int, float, str, torch.dtype, torch.device)):
+        if isinstance(a, slice):  # x[:, :, :7]: its bounds may be sizes
+            return slice(conv(a.start), conv(a.stop), conv(a.step))
+        if a is None or a is Ellipsis or isinstance(a, (bool, int, float, str, torch.dtype, torch.device)):
             return a
         raise CaptureError("capture", f"it takes a {type(a).__name__} that is not a tensor of the network")
     cargs = [conv(a) for a in args]
