@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from .imports import FromOnnx, FromTorch, Made
-from .spec import BlockError, BlockSpec, Cost, Param, TorchCall, register
+from .spec import BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape, register
 
 ZERO = Cost(0, 0)
 OPS = ("add", "sub", "rsub", "mul", "div", "rdiv", "pow")
 SIGN = {"add": "x + {}", "sub": "x - {}", "rsub": "{} - x", "mul": "x * {}", "div": "x / {}", "rdiv": "{} / x",
         "pow": "x ** {}"}
 FLOAT_MAX = 3.4028234663852886e38  # float32's largest: a clamp without that bound
+BINARY = ("sub", "div", "pow", "max", "min")
 
 
 def _number(v):
@@ -20,9 +21,12 @@ def _number(v):
 
 
 def scalar_call(op: str):
-    """A torch rule for ``x op number`` / ``number op x`` (``operator.sub``, ``torch.div``, ...)."""
+    """A torch rule for ``x op number`` / ``number op x`` (``operator.sub``, ``torch.div``, ...); two tensors are
+    the binary kind's."""
     def rule(c):
         a, b = c.opt(0, "input"), c.opt(1, "other")
+        if len(c.tensors) == 2 and c.tensors == [a, b] and op in BINARY:
+            return Made(dict(op=op), [a, b], "binary")
         if c.kwargs.get("alpha", 1) != 1 or c.kwargs.get("rounding_mode") is not None:
             return f"{op} with alpha or a rounding mode has no block"
         if c.tensors == [a] and _number(b):
@@ -41,6 +45,8 @@ def scalar_from_onnx(op: str):
     ``C x 1 x 1`` constant: a learned per-channel scale or bias, its values the weights)."""
     def read(n):
         consts = [i for i in range(2) if n.is_constant(i)]
+        if not consts and op in BINARY and len(n.node.input) == 2:
+            return Made(dict(op=op), [n.x(0), n.x(1)], "binary")
         if len(consts) != 1:
             n.refuse("needs one tensor and one constant operand")
         value = np.asarray(n.const(consts[0]), dtype=np.float32)
@@ -136,3 +142,44 @@ register(BlockSpec(
     torch=TorchCall("ChannelAffine", lambda p, i, o: [(None, i, None), ("op", p["op"], "mul")]),
     keeps_width=True, in_table=False,
     description="A learned number per channel times (or plus) the map: ConvNeXt's layer scale."))
+
+
+def _broadcast(p, ins):
+    a, b = (tuple(s) for s in ins)
+    if len(a) != len(b):
+        raise BlockError(f"{p['op']} of {fmt_shape(a)} and {fmt_shape(b)}: the same number of dims is needed",
+                         "shape")
+    out = []
+    for x, y in zip(a, b):
+        if x != y and 1 not in (x, y):
+            raise BlockError(f"{p['op']} of {fmt_shape(a)} and {fmt_shape(b)}: sizes must match or be 1", "shape")
+        out.append(max(x, y))
+    return tuple(out)
+
+
+def _minmax_call(c):
+    if len(c.tensors) != 2:
+        return f"{c.name.rsplit('.', 1)[-1]} of {len(c.tensors)} tensors has no block"
+    return Made(dict(op="max" if "max" in c.name else "min"), c.tensors, "binary")
+
+
+def _minmax_from_onnx(op):
+    def read(n):
+        if len(n.node.input) != 2 or any(n.is_constant(i) for i in range(2)):
+            n.refuse(f"{op} of other than two tensors has no block")
+        return Made(dict(op=op), [n.x(0), n.x(1)])
+    return read
+
+
+register(BlockSpec(
+    "binary", "Elementwise (two tensors)", "Merge", ports=("a", "b"), min_inputs=2,
+    params=(Param("op", "choice", "sub", "a - b, a / b, a ** b, the larger or the smaller", choices=BINARY),),
+    shape=_broadcast, cost=lambda p, ins, out: ZERO, in_table=False,
+    summary=lambda p: {"sub": "a - b", "div": "a / b", "pow": "a ** b", "max": "max(a, b)",
+                       "min": "min(a, b)"}[p["op"]],
+    torch=TorchCall("Binary", lambda p, i, o: [(None, p["op"], None)]),
+    from_torch=FromTorch(functions=("torch.maximum", "Tensor.maximum", "torch.minimum", "Tensor.minimum"),
+                         call=_minmax_call),
+    from_onnx=(FromOnnx("Max", _minmax_from_onnx("max")), FromOnnx("Min", _minmax_from_onnx("min"))),
+    description="Two tensors elementwise with broadcasting: a difference, a ratio, a power, the larger or the "
+                "smaller (the sum and the product are Add and Multiply)."))

@@ -188,3 +188,20 @@ class Reduce(nn.Module):
         if self.op == "sum":
             return x.sum(self.dims, keepdim=self.keepdim)
         return (x.amax if self.op == "max" else x.amin)(self.dims, keepdim=self.keepdim)
+
+
+class Binary(nn.Module):
+    """Two tensors, elementwise (broadcast): ``a - b``, ``a / b``, ``a ** b``, the larger or the smaller."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.op == "sub":
+            return a - b
+        if self.op == "div":
+            return a / b
+        if self.op == "pow":
+            return a ** b
+        return torch.maximum(a, b) if self.op == "max" else torch.minimum(a, b)

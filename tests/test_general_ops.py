@@ -268,3 +268,30 @@ def test_resizing_to_any_size_imports_through_both_paths(tmp_path):
     want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
         torch.testing.assert_close(compile_graph(back.graph).eval()(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+
+
+def test_two_tensors_elementwise_import_through_both_paths(tmp_path):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3), nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            a, b = self.a(x), torch.sigmoid(self.b(x)) + 0.5
+            return torch.maximum(a, b) - torch.minimum(a, b) / b
+    torch.manual_seed(0)
+    model = Net().eval()
+    imported = import_module(model, (3, 8, 8))
+    ops = [n.params["op"] for n in lower(imported.graph).nodes if n.kind == "binary"]
+    assert ops == ["max", "min", "div", "sub"]
+    f = tmp_path / "binary.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    back = import_source(str(f), (3, 8, 8), contained=False)
+    assert [n.params["op"] for n in lower(back.graph).nodes if n.kind == "binary"] == ["max", "min", "div", "sub"]
+    x = torch.randn(2, 3, 8, 8)
+    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
+        net = compile_graph(g).eval()
+        net.load_state_dict(state)
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
