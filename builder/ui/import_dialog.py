@@ -2,6 +2,7 @@
 loop (a busy dialog shows it), so a large model never freezes the window."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -29,7 +30,7 @@ class ImportDialog(QDialog):
         self._ask_path = ask_path
         self.file = None
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search torchvision's models (resnet, mobilenet, inception, ...)")
+        self.search.setPlaceholderText("Search torchvision's models (resnet, ...), or your own: package.module:callable")
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget()
         self.list.addItems(torchvision_models())
@@ -38,8 +39,7 @@ class ImportDialog(QDialog):
         self.from_file = QPushButton("From an ONNX file…")
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.buttons.button(QDialogButtonBox.Ok).setText("Import")
-        self.message = QLabel("torchvision's architecture with freshly initialised weights (nothing is downloaded). "
-                              "The project and its weights (.safetensors) are written where you choose next.")
+        self.message = QLabel(_TORCHVISION)
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #607D8B")
         form = QFormLayout()
@@ -79,11 +79,20 @@ class ImportDialog(QDialog):
         item = self.list.currentItem()
         return item if item is not None and not item.isHidden() else None
 
+    def _callable(self) -> str | None:
+        """The search text when it names a factory of the user's own (``timm_models:resnet``), else None."""
+        text = self.search.text().strip()
+        return text if _CALLABLE.fullmatch(text) and not text.startswith("torchvision:") else None
+
     def _enable(self):
-        self.buttons.button(QDialogButtonBox.Ok).setEnabled(self._visible_current() is not None)
+        own = self._callable()
+        self.buttons.button(QDialogButtonBox.Ok).setEnabled(self._visible_current() is not None or own is not None)
+        self.message.setText(
+            f"{own}: your own code builds the model, in a process of its own (bounded in time and memory); what no "
+            "kind stands for is captured with its exact operators." if own else _TORCHVISION)
 
     def _accept_first(self):
-        if self._visible_current() is not None:
+        if self._visible_current() is not None or self._callable() is not None:
             self.accept()
 
     def _choose_file(self):
@@ -95,6 +104,8 @@ class ImportDialog(QDialog):
     def source(self) -> str | None:
         if self.file:
             return self.file
+        if self._callable() is not None:
+            return self._callable()
         item = self._visible_current()
         return f"torchvision:{item.text()}" if item is not None else None
 
@@ -103,6 +114,11 @@ class ImportDialog(QDialog):
         from builder.importers import parse_size
         text = self.input.text().strip()
         return parse_size(text) if text else None
+
+
+_TORCHVISION = ("torchvision's architecture with freshly initialised weights (nothing is downloaded). The project "
+                "and its weights (.safetensors) are written where you choose next.")
+_CALLABLE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_]\w*")
 
 
 def run_beside(parent, title: str, work, done, detail=None) -> None:

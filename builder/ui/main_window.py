@@ -552,9 +552,9 @@ class MainWindow(QMainWindow):
             from builder.importers import import_source, save_imported
             imported = import_source(source, size)
             progress.step(f"Writing {target.name}")
-            return save_imported(imported, target)
+            return save_imported(imported, target), list(imported.notes)
 
-        def done(written, error):
+        def done(result, error):
             from builder.core.errors import ModelImportError
             if error is not None:
                 box = QMessageBox(QMessageBox.Warning, "Cannot import",
@@ -564,8 +564,12 @@ class MainWindow(QMainWindow):
                     box.setDetailedText("\n".join(str(p) for p in error.problems))
                 box.exec()
                 return
+            written, notes = result
             self.open_path(target, ask=False)
-            self.say(f"Imported {source}: {', '.join(Path(p).name for p in written)}", target)
+            captured = [n.split(":")[0] for n in notes if " captured whole " in n]
+            extra = f"; {len(captured)} captured whole (no kind stands for them): {', '.join(captured[:6])}" \
+                    f"{', …' if len(captured) > 6 else ''}" if captured else ""
+            self.say(f"Imported {source}: {', '.join(Path(p).name for p in written)}{extra}", target)
             self.imported.emit(str(target))
         progress.reset()
         run_beside(self, f"Importing {source}…", work, done, detail=progress.current)
