@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .imports import BATCH, FromOnnx, FromTorch, Made
+from .imports import BATCH, Chain, FromOnnx, FromTorch, Made
 from .spec import BlockError, BlockSpec, Cost, Param, ParamError, Sizes, TorchCall, fmt_shape, register
 
 ZERO = Cost(0, 0)
@@ -289,3 +289,88 @@ register(BlockSpec(
     from_onnx=(FromOnnx("LayerNormalization", _norm_from_onnx),),
     keeps_width=True, in_palette=False, in_table=False,
     description="Normalises each sample over its last sizes (transformers' and ConvNeXt's channels-last norm)."))
+
+
+# ------------------------------------------------------------------------------------------------ slice
+
+END = 1 << 30  # "to the end" of a slice
+
+
+def _slice_shape(p, ins):
+    rank = len(ins[0]) + 1
+    d = p["dim"]
+    if not 1 <= d < rank:
+        raise BlockError(f"a slice along dim {d} of a batch of {fmt_shape(ins[0])} (dims 1..{rank - 1})", "invalid")
+    n = len(range(*slice(p["start"], p["stop"], p["step"]).indices(ins[0][d - 1])))
+    if n < 1:
+        raise BlockError(f"the slice {p['start']}:{p['stop']}:{p['step']} of {ins[0][d - 1]} positions is empty",
+                         "invalid")
+    return tuple(n if i == d - 1 else s for i, s in enumerate(ins[0]))
+
+
+def _slices(shape, index):
+    """``[(kind, params)]`` of ``x[index]`` for a tuple of slices (and an Ellipsis) that keeps the batch whole;
+    None when the index is anything else."""
+    index = index if isinstance(index, tuple) else (index,)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) + 1 - (len(index) - 1)) + index[at + 1:]
+    if not index or len(index) > len(shape) + 1 or not all(isinstance(i, slice) for i in index) or \
+            index[0] != slice(None):
+        return None
+    steps = []
+    for d, s in enumerate(index[1:], start=1):
+        if s == slice(None):
+            continue
+        if not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (s.start, s.stop, s.step)) \
+                or (s.step or 1) < 1:
+            return None
+        start, stop, step = s.start or 0, END if s.stop is None else s.stop, s.step or 1
+        if d == 1 and step == 1:
+            lo, hi, _ = slice(start, stop).indices(shape[0])
+            steps.append(("channel_slice", dict(start=lo, stop=hi)))
+        else:
+            steps.append(("slice", dict(dim=d, start=start, stop=min(stop, END), step=step)))
+    return steps or None
+
+
+def _getitem_call(c):
+    x = c.args[0]
+    shape = c.shape(x) if c.tensors and c.tensors[0] == x else None
+    steps = _slices(shape, c.args[1]) if shape is not None else None
+    if not steps:
+        return "indexing other than slices (the batch kept whole) has no block"
+    if len(steps) > 1:
+        return Chain(steps)  # x[:, 2:7, 1:-1:2]: one slice after the other
+    kind, params = steps[0]
+    return Made(params, [x], kind)
+
+
+register(BlockSpec(
+    "slice", "Slice", "Reshape",
+    params=(Param("dim", "int", 2, "The dim sliced (1 is the first after the batch)", min=1, max=MAX_RANK),
+            Param("start", "int", 0, "The first position (negative: from the end)", min=-END, max=END),
+            Param("stop", "int", END, "One past the last position (negative: from the end)", min=-END, max=END),
+            Param("step", "int", 1, "Every step-th position", min=1, max=1 << 20)),
+    shape=_slice_shape, cost=lambda p, ins, out: ZERO,
+    summary=lambda p: f"dim {p['dim']}: {p['start']}:{'' if p['stop'] >= END else p['stop']}"
+                      f"{'' if p['step'] == 1 else ':' + str(p['step'])}",
+    torch=TorchCall("Slice", lambda p, i, o: [(None, p["dim"], None), (None, p["start"], None),
+                                             (None, p["stop"], None), ("step", p["step"], 1)]),
+    from_torch=FromTorch(functions=("operator.getitem",), call=_getitem_call),
+    alias="view", in_table=False, in_palette=False,
+    description="Every step-th position from start to stop along one dim (a view: x[:, :, 2:-2])."))
+
+
+def slice_from_onnx(n, shape):
+    """ONNX's Slice of any axes but the batch's, as slices one after the other; None when it is not one."""
+    starts, ends = n.const(1), n.const(2)
+    axes = n.const(3) if len(n.node.input) > 3 and n.node.input[3] else list(range(len(starts)))
+    steps = n.const(4) if len(n.node.input) > 4 and n.node.input[4] else [1] * len(starts)
+    rank = len(shape) + 1
+    index = [slice(None)] * rank
+    for a, s, e, st in zip(axes, starts, ends, steps):
+        a = int(a) % rank
+        e = END if int(e) >= END else (-END if int(e) <= -END else int(e))
+        index[a] = slice(int(s), e, int(st))
+    return _slices(shape, tuple(index))

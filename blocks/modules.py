@@ -205,3 +205,14 @@ class Binary(nn.Module):
         if self.op == "pow":
             return a ** b
         return torch.maximum(a, b) if self.op == "max" else torch.minimum(a, b)
+
+
+class Slice(nn.Module):
+    """Every ``step``-th position from ``start`` to ``stop`` along ``dim`` (a view): ``x[:, :, 1:7:2]``."""
+
+    def __init__(self, dim: int, start: int, stop: int, step: int = 1) -> None:
+        super().__init__()
+        self.dim, self.start, self.stop, self.step = dim, start, stop, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[(slice(None),) * self.dim + (slice(self.start, self.stop, self.step),)]

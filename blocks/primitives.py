@@ -1112,8 +1112,13 @@ def _slice_from_onnx(n):
     starts, ends = n.const(1), n.const(2)
     axes = n.const(3) if len(n.node.input) > 3 and n.node.input[3] else list(range(len(starts)))
     steps = n.const(4) if len(n.node.input) > 4 and n.node.input[4] else [1] * len(starts)
-    if [int(x) % 4 for x in axes] != [1] or int(steps[0]) != 1:
-        n.refuse("slicing other than a range of channels")
+    shape = n.shape(n.x(0))
+    if len(shape) != 3 or [int(x) % 4 for x in axes] != [1] or int(steps[0]) != 1:
+        from .layout import slice_from_onnx  # other axes, steps or shapes: slices
+        made = slice_from_onnx(n, shape)
+        if made is None:
+            n.refuse("slicing the batch, or backwards, has no block")
+        return Chain(made)
     channels = n.channels(n.x(0))
     start, stop = (max(0, min(channels, int(v) if v >= 0 else int(v) + channels)) for v in (starts[0], ends[0]))
     return dict(start=start, stop=stop)

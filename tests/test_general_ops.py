@@ -295,3 +295,29 @@ def test_two_tensors_elementwise_import_through_both_paths(tmp_path):
         net.load_state_dict(state)
         with torch.no_grad():
             torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_slices_of_any_dim_import_through_both_paths(tmp_path):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            x = self.conv(x)
+            return x[:, :5] * x[:, 2:7, 1:-1:2, ::3].mean((2, 3), keepdim=True)
+    model = Net().eval()
+    imported = import_module(model, (3, 9, 9))
+    kinds = [n.kind for n in lower(imported.graph).nodes]
+    assert kinds.count("channel_slice") == 2 and kinds.count("slice") == 2, kinds
+    f = tmp_path / "slices.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 9, 9), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    back = import_source(str(f), (3, 9, 9), contained=False)
+    x = torch.randn(2, 3, 9, 9)
+    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
+        assert REGISTRY.capture_kind() not in [n.kind for n in lower(g).nodes]
+        net = compile_graph(g).eval()
+        net.load_state_dict(state)
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)

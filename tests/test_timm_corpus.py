@@ -19,7 +19,7 @@ CORPUS = {
     "mobilenetv3_small_050": (0, set()),
     "lcnet_050": (0, set()),
     "tf_mixnet_s": (13, {"Conv2dSame"}),  # same padding, computed from the input's shape
-    "ghostnet_050": (16, {"GhostBottleneck"}),
+    "ghostnet_050": (0, set()),  # its ghost modules slice their channels: channel slices
     "convnext_atto": (17, {"ConvNeXtBlock", "LayerNorm2d"}),
     "regnetx_002": (0, set()),
     "skresnet18": (8, {"SelectiveKernel"}),

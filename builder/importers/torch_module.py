@@ -366,7 +366,8 @@ class _Builder:
                 return BATCH
             if isinstance(seq, tuple) and isinstance(index, int):
                 return seq[index]
-            raise _Skip("function", f"indexing {type(seq).__name__} has no block")
+            if not (isinstance(seq, str) and seq in self.graph):
+                raise _Skip("function", f"indexing {type(seq).__name__} has no block")
         if target in ("contiguous",):
             return args[0]
         if isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields"):
@@ -589,9 +590,11 @@ def _in_registration_order(graph: Graph, model) -> Graph:
 
 def place(graph: Graph) -> None:
     """Lay an imported graph out (graphviz, composites and groups collapsed); a wiring too dense for dot to
-    finish in a few seconds (DenseNet's concatenations) gets the layered layout instead."""
+    finish in a few seconds (DenseNet's concatenations: a few hundred blocks with more wires than blocks) gets the
+    layered layout instead."""
     from ..core.layout import dot_positions, layered_positions
-    for bid, pos in (dot_positions(graph, timeout=4.0) or layered_positions(graph)).items():
+    dense = len(graph) > 250 and len(graph.edges()) > 1.2 * len(graph)  # dot takes seconds, or gives up
+    for bid, pos in ((None if dense else dot_positions(graph, timeout=4.0)) or layered_positions(graph)).items():
         graph.move(bid, pos)
 
 
