@@ -192,3 +192,28 @@ def test_a_project_file_with_a_hostile_program_says_where(tmp_path, imported):
 
 def test_a_palette_does_not_offer_it():
     assert not REGISTRY[KIND].in_palette
+
+
+def test_data_dependent_control_flow_in_a_module_is_one_message_naming_it(capfd):
+    from builder.core.errors import ModelImportError
+
+    class Gate(nn.Module):
+        def forward(self, x):
+            return x if x.mean() > 0 else -x
+
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.block = nn.Sequential(nn.ReLU(), Gate())
+
+        def forward(self, x):
+            return self.block(self.conv(x))
+    capfd.readouterr()
+    with pytest.raises(ModelImportError) as e:
+        import_module(Branchy().eval(), (3, 8, 8))
+    assert str(e.value) == ("Branchy cannot be imported (1 problem):\n  - control flow block.1: Gate: its forward "
+                            "branches on the values of a tensor (data-dependent control flow): no fixed graph "
+                            "computes it")
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # torch.export's dump of the graph it could not finish is not shown

@@ -7,6 +7,8 @@ numbers); control flow on the *values* of a tensor cannot be captured and is ref
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 import re
@@ -301,10 +303,11 @@ def _capture(module, args: list, source: str) -> dict:
     try:
         for mode in ("train", "eval"):
             wrapper.train(mode == "train")
-            logging.disable(logging.WARNING)  # torch.export logs the graph of a failed capture
+            logging.disable(logging.WARNING)  # torch.export logs (and prints) the graph of a failed capture
             try:
-                ep = export(wrapper, (example,), dynamic_shapes=(tuple({0: batch} for _ in example),),
-                            strict=False)
+                with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                    ep = export(wrapper, (example,), dynamic_shapes=(tuple({0: batch} for _ in example),),
+                                strict=False)
             except Exception as e:  # noqa: BLE001  torch.export's many refusals: named for the person
                 raise _why(e) from None
             finally:

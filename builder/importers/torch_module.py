@@ -258,7 +258,7 @@ class _Builder:
         try:
             made = capture(m, args, type(m).__name__, f"{type(m).__module__}.{type(m).__qualname__}")
         except CaptureError as e:
-            self.problems.append(e.problem(path))
+            self.problems.append(ImportProblem(e.kind, path, f"{type(m).__name__}: {e.why}"))
             return None
         return self._captured_block(made, [a for a in ins if isinstance(a, str) and a in self.graph],
                                     self._module_id(m, path))
