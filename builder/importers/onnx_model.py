@@ -19,7 +19,8 @@ import numpy as np
 from ..core.errors import GraphEditError, ImportProblem, ModelImportError
 from ..core.graph import Graph
 from . import progress
-from .torch_module import Imported, block_path, place
+from .structure import place
+from .torch_module import Imported, block_path
 
 
 CONVERTERS: dict = {}  # op type -> [(first opset, converter)], newest first: onnx2torch's (op, opset) table

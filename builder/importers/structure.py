@@ -14,6 +14,7 @@ from blocks.spec import plain
 
 from ..core.analysis import Analysis, analyze, walk
 from ..core.graph import Graph
+from .torch_rules import block_path
 
 
 class _Path:
@@ -227,7 +228,6 @@ def group_scopes(graph: Graph) -> Graph:
     where its first block was."""
     import re
 
-    from .torch_module import _make_group
     below: dict = {}
     position = {bid: i for i, bid in enumerate(graph.ids())}
     for bid in graph.ids():
@@ -245,8 +245,52 @@ def group_scopes(graph: Graph) -> Graph:
             continue
         named = next((p for p in reversed(path.split(".")) if not p.isdigit()), path)
         name = "".join(w[:1].upper() + w[1:] for w in re.split(r"[_\W]+", named) if w) or "Group"
-        if _make_group(graph, path, ids, name):
+        if make_group(graph, path, ids, name):
             done.append(path)
     first = {d: min(i for b, i in position.items() if b.startswith(d + ".")) for d in done}
     order = sorted(graph.ids(), key=lambda b: position.get(b, first.get(b, 0)))
     return graph.copy(order) if order != graph.ids() else graph
+
+
+def group_containers(graph: Graph, model) -> None:
+    """Each container module of a named class (not a plain Sequential/ModuleList/ModuleDict) whose blocks take one
+    input and give one output becomes a group, outermost first; its id is the module path, its blocks' ids the
+    paths below it, so the compiled module's keys stay the source's."""
+    from torch import nn
+    plain = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    done: list[str] = []
+    for path, m in model.named_modules():
+        if not path or type(m) in plain or not list(m.children()):
+            continue
+        path = block_path(path)
+        if any(path.startswith(d + ".") for d in done):
+            continue
+        ids = [bid for bid in graph.ids() if bid.startswith(path + ".")]
+        if len(ids) < 2 or path in graph:
+            continue
+        if make_group(graph, path, ids, type(m).__name__):
+            done.append(path)
+
+
+def make_group(graph: Graph, path: str, ids: list, name: str) -> bool:
+    """Group the primitive blocks ``ids`` under ``path`` (edits.group keeps their paths below it); False, and the
+    graph unchanged, when they are not one-input one-output or hold a composite (groups hold primitives)."""
+    from ..core.edits import group
+    from ..core.errors import GraphEditError
+    if any(graph.block(b).spec is None or graph.block(b).spec.is_composite for b in ids):
+        return False
+    try:
+        group(graph, ids, name, block_id=path)
+    except GraphEditError:
+        return False
+    return True
+
+
+def place(graph: Graph) -> None:
+    """Lay an imported graph out (graphviz, composites and groups collapsed); a wiring too dense for dot to
+    finish in a few seconds (DenseNet's concatenations: a few hundred blocks with more wires than blocks) gets the
+    layered layout instead."""
+    from ..core.layout import dot_positions, layered_positions
+    dense = len(graph) > 250 and len(graph.edges()) > 1.2 * len(graph)  # dot takes seconds, or gives up
+    for bid, pos in ((None if dense else dot_positions(graph, timeout=4.0)) or layered_positions(graph)).items():
+        graph.move(bid, pos)
