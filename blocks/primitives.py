@@ -853,7 +853,7 @@ register(BlockSpec(
     shape=lambda p, ins: _need_chw(ins, "LayerNorm2d"),
     cost=lambda p, ins, out: Cost(2 * out[0], 0),
     torch=TorchCall("LayerNorm2d", lambda p, i, o: [(None, i, None), ("eps", p["eps"], 1e-5)]),
-    from_torch=FromTorch(("torchvision.models.convnext.LayerNorm2d",),
+    from_torch=FromTorch(("torchvision.models.convnext.LayerNorm2d", "timm.layers.norm.LayerNorm2d"),
                          lambda m: dict(eps=m.eps) if m.elementwise_affine and m.bias is not None else
                          "LayerNorm2d without a learned weight and bias"),
     from_onnx=(FromOnnx(pattern=("Transpose", "LayerNormalization", "Transpose"), read=_layernorm2d_from_onnx),),

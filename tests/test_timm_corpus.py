@@ -20,7 +20,7 @@ CORPUS = {
     "lcnet_050": (0, set()),
     "tf_mixnet_s": (13, {"Conv2dSame"}),  # same padding, computed from the input's shape
     "ghostnet_050": (0, set()),  # its ghost modules slice their channels: channel slices
-    "convnext_atto": (17, {"ConvNeXtBlock", "LayerNorm2d"}),
+    "convnext_atto": (12, {"ConvNeXtBlock"}),  # its blocks read their layer scale (gamma) themselves
     "regnetx_002": (0, set()),
     "skresnet18": (8, {"SelectiveKernel"}),
     "tf_efficientnet_b0": (5, {"Conv2dSame"}),
