@@ -85,7 +85,8 @@ _elementwise("prelu", "PReLU", "nn.PReLU", "x if x > 0 else a * x, a learned (on
              from_onnx=(FromOnnx("PRelu", _prelu_from_onnx),))
 
 
-def _axis_shape(what):
+def axis_shape(what):
+    """The shape rule of a kind over one axis (``p["dim"]``, the batch's excluded): its input's."""
     def shape(p, ins):
         rank = len(ins[0]) + 1
         if not -rank <= p["dim"] < rank or p["dim"] % rank == 0:
@@ -106,7 +107,7 @@ def _log_softmax_from_onnx(n):
 register(BlockSpec(
     "log_softmax", "LogSoftmax", "Activation",
     params=(Param("dim", "int", 1, "The axis (1: the channels or classes; -1: the last)", min=-5, max=4),),
-    shape=_axis_shape("LogSoftmax"), cost=lambda p, ins, out: ZERO,
+    shape=axis_shape("LogSoftmax"), cost=lambda p, ins, out: ZERO,
     torch=TorchCall("nn.LogSoftmax", lambda p, i, o: [("dim", p["dim"], None)]), keeps_width=True, in_table=False,
     from_torch=FromTorch(("torch.nn.LogSoftmax",), lambda m: dict(dim=m.dim),
                          ("torch.nn.functional.log_softmax", "torch.log_softmax", "Tensor.log_softmax"),

@@ -1,15 +1,8 @@
 """Softmax over an axis (the classes or the channels by default): a kind in one file, imported from
 ``nn.Softmax``, ``F.softmax`` and ONNX's Softmax, as classifiers exported by other tools end."""
+from .activations import axis_shape
 from .imports import FromOnnx, FromTorch
-from .spec import BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape, register
-
-
-def _shape(p, ins):
-    rank = len(ins[0]) + 1
-    if not -rank <= p["dim"] < rank or p["dim"] % rank == 0:
-        raise BlockError(f"Softmax over dim {p['dim']} of a batch of {fmt_shape(ins[0])} (dim 0 is the batch)",
-                         "invalid")
-    return ins[0]
+from .spec import BlockSpec, Cost, Param, TorchCall, register
 
 
 def _call(c):
@@ -28,7 +21,7 @@ def _from_onnx(n):
 register(BlockSpec(
     "softmax", "Softmax", "Activation",
     params=(Param("dim", "int", 1, "The axis (1: the channels or classes; -1: the last)", min=-5, max=4),),
-    shape=_shape, cost=lambda p, ins, out: Cost(0, 0),
+    shape=axis_shape("Softmax"), cost=lambda p, ins, out: Cost(0, 0),
     torch=TorchCall("nn.Softmax", lambda p, i, o: [("dim", p["dim"], None)]), keeps_width=True, in_table=False,
     from_torch=FromTorch(("torch.nn.Softmax",), lambda m: dict(dim=m.dim) if m.dim is not None else
                          "softmax without a dim has no block",

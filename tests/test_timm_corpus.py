@@ -9,10 +9,9 @@ from blocks import REGISTRY
 from builder.backend.compiler import compile_graph
 from builder.core.analysis import analyze
 from builder.core.ir import lower
+from benchmarks.bench_import_corpus import _model
 from builder.importers import import_module
 from conftest import flops_macs
-
-timm = pytest.importorskip("timm")  # a test dependency (pyproject's [test]): present wherever the suite runs
 
 # model -> (captured layers, the classes captured): a model's own modules that no kind stands for
 CORPUS = {
@@ -27,21 +26,9 @@ CORPUS = {
 }
 
 
-def _randomised(name):
-    torch.manual_seed(0)
-    m = timm.create_model(name, pretrained=False)
-    with torch.no_grad():
-        for key, b in m.named_buffers():
-            if key.endswith("running_var"):
-                b.uniform_(0.5, 2.0)
-            elif key.endswith("running_mean"):
-                b.normal_(0, 0.2)
-    return m.eval()
-
-
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_a_timm_model_imports_exactly(name):
-    model = _randomised(name)
+    model = _model(name)  # the benchmark's: pretrained=False, batch norm statistics randomised
     imported = import_module(model, (3, 96, 96), name)
     g = imported.graph
     a = analyze(g)
