@@ -28,7 +28,7 @@ import keyword
 import math
 import re
 
-from .names import PART
+from .names import PART, torch_name_clash
 from .spec import MAX_SPATIAL, ParamError
 
 NAME = re.compile(r"[a-z_][a-z0-9_]{0,79}\Z")
@@ -66,9 +66,9 @@ def _tensor_name(name, where: str) -> str:
     if not isinstance(name, str) or not 0 < len(name) <= 300:
         _fail(where, "a tensor needs a name")
     parts = name.split(".")
-    if not all(PART.match(p) and not keyword.iskeyword(p) and not p.startswith("_") for p in parts) or \
+    if not all(PART.match(p) and not keyword.iskeyword(p) and not torch_name_clash(p) for p in parts) or \
             not parts[-1].isidentifier():
-        _fail(where, f"{name!r} is not a dotted path of names")
+        _fail(where, f"{name!r} is not a dotted path of names (none of them a torch module's own attribute)")
     return name
 
 

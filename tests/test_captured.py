@@ -160,6 +160,14 @@ HOSTILE = [
 ]
 
 
+def test_a_tensor_may_not_replace_a_modules_own_attribute():
+    program = copy.deepcopy(REGISTRY[KIND].param("program").default)
+    for name in ("training", "forward", "conv._parameters", "__class__"):
+        program["tensors"][0]["name"] = name
+        with pytest.raises(ParamError, match="is not a dotted path of names"):
+            validate_program(program)
+
+
 @pytest.mark.parametrize("train, why", HOSTILE)
 def test_a_program_that_could_run_anything_else_is_refused(train, why):
     program = copy.deepcopy(REGISTRY[KIND].param("program").default)
