@@ -141,19 +141,22 @@ def reshape_from_onnx(n):
     shape = list(n.shape(n.x(0)))
     op = n.node.op_type
     if op == "Reshape":
-        target = [int(v) for v in n.const(1)]
-        if target and target[0] == 1:  # the batch size of a file read with a batch of one (x.size(0), folded)
-            target[0] = 0
+        given = [int(v) for v in n.const(1)]
+        target = [0] + given[1:] if given and given[0] == 1 else given  # a batch of one (x.size(0), folded)
         out = _target(shape, target)
         if out is None:
-            n.refuse(f"reshape to {target} (the first size must be the batch's: 0, -1 or 1)")
+            n.refuse(f"reshape to {given} (the batch's size first, 0, -1 or 1, and the sizes of one sample)")
     else:
         axes = n.attrs.get("axes")
         if axes is None and len(n.node.input) > 1 and n.node.input[1]:
             axes = [int(v) for v in n.const(1)]
-        rank = len(shape) + 1 + (len(axes or []) if op == "Unsqueeze" else 0)
-        axes = sorted(int(a) % rank for a in (axes or []))
-        if 0 in axes or (op == "Unsqueeze" and not axes):
+        if not axes:  # every size-1 dim: the batch's too when the batch is one
+            n.refuse(f"{op.lower()} without axes (of a batch of one it would drop the batch dimension)")
+        rank = len(shape) + 1 + (len(axes) if op == "Unsqueeze" else 0)
+        if any(not -rank <= int(a) < rank for a in axes):
+            n.refuse(f"{op.lower()} of axes {list(axes)}, out of range for {rank} dims")
+        axes = sorted(int(a) % rank for a in axes)
+        if 0 in axes:
             n.refuse(f"{op.lower()} of the batch dimension has no block")
         out = list(shape)
         if op == "Squeeze":

@@ -24,8 +24,8 @@ EXPECTED = {
     "concat_bad_axis": "Concat: concat along axis 7",
     "concat_ranks": "Concat inputs have different ranks",
     "cast_unknown": "Cast: no block kind for this operator",
-    "unsqueeze_bad_axes": "Unsqueeze: no block kind for this operator",
-    "squeeze_no_axes": "Squeeze: no block kind for this operator",
+    "unsqueeze_bad_axes": "Unsqueeze: unsqueeze of axes [9], out of range for 5 dims",
+    "squeeze_no_axes": "Squeeze: squeeze without axes (of a batch of one it would drop the batch dimension)",
     "clip_two_min": "Clip: its min is not one number (shape [2], float32)",
 }
 

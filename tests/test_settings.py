@@ -74,6 +74,8 @@ def test_the_window_opens_without_torch_or_pyqtgraph_and_its_form_is_config(tmp_
 
 
 def test_the_panel_runs_the_argv_of_its_config_and_checks_as_you_type(make_window, monkeypatch):
+    # one clock second for the run folder's name: config() and start() each name it (a busy machine can tick)
+    monkeypatch.setattr("time.strftime", lambda fmt, t=None: "20261207-000000")
     w = make_window("lenet5")
     panel = w.trainer
     panel.more_button.click()
