@@ -118,9 +118,9 @@ def reshape_call(c):
         dim = c.opt(1, "dim")
         rank = len(shape) + 1 + (name == "unsqueeze")
         out = list(shape)
-        if dim is None and name == "squeeze":
-            out = [d for d in shape if d != 1]
-        elif isinstance(dim, int) and dim % rank != 0:
+        if dim is None:  # every size-1 dim: the batch's too when the batch is one
+            return f"{name} without a dim has no block (of a batch of one it would drop the batch dimension)"
+        if isinstance(dim, int) and -rank <= dim < rank and dim % rank != 0:
             d = dim % rank - 1
             out = out[:d] + [1] + out[d:] if name == "unsqueeze" else (out[:d] + out[d + 1:] if out[d] == 1 else out)
         else:
