@@ -140,7 +140,7 @@ def test_activations_match_torch_functions():
            "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid, "silu": F.silu, "leaky_relu": F.leaky_relu,
            "softmax": lambda t: F.softmax(t, 1), "clamp": lambda t: t.clamp(-1, 1), "scalar_op": lambda t: t * 1.0,
            "elu": F.elu, "celu": F.celu, "selu": F.selu, "softplus": F.softplus, "prelu": lambda t: F.prelu(
-               t, torch.tensor([0.25])), "log_softmax": lambda t: F.log_softmax(t, 1)}
+               t, torch.tensor([0.25])), "log_softmax": lambda t: F.log_softmax(t, 1), "mish": F.mish}
     assert set(ref) == set(ACTIVATIONS)
     x = torch.randn(2, 3, 5, 5) * 8
     for kind, fn in ref.items():
