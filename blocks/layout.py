@@ -377,3 +377,32 @@ def slice_from_onnx(n, shape):
         e = END if int(e) >= END else (-END if int(e) <= -END else int(e))
         index[a] = slice(int(s), e, int(st))
     return _slices(shape, tuple(index))
+
+
+# ------------------------------------------------------------------------------------------------ concat
+
+def _cat_shape(p, ins):
+    rank = len(ins[0]) + 1
+    d = p["dim"] % rank if -rank <= p["dim"] < rank else 0
+    if d == 0 or any(len(s) != len(ins[0]) for s in ins):
+        raise BlockError(f"a join along dim {p['dim']} of {', '.join(fmt_shape(s) for s in ins)} (dims 1..rank-1, "
+                         "inputs of one rank)", "shape")
+    if any(s[:d - 1] + s[d:] != ins[0][:d - 1] + ins[0][d:] for s in ins):
+        raise BlockError(f"a join along dim {d} needs the other sizes equal: {', '.join(fmt_shape(s) for s in ins)}",
+                         "shape_mismatch")
+    return ins[0][:d - 1] + (sum(s[d - 1] for s in ins),) + ins[0][d:]
+
+
+register(BlockSpec(
+    "concat_axis", "Concat (any dim)", "Merge", ports=(), variadic=True, min_inputs=1,
+    params=(Param("dim", "int", 2, "The dim joined along (1 is the channels': the Concat block)", min=-MAX_RANK,
+                  max=MAX_RANK),),
+    shape=_cat_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"along dim {p['dim']}",
+    torch=TorchCall("Cat", lambda p, i, o: [(None, p["dim"], None)]), in_table=False, in_palette=False,
+    description="Joins its inputs along a dim other than the channels (a sequence's positions, a map's rows)."))
+
+
+def split_along(dim: int, sizes: list):
+    """Slices of ``sizes`` along ``dim`` (not the channels), one per part."""
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return [("slice", dict(dim=dim, start=a, stop=a + k, step=1)) for a, k in zip(starts, sizes)]

@@ -216,3 +216,14 @@ class Slice(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x[(slice(None),) * self.dim + (slice(self.start, self.stop, self.step),)]
+
+
+class Cat(nn.Module):
+    """Its inputs joined along ``dim`` (the channels' join is the concat block's ``torch.cat([...], 1)``)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, self.dim)

@@ -700,15 +700,21 @@ def _add_shape(p, ins):
 
 def _cat_call(c):
     parts, dim = c.opt(0, "tensors"), c.opt(1, "dim", 0)
-    if dim not in (1, -3):
-        return f"torch.cat along dim {dim} (only channels, dim 1, has a block)"
-    return Made({}, list(parts))
+    shape = c.shape(parts[0]) if parts else None
+    if shape is not None and dim % (len(shape) + 1) == 1:
+        return Made({}, list(parts))
+    if shape is None or dim % (len(shape) + 1) == 0:
+        return f"torch.cat along dim {dim} (the batch's, or of unknown shape) has no block"
+    return Made(dict(dim=int(dim)), list(parts), "concat_axis")  # another dim: the join along it
 
 
 def _concat_from_onnx(n):
-    if int(n.attrs.get("axis", 1)) not in (1, -3):
-        n.refuse(f"concat along axis {n.attrs.get('axis')} (only channels, axis 1)")
-    return Made({}, [n.x(i) for i in range(len(n.node.input))])
+    axis = int(n.attrs.get("axis", 1))
+    rank = len(n.shape(n.x(0))) + 1
+    if axis % rank == 0:
+        n.refuse(f"concat along axis {axis}, the batch's")
+    inputs = [n.x(i) for i in range(len(n.node.input))]
+    return Made({}, inputs) if axis % rank == 1 else Made(dict(dim=axis), inputs, "concat_axis")
 
 
 def _merge_call(what, op):
@@ -1070,13 +1076,18 @@ def _chunk_call(c):
 def _split_call(c):
     """``torch.split(x, sizes or size, dim=1)``: channel slices."""
     size, dim, src = c.opt(1, "split_size_or_sections", c.opt(1, "split_size")), c.opt(2, "dim", 0), c.args[0]
-    ch = c.channels(src)
-    if dim not in (1, -3) or ch is None or not size:
-        return f"split along dim {dim} (only along the channels, dim 1, has a block)"
+    shape = c.shape(src)
+    if shape is None or not size or dim % (len(shape) + 1) == 0:
+        return f"split along dim {dim} (the batch's, or of unknown shape) has no block"
+    d = dim % (len(shape) + 1)
+    ch = shape[d - 1]
     sizes = [int(v) for v in size] if isinstance(size, (list, tuple)) else \
         [min(int(size), ch - i) for i in range(0, ch, int(size))]
     if sum(sizes) != ch or min(sizes) < 1:
-        return f"split of {ch} channels into {sizes}"
+        return f"split of {ch} into {sizes}"
+    if d != 1:
+        from .layout import split_along  # along another dim: slices of it
+        return Split(split_along(d, sizes), tuple(f"split{i}" for i in range(len(sizes))))
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
     return Split([("channel_slice", dict(start=a, stop=a + k)) for a, k in zip(starts, sizes)],
                  tuple(f"split{i}" for i in range(len(sizes))))
@@ -1091,18 +1102,23 @@ def _split_from_onnx(n):
     """ONNX's Split along the channels (sizes from its input, its attribute, or equal parts) as slices."""
     shape = n.shape(n.x(0))
     axis = int(n.attrs.get("axis", 0))
-    if axis % (len(shape) + 1) != 1:
-        n.refuse(f"a split along axis {axis} (only the channels, axis 1, has a block)")
+    if axis % (len(shape) + 1) == 0:
+        n.refuse(f"a split along axis {axis}, the batch's")
+    axis = axis % (len(shape) + 1)
+    length = shape[axis - 1]
     if n.opset >= 13 and len(n.node.input) > 1 and n.node.input[1]:
         sizes = [int(v) for v in n.const(1)]
     elif n.attrs.get("split"):
         sizes = [int(v) for v in n.attrs["split"]]
     else:
         parts = int(n.attrs.get("num_outputs", len(n.node.output)))
-        step = -(-shape[0] // parts)
-        sizes = [min(step, shape[0] - i * step) for i in range(parts)]
-    if sum(sizes) != shape[0] or min(sizes) < 1:
-        n.refuse(f"parts of {sizes} channels do not make its {shape[0]}")
+        step = -(-length // parts)
+        sizes = [min(step, length - i * step) for i in range(parts)]
+    if sum(sizes) != length or min(sizes) < 1:
+        n.refuse(f"parts of {sizes} do not make its {length}")
+    if axis != 1:
+        from .layout import split_along  # along another dim: slices of it
+        return Split(split_along(axis, sizes), tuple(f"split{i}" for i in range(len(sizes))))
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
     return Split([("channel_slice", dict(start=a, stop=a + k)) for a, k in zip(starts, sizes)],
                  tuple(f"split{i}" for i in range(len(sizes))))

@@ -321,3 +321,30 @@ def test_slices_of_any_dim_import_through_both_paths(tmp_path):
         net.load_state_dict(state)
         with torch.no_grad():
             torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_joins_and_splits_along_other_dims_import_through_both_paths(tmp_path):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x):
+            x = self.conv(x)
+            top, bottom = torch.split(x, [2, 4], dim=2)
+            return torch.cat([bottom, top * 2], dim=2) + torch.cat([x[:, :, :, 3:], x[:, :, :, :3]], dim=-1)
+    model = Net().eval()
+    imported = import_module(model, (3, 6, 6))
+    kinds = [n.kind for n in lower(imported.graph).nodes]
+    assert kinds.count("concat_axis") == 2 and kinds.count("slice") == 4 and REGISTRY.capture_kind() not in kinds
+    f = tmp_path / "joins.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 6, 6), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    back = import_source(str(f), (3, 6, 6), contained=False)
+    assert [n.kind for n in lower(back.graph).nodes].count("concat_axis") == 2
+    x = torch.randn(2, 3, 6, 6)
+    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
+        net = compile_graph(g).eval()
+        net.load_state_dict(state)
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
