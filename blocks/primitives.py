@@ -711,6 +711,8 @@ def _cat_call(c):
 def _concat_from_onnx(n):
     axis = int(n.attrs.get("axis", 1))
     rank = len(n.shape(n.x(0))) + 1
+    if not -rank <= axis < rank:
+        n.refuse(f"concat along axis {axis}, out of range for {rank} dims")
     if axis % rank == 0:
         n.refuse(f"concat along axis {axis}, the batch's")
     inputs = [n.x(i) for i in range(len(n.node.input))]
@@ -1102,6 +1104,8 @@ def _split_from_onnx(n):
     """ONNX's Split along the channels (sizes from its input, its attribute, or equal parts) as slices."""
     shape = n.shape(n.x(0))
     axis = int(n.attrs.get("axis", 0))
+    if not -len(shape) - 1 <= axis <= len(shape):
+        n.refuse(f"a split along axis {axis}, out of range for {len(shape) + 1} dims")
     if axis % (len(shape) + 1) == 0:
         n.refuse(f"a split along axis {axis}, the batch's")
     axis = axis % (len(shape) + 1)
