@@ -483,7 +483,11 @@ def _defined_module(spec: BlockSpec, p: dict):
 
 
 def _copy(v):
-    return list(v) if isinstance(v, list) else v
+    """A default's own copy for each block (a list of sizes, a captured program: never shared)."""
+    if isinstance(v, (list, dict)):
+        import copy
+        return copy.deepcopy(v)
+    return v
 
 
 class Registry:
