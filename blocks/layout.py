@@ -400,9 +400,3 @@ register(BlockSpec(
     shape=_cat_shape, cost=lambda p, ins, out: ZERO, summary=lambda p: f"along dim {p['dim']}",
     torch=TorchCall("Cat", lambda p, i, o: [(None, p["dim"], None)]), in_table=False, in_palette=False,
     description="Joins its inputs along a dim other than the channels (a sequence's positions, a map's rows)."))
-
-
-def split_along(dim: int, sizes: list):
-    """Slices of ``sizes`` along ``dim`` (not the channels), one per part."""
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return [("slice", dict(dim=dim, start=a, stop=a + k, step=1)) for a, k in zip(starts, sizes)]

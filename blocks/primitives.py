@@ -1070,13 +1070,19 @@ def _chunk_call(c):
     ch = c.channels(src)
     if dim != 1 or ch is None or not n or ch % n:
         return f"chunk into {n} along dim {dim} (only equal channel chunks have a block)"
-    step = ch // n
-    return Split([("channel_slice", dict(start=i * step, stop=(i + 1) * step)) for i in range(n)],
-                 tuple(f"chunk{i}" for i in range(n)))
+    return _parts(1, [ch // n] * n, "chunk")
+
+
+def _parts(dim: int, sizes: list, name: str = "split") -> Split:
+    """``sizes`` along ``dim`` as the blocks of a split: channel slices along dim 1, slices of another dim."""
+    starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return Split([("channel_slice", dict(start=a, stop=a + k)) if dim == 1 else
+                   ("slice", dict(dim=dim, start=a, stop=a + k, step=1)) for a, k in zip(starts, sizes)],
+                 tuple(f"{name}{i}" for i in range(len(sizes))))
 
 
 def _split_call(c):
-    """``torch.split(x, sizes or size, dim=1)``: channel slices."""
+    """``torch.split(x, sizes or size, dim)``: slices of that dim (channel slices along the channels)."""
     size, dim, src = c.opt(1, "split_size_or_sections", c.opt(1, "split_size")), c.opt(2, "dim", 0), c.args[0]
     shape = c.shape(src)
     if shape is None or not size or dim % (len(shape) + 1) == 0:
@@ -1087,12 +1093,7 @@ def _split_call(c):
         [min(int(size), ch - i) for i in range(0, ch, int(size))]
     if sum(sizes) != ch or min(sizes) < 1:
         return f"split of {ch} into {sizes}"
-    if d != 1:
-        from .layout import split_along  # along another dim: slices of it
-        return Split(split_along(d, sizes), tuple(f"split{i}" for i in range(len(sizes))))
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return Split([("channel_slice", dict(start=a, stop=a + k)) for a, k in zip(starts, sizes)],
-                 tuple(f"split{i}" for i in range(len(sizes))))
+    return _parts(d, sizes)
 
 
 def _slice_call(c):
@@ -1101,7 +1102,8 @@ def _slice_call(c):
 
 
 def _split_from_onnx(n):
-    """ONNX's Split along the channels (sizes from its input, its attribute, or equal parts) as slices."""
+    """ONNX's Split along any axis but the batch's (sizes from its input, its attribute, or equal parts) as
+    slices."""
     shape = n.shape(n.x(0))
     axis = int(n.attrs.get("axis", 0))
     if not -len(shape) - 1 <= axis <= len(shape):
@@ -1120,12 +1122,7 @@ def _split_from_onnx(n):
         sizes = [min(step, length - i * step) for i in range(parts)]
     if sum(sizes) != length or min(sizes) < 1:
         n.refuse(f"parts of {sizes} do not make its {length}")
-    if axis != 1:
-        from .layout import split_along  # along another dim: slices of it
-        return Split(split_along(axis, sizes), tuple(f"split{i}" for i in range(len(sizes))))
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return Split([("channel_slice", dict(start=a, stop=a + k)) for a, k in zip(starts, sizes)],
-                 tuple(f"split{i}" for i in range(len(sizes))))
+    return _parts(axis, sizes)
 
 
 def _slice_from_onnx(n):
