@@ -196,26 +196,42 @@ def _reduce_shape(p, ins):
     return tuple(out)
 
 
-def reduce_call(op):
+def _onnx_axes(n):
+    axes = n.attrs.get("axes")
+    if axes is None and len(n.node.input) > 1 and n.node.input[1]:
+        axes = [int(v) for v in n.const(1)]
+    return [int(a) for a in axes or []]
+
+
+def _global(kind: str, keep: bool):
+    return Chain([(kind, dict(output_size=[1, 1]))] + ([] if keep else [("flatten", {})]))
+
+
+def reduce_call(op, pool: str = ""):
+    """A torch rule for ``x.mean(dims)``, ``x.sum(dims)``, ...: a reduction over those dims; over H and W of a
+    C x H x W map, the global pool ``pool`` if given (then a flatten, unless the dims are kept)."""
     def rule(c):
         x = c.tensors[0] if c.tensors else None
         dims, keep = c.opt(1, "dim"), bool(c.opt(2, "keepdim", False))
         if x is None or dims is None:
             return f"{op} over every dim has no block"
         dims = [int(d) for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
+        shape = c.shape(x)
+        if pool and shape is not None and len(shape) == 3 and sorted(d % 4 for d in dims) == [2, 3]:
+            return _global(pool, keep)
         return Made(dict(op=op, dims=dims, keepdim=keep), [x], "reduce_axes")
     return rule
 
 
-def reduce_from_onnx(op):
+def reduce_from_onnx(op, pool: str = ""):
+    """An ONNX rule for ReduceMean, ReduceMax, ...: as :func:`reduce_call` says."""
     def read(n):
-        axes = n.attrs.get("axes")
-        if axes is None and len(n.node.input) > 1 and n.node.input[1]:
-            axes = [int(v) for v in n.const(1)]
+        axes, keep = _onnx_axes(n), bool(int(n.attrs.get("keepdims", 1)))
         if not axes:
             n.refuse(f"{op} over every axis has no block")
-        return Made(dict(op=op, dims=[int(a) for a in axes], keepdim=bool(int(n.attrs.get("keepdims", 1)))),
-                    [n.x(0)], "reduce_axes")
+        if pool and len(n.shape(n.x(0))) == 3 and sorted(a % 4 for a in axes) == [2, 3]:
+            return _global(pool, keep)
+        return Made(dict(op=op, dims=axes, keepdim=keep), [n.x(0)], "reduce_axes")
     return read
 
 

@@ -523,24 +523,13 @@ def _adaptive_from_torch(m):
 
 
 def _mean_call(c):
-    dims, keep = c.opt(1, "dim"), c.opt(2, "keepdim", False)
-    shape = c.shape(c.tensors[0]) if c.tensors else None
-    if dims is None or shape is None or len(shape) != 3 or \
-            sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims])) != [2, 3]:
-        from .layout import reduce_call  # over other dims, or of another shape: a reduction
-        return reduce_call("mean")(c)
-    return Chain([("adaptive_avgpool2d", dict(output_size=[1, 1]))] + ([] if keep else [("flatten", {})]))
+    from .layout import reduce_call  # over H and W: global average pooling; over other dims: a reduction
+    return reduce_call("mean", "adaptive_avgpool2d")(c)
 
 
 def _reduce_mean_from_onnx(n):
-    axes = n.attrs.get("axes")
-    if axes is None and len(n.node.input) > 1:
-        axes = [int(v) for v in n.const(1)]
-    if len(n.shape(n.x(0))) != 3 or sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
-        from .layout import reduce_from_onnx  # over other axes, or of another shape: a reduction
-        return reduce_from_onnx("mean")(n)
-    return Chain([("adaptive_avgpool2d", dict(output_size=[1, 1]))] +
-                 ([] if int(n.attrs.get("keepdims", 1)) else [("flatten", {})]))
+    from .layout import reduce_from_onnx
+    return reduce_from_onnx("mean", "adaptive_avgpool2d")(n)
 
 
 register(BlockSpec(

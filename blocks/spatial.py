@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import fields
-from .imports import Chain, FromOnnx, FromTorch, pair
+from .imports import FromOnnx, FromTorch, pair
 from .spec import MAX_SPATIAL, BlockError, BlockSpec, Cost, Param, TorchCall, fmt_shape, register
 
 ZERO = Cost(0, 0)
@@ -31,24 +31,13 @@ def _amax_call(c):
         if c.opt(2, "return_indices", False):
             return "adaptive max pool with its indices"
         return dict(output_size=pair(c.opt(1, "output_size", 1)))
-    dims, keep = c.opt(1, "dim"), c.opt(2, "keepdim", False)
-    shape = c.shape(c.tensors[0]) if c.tensors else None
-    if dims is None or shape is None or len(shape) != 3 or \
-            sorted(d % 4 for d in (dims if isinstance(dims, (list, tuple)) else [dims])) != [2, 3]:
-        from .layout import reduce_call  # over other dims: a reduction
-        return reduce_call("max")(c)
-    return Chain([("adaptive_maxpool2d", dict(output_size=[1, 1]))] + ([] if keep else [("flatten", {})]))
+    from .layout import reduce_call  # over H and W: global max pooling; over other dims: a reduction
+    return reduce_call("max", "adaptive_maxpool2d")(c)
 
 
 def _reduce_max_from_onnx(n):
-    axes = n.attrs.get("axes")
-    if axes is None and len(n.node.input) > 1:
-        axes = [int(v) for v in n.const(1)]
-    if len(n.shape(n.x(0))) != 3 or sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
-        from .layout import reduce_from_onnx  # over other axes: a reduction
-        return reduce_from_onnx("max")(n)
-    return Chain([("adaptive_maxpool2d", dict(output_size=[1, 1]))] +
-                 ([] if int(n.attrs.get("keepdims", 1)) else [("flatten", {})]))
+    from .layout import reduce_from_onnx
+    return reduce_from_onnx("max", "adaptive_maxpool2d")(n)
 
 
 register(BlockSpec(
