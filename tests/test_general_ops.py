@@ -15,6 +15,26 @@ from builder.importers import import_module, import_source
 from helpers import single
 
 
+def _through_onnx(model, shape, folder, name="model"):
+    """``model`` written by torch.onnx (opset 17, any batch) and imported back: the import and the file."""
+    f = folder / f"{name}.onnx"
+    torch.onnx.export(model, torch.zeros(1, *shape), str(f), opset_version=17, dynamo=False,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    return import_source(str(f), shape, contained=False), f
+
+
+def _onnxruntime(f, x):
+    return torch.from_numpy(ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0])
+
+
+def _runs_as(imported, x, want, rtol, atol):
+    """The imported network with its weights gives ``want`` for ``x``."""
+    net = compile_graph(imported.graph).eval()
+    net.load_state_dict(imported.state)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), want, rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("kind, params, fn", [
     ("scalar_op", {"op": "add", "value": 0.5}, lambda t: t + 0.5),
     ("scalar_op", {"op": "rsub", "value": 1.0}, lambda t: 1 - t),
@@ -97,21 +117,13 @@ def test_a_model_that_reads_its_own_tensor_is_captured_whole():
 
 
 def test_the_onnx_path_makes_their_blocks_and_equals_onnxruntime(tmp_path):
-    model = Ops().eval()
-    f = tmp_path / "ops.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    imported = import_source(str(f), (3, 8, 8), contained=False)
+    imported, f = _through_onnx(Ops().eval(), (3, 8, 8), tmp_path)
     kinds = [n.kind for n in lower(imported.graph).nodes]
     for kind, count in (("scalar_op", 4), ("clamp", 1), ("pad2d", 2), ("zeropad2d", 1), ("channel_slice", 2),
                         ("upsample", 1)):
         assert kinds.count(kind) == count, (kind, kinds)
-    net = compile_graph(imported.graph).eval()
-    net.load_state_dict(imported.state)
     x = torch.randn(3, 3, 8, 8)
-    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
-    with torch.no_grad():
-        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+    _runs_as(imported, x, _onnxruntime(f, x), 1e-4, 1e-5)
 
 
 def test_an_onnx_constant_per_channel_becomes_a_learned_scale(tmp_path):
@@ -171,22 +183,13 @@ def test_the_second_batch_imports_through_both_paths(tmp_path):
     kinds = [n.kind for n in lower(imported.graph).nodes]
     assert REGISTRY.capture_kind() not in kinds and all(k in kinds for k in KINDS), kinds
     x = torch.randn(3, 3, 8, 8)
-    net = compile_graph(imported.graph).eval()
-    net.load_state_dict(imported.state)
     with torch.no_grad():
-        torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
-    f = tmp_path / "acts.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    back = import_source(str(f), (3, 8, 8), contained=False)
+        _runs_as(imported, x, model(x), 1e-5, 1e-6)
+    back, f = _through_onnx(model, (3, 8, 8), tmp_path)
     kinds = [n.kind for n in lower(back.graph).nodes]
     # opset 17 writes the tanh GELU as its arithmetic (x * x * x, tanh, ...): those blocks, not a GELU
     assert all(k in kinds for k in KINDS if k != "gelu") and "tanh" in kinds, kinds
-    net = compile_graph(back.graph).eval()
-    net.load_state_dict(back.state)
-    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
-    with torch.no_grad():
-        torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+    _runs_as(back, x, _onnxruntime(f, x), 1e-4, 1e-5)
 
 
 LAYOUT = ("permute", "layernorm", "reshape", "softmax", "reduce_axes")
@@ -212,20 +215,13 @@ def test_layouts_and_reductions_import_through_both_paths(tmp_path):
     imported = import_module(model, (3, 6, 6))
     kinds = [n.kind for n in lower(imported.graph).nodes]
     assert REGISTRY.capture_kind() not in kinds and all(k in kinds for k in LAYOUT), kinds
-    f = tmp_path / "layout.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 6, 6), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    back = import_source(str(f), (3, 6, 6), contained=False)
+    back, f = _through_onnx(model, (3, 6, 6), tmp_path)
     kinds = [n.kind for n in lower(back.graph).nodes]
     # the ONNX file's Transpose, LayerNormalization, Transpose is the channels' layer norm's pattern
     assert all(k in kinds for k in ("layernorm2d", "reshape", "softmax", "reduce_axes")), kinds
     x = torch.randn(3, 3, 6, 6)
-    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
-    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
-        net = compile_graph(g).eval()
-        net.load_state_dict(state)
-        with torch.no_grad():
-            torch.testing.assert_close(net(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+    for path in (imported, back):
+        _runs_as(path, x, _onnxruntime(f, x), 1e-4, 1e-5)
 
 
 def test_a_sequence_input_is_c_by_l(tmp_path):
@@ -257,17 +253,10 @@ def test_resizing_to_any_size_imports_through_both_paths(tmp_path):
     assert [(p["size"], p["scale"], p["mode"], p["align_corners"]) for p in resizes] == [
         ([7, 9], [], "bicubic", False), ([7, 9], [], "bilinear", True), ([7, 9], [1.5, 1.5], "nearest", False)]
     x = torch.randn(2, 2, 5, 6)
-    net = compile_graph(imported.graph).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(net(x), model(x))
-    f = tmp_path / "resize.onnx"
-    torch.onnx.export(model, torch.zeros(1, 2, 5, 6), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    back = import_source(str(f), (2, 5, 6), contained=False)
+    _runs_as(imported, x, model(x), 1.3e-6, 1e-5)  # float32's own tolerances
+    back, f = _through_onnx(model, (2, 5, 6), tmp_path)
     assert sum(1 for n in lower(back.graph).nodes if n.kind == "resize") == 3
-    want = ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0]
-    with torch.no_grad():
-        torch.testing.assert_close(compile_graph(back.graph).eval()(x), torch.from_numpy(want), rtol=1e-4, atol=1e-5)
+    _runs_as(back, x, _onnxruntime(f, x), 1e-4, 1e-5)
 
 
 def test_two_tensors_elementwise_import_through_both_paths(tmp_path):
@@ -284,17 +273,12 @@ def test_two_tensors_elementwise_import_through_both_paths(tmp_path):
     imported = import_module(model, (3, 8, 8))
     ops = [n.params["op"] for n in lower(imported.graph).nodes if n.kind == "binary"]
     assert ops == ["max", "min", "div", "sub"]
-    f = tmp_path / "binary.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    back = import_source(str(f), (3, 8, 8), contained=False)
+    back, _ = _through_onnx(model, (3, 8, 8), tmp_path)
     assert [n.params["op"] for n in lower(back.graph).nodes if n.kind == "binary"] == ["max", "min", "div", "sub"]
     x = torch.randn(2, 3, 8, 8)
-    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
-        net = compile_graph(g).eval()
-        net.load_state_dict(state)
-        with torch.no_grad():
-            torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        for path in (imported, back):
+            _runs_as(path, x, model(x), 1e-5, 1e-6)
 
 
 def test_slices_of_any_dim_import_through_both_paths(tmp_path):
@@ -310,17 +294,12 @@ def test_slices_of_any_dim_import_through_both_paths(tmp_path):
     imported = import_module(model, (3, 9, 9))
     kinds = [n.kind for n in lower(imported.graph).nodes]
     assert kinds.count("channel_slice") == 2 and kinds.count("slice") == 2, kinds
-    f = tmp_path / "slices.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 9, 9), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    back = import_source(str(f), (3, 9, 9), contained=False)
+    back, _ = _through_onnx(model, (3, 9, 9), tmp_path)
     x = torch.randn(2, 3, 9, 9)
-    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
-        assert REGISTRY.capture_kind() not in [n.kind for n in lower(g).nodes]
-        net = compile_graph(g).eval()
-        net.load_state_dict(state)
-        with torch.no_grad():
-            torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        for path in (imported, back):
+            assert REGISTRY.capture_kind() not in [n.kind for n in lower(path.graph).nodes]
+            _runs_as(path, x, model(x), 1e-5, 1e-6)
 
 
 def test_joins_and_splits_along_other_dims_import_through_both_paths(tmp_path):
@@ -337,14 +316,9 @@ def test_joins_and_splits_along_other_dims_import_through_both_paths(tmp_path):
     imported = import_module(model, (3, 6, 6))
     kinds = [n.kind for n in lower(imported.graph).nodes]
     assert kinds.count("concat_axis") == 2 and kinds.count("slice") == 4 and REGISTRY.capture_kind() not in kinds
-    f = tmp_path / "joins.onnx"
-    torch.onnx.export(model, torch.zeros(1, 3, 6, 6), str(f), opset_version=17, dynamo=False,
-                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    back = import_source(str(f), (3, 6, 6), contained=False)
+    back, _ = _through_onnx(model, (3, 6, 6), tmp_path)
     assert [n.kind for n in lower(back.graph).nodes].count("concat_axis") == 2
     x = torch.randn(2, 3, 6, 6)
-    for g, state in ((imported.graph, imported.state), (back.graph, back.state)):
-        net = compile_graph(g).eval()
-        net.load_state_dict(state)
-        with torch.no_grad():
-            torch.testing.assert_close(net(x), model(x), rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        for path in (imported, back):
+            _runs_as(path, x, model(x), 1e-5, 1e-6)
