@@ -188,32 +188,36 @@ def test_an_onnx_import_past_its_time_limit_is_one_message_and_exit_2(tmp_path, 
 
 
 def test_the_childs_steps_are_followed_while_it_works(tmp_path, monkeypatch):
-    """Issue 24: what the child does now (the module it captures) is this process's progress while it waits."""
+    """Issue 24: what the child does now (the module it captures) is this process's progress while it waits. The
+    model's forward, once it runs for real (not under fx), holds the child until the test has seen that step:
+    it reads a FIFO the test writes to then."""
+    import os
     import threading
 
     from builder.importers import progress
-    (tmp_path / "sleepy.py").write_text(
-        "import time\nimport torch\nfrom torch import nn\n\n\nclass Sleepy(nn.Module):\n"
-        "    def forward(self, x):\n        time.sleep(0.5)\n        return torch.roll(x, 1, 2)\n\n\n"
+    release = tmp_path / "release"
+    os.mkfifo(release)
+    (tmp_path / "held.py").write_text(
+        "import torch\nfrom torch import nn\n\nRELEASED = []\n\n\nclass Held(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        if not RELEASED and not isinstance(x, torch.fx.Proxy):  # the capture: wait for the test\n"
+        f"            RELEASED.append(open({str(release)!r}).read())\n"
+        "        return torch.roll(x, 1, 2)\n\n\n"
         "class Net(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-        "        self.slow = Sleepy()\n\n    def forward(self, x):\n        return self.slow(x) * 2\n")
+        "        self.slow = Held()\n\n    def forward(self, x):\n        return self.slow(x) * 2\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    seen, stop = [], threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            now = progress.current()
-            if now and (not seen or seen[-1] != now):
-                seen.append(now)
-            stop.wait(0.02)
     progress.reset()
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
-        imported = import_source("sleepy:Net", (3, 8, 8), timeout_s=120)
-    finally:
-        stop.set()
-        watcher.join(10)
-    assert "Capturing slow (Sleepy): no kind stands for it" in seen, seen
-    assert imported.notes[0] == "slow: Sleepy captured whole (sleepy.Sleepy)"
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.update(imported=import_source("held:Net", (3, 8, 8),
+                                                                                   timeout_s=120)))
+    worker.start()
+    seen = progress.wait_for("Capturing slow (Held): no kind stands for it", timeout=120)
+    writer = threading.Thread(target=release.write_text, args=("go",), daemon=True)  # opens once the child reads
+    writer.start()
+    worker.join(150)
+    if writer.is_alive():  # the child never read it: let the writer go
+        os.close(os.open(release, os.O_RDONLY | os.O_NONBLOCK))
+    writer.join(10)
+    assert seen, progress.current()
+    assert result["imported"].notes[0] == "slow: Held captured whole (held.Held)"

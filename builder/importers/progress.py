@@ -3,14 +3,22 @@ the command line: the importers call :func:`step`; an import in a child process 
 parent follows (:func:`to_file`, :func:`follow`)."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 _state: dict = {"text": "", "file": None}
+_changed = threading.Condition()
+
+
+def _set(text: str) -> None:
+    with _changed:
+        _state["text"] = text
+        _changed.notify_all()
 
 
 def step(text: str) -> None:
     """Say what the import does now."""
-    _state["text"] = text
+    _set(text)
     f = _state["file"]
     if f is not None:
         try:
@@ -25,7 +33,14 @@ def current() -> str:
 
 
 def reset() -> None:
-    _state["text"] = ""
+    _set("")
+
+
+def wait_for(text: str, timeout: float) -> bool:
+    """Wait until the import says ``text`` (from this process or the child it follows); False after
+    ``timeout`` seconds."""
+    with _changed:
+        return _changed.wait_for(lambda: _state["text"] == text, timeout)
 
 
 def to_file(path) -> None:
@@ -39,5 +54,5 @@ def follow(path) -> None:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, ValueError):
         return
-    if text:
-        _state["text"] = text[:300]
+    if text and text[:300] != _state["text"]:
+        _set(text[:300])
