@@ -51,6 +51,12 @@ MAX_CONSTANT = 65536        # numbers a constant may hold in the file
 MAX_NUMEL = 2 ** 31
 
 
+def value_name(name: str) -> bool:
+    """Whether ``name`` may name a value in a program's code: lower case, no dunder, keyword or reserved name."""
+    return bool(NAME.match(name)) and not name.startswith("__") and not keyword.iskeyword(name) and \
+        name not in RESERVED
+
+
 def _fail(where: str, why: str):
     raise ParamError(f"program: {where}: {why}")
 
@@ -114,8 +120,7 @@ def _nodes(block, n_inputs: int, tensors: set, where: str) -> dict:
                 and isinstance(node[2], list) and isinstance(node[3], dict)):
             _fail(at, "must be [name, target, args, kwargs]")
         name, target, args, kwargs = node
-        if not NAME.match(name) or name.startswith("__") or keyword.iskeyword(name) or name in RESERVED or \
-                name in names:
+        if not value_name(name) or name in names:
             _fail(at, f"{name!r} is not a free lower-case name")
         if not (target in OPERATORS or (ATEN.match(target) and not DENIED.search(target))):
             _fail(at, f"{target!r} is not an ATen operator or a Python operator a program may call")

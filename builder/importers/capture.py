@@ -111,10 +111,10 @@ class _Names:
         self.taken = set(inputs)
 
     def __call__(self, name: str) -> str:
-        from blocks.program import NAME, RESERVED
+        from blocks.program import value_name
         base = re.sub(r"[^a-z0-9_]", "_", name.lower())[:60] or "v"
-        if not NAME.match(base) or base in RESERVED or base.startswith("self"):
-            base = "v_" + base
+        if not value_name(base):  # the validator's own rule: a keyword, a dunder, a reserved name
+            base = "v_" + base.lstrip("_")
         cand, n = base, 2
         while cand in self.taken:
             cand, n = f"{base}_{n}", n + 1
