@@ -54,7 +54,7 @@ def ours(case, folder) -> str:
         return "refused"
     first = np.asarray(inputs[0])
     for spec, value in list(zip(graph_inputs, inputs))[1:]:  # the other inputs: constants of the network
-        if value is None or not isinstance(value, np.ndarray):
+        if value is None or not isinstance(value, (np.ndarray, np.generic)):  # an array, or one number
             return "refused"
         model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), spec.name))
         model.graph.input.remove(spec)

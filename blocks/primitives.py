@@ -637,6 +637,11 @@ def _gemm_from_onnx(n):
         n.refuse("only y = x W^T + b with a constant W")
     if not int(a.get("transB", 0)):
         w = w.T
+    if b is not None:  # ONNX broadcasts C to the output: one number, or one per feature (in a row or not)
+        b = n.array(b, w.dtype)
+        if b.size not in (1, w.shape[0]) or b.ndim > 2 or b.ndim == 2 and b.shape[0] != 1:
+            n.refuse(f"a bias of shape {list(b.shape)} (one per feature has a block)")
+        b = b.reshape(-1) if b.size == w.shape[0] else n.array([b.reshape(-1)[0]] * w.shape[0], w.dtype)
     n.weights.update({"weight": w} | ({"bias": b} if b is not None else {}))
     return dict(out_features=int(w.shape[0]), bias=b is not None)
 

@@ -215,6 +215,13 @@ def _program(ep, n_inputs: int, tensors: dict, constants: list) -> dict:
 
 
 def _why(e: Exception) -> CaptureError:
+    seen = e
+    while seen is not None:  # a refusal raised by the module's own forward, perhaps wrapped by torch.export
+        if isinstance(seen, CaptureError):
+            return seen
+        if getattr(seen, "refusal", False):
+            return CaptureError("operator", str(seen))
+        seen = seen.__cause__ or seen.__context__
     text = f"{type(e).__name__}: {e}"
     if re.search(r"data.dependent|GuardOnDataDependent|DataDependent|dynamic control flow", text, re.I):
         return CaptureError("control flow", "its forward branches on the values of a tensor (data-dependent "
@@ -317,6 +324,11 @@ def _capture(module, args: list, source: str) -> dict:
         with torch.no_grad():
             one = tuple(t[:1] for t in example)
             out = wrapper(one)
+            two = wrapper(example)
+            if not isinstance(two, torch.Tensor) or not isinstance(out, torch.Tensor) or two.dim() < 1 or \
+                    out.dim() < 1 or two.shape[0] != 2 or out.shape[0] != 1 or two.shape[1:] != out.shape[1:]:
+                raise CaptureError("capture", "its output's first dimension is not the batch (it mixes the batch "
+                                              "with the other sizes)")
             with FlopCounterMode(display=False) as fc:
                 wrapper(one)
     finally:

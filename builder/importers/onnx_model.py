@@ -141,11 +141,7 @@ class OnnxNode:
 
     def shape(self, block: str) -> tuple:
         """The output shape of a block made so far, without the batch dimension."""
-        from ..core.analysis import analyze
-        shape = analyze(self.job.g).blocks[block].out_shape
-        if not shape:
-            raise _Refuse(f"the shape of its input {block!r} is not known")
-        return shape
+        return self.job.block_shape(block)
 
     def channels(self, block: str) -> int:
         return self.shape(block)[0]
@@ -202,6 +198,11 @@ class _Onnx:
         self.folded: set = set()  # ids of the nodes whose outputs are computed ahead (constants)
         self.opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.current = None  # the node being read (a message about a file that breaks the importer names it)
+        self.initializers = {t.name for t in model.graph.initializer}  # the file's weights (not computed)
+        self.read = {n for node in model.graph.node for n in node.input} | {o.name for o in model.graph.output}
+        self.notes: list = []  # what became captured blocks, and why
+        self.shapes: dict = {}  # block id -> its output shape (no batch), checked as each block is made
+        self.made_now: list = []  # the blocks made for the node being converted
 
     def problem(self, node, why):
         where = node.scope if isinstance(node, _Fused) else _scope(node)
@@ -246,15 +247,27 @@ class _Onnx:
         return cand
 
     def add(self, node, kind, params, inputs, tensors=None, output: int = 0):
+        """A block for ``node`` reading ``inputs``; its shape is checked as it is made, so a rule whose block
+        cannot take its input is refused here (and the node goes to the exact fallback)."""
+        from ..core.analysis import evaluate
         bid = self.fresh(node, kind)
         try:
             self.g.add_block(kind, params, bid)
         except Exception as e:  # noqa: BLE001  a value out of the library's range
-            self.problem(node, str(e))
-            return None
-        for src in inputs:
-            if src is not None:
-                self.g.connect(src, bid, check_cycle=False)
+            raise _Refuse(str(e)) from None
+        sources = [src for src in inputs if src is not None]
+        for src in sources:
+            self.g.connect(src, bid, check_cycle=False)
+        if all(src in self.shapes for src in sources):
+            blk = self.g.block(bid)
+            result = evaluate(kind, blk.params, tuple(self.shapes[src] for src in sources))
+            if result.errors or result.out_shape is None:
+                self.g.remove_block(bid)
+                from blocks.spec import fill_sources
+                why = result.errors[0][1] if result.errors else "its output shape is not known"
+                raise _Refuse(fill_sources(why, sources)[0])
+            self.shapes[bid] = tuple(result.out_shape)
+        self.made_now.append(bid)
         for name, array in (tensors or {}).items():
             import torch
             self.state[f"{bid}.{name}"] = torch.from_numpy(np.array(array, copy=True))
@@ -306,6 +319,7 @@ class _Onnx:
             self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims}: {e}"))
             return
         self.value[inputs[0].name] = bid
+        self.shapes[bid] = tuple(shape)
         self._prefold(_static_shapes(self.model, inputs[0].name, shape))
         live = [n for n in self._fuse(self.nodes) if id(n) not in self.folded]
         # a leaf module (a child "0" that is a MaxPool2d) is the one node of its scope: its id is the scope
@@ -329,6 +343,7 @@ class _Onnx:
                     self.failed.update(node.output)
                 continue
             handler = converter_for(node.op_type, self.opset)
+            self.made_now = []
             if any(n in self.failed for n in node.input):
                 self.failed.update(node.output)  # follows from a problem already listed; an op without a
                 if handler is None and node.op_type not in FOLDABLE:  # block is still named (arithmetic that
@@ -342,8 +357,12 @@ class _Onnx:
                     raise _Refuse("no block kind for this operator")
                 handler(self, node, _attrs(node))
             except _Refuse as r:
-                self.problem(node, str(r))
-                self.failed.update(node.output)
+                for bid in self.made_now:  # what a rule made before it refused (one part of a Split)
+                    if bid in self.g:
+                        self.g.remove_block(bid)
+                        self.state = {k: v for k, v in self.state.items() if not k.startswith(bid + ".")}
+                if not self._opaque(node, str(r)):
+                    self.failed.update(node.output)
         for i, out in enumerate(graph.output):
             src = self.tensor_in(out.name)
             if src is None:
@@ -351,6 +370,39 @@ class _Onnx:
             self.g.add_block("output", {} if i == 0 else dict(role="aux", loss_weight=0.3),
                              "output" if i == 0 else f"output_{i}")
             self.g.connect(src, "output" if i == 0 else f"output_{i}", check_cycle=False)
+
+    def _opaque(self, node, why: str) -> bool:
+        """The exact fallback for a node no kind's rule maps: captured blocks (:mod:`.onnx_opaque`), listed in
+        the notes; False, with the problem listed, when it cannot be captured either."""
+        from .capture import CaptureError
+        from .onnx_opaque import capture_node
+        progress.step(f"Capturing {_scope(node) or node.name or node.op_type} ({node.op_type}): {why}")
+        try:
+            made = capture_node(self, node, _attrs(node))
+        except _Refuse as r:
+            self.problem(node, f"{why}; it cannot be captured either: {r}")
+            return False
+        except CaptureError as e:
+            self.problem(node, f"{why}; it cannot be captured either: {e.why}")
+            return False
+        from blocks import REGISTRY
+        for k, params, inputs, tensors in made:
+            if params is None:
+                self.value[node.output[k]] = inputs[0]
+                continue
+            try:
+                bid = self.add(node, REGISTRY.capture_kind(), params, inputs, tensors, output=k)
+            except _Refuse as r:
+                self.problem(node, f"{why}; its capture cannot be used: {r}")
+                return False
+            self.notes.append(f"{bid}: ONNX {node.op_type} captured ({why})")
+        return True
+
+    def block_shape(self, block: str) -> tuple:
+        """The output shape of a block made so far, without the batch dimension."""
+        if block not in self.shapes:
+            raise _Refuse(f"the shape of its input {block!r} is not known")
+        return self.shapes[block]
 
     # ------------------------------------------------------------------ constants computed ahead
     def _prefold(self, shapes: dict) -> None:
@@ -372,8 +424,7 @@ class _Onnx:
     def _fold(self, node) -> bool:
         """Arithmetic on constants left after the first pass (sizes of blocks onnx could not infer)."""
         if node.op_type == "Shape" and node.input[0] in self.value and isinstance(self.value[node.input[0]], str):
-            from ..core.analysis import analyze
-            return self._shape(node, (1,) + tuple(analyze(self.g).blocks[self.value[node.input[0]]].out_shape))
+            return self._shape(node, (1,) + self.block_shape(self.value[node.input[0]]))
         return self._arithmetic(node)
 
     def _shape(self, node, dims) -> bool:
@@ -706,7 +757,7 @@ def import_onnx(path: Path, input_shape=None) -> Imported:
     job.g.meta["imported_from"] = Path(path).name
     progress.step(f"Laying out {len(job.g)} blocks")
     place(job.g)
-    return Imported(job.g, job.state)
+    return Imported(job.g, job.state, job.notes)
 
 
 _register_kinds()
