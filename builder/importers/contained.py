@@ -121,6 +121,9 @@ def _read(source: str, out: Path, code: int, err: str, memory_gib: float):
     said = f" (its last words: {last[:300]})" if last else ""
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        if -code == signal.SIGABRT and "bad_alloc" in last:  # C++'s allocator gave up: the memory limit
+            raise _failure(source, f"ran out of memory during the import (the limit is {memory_gib:g} GiB; "
+                                   f"{last.strip()[:200]})")
         hint = f" (out of memory? the limit is {memory_gib:g} GiB)" if -code in (signal.SIGKILL, signal.SIGSEGV) \
             else ""
         raise _failure(source, f"the import was ended by signal {name}{hint}{said}")

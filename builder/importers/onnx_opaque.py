@@ -12,6 +12,11 @@ import re
 
 import numpy as np
 
+from . import onnx_ops_spatial, onnx_ops_tensor
+from .onnx_ops import Call, implementation
+
+IMPLEMENTATIONS = (onnx_ops_tensor, onnx_ops_spatial)  # the operators' torch code, registered as it is imported
+
 
 def _plain(v):
     """An attribute as plain Python (tuples, not lists; text, not bytes), so equal nodes capture once."""
@@ -53,8 +58,6 @@ def make_module(op: str, opset: int, attrs: dict, slots: list, output: int, outp
     import torch
     from torch import nn
 
-    from .onnx_ops import Call, implementation
-
     class OnnxOperator(nn.Module):
         def __init__(self):
             super().__init__()
@@ -92,7 +95,6 @@ def capture_node(job, node, attrs: dict) -> list:
     the network reads (params None: that output is its input, unchanged); raises :class:`CaptureError` with why
     it cannot be captured."""
     from .capture import CaptureError, capture
-    from .onnx_ops import implementation
     impl = implementation(node.op_type, job.opset)
     if impl is None:
         raise CaptureError("operator", f"no implementation of {node.op_type} at opset {job.opset}")
