@@ -105,9 +105,9 @@ def _conv_cost(p, ins, out, bias=None):
 
 
 def _flat_width(ch, ins):
-    """Flatten's features: the channels times the grid (the channels alone on a 1x1 map)."""
+    """Flatten's features: the channels times the grid or the length (the channels alone on a 1x1 map)."""
     hw = 1
-    for d in (ins[0][1:] if len(ins[0]) == 3 else ()):
+    for d in ins[0][1:]:
         hw *= d
     return ch[0] if hw == 1 else ch[0] * hw
 

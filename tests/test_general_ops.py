@@ -225,13 +225,17 @@ def test_layouts_and_reductions_import_through_both_paths(tmp_path):
 
 
 def test_a_sequence_input_is_c_by_l(tmp_path):
-    """An ONNX model of N x C x L sequences imports with a C x L input; a C-vector model with a C input."""
+    """An ONNX model of N x C x L sequences imports with a C x L input (its flatten's features are C x L); a
+    C-vector model with a C input."""
     from builder.core.analysis import analyze
     seq = nn.Sequential(nn.Conv1d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 8, 2)).eval()
     f = tmp_path / "seq.onnx"
     torch.onnx.export(seq, torch.zeros(1, 4, 10), str(f), dynamo=False, input_names=["input"])
-    with pytest.raises(Exception, match="Conv"):  # a 1-D convolution has no kind yet: said, not wrong
-        import_source(str(f), contained=False)
+    imported = import_source(str(f), contained=False)  # a 1-D convolution has no kind: captured, exactly
+    assert [b.type for b in imported.graph.blocks()] == ["input", REGISTRY.capture_kind(), "relu", "flatten",
+                                                          "linear", "output"]
+    x = torch.randn(3, 4, 10)
+    _runs_as(imported, x, seq(x), 1e-5, 1e-6)
     mlp = nn.Sequential(nn.Linear(5, 7), nn.ELU(), nn.Linear(7, 3), nn.LogSoftmax(1)).eval()
     f = tmp_path / "mlp.onnx"
     torch.onnx.export(mlp, torch.zeros(1, 5), str(f), dynamo=False, input_names=["input"])

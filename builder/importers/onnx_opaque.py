@@ -8,9 +8,12 @@ What cannot be captured exactly is refused with the reason (an operator that mix
 sizes, a random one, an input whose sizes are not known)."""
 from __future__ import annotations
 
+import keyword
 import re
 
 import numpy as np
+
+from blocks.names import torch_name_clash
 
 from . import onnx_ops_spatial, onnx_ops_tensor
 from .onnx_ops import Call, implementation
@@ -43,12 +46,13 @@ def _names(op: str, opset: int, count: int) -> list:
         if formal and i >= len(formal) - 1 and count > len(formal):
             base = f"{base}_{i}"
         name = re.sub(r"[^a-z0-9_]", "_", base.lower()).strip("_") or "input"
-        if not name[0].isalpha():
+        if not name[0].isalpha() or keyword.iskeyword(name) or torch_name_clash(name):
             name = "t_" + name
         if name in out:
             name = f"{name}_{i}"
         out.append(name)
     return out
+
 
 
 def make_module(op: str, opset: int, attrs: dict, slots: list, output: int, outputs: int):
@@ -112,6 +116,10 @@ def capture_node(job, node, attrs: dict) -> list:
                           if np.asarray(job.const[name]).ndim else (np.asarray(job.const[name]).item(),)))
         elif name in job.const:
             value = np.asarray(job.const[name])
+            own = name.rsplit(".", 1)[-1].lower()  # an initializer's own name ("gamma"), where it is one
+            if re.fullmatch(r"[a-z][a-z0-9_]{0,59}", own) and own not in names and not keyword.iskeyword(own) \
+                    and not torch_name_clash(own):
+                names[i] = own
             parameter = value.dtype.kind == "f" and value.size > 1 and i not in impl.buffers and \
                 name in job.initializers
             slots.append(("tensor", names[i], value, parameter))
@@ -131,8 +139,14 @@ def capture_node(job, node, attrs: dict) -> list:
     source = f"onnx.{node.op_type} (opset {job.opset})"
     for k in wanted:
         module = make_module(node.op_type, job.opset, attrs, slots, k, len(node.output))
-        with torch.no_grad():
-            same = module(*examples) is examples[0]
+        try:
+            with torch.no_grad():
+                same = module(*examples) is examples[0]
+        except Exception as e:  # noqa: BLE001  a refusal of the implementation, or a node it cannot compute
+            if getattr(e, "refusal", False):
+                raise CaptureError("operator", str(e)) from None
+            raise CaptureError("operator", f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}") \
+                from None
         if same:  # the identity here (a dropout of ratio 0, a reduction over no axes): the value passes through
             made.append((k, None, blocks[:1], {}))
             continue

@@ -67,8 +67,13 @@ class Call:
         return None if v is None else [int(e) for e in np.asarray(v).reshape(-1)]
 
     def number(self, i: int, default):
+        """Static input ``i`` as one number (``default`` when absent); more than one is refused."""
         v = self.given(i)
-        return default if v is None or np.asarray(v).size == 0 else float(np.asarray(v).reshape(-1)[0])
+        if v is None or np.asarray(v).size == 0:
+            return default
+        if np.asarray(v).size != 1:
+            raise Unsupported(f"input {i} holds {np.asarray(v).size} numbers where it takes one")
+        return float(np.asarray(v).reshape(-1)[0])
 
 
 def _axis(axis: int, rank: int) -> int:

@@ -45,6 +45,8 @@ def _conv(c):
     if not 1 <= n <= 3:
         raise Unsupported(f"a {n}-D convolution")
     kernel = list(c.a.get("kernel_shape", w.shape[2:]))
+    if kernel != list(w.shape[2:]):
+        raise Unsupported(f"kernel_shape {kernel} disagrees with its weight's {list(w.shape[2:])}")
     strides, dilations = list(c.a.get("strides", [1] * n)), list(c.a.get("dilations", [1] * n))
     begin, end = _pads(c, list(x.shape[2:]), kernel, strides, dilations)
     if begin == end:
@@ -64,6 +66,8 @@ def _conv_transpose(c):
         raise Unsupported(f"a {n}-D transposed convolution")
     sizes = list(x.shape[2:])
     kernel = list(c.a.get("kernel_shape", w.shape[2:]))
+    if kernel != list(w.shape[2:]):
+        raise Unsupported(f"kernel_shape {kernel} disagrees with its weight's {list(w.shape[2:])}")
     strides, dilations = list(c.a.get("strides", [1] * n)), list(c.a.get("dilations", [1] * n))
     extra = list(c.a.get("output_padding", [0] * n))
     full = [s * (i - 1) + (k - 1) * d + 1 + e for i, s, k, d, e in zip(sizes, strides, kernel, dilations, extra)]
@@ -259,7 +263,8 @@ def _axis_weights(size: int, out: int, scale: float, c, roi) -> tuple[np.ndarray
     """The (out x size) matrix that resizes one axis (the coordinate rule, the interpolation and its options of
     the node), and which outputs lie outside a crop (tf_crop_and_resize), or None."""
     ctm = _text(c.a.get("coordinate_transformation_mode", "half_pixel" if c.opset >= 11 else "asymmetric"))
-    mode = _text(c.a.get("mode", "nearest"))
+    mode = c.a.get("mode", b"nearest")  # ONNX's own bytes ("linear" is a kind's id too, and not meant here)
+    mode = mode.encode() if isinstance(mode, str) else mode
     y = np.arange(out, dtype=np.float64)
     width = scale * size
     outside = None
@@ -283,12 +288,12 @@ def _axis_weights(size: int, out: int, scale: float, c, roi) -> tuple[np.ndarray
     whole = x == np.floor(x)
     left = np.where(whole, x - 1, np.floor(x)).astype(np.int64)  # the pixel on the left, as onnx prefers
     ratio = np.where(whole, 1.0, x - np.floor(x))
-    antialias = bool(c.a.get("antialias", 0)) and scale < 1 and mode != "nearest"
+    antialias = bool(c.a.get("antialias", 0)) and scale < 1 and mode != b"nearest"
     a = c.a.get("cubic_coeff_a", -0.75)
     matrix = np.zeros((out, size))
     for o in range(out):
         r = ratio[o]
-        if mode == "nearest":
+        if mode == b"nearest":
             nm = _text(c.a.get("nearest_mode", "round_prefer_floor"))
             if r == 1.0:
                 coeffs = [0.0, 1.0]
@@ -298,12 +303,12 @@ def _axis_weights(size: int, out: int, scale: float, c, roi) -> tuple[np.ndarray
                 if up is None:
                     raise Unsupported(f"nearest mode {nm!r}")
                 coeffs = [float(not up), float(up)]
-        elif mode == "linear":
+        elif mode == b"linear":
             coeffs = _linear_aa(r, scale) if antialias else [1 - r, r]
-        elif mode == "cubic":
+        elif mode == b"cubic":
             coeffs = _cubic_aa(r, scale, a) if antialias else _cubic(r, a)
         else:
-            raise Unsupported(f"resize mode {mode!r}")
+            raise Unsupported(f"resize mode {_text(mode)!r}")
         coeffs = np.array(coeffs, dtype=np.float64)
         first = left[o] - len(coeffs) // 2 + 1
         index = np.arange(first, first + len(coeffs))

@@ -280,6 +280,9 @@ def _slice(c):
         starts, ends, axes, steps = c.ints(1), c.ints(2), c.ints(3), c.ints(4)
     axes = list(axes) if axes is not None else list(range(len(starts)))
     steps = steps or [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps) or 0 in steps:
+        raise Unsupported(f"starts {list(starts)}, ends {list(ends)}, axes {axes} and steps {steps} do not make "
+                          "slices")
     for start, end, axis, step in zip(starts, ends, axes, steps):
         axis = _sample_axis(axis, x.dim(), "a slice")
         size = x.shape[axis]
