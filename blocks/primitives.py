@@ -203,19 +203,27 @@ _CONV_PARAMS = (
 )
 
 def _input_shape(p, ins):
-    """C x H x W; C x L with no width (a sequence); C with neither (a vector of features)."""
-    c, h, w = p["channels"], p["height"], p["width"]
+    """C x H x W; C x D x H x W with a depth (a clip of frames, a volume); C x L with no width (a sequence); C
+    with neither (a vector of features)."""
+    c, d, h, w = p["channels"], p.get("depth", 0), p["height"], p["width"]
     if w and not h:
         raise BlockError("an input with a width needs a height (height 0 is a vector of channels)", "invalid")
-    return (c,) if not h else (c, h) if not w else (c, h, w)
+    if d and not w:
+        raise BlockError("an input with a depth needs a height and a width (a volume or a clip of images)",
+                         "invalid")
+    return (c,) if not h else (c, h) if not w else (c, h, w) if not d else (c, d, h, w)
 
 
 def input_params(shape) -> dict:
-    """The Input block's parameters for a shape without the batch dimension: C x H x W, C x L or C."""
+    """The Input block's parameters for a shape without the batch dimension: C x H x W, C x D x H x W, C x L or
+    C."""
     shape = tuple(int(d) for d in shape)
-    if not 1 <= len(shape) <= 3:
-        raise ValueError(f"an input is C, C x L or C x H x W, not {len(shape)} sizes")
-    return dict(channels=shape[0], height=shape[1] if len(shape) > 1 else 0, width=shape[2] if len(shape) > 2 else 0)
+    if not 1 <= len(shape) <= 4:
+        raise ValueError(f"an input is C, C x L, C x H x W or C x D x H x W, not {len(shape)} sizes")
+    if len(shape) == 4:
+        return dict(channels=shape[0], depth=shape[1], height=shape[2], width=shape[3])
+    return dict(channels=shape[0], depth=0, height=shape[1] if len(shape) > 1 else 0,
+                width=shape[2] if len(shape) > 2 else 0)
 
 
 register(BlockSpec(
@@ -223,12 +231,15 @@ register(BlockSpec(
     params=(Param("channels", "int", 3, "Image channels", min=1, max=MAX_CHANNELS),
             Param("height", "int", 224, "Image height in pixels (a sequence's length)", min=0, max=MAX_SPATIAL,
                   zero="none: a vector of channels"),
-            Param("width", "int", 224, "Image width in pixels", min=0, max=MAX_SPATIAL, zero="none: a sequence")),
+            Param("width", "int", 224, "Image width in pixels", min=0, max=MAX_SPATIAL, zero="none: a sequence"),
+            Param("depth", "int", 0, "Frames of a clip, or slices of a volume, before height and width", min=0,
+                  max=MAX_SPATIAL, zero="none: an image")),
     shape=_input_shape,
     cost=lambda p, ins, out: ZERO,
-    summary=lambda p: "x".join(str(v) for v in (p["channels"], p["height"], p["width"]) if v), in_table=False,
-    description="The image that enters the network (channels x height x width; a sequence has no width, a "
-                "vector of features neither)."))
+    summary=lambda p: "x".join(str(v) for v in (p["channels"], p.get("depth", 0), p["height"], p["width"]) if v),
+    in_table=False,
+    description="The image that enters the network (channels x height x width; a clip or a volume has a depth "
+                "before them, a sequence has no width, a vector of features neither)."))
 
 AUX_LOSS_WEIGHT = 0.3  # GoogLeNet's auxiliary classifiers' share of the loss (Szegedy et al., 2014)
 

@@ -326,3 +326,28 @@ def test_joins_and_splits_along_other_dims_import_through_both_paths(tmp_path):
     with torch.no_grad():
         for path in (imported, back):
             _runs_as(path, x, model(x), 1e-5, 1e-6)
+
+
+def test_a_clip_input_is_c_by_d_by_h_by_w_and_a_video_cnn_imports_exactly():
+    """torchvision's R3D-18 (3-D convolutions over a clip of frames) imports with a C x D x H x W input: what no kind
+    stands for (Conv3d, BatchNorm3d, AdaptiveAvgPool3d) is captured, with torchvision's params, MACs and outputs."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from torchvision.models.video import r3d_18
+
+    from builder.core.analysis import analyze
+    torch.manual_seed(0)
+    model = r3d_18(num_classes=5).eval()
+    imported = import_module(model, (3, 4, 32, 32))
+    a = analyze(imported.graph)
+    assert a.blocks["input"].out_shape == (3, 4, 32, 32) and imported.graph.block("input").params["depth"] == 4
+    kinds = [b.type for b in imported.graph.blocks()]
+    assert kinds.count(REGISTRY.capture_kind()) == 9 and kinds[-2:] == ["linear", "output"]  # 8 blocks, the pool
+    assert [n.split(":")[0] for n in imported.notes] == ["stem.0", "stem.1"] + [
+        f"layer{i}.{j}" for i in range(1, 5) for j in range(2)] + ["avgpool"]  # the stem's group listed too
+    with FlopCounterMode(display=False) as fc:
+        model(torch.zeros(1, 3, 4, 32, 32))
+    assert a.inference.params == sum(p.numel() for p in model.parameters())
+    assert a.inference.macs == fc.get_total_flops() // 2
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        _runs_as(imported, x, model(x), 1e-5, 1e-5)

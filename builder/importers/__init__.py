@@ -17,14 +17,16 @@ __all__ = ["Imported", "import_module", "import_source", "default_input", "save_
 
 
 def parse_size(text: str) -> tuple:
-    """``3x224x224`` (or ``3,224,224``) as (C, H, W); ValueError saying what is expected otherwise."""
+    """``3x224x224`` (or ``3,224,224``) as (C, H, W); a clip or a volume ``3x16x112x112`` as (C, D, H, W); a
+    sequence ``4x100`` (C, L); ValueError saying what is expected otherwise."""
     parts = str(text).lower().replace(",", "x").split("x")
     try:
         size = tuple(int(p) for p in parts)
     except ValueError:
         size = ()
-    if len(size) != 3 or min(size) < 1:
-        raise ValueError(f"the input size must be CxHxW (three positive numbers, e.g. 3x224x224), not {text!r}")
+    if not 2 <= len(size) <= 4 or min(size) < 1:
+        raise ValueError(f"the input size must be CxHxW (positive numbers, e.g. 3x224x224; CxDxHxW for a clip or "
+                         f"a volume, CxL for a sequence), not {text!r}")
     return size
 
 

@@ -307,10 +307,10 @@ class _Onnx:
         dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
         self.input_name, self.input_dims = inputs[0].name, dims
         shape = tuple(self.input_shape) if self.input_shape else tuple(dims[1:])
-        if not 1 <= len(shape) <= 3 or any(d is None or d < 1 for d in shape):
+        if not 1 <= len(shape) <= 4 or any(d is None or d < 1 for d in shape):
             self.problems.append(ImportProblem("input", inputs[0].name, f"shape {dims} is not N x C x H x W, "
-                                                                         "N x C x L or N x C with known sizes "
-                                                                         "(pass --input CxHxW)"))
+                                                                         "N x C x D x H x W, N x C x L or N x C "
+                                                                         "with known sizes (pass --input CxHxW)"))
             return
         from blocks.primitives import input_params
         try:
@@ -600,7 +600,7 @@ def _static_shapes(model, input_name: str, shape) -> dict:
         for vi in m.graph.input:
             if vi.name == input_name:
                 dims = vi.type.tensor_type.shape.dim
-                if len(dims) != 4:
+                if len(dims) != len(shape) + 1:
                     return {}
                 for d, v in zip(dims, (1,) + tuple(shape)):
                     d.Clear()

@@ -415,10 +415,24 @@ def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
     progress.step(f"Laying out {len(graph)} blocks")
     place(graph)
-    notes = [f"{b.id}: {b.params['label']} captured whole ({b.params['program']['source']})"
-             for b in graph.blocks() if b.spec is not None and b.spec.captures]
+    notes = [f"{bid}: {params['label']} captured whole ({params['program']['source']})"
+             for bid, params in _captured(graph)]
     notes += [f"{k}: not read by the model's forward, left out" for k in unused]
     return Imported(graph, state, notes)
+
+
+def _captured(graph: Graph) -> list:
+    """(id, params) of every captured block, those inside groups too (``stem.0``), in the graph's order."""
+    from blocks import REGISTRY
+
+    def walk(nodes, prefix):
+        for bid, kind, params in nodes:
+            spec = REGISTRY.get(kind)
+            if spec is not None and spec.captures:
+                yield prefix + bid, params
+            elif isinstance(params, dict) and isinstance(params.get("graph"), dict):
+                yield from walk(params["graph"].get("nodes", ()), f"{prefix}{bid}.")
+    return list(walk(((b.id, b.type, b.params) for b in graph.blocks()), ""))
 
 
 def _in_registration_order(graph: Graph, model) -> Graph:
