@@ -164,8 +164,10 @@ def test_cli_import_then_info_train_and_export(tmp_path):
     r = _cli("export", str(f), "--format", "py", "-o", str(tmp_path / "r18.py"), "--weights",
              str(tmp_path / "resnet18.safetensors"))
     assert r.returncode == 0, r.stderr
-    r = _cli("import", "torchvision:resnet18", "-o", str(tmp_path / "x.json"), "--input", "3x64")
+    r = _cli("import", "torchvision:resnet18", "-o", str(tmp_path / "x.json"), "--input", "3x6x4x")
     assert r.returncode == 2 and "input size must be CxHxW" in r.stderr
+    r = _cli("import", "torchvision:resnet18", "-o", str(tmp_path / "x.json"), "--input", "3x64")  # a sequence
+    assert r.returncode == 2 and "conv1: Convolution needs a CxHxW input, got 3x64" in r.stderr
     r = _cli("import", "torchvision:resnet_nope", "-o", str(tmp_path / "x.json"))
     assert r.returncode == 2 and "torchvision has no classification model" in r.stderr
     (tmp_path / "oddnet.py").write_text("import torch\nfrom torch import nn\n\n\nclass Odd(nn.Module):\n"

@@ -54,16 +54,18 @@ def _names(op: str, opset: int, count: int) -> list:
     return out
 
 
+_CLASS: list = []
 
-def make_module(op: str, opset: int, attrs: dict, slots: list, output: int, outputs: int):
-    """The node as an nn.Module of the network's tensors: ``slots`` holds, per ONNX input, ("x", k) for the
-    network's k-th tensor, ("tensor", name, array, parameter) for a constant kept as a tensor, ("static",
-    values) for one read as numbers, or None when absent."""
+
+def _operator_class():
+    """One module class for every captured node, made once (equal nodes are then equal modules, captured once)."""
+    if _CLASS:
+        return _CLASS[0]
     import torch
     from torch import nn
 
     class OnnxOperator(nn.Module):
-        def __init__(self):
+        def __init__(self, op, opset, attrs, slots, output, outputs):
             super().__init__()
             self._op, self._opset, self._output, self._outputs = op, opset, output, outputs
             self._attrs = tuple(sorted((k, _plain(v)) for k, v in attrs.items()))
@@ -90,21 +92,29 @@ def make_module(op: str, opset: int, attrs: dict, slots: list, output: int, outp
             out = implementation(self._op, self._opset).fn(Call(dict(self._attrs), inputs, self._opset,
                                                                   self._outputs))
             return out[self._output] if isinstance(out, (tuple, list)) else out
-    OnnxOperator.__name__ = OnnxOperator.__qualname__ = re.sub(r"\W", "", op) or "OnnxOperator"
-    return OnnxOperator()
+    _CLASS.append(OnnxOperator)
+    return OnnxOperator
+
+
+def make_module(op: str, opset: int, attrs: dict, slots: list, output: int, outputs: int):
+    """The node as an nn.Module of the network's tensors, giving its output ``output``: ``slots`` holds, per ONNX
+    input, ("x", k) for the network's k-th tensor, ("tensor", name, array, parameter) for a constant kept as a
+    tensor, ("static", values) for one read as numbers, or None when absent."""
+    return _operator_class()(op, opset, attrs, slots, output, outputs)
 
 
 def capture_node(job, node, attrs: dict) -> list:
     """Captured blocks for ``node``: [(output index, block params, input block ids, tensors)] for each output
     the network reads (params None: that output is its input, unchanged); raises :class:`CaptureError` with why
     it cannot be captured."""
+    import torch
+
     from .capture import CaptureError, capture
     impl = implementation(node.op_type, job.opset)
     if impl is None:
         raise CaptureError("operator", f"no implementation of {node.op_type} at opset {job.opset}")
     names = _names(node.op_type, job.opset, len(node.input))
     slots, blocks, examples = [], [], []
-    import torch
     for i, name in enumerate(node.input):
         if not name:
             slots.append(None)
