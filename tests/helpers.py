@@ -12,6 +12,22 @@ def load_module(path, name="exported"):
     return mod
 
 
+def reloaded(imported, path):
+    """An import written as a project file and its weights, read back: (graph, compiled network with the
+    weights)."""
+    import copy
+
+    from builder.backend.compiler import compile_graph
+    from builder.core import project
+    from builder.importers import save_imported
+    from builder.train.weights import load_tensors
+    written = save_imported(copy.deepcopy(imported), path)
+    graph = project.load(written[0])
+    net = compile_graph(graph)
+    net.load_state_dict(load_tensors(written[1]), strict=True)
+    return graph, net
+
+
 def feature_graph():
     """A small graph with every construct a forward has: concat (Inception), add (a residual block), an
     auxiliary head (the training-only section), flatten and linear."""

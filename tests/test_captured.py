@@ -12,13 +12,11 @@ from torch import nn
 
 from blocks import REGISTRY, ParamError
 from blocks.program import validate_program
-from builder.backend.compiler import compile_graph
 from builder.core import project
 from builder.core.errors import ProjectError
-from builder.importers import import_module, save_imported
-from builder.train.weights import load_tensors
+from builder.importers import import_module
 from exports import export_graph
-from helpers import load_module
+from helpers import load_module, reloaded
 
 KIND = REGISTRY.capture_kind()
 
@@ -98,10 +96,7 @@ def test_params_and_macs_are_the_modules(imported):
 
 
 def test_a_project_file_round_trip_compiles_trains_and_exports_the_same(imported, tmp_path):
-    written = save_imported(copy.deepcopy(imported), tmp_path / "net.json")
-    g = project.load(written[0])
-    net = compile_graph(g)
-    net.load_state_dict(load_tensors(written[1]), strict=True)
+    g, net = reloaded(imported, tmp_path / "net.json")
     model = _model()
     x = torch.randn(4, 3, 9, 9)
     with torch.no_grad():

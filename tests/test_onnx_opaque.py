@@ -3,7 +3,6 @@ whose attributes no kind's rule reads becomes a captured block with the operator
 file's weights as trainable parameters under their own names, and it compiles, trains, round-trips through the
 project file and exports (PyTorch and ONNX) like any block. What cannot be computed exactly for any batch is
 refused with one message naming the node."""
-import copy
 from pathlib import Path
 
 import onnx
@@ -17,14 +16,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from blocks import REGISTRY
 from builder.backend.compiler import compile_graph
-from builder.core import project
 from builder.core.analysis import analyze
 from builder.core.errors import ModelImportError
-from builder.importers import import_source, save_imported
+from builder.importers import import_source
 from builder.importers.onnx_model import import_onnx
-from builder.train.weights import load_tensors
 from exports import export_graph
-from helpers import load_module
+from helpers import load_module, reloaded
 
 KIND = REGISTRY.capture_kind()
 
@@ -102,10 +99,7 @@ def test_outputs_params_and_macs_are_exact(imported, exported):
 
 
 def test_it_trains_round_trips_and_exports_like_any_block(imported, tmp_path):
-    written = save_imported(copy.deepcopy(imported), tmp_path / "odd.json")
-    g = project.load(written[0])
-    net = compile_graph(g)
-    net.load_state_dict(load_tensors(written[1]), strict=True)
+    g, net = reloaded(imported, tmp_path / "odd.json")
     model = _model()
     x = torch.randn(4, 3, 8, 8)
     net.train(), model.train()

@@ -37,17 +37,23 @@ def _pads(c, sizes, kernel, strides, dilations) -> tuple[list, list]:
     return pads[:n], pads[n:]
 
 
-@implements("Conv")
-def _conv(c):
-    import torch.nn.functional as F
+def _window(c, what: str):
+    """A convolution's input, weight, bias, spatial dims, kernel, strides and dilations (the kernel_shape attribute
+    must agree with the weight)."""
     x, w, b = c.x, c.inputs[1], c.given(2)
     n = x.dim() - 2
     if not 1 <= n <= 3:
-        raise Unsupported(f"a {n}-D convolution")
+        raise Unsupported(f"a {n}-D {what}")
     kernel = list(c.a.get("kernel_shape", w.shape[2:]))
     if kernel != list(w.shape[2:]):
         raise Unsupported(f"kernel_shape {kernel} disagrees with its weight's {list(w.shape[2:])}")
-    strides, dilations = list(c.a.get("strides", [1] * n)), list(c.a.get("dilations", [1] * n))
+    return x, w, b, n, kernel, list(c.a.get("strides", [1] * n)), list(c.a.get("dilations", [1] * n))
+
+
+@implements("Conv")
+def _conv(c):
+    import torch.nn.functional as F
+    x, w, b, n, kernel, strides, dilations = _window(c, "convolution")
     begin, end = _pads(c, list(x.shape[2:]), kernel, strides, dilations)
     if begin == end:
         pad = begin
@@ -60,15 +66,8 @@ def _conv(c):
 @implements("ConvTranspose")
 def _conv_transpose(c):
     import torch.nn.functional as F
-    x, w, b = c.x, c.inputs[1], c.given(2)
-    n = x.dim() - 2
-    if not 1 <= n <= 3:
-        raise Unsupported(f"a {n}-D transposed convolution")
+    x, w, b, n, kernel, strides, dilations = _window(c, "transposed convolution")
     sizes = list(x.shape[2:])
-    kernel = list(c.a.get("kernel_shape", w.shape[2:]))
-    if kernel != list(w.shape[2:]):
-        raise Unsupported(f"kernel_shape {kernel} disagrees with its weight's {list(w.shape[2:])}")
-    strides, dilations = list(c.a.get("strides", [1] * n)), list(c.a.get("dilations", [1] * n))
     extra = list(c.a.get("output_padding", [0] * n))
     full = [s * (i - 1) + (k - 1) * d + 1 + e for i, s, k, d, e in zip(sizes, strides, kernel, dilations, extra)]
     mode = _auto_pad(c)
