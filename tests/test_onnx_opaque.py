@@ -175,3 +175,13 @@ def test_dropout_in_training_mode_is_refused_as_random(tmp_path):
     with pytest.raises(ModelImportError) as e:
         import_onnx(f, (2, 4, 4))
     assert "dropout in training mode draws random numbers" in str(e.value)
+
+
+def test_a_resize_too_large_to_capture_exactly_is_refused_before_it_allocates(tmp_path):
+    sizes = helper.make_tensor("sizes", TensorProto.INT64, [4], [1, 2, 4, 50_000_000])
+    f = _one_node(tmp_path, "Resize", (2, 4, 4), None, inputs=("", "", "sizes"), initializers=(sizes,),
+                  mode="cubic")
+    with pytest.raises(ModelImportError) as e:
+        import_onnx(f, (2, 4, 4))
+    assert "resizing an axis of 4 to 50000000 needs a 50000000 x 4 matrix, over the 67,108,864 values" in \
+        str(e.value)

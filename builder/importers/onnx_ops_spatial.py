@@ -258,12 +258,18 @@ def _mvn(c):
 
 # ------------------------------------------------------------------ resizing
 
+MAX_MATRIX = 1 << 26  # weights of one resized axis (output x input sizes): 512 MiB as float64
+
+
 def _axis_weights(size: int, out: int, scale: float, c, roi) -> tuple[np.ndarray, np.ndarray | None]:
     """The (out x size) matrix that resizes one axis (the coordinate rule, the interpolation and its options of
     the node), and which outputs lie outside a crop (tf_crop_and_resize), or None."""
     ctm = _text(c.a.get("coordinate_transformation_mode", "half_pixel" if c.opset >= 11 else "asymmetric"))
     mode = c.a.get("mode", b"nearest")  # ONNX's own bytes ("linear" is a kind's id too, and not meant here)
     mode = mode.encode() if isinstance(mode, str) else mode
+    if out * size > MAX_MATRIX:
+        raise Unsupported(f"resizing an axis of {size} to {out} needs a {out} x {size} matrix, over the "
+                          f"{MAX_MATRIX:,} values an exact resize may hold")
     y = np.arange(out, dtype=np.float64)
     width = scale * size
     outside = None
