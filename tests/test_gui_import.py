@@ -118,6 +118,34 @@ def test_import_an_onnx_file_from_the_dialog(qtbot, win, tmp_path, monkeypatch, 
         win.totals.toolTip()
 
 
+def test_an_onnx_file_with_an_operator_no_kind_stands_for_opens_and_says_what_was_captured(qtbot, win, tmp_path,
+                                                                                             monkeypatch):
+    """Issue 24: a CumSum (no kind) in an ONNX file is captured exactly; the window's message names it."""
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            return torch.cumsum(self.conv(x), 3)
+    onnx_file = tmp_path / "running.onnx"
+    torch.onnx.export(Net().eval(), (torch.randn(1, 3, 12, 12),), str(onnx_file), dynamo=False)
+    target = tmp_path / "running.json"
+    answer_paths(monkeypatch, win, onnx_file, target)
+    chosen = when_modal(ImportDialog, lambda dlg: QTest.mouseClick(dlg.from_file, Qt.LeftButton))
+    with qtbot.waitSignal(win.imported, timeout=120000):
+        win.act_import.trigger()
+    chosen.check()
+    assert win.doc.path == target
+    assert [b.type for b in win.doc.graph.blocks()] == ["input", "conv2d", "captured", "output"]
+    said = win.messages.history[-1]
+    assert said == (f"Imported {onnx_file}: running.json, running.safetensors; 1 captured whole (no kind stands "
+                    f"for them): cumsum ({target})"), said
+
+
 def test_freeze_a_block_in_the_inspector_and_train_with_it_frozen(qtbot, win, tmp_path):
     win.open_template("lenet5")
     qtbot.waitUntil(lambda: not win.doc.analysis_pending, timeout=10000)

@@ -566,7 +566,7 @@ class MainWindow(QMainWindow):
                 return
             written, notes = result
             self.open_path(target, ask=False)
-            captured = [n.split(":")[0] for n in notes if " captured whole " in n]
+            captured = [n.split(":")[0] for n in notes if " captured " in n]  # a module, a call, an ONNX node
             extra = f"; {len(captured)} captured whole (no kind stands for them): {', '.join(captured[:6])}" \
                     f"{', …' if len(captured) > 6 else ''}" if captured else ""
             self.say(f"Imported {source}: {', '.join(Path(p).name for p in written)}{extra}", target)
