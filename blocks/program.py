@@ -224,16 +224,51 @@ def _text(v, first_input: str) -> str:
     return repr(v)
 
 
+# ATen operators written as the PyTorch a person writes: each is the same operator with the same positional
+# arguments (torch.batch_norm and torch.layer_norm are ATen's own, whose arguments F's reorder). An infix form
+# needs its exact arguments and no keywords; anything else stays ``torch.ops.aten...``.
+_INFIX = {"aten.add.Tensor": ("{0} + {1}", 2), "aten.sub.Tensor": ("{0} - {1}", 2), "aten.mul.Tensor": ("{0} * {1}", 2),
+          "aten.div.Tensor": ("{0} / {1}", 2), "aten.matmul.default": ("{0} @ {1}", 2),
+          "aten.pow.Tensor_Scalar": ("{0} ** {1}", 2), "aten.pow.Tensor_Tensor": ("{0} ** {1}", 2),
+          "aten.neg.default": ("-{0}", 1)}
+_CALLS = {"aten.conv1d.default": "F.conv1d", "aten.conv2d.default": "F.conv2d", "aten.conv3d.default": "F.conv3d",
+          "aten.linear.default": "F.linear", "aten.max_pool2d.default": "F.max_pool2d",
+          "aten.avg_pool2d.default": "F.avg_pool2d", "aten.adaptive_avg_pool2d.default": "F.adaptive_avg_pool2d",
+          "aten.pad.default": "F.pad", "aten.hardtanh.default": "F.hardtanh", "aten.silu.default": "F.silu",
+          "aten.gelu.default": "F.gelu", "aten.relu.default": "torch.relu", "aten.sigmoid.default": "torch.sigmoid",
+          "aten.tanh.default": "torch.tanh", "aten.batch_norm.default": "torch.batch_norm",
+          "aten.layer_norm.default": "torch.layer_norm", "aten.cat.default": "torch.cat",
+          "aten.where.self": "torch.where", "aten.softmax.int": "torch.softmax"}
+_METHODS = {"aten.mean.dim": "mean", "aten.sum.dim_IntList": "sum", "aten.amax.default": "amax",
+            "aten.amin.default": "amin", "aten.view.default": "view", "aten.reshape.default": "reshape",
+            "aten.permute.default": "permute", "aten.flatten.using_ints": "flatten", "aten.transpose.int": "transpose",
+            "aten.unsqueeze.default": "unsqueeze", "aten.squeeze.dim": "squeeze", "aten.expand.default": "expand",
+            "aten.index_select.default": "index_select", "aten.cumsum.default": "cumsum", "aten.abs.default": "abs",
+            "aten.sqrt.default": "sqrt", "aten.rsqrt.default": "rsqrt", "aten.exp.default": "exp",
+            "aten.log.default": "log", "aten.clamp.default": "clamp", "aten.unfold.default": "unfold",
+            "aten.contiguous.default": "contiguous", "aten.add_.Tensor": "add_", "aten.copy_.default": "copy_",
+            "aten.roll.default": "roll"}
+
+
+def _expr(target: str, texts: list, keywords: list) -> str:
+    if target in OPERATORS:
+        return OPERATORS[target].format(*texts)
+    infix = _INFIX.get(target)
+    if infix is not None and len(texts) == infix[1] and not keywords:
+        return infix[0].format(*texts)
+    if target in _CALLS:
+        return f"{_CALLS[target]}({', '.join(texts + keywords)})"
+    if target in _METHODS and texts:
+        return f"{texts[0]}.{_METHODS[target]}({', '.join(texts[1:] + keywords)})"
+    return f"torch.ops.{target}({', '.join(texts + keywords)})"
+
+
 def _lines(block: dict, first_input: str, indent: str) -> list:
     lines = []
     for name, target, args, kwargs in block["nodes"]:
         texts = [_text(a, first_input) for a in args]
-        if target in OPERATORS:
-            expr = OPERATORS[target].format(*texts)
-        else:
-            texts += [f"{k}={_text(a, first_input)}" for k, a in kwargs.items()]
-            expr = f"torch.ops.{target}({', '.join(texts)})"
-        lines.append(f"{indent}{name} = {expr}")
+        keywords = [f"{k}={_text(a, first_input)}" for k, a in kwargs.items()]
+        lines.append(f"{indent}{name} = {_expr(target, texts, keywords)}")
     lines.append(f"{indent}return {block['result']}")
     return lines
 

@@ -118,7 +118,10 @@ def test_a_project_file_round_trip_compiles_trains_and_exports_the_same(imported
     files = export_graph(g, "py", tmp_path / "model.py", weights=net.state_dict())
     text = files[0].read_text()
     assert "class Gate(nn.Module):" in text and "self.gate = Gate()" in text
-    assert "torch.ops.aten.batch_norm.default(" in text
+    # the captured operators as PyTorch writes them: functions, methods and operators
+    assert "batch_norm = torch.batch_norm(conv2d, self.bn.weight, self.bn.bias, self.bn.running_mean" in text
+    assert "roll = x.roll([1], [3])" in text and "mean = batch_norm.mean([2, 3], True)" in text
+    assert "torch.ops.aten" not in text
     exported = load_module(files[0], "exported_captured").build_model(weights=str(files[1])).eval()
     with torch.no_grad():
         torch.testing.assert_close(exported(x), model(x), rtol=1e-5, atol=1e-6)
