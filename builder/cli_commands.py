@@ -216,13 +216,15 @@ def _cmd_import(args) -> int:
         print(f"wrote {p}")
     print(f"{len(imported.graph)} blocks ({composites} composites or groups); inference {a.inference.params:,} "
           f"params, {a.inference.macs:,} MACs; training {a.training.params:,} params")
-    if imported.notes:
-        print(f"{len(imported.notes)} module{'s' if len(imported.notes) != 1 else ''} no kind stands for, captured "
-              "with their exact operators:")
-        for note in imported.notes[:40]:
-            print(f"  {note}")
-        if len(imported.notes) > 40:
-            print(f"  ... and {len(imported.notes) - 40} more")
+    captured = [n for n in imported.notes if " captured " in n]
+    if captured:
+        noun = "ONNX operator" if all(": ONNX " in n for n in captured) else "module"
+        print(f"{len(captured)} {noun}{'s' if len(captured) != 1 else ''} no kind stands for, captured with their "
+              "exact operators:")
+    for note in (captured + [n for n in imported.notes if n not in captured])[:40]:
+        print(f"  {note}")
+    if len(imported.notes) > 40:
+        print(f"  ... and {len(imported.notes) - 40} more")
     return 0
 
 

@@ -185,3 +185,14 @@ def test_a_resize_too_large_to_capture_exactly_is_refused_before_it_allocates(tm
         import_onnx(f, (2, 4, 4))
     assert "resizing an axis of 4 to 50000000 needs a 50000000 x 4 matrix, over the 67,108,864 values" in \
         str(e.value)
+
+
+def test_the_command_line_lists_the_captured_operators(exported, tmp_path, capsys):
+    from builder.cli import main as cli
+    assert cli(["import", str(exported), "-o", str(tmp_path / "odd.json"), "--input", "3x8x8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-5:] == ["4 ONNX operators no kind stands for, captured with their exact operators:",
+                        "  cumsum: ONNX CumSum captured (no block kind for this operator)",
+                        "  matmul: ONNX MatMul captured (no block kind for this operator)",
+                        "  abs: ONNX Abs captured (no block kind for this operator)",
+                        "  sqrt: ONNX Sqrt captured (no block kind for this operator)"]
