@@ -196,3 +196,18 @@ def test_the_command_line_lists_the_captured_operators(exported, tmp_path, capsy
                         "  matmul: ONNX MatMul captured (no block kind for this operator)",
                         "  abs: ONNX Abs captured (no block kind for this operator)",
                         "  sqrt: ONNX Sqrt captured (no block kind for this operator)"]
+
+
+def test_a_ceil_mode_average_pool_counts_its_padding_but_not_the_ceil_reach(tmp_path):
+    """Padding at the end only, ceil mode, count_include_pad: the last window starts inside the input and its
+    padding, the padding counts in the average and the reach past it does not (onnxruntime's output)."""
+    f = _one_node(tmp_path, "AveragePool", (2, 6, 6), None, kernel_shape=[3, 3], strides=[3, 3], pads=[0, 0, 2, 2],
+                  ceil_mode=1, count_include_pad=1)
+    imported = import_onnx(f, (2, 6, 6))
+    net = compile_graph(imported.graph).eval()
+    x = torch.randn(3, 2, 6, 6)
+    with torch.no_grad():
+        got = net(x)
+    want = torch.from_numpy(ort.InferenceSession(str(f)).run(None, {"x": x.numpy()})[0])
+    assert got.shape == want.shape == (3, 2, 2, 2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

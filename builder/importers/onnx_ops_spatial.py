@@ -92,9 +92,10 @@ def _conv_transpose(c):
     return y if b is None else y + b.reshape([1, -1] + [1] * n)
 
 
-def _windows(x, kernel, strides, dilations, begin, end, ceil: bool, fill: float):
-    """Every pooling window of ``x`` (N x C x spatial), as N x C x out... x kernel..., ONNX's rules for the
-    output size; the padding and the ceil mode's extra reach hold ``fill``."""
+def _windows(x, kernel, strides, dilations, begin, end, ceil: bool, fill: float, reach_fill: float | None = None):
+    """Every pooling window of ``x`` (N x C x spatial), as N x C x out... x kernel..., and the window dims;
+    ONNX's rules for the output size. The padding holds ``fill``, the ceil mode's extra reach past it
+    ``reach_fill`` (default: ``fill``)."""
     import torch.nn.functional as F
     n = len(kernel)
     extra = []
@@ -105,10 +106,13 @@ def _windows(x, kernel, strides, dilations, begin, end, ceil: bool, fill: float)
         if ceil and (out - 1) * s >= size + b:  # the last window starts inside the input or its padding
             out -= 1
         extra.append(max((out - 1) * s + reach - (size + b + e), 0))
-    x = F.pad(x, _pad_flat(begin, [e + x_ for e, x_ in zip(end, extra)]), value=fill)
+    if reach_fill is None or reach_fill == fill:
+        x = F.pad(x, _pad_flat(begin, [e + x_ for e, x_ in zip(end, extra)]), value=fill)
+    else:
+        x = F.pad(F.pad(x, _pad_flat(begin, end), value=fill), _pad_flat([0] * n, extra), value=reach_fill)
     for i, (k, s, d) in enumerate(zip(kernel, strides, dilations)):
         x = x.unfold(2 + i, (k - 1) * d + 1, s)[..., ::d]
-    return x, extra, tuple(range(-n, 0))
+    return x, tuple(range(-n, 0))
 
 
 def _pool_args(c):
@@ -128,7 +132,7 @@ def _max_pool(c):
     kernel, strides, dilations, begin, end, ceil = _pool_args(c)
     if c.a.get("storage_order", 0) and c.outputs > 1:
         raise Unsupported("indices in column-major order")
-    win, _, dims = _windows(c.x, kernel, strides, dilations, begin, end, ceil, -math.inf)
+    win, dims = _windows(c.x, kernel, strides, dilations, begin, end, ceil, -math.inf)
     y = win.amax(dims)
     if c.outputs < 2:
         return y
@@ -136,7 +140,7 @@ def _max_pool(c):
     x = c.x
     spatial = int(np.prod(x.shape[2:]))
     where = torch.arange(spatial, dtype=torch.float64).reshape((1, 1) + tuple(x.shape[2:])).expand(x.shape)
-    pos, _, _ = _windows(where, kernel, strides, dilations, begin, end, ceil, -1.0)
+    pos, _ = _windows(where, kernel, strides, dilations, begin, end, ceil, -1.0)
     flat_win = win.flatten(-len(kernel))
     best = flat_win.argmax(-1, keepdim=True)
     index = pos.flatten(-len(kernel)).gather(-1, best).squeeze(-1).to(torch.int64)
@@ -150,22 +154,18 @@ def _max_pool(c):
 def _avg_pool(c):
     import torch
     kernel, strides, dilations, begin, end, ceil = _pool_args(c)
-    win, extra, dims = _windows(c.x, kernel, strides, dilations, begin, end, ceil, 0.0)
-    total = win.sum(dims)
+    win, dims = _windows(c.x, kernel, strides, dilations, begin, end, ceil, 0.0)
     ones = torch.ones((1, 1) + tuple(c.x.shape[2:]), dtype=c.x.dtype)
-    if c.a.get("count_include_pad", 0):  # the padding counts, the ceil mode's extra reach does not
-        import torch.nn.functional as F
-        ones = F.pad(ones, _pad_flat(begin, end), value=1.0)
-        begin, end = [0] * len(kernel), [0] * len(kernel)
-    count, _, _ = _windows(ones, kernel, strides, dilations, begin, [e for e in end], ceil, 0.0)
-    return total / count.sum(dims)
+    pad = 1.0 if c.a.get("count_include_pad", 0) else 0.0  # the padding may count, the ceil mode's reach never
+    count, _ = _windows(ones, kernel, strides, dilations, begin, end, ceil, pad, reach_fill=0.0)
+    return win.sum(dims) / count.sum(dims)
 
 
 @implements("LpPool")
 def _lp_pool(c):
     kernel, strides, dilations, begin, end, ceil = _pool_args(c)
     p = c.a.get("p", 2)
-    win, _, dims = _windows(c.x, kernel, strides, dilations, begin, end, ceil, 0.0)
+    win, dims = _windows(c.x, kernel, strides, dilations, begin, end, ceil, 0.0)
     return win.abs().pow(p).sum(dims).pow(1.0 / p)
 
 
