@@ -322,15 +322,13 @@ def _capture(module, args: list, source: str) -> dict:
             programs[mode] = _program(ep, len(example), by_name, constants)
         wrapper.eval()
         with torch.no_grad():
-            one = tuple(t[:1] for t in example)
-            out = wrapper(one)
+            with FlopCounterMode(display=False) as fc:  # the MACs of one sample
+                out = wrapper(tuple(t[:1] for t in example))
             two = wrapper(example)
             if not isinstance(two, torch.Tensor) or not isinstance(out, torch.Tensor) or two.dim() < 1 or \
                     out.dim() < 1 or two.shape[0] != 2 or out.shape[0] != 1 or two.shape[1:] != out.shape[1:]:
                 raise CaptureError("capture", "its output's first dimension is not the batch (it mixes the batch "
                                               "with the other sizes)")
-            with FlopCounterMode(display=False) as fc:
-                wrapper(one)
     finally:
         module.train(was)
     if not isinstance(out, torch.Tensor) or not 1 <= out.dim() - 1 <= 4:
