@@ -415,24 +415,11 @@ def _finish(graph: Graph, model, shape, name, state: dict, group: bool = True) -
     graph.meta["imported_from"] = type(model).__module__ + "." + type(model).__name__
     progress.step(f"Laying out {len(graph)} blocks")
     place(graph)
-    notes = [f"{bid}: {params['label']} captured whole ({params['program']['source']})"
-             for bid, params in _captured(graph)]
+    from ..core.ir import lower
+    notes = [f"{n.id}: {n.params['label']} captured whole ({n.params['program']['source']})"
+             for n in lower(graph, a).nodes if n.spec.captures]  # those inside groups too (stem.0)
     notes += [f"{k}: not read by the model's forward, left out" for k in unused]
     return Imported(graph, state, notes)
-
-
-def _captured(graph: Graph) -> list:
-    """(id, params) of every captured block, those inside groups too (``stem.0``), in the graph's order."""
-    from blocks import REGISTRY
-
-    def walk(nodes, prefix):
-        for bid, kind, params in nodes:
-            spec = REGISTRY.get(kind)
-            if spec is not None and spec.captures:
-                yield prefix + bid, params
-            elif isinstance(params, dict) and isinstance(params.get("graph"), dict):
-                yield from walk(params["graph"].get("nodes", ()), f"{prefix}{bid}.")
-    return list(walk(((b.id, b.type, b.params) for b in graph.blocks()), ""))
 
 
 def _in_registration_order(graph: Graph, model) -> Graph:
