@@ -216,7 +216,7 @@ def _cmd_import(args) -> int:
         print(f"wrote {p}")
     print(f"{len(imported.graph)} blocks ({composites} composites or groups); inference {a.inference.params:,} "
           f"params, {a.inference.macs:,} MACs; training {a.training.params:,} params")
-    captured = [n for n in imported.notes if " captured " in n]
+    captured = imported.captured
     if captured:
         noun = "ONNX operator" if all(": ONNX " in n for n in captured) else "module"
         print(f"{len(captured)} {noun}{'s' if len(captured) != 1 else ''} no kind stands for, captured with their "

@@ -28,6 +28,12 @@ class Imported:
     state: dict                      # the source's state_dict: the compiled graph's, key for key
     notes: list = field(default_factory=list)
 
+    @property
+    def captured(self) -> list:
+        """The notes that name a captured block (a module, a call, an ONNX node); the others say what was left
+        out."""
+        return [n for n in self.notes if " captured " in n]
+
 
 # --------------------------------------------------------------------------------------------- the trace
 

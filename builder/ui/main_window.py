@@ -552,7 +552,7 @@ class MainWindow(QMainWindow):
             from builder.importers import import_source, save_imported
             imported = import_source(source, size)
             progress.step(f"Writing {target.name}")
-            return save_imported(imported, target), list(imported.notes)
+            return save_imported(imported, target), imported.captured
 
         def done(result, error):
             from builder.core.errors import ModelImportError
@@ -566,7 +566,7 @@ class MainWindow(QMainWindow):
                 return
             written, notes = result
             self.open_path(target, ask=False)
-            captured = [n.split(":")[0] for n in notes if " captured " in n]  # a module, a call, an ONNX node
+            captured = [n.split(":")[0] for n in notes]
             extra = f"; {len(captured)} captured whole (no kind stands for them): {', '.join(captured[:6])}" \
                     f"{', …' if len(captured) > 6 else ''}" if captured else ""
             self.say(f"Imported {source}: {', '.join(Path(p).name for p in written)}{extra}", target)
