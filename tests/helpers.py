@@ -28,6 +28,13 @@ def reloaded(imported, path):
     return graph, net
 
 
+def onnxruntime_output(path, x, name: str = "input"):
+    """onnxruntime's (first) output of the ONNX file ``path`` for the tensor ``x`` fed as ``name``, as a tensor."""
+    import onnxruntime as ort
+    import torch
+    return torch.from_numpy(ort.InferenceSession(str(path)).run(None, {name: x.numpy()})[0])
+
+
 def feature_graph():
     """A small graph with every construct a forward has: concat (Inception), add (a residual block), an
     auxiliary head (the training-only section), flatten and linear."""

@@ -4,7 +4,6 @@ runs it."""
 import copy
 import json
 
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,7 +15,7 @@ from builder.core import project
 from builder.core.errors import ProjectError
 from builder.importers import import_module
 from exports import export_graph
-from helpers import load_module, reloaded
+from helpers import load_module, onnxruntime_output, reloaded
 
 KIND = REGISTRY.capture_kind()
 
@@ -126,9 +125,7 @@ def test_a_project_file_round_trip_compiles_trains_and_exports_the_same(imported
     with torch.no_grad():
         torch.testing.assert_close(exported(x), model(x), rtol=1e-5, atol=1e-6)
     onnx = export_graph(g, "onnx", tmp_path / "model.onnx", weights=net.state_dict())[0]
-    sess = ort.InferenceSession(str(onnx))
-    out = sess.run(None, {"input": x.numpy()})[0]
-    torch.testing.assert_close(torch.from_numpy(out), model(x).detach(), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(onnxruntime_output(onnx, x), model(x).detach(), rtol=1e-4, atol=1e-5)
 
 
 def test_another_input_shape_is_an_error_on_the_block(imported):

@@ -2,7 +2,6 @@
 one per channel), a clamp to any range, padding by any mode, a split along the channels, a resize by whole
 factors. Each is checked against torch, then imported from a model through both paths: the PyTorch path makes
 the kind's block (nothing captured) and the ONNX path the same blocks, with onnxruntime's outputs."""
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from blocks import REGISTRY
 from builder.backend.compiler import compile_graph
 from builder.core.ir import lower
 from builder.importers import import_module, import_source
-from helpers import single
+from helpers import onnxruntime_output, single
 
 
 def _through_onnx(model, shape, folder, name="model"):
@@ -21,10 +20,6 @@ def _through_onnx(model, shape, folder, name="model"):
     torch.onnx.export(model, torch.zeros(1, *shape), str(f), opset_version=17, dynamo=False,
                       input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     return import_source(str(f), shape, contained=False), f
-
-
-def _onnxruntime(f, x):
-    return torch.from_numpy(ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0])
 
 
 def _runs_as(imported, x, want, rtol, atol):
@@ -123,7 +118,7 @@ def test_the_onnx_path_makes_their_blocks_and_equals_onnxruntime(tmp_path):
                         ("upsample", 1)):
         assert kinds.count(kind) == count, (kind, kinds)
     x = torch.randn(3, 3, 8, 8)
-    _runs_as(imported, x, _onnxruntime(f, x), 1e-4, 1e-5)
+    _runs_as(imported, x, onnxruntime_output(f, x), 1e-4, 1e-5)
 
 
 def test_an_onnx_constant_per_channel_becomes_a_learned_scale(tmp_path):
@@ -189,7 +184,7 @@ def test_the_second_batch_imports_through_both_paths(tmp_path):
     kinds = [n.kind for n in lower(back.graph).nodes]
     # opset 17 writes the tanh GELU as its arithmetic (x * x * x, tanh, ...): those blocks, not a GELU
     assert all(k in kinds for k in KINDS if k != "gelu") and "tanh" in kinds, kinds
-    _runs_as(back, x, _onnxruntime(f, x), 1e-4, 1e-5)
+    _runs_as(back, x, onnxruntime_output(f, x), 1e-4, 1e-5)
 
 
 LAYOUT = ("permute", "layernorm", "reshape", "softmax", "reduce_axes")
@@ -221,7 +216,7 @@ def test_layouts_and_reductions_import_through_both_paths(tmp_path):
     assert all(k in kinds for k in ("layernorm2d", "reshape", "softmax", "reduce_axes")), kinds
     x = torch.randn(3, 3, 6, 6)
     for path in (imported, back):
-        _runs_as(path, x, _onnxruntime(f, x), 1e-4, 1e-5)
+        _runs_as(path, x, onnxruntime_output(f, x), 1e-4, 1e-5)
 
 
 def test_a_sequence_input_is_c_by_l(tmp_path):
@@ -260,7 +255,7 @@ def test_resizing_to_any_size_imports_through_both_paths(tmp_path):
     _runs_as(imported, x, model(x), 1.3e-6, 1e-5)  # float32's own tolerances
     back, f = _through_onnx(model, (2, 5, 6), tmp_path)
     assert sum(1 for n in lower(back.graph).nodes if n.kind == "resize") == 3
-    _runs_as(back, x, _onnxruntime(f, x), 1e-4, 1e-5)
+    _runs_as(back, x, onnxruntime_output(f, x), 1e-4, 1e-5)
 
 
 def test_two_tensors_elementwise_import_through_both_paths(tmp_path):

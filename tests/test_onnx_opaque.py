@@ -6,7 +6,6 @@ refused with one message naming the node."""
 from pathlib import Path
 
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn.functional as F
@@ -21,7 +20,7 @@ from builder.core.errors import ModelImportError
 from builder.importers import import_source
 from builder.importers.onnx_model import import_onnx
 from exports import export_graph
-from helpers import load_module, reloaded
+from helpers import load_module, onnxruntime_output, reloaded
 
 KIND = REGISTRY.capture_kind()
 
@@ -61,10 +60,6 @@ def imported(exported):
     return import_source(str(exported), (3, 8, 8), contained=False)
 
 
-def _onnxruntime(f, x):
-    return torch.from_numpy(ort.InferenceSession(str(f)).run(None, {"input": x.numpy()})[0])
-
-
 def test_operators_without_a_kind_become_captured_blocks_listed_in_the_notes(imported):
     kinds = {b.id: b.type for b in imported.graph.blocks()}
     assert [b for b, k in kinds.items() if k == KIND] == ["cumsum", "matmul", "abs", "sqrt"]
@@ -89,7 +84,7 @@ def test_outputs_params_and_macs_are_exact(imported, exported):
     x = torch.randn(5, 3, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(net(x), _model()(x), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(net(x), _onnxruntime(exported, x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(net(x), onnxruntime_output(exported, x), rtol=1e-5, atol=1e-5)
     a = analyze(imported.graph)
     assert a.inference.params == sum(p.numel() for p in _model().parameters()) == 224 + 144
     assert a.blocks["matmul"].params == 144 and a.blocks["cumsum"].params == 0
@@ -121,7 +116,7 @@ def test_it_trains_round_trips_and_exports_like_any_block(imported, tmp_path):
     onnx_file = export_graph(g, "onnx", tmp_path / "odd_again.onnx", weights=net.state_dict())[0]
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(_onnxruntime(onnx_file, x), model(x), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(onnxruntime_output(onnx_file, x), model(x), rtol=1e-4, atol=1e-5)
 
 
 def _one_node(tmp_path: Path, op: str, shape, out_shape, inputs=(), initializers=(), **attrs) -> Path:
@@ -208,6 +203,6 @@ def test_a_ceil_mode_average_pool_counts_its_padding_but_not_the_ceil_reach(tmp_
     x = torch.randn(3, 2, 6, 6)
     with torch.no_grad():
         got = net(x)
-    want = torch.from_numpy(ort.InferenceSession(str(f)).run(None, {"x": x.numpy()})[0])
+    want = onnxruntime_output(f, x, "x")
     assert got.shape == want.shape == (3, 2, 2, 2)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
