@@ -357,10 +357,11 @@ class _Onnx:
                     raise _Refuse("no block kind for this operator")
                 handler(self, node, _attrs(node))
             except _Refuse as r:
-                for bid in self.made_now:  # what a rule made before it refused (one part of a Split)
-                    if bid in self.g:
+                if self.made_now:  # what a rule made before it refused (one part of a Split)
+                    for bid in self.made_now:
                         self.g.remove_block(bid)
-                        self.state = {k: v for k, v in self.state.items() if not k.startswith(bid + ".")}
+                    made = tuple(bid + "." for bid in self.made_now)
+                    self.state = {k: v for k, v in self.state.items() if not k.startswith(made)}
                 if not self._opaque(node, str(r)):
                     self.failed.update(node.output)
         for i, out in enumerate(graph.output):
