@@ -33,7 +33,8 @@ def _shape(p, ins):
 def _describe(program) -> str:
     ops = len(program["train"]["nodes"])
     tensors = len(program["tensors"])
-    return (f"{program['source'] or 'a module'}: {ops} operators, {tensors} tensors "
+    return (f"{program['source'] or 'a module'}: {ops} operator{'s' if ops != 1 else ''}, {tensors} "
+            f"tensor{'s' if tensors != 1 else ''} "
             f"(captured at {', '.join(fmt_shape(s) for s in program['inputs'])})")
 
 
