@@ -233,5 +233,6 @@ SHOTS = {
     "training": training_run,
 }
 
-for shot in sys.argv[1:] or SHOTS:  # python docs/screenshots.py [name ...]: only those
-    SHOTS[shot]()
+if __name__ == "__main__":  # imported (for window() and settle()), it shoots nothing
+    for shot in sys.argv[1:] or SHOTS:  # python docs/screenshots.py [name ...]: only those
+        SHOTS[shot]()
